@@ -1,0 +1,3 @@
+from hubkit.cli.main import main
+
+main()

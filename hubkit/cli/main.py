@@ -1,0 +1,61 @@
+"""`hubkit`: the typer application and its error contract (one line on stderr, non-zero exit)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+
+from ..errors import HubkitError
+from . import hub as hub_cli
+from . import quickstart as quickstart_cli
+
+app = typer.Typer(
+    name="hubkit",
+    help="Train many SFT variants, publish each to the Hugging Face Hub with a full card, and analyse them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(hub_cli.app, name="hub")
+app.command("quickstart")(quickstart_cli.quickstart)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    if version:
+        from .. import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    first = text[0] if text else type(err).__name__
+    return first if isinstance(err, HubkitError) else f"{type(err).__name__}: {first}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `hubkit` console script."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:
+        if os.environ.get("HUBKIT_DEBUG"):
+            raise
+        print(f"Error: {_one_line(e)}", file=sys.stderr)
+        sys.exit(1)

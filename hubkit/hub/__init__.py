@@ -1,0 +1,24 @@
+"""Everything hubkit says to a Hub goes through here: endpoint choice, the `HfApi` factory, uploads, seeding.
+
+Nothing in this package imports `huggingface_hub` at import time, so that the endpoint can be settled first.
+"""
+
+from .client import (
+    EMBEDDED_USER,
+    LocalHub,
+    default_token,
+    embedded_hub,
+    embedded_root,
+    ensure_endpoint,
+    get_api,
+    hubkit_home,
+    is_local_endpoint,
+    running_hub,
+    start_local_hub,
+)
+from .transfer import PushResult, push_folder
+
+__all__ = [
+    "EMBEDDED_USER", "LocalHub", "PushResult", "default_token", "embedded_hub", "embedded_root", "ensure_endpoint",
+    "get_api", "hubkit_home", "is_local_endpoint", "push_folder", "running_hub", "start_local_hub",
+]

@@ -1,0 +1,246 @@
+"""The one place hubkit chooses a Hub endpoint and builds `HfApi` clients.
+
+The endpoint is `HF_ENDPOINT` when it is set (the real Hub, a mirror, or a local Hub); otherwise hubkit's
+embedded local Hub, stored under the user cache folder, started on demand and reused by later commands.
+`huggingface_hub` reads `HF_ENDPOINT` once, at import, so hubkit settles the endpoint before anything
+imports it: call `ensure_endpoint()` first, and import `huggingface_hub` only inside functions.
+
+Example:
+    >>> from hubkit.hub import get_api
+    >>> api = get_api()            # starts the embedded Hub when HF_ENDPOINT is unset
+    >>> api.list_models(author="hubkit")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from ..errors import HubkitError
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
+#: The namespace the embedded Hub's own user writes under.
+EMBEDDED_USER = "hubkit"
+#: The organisation the embedded user also writes to (seeded datasets live there).
+EMBEDDED_ORG = "hubkit-data"
+#: Request header with which hubkit asks a local Hub for LFS transfers (see `hubkit.hub.transfer`).
+TRANSFER_HEADER = "x-hubkit-transfer"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def hubkit_home() -> Path:
+    """hubkit's own cache folder: `$HUBKIT_HOME`, else `$XDG_CACHE_HOME/hubkit`, else `~/.cache/hubkit`."""
+    if os.environ.get("HUBKIT_HOME"):
+        return Path(os.environ["HUBKIT_HOME"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hubkit"
+
+
+def embedded_root() -> Path:
+    return hubkit_home() / "hub"
+
+
+@dataclass
+class LocalHub:
+    """A running local Hub process.
+
+    Attributes:
+        url: the endpoint, e.g. `http://127.0.0.1:38080`.
+        root: its storage folder.
+        pid: the server process id.
+    """
+
+    url: str
+    root: Path
+    pid: int
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Terminate the server (SIGTERM, then SIGKILL)."""
+        import signal
+
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.time() + timeout
+        while time.time() < deadline and _pid_alive(self.pid):
+            time.sleep(0.05)
+        if _pid_alive(self.pid):
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def ping(url: str, timeout: float = 2.0) -> bool:
+    """Whether a Hub answers at `url`."""
+    try:
+        with urllib.request.urlopen(f"{url}/api/agent-harnesses", timeout=timeout) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def running_hub(root: Path) -> LocalHub | None:
+    """The Hub serving `root`, when one is up."""
+    try:
+        info = json.loads((Path(root) / "server.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if _pid_alive(int(info["pid"])) and ping(info["url"]):
+        return LocalHub(url=info["url"], root=Path(root), pid=int(info["pid"]))
+    return None
+
+
+def start_local_hub(
+    root: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    page_size: int | None = None,
+    timeout: float = 60.0,
+    detach: bool = True,
+) -> LocalHub:
+    """Start `hubkit hub serve` on `root` in a background process and wait until it answers.
+
+    Args:
+        root: storage folder.
+        host: interface (loopback by default).
+        port: TCP port; 0 picks a free one.
+        page_size: list page size (tests use small pages to exercise pagination).
+        timeout: seconds to wait for the server to answer.
+        detach: run the server in its own session so that it outlives this process.
+
+    Raises:
+        HubkitError: the server did not come up; the message quotes its log.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    ready = root / "server.json"
+    ready.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "hubkit", "hub", "serve", "--root", str(root), "--host", host, "--port", str(port)]
+    if page_size:
+        cmd += ["--page-size", str(page_size)]
+    log = open(root / "server.log", "ab")
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=detach, env=env)
+    log.close()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            info = json.loads(ready.read_text())
+            if ping(info["url"], timeout=1.0):
+                return LocalHub(url=info["url"], root=root, pid=proc.pid)
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    tail = (root / "server.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+    raise HubkitError(f"local Hub under {root} did not start: {tail[0]}")
+
+
+def embedded_hub() -> LocalHub:
+    """The embedded local Hub (under the hubkit cache folder), started if it is not running."""
+    from .server.auth import Users
+
+    root = embedded_root()
+    hub = running_hub(root)
+    if hub is None:
+        hub = start_local_hub(root)
+    token_file = root / "embedded-token"
+    if not token_file.exists():
+        token = Users(root).add_user(EMBEDDED_USER, orgs=[EMBEDDED_ORG], token_name="embedded")
+        token_file.write_text(token)
+        os.chmod(token_file, 0o600)
+    return hub
+
+
+def ensure_endpoint() -> str:
+    """Settle the Hub endpoint for this process and return it.
+
+    `HF_ENDPOINT` wins when set. Otherwise the embedded Hub is started (or reused) and `HF_ENDPOINT` is set
+    to it, so that `huggingface_hub`, `datasets` and `transformers` all talk to it.
+
+    Raises:
+        HubkitError: `huggingface_hub` was imported earlier with another endpoint.
+    """
+    endpoint = os.environ.get("HF_ENDPOINT")
+    if not endpoint:
+        endpoint = embedded_hub().url
+        os.environ["HF_ENDPOINT"] = endpoint
+    endpoint = endpoint.rstrip("/")
+    if "huggingface_hub.constants" in sys.modules:
+        imported = sys.modules["huggingface_hub.constants"].ENDPOINT.rstrip("/")
+        if imported != endpoint:
+            raise HubkitError(
+                f"huggingface_hub was imported with endpoint {imported} before hubkit chose {endpoint}: "
+                "set HF_ENDPOINT before importing huggingface_hub"
+            )
+    return endpoint
+
+
+def is_local_endpoint(endpoint: str) -> bool:
+    """Whether `endpoint` is a Hub on this machine (where hubkit's streaming LFS path is used)."""
+    return (urlparse(endpoint).hostname or "") in LOOPBACK_HOSTS
+
+
+def default_token() -> str | None:
+    """`HF_TOKEN` if set; else, on the embedded Hub, its own user's token; else the client's saved token."""
+    if os.environ.get("HF_TOKEN"):
+        return os.environ["HF_TOKEN"]
+    endpoint = ensure_endpoint()
+    hub = running_hub(embedded_root())
+    if hub is not None and hub.url.rstrip("/") == endpoint:
+        token_file = embedded_root() / "embedded-token"
+        if token_file.exists():
+            return token_file.read_text().strip()
+    return None
+
+
+def get_api(token: str | None = None) -> HfApi:
+    """An `HfApi` for the current endpoint: the one factory every hubkit module uses.
+
+    Args:
+        token: a token; defaults to `default_token()`.
+
+    Example:
+        >>> api = get_api()
+        >>> api.whoami()["name"]
+        'hubkit'
+    """
+    endpoint = ensure_endpoint()
+    from huggingface_hub import HfApi
+
+    from .. import __version__
+
+    headers = {TRANSFER_HEADER: "lfs"} if is_local_endpoint(endpoint) else None
+    return HfApi(
+        endpoint=endpoint, token=token or default_token(), library_name="hubkit", library_version=__version__,
+        headers=headers,
+    )

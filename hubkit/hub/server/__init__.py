@@ -1,0 +1,62 @@
+"""hubkit's local Hub: a Hugging Face Hub-compatible HTTP server over a local folder.
+
+Example:
+    >>> from hubkit.hub.server import serve
+    >>> serve(Path("~/.cache/hubkit/hub").expanduser(), port=8080)  # blocks
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+
+from .app import TRANSFER_HEADER, HubApp, create_app
+from .auth import Users
+
+__all__ = ["HubApp", "TRANSFER_HEADER", "Users", "create_app", "serve"]
+
+
+def serve(
+    root: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    page_size: int = 1000,
+    ready_file: Path | None = None,
+) -> None:
+    """Serve the Hub stored under `root` until interrupted.
+
+    Args:
+        root: storage folder (created if missing; reused across restarts).
+        host: interface to bind; keep the default loopback unless you mean to share the Hub.
+        port: TCP port; 0 picks a free one.
+        page_size: entries per page of list endpoints.
+        ready_file: where to write `{"url", "pid"}` once the socket listens (default `root/server.json`).
+    """
+    import uvicorn
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    app = create_app(root, page_size=page_size)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    bound = sock.getsockname()[1]
+    url_host = f"[{host}]" if family == socket.AF_INET6 else host
+    url = f"http://{url_host}:{bound}"
+    ready = Path(ready_file) if ready_file else root / "server.json"
+    tmp = ready.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    os.replace(tmp, ready)
+    logging.getLogger("hubkit.hub.server").info("local Hub serving %s on %s", root, url)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, http="h11", lifespan="off", timeout_keep_alive=30,
+        h11_max_incomplete_event_size=64 * 1024 * 1024,
+    )
+    uvicorn.Server(config).run(sockets=[sock])

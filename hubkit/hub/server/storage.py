@@ -1,0 +1,793 @@
+"""Crash-safe, content-addressed storage behind the local Hub.
+
+Layout under the root folder::
+
+    objects/blobs/ab/<sha256>          file contents, stored once however many repos hold them
+    objects/blobs/ab/<sha256>.json     blob facts: size, git blob oid, safetensors parameter counts
+    objects/commits/ab/<sha1>.json     immutable commit objects: parents, full file tree, card data
+    repos/<type>/<ns>/<name>/repo.json the only mutable record: visibility, branches, tags, PRs
+    tmp/                               partial writes; a crash leaves debris here, never a half state
+
+A commit is made visible by one atomic `os.replace` of `repo.json`, after every blob and the commit object
+are durable. A crash at any moment therefore leaves the repo at its previous commit. Commits to one repo
+are serialised by a per-repo lock, so concurrent writers never lose each other's changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import struct
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BadRequest, Conflict, EntryNotFound, PreconditionFailed, RepoNotFound, RevisionNotFound
+
+REPO_TYPES = ("model", "dataset", "space")
+PLURALS = {"model": "models", "dataset": "datasets", "space": "spaces"}
+SINGULARS = {v: k for k, v in PLURALS.items()}
+URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+SPACE_SDKS = ("gradio", "docker", "static", "streamlit")
+RESERVED_NAMESPACES = {"api", "datasets", "spaces", "models", "docs", "settings", "collections", "lfs-upload"}
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
+_BRANCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+_PR_RE = re.compile(r"^refs/pr/(\d+)$")
+_HEX40 = re.compile(r"^[0-9a-f]{40}$")
+_HEX_PREFIX = re.compile(r"^[0-9a-f]{5,40}$")
+MAX_PATH_LEN = 1000
+
+# Files the Hub's default .gitattributes stores through LFS (plus anything of 10 MB or more).
+LFS_SUFFIXES = (
+    ".7z", ".arrow", ".bin", ".bz2", ".ckpt", ".ftz", ".gguf", ".gz", ".h5", ".joblib", ".lz4", ".mlmodel",
+    ".model", ".msgpack", ".npy", ".npz", ".onnx", ".ot", ".parquet", ".pb", ".pickle", ".pkl", ".pt",
+    ".pth", ".rar", ".safetensors", ".tar", ".tflite", ".tgz", ".wasm", ".xz", ".zip", ".zst", ".png",
+    ".jpg", ".jpeg", ".wav", ".mp3",
+)
+LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
+
+
+def now_iso() -> str:
+    """UTC timestamp in the only format the client parses: `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+def git_blob_oid(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
+
+
+def is_lfs_path(path: str, size: int) -> bool:
+    return size >= LFS_SIZE_THRESHOLD or path.lower().endswith(LFS_SUFFIXES)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Validation
+# ----------------------------------------------------------------------------------------------------------
+def validate_name(part: str, what: str = "repo name") -> str:
+    if not isinstance(part, str) or not _NAME_RE.match(part) or ".." in part or "--" in part:
+        raise BadRequest(
+            f"Invalid {what} {part!r}: use letters, digits, '-', '_' and '.', at most 96 characters, "
+            "no '--' or '..', not starting or ending with '-' or '.'"
+        )
+    if part.endswith(".git"):
+        raise BadRequest(f"Invalid {what} {part!r}: must not end with '.git'")
+    return part
+
+
+def validate_repo_id(repo_id: str) -> tuple[str, str]:
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1:
+        raise BadRequest(f"Invalid repo id {repo_id!r}: expected 'namespace/name'")
+    ns, name = repo_id.split("/")
+    validate_name(ns, "namespace")
+    validate_name(name)
+    if ns.lower() in RESERVED_NAMESPACES:
+        raise BadRequest(f"Invalid namespace {ns!r}: reserved")
+    return ns, name
+
+
+def validate_repo_type(repo_type: str | None) -> str:
+    repo_type = repo_type or "model"
+    repo_type = SINGULARS.get(repo_type, repo_type)
+    if repo_type not in REPO_TYPES:
+        raise BadRequest(f"Invalid repo type {repo_type!r}: expected one of {', '.join(REPO_TYPES)}")
+    return repo_type
+
+
+def validate_path(path: str) -> str:
+    """A file path inside a repo: relative, no traversal, no control characters, bounded length."""
+    if not isinstance(path, str) or not path:
+        raise BadRequest("Invalid path: empty")
+    if len(path) > MAX_PATH_LEN:
+        raise BadRequest(f"Invalid path: longer than {MAX_PATH_LEN} characters")
+    if path.startswith("/") or "\\" in path or re.search(r"[\x00-\x1f\x7f]", path):
+        raise BadRequest(f"Invalid path {path!r}: must be relative, without backslashes or control characters")
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise BadRequest(f"Invalid path {path!r}: empty, '.' or '..' segments are not allowed")
+    if parts[0] == ".git":
+        raise BadRequest(f"Invalid path {path!r}: '.git' is reserved")
+    return path
+
+
+def validate_branch(name: str) -> str:
+    if (
+        not isinstance(name, str)
+        or not _BRANCH_RE.match(name)
+        or ".." in name
+        or "//" in name
+        or name.endswith(("/", ".lock", "."))
+        or name.startswith("refs/")
+        or _HEX40.match(name)
+    ):
+        raise BadRequest(f"Invalid branch or tag name {name!r}")
+    return name
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Records
+# ----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a commit's tree."""
+
+    sha256: str
+    size: int
+    gitoid: str
+    lfs: bool
+
+    def to_json(self) -> list:
+        return [self.sha256, self.size, self.gitoid, self.lfs]
+
+    @classmethod
+    def from_json(cls, data: list) -> FileEntry:
+        return cls(data[0], int(data[1]), data[2], bool(data[3]))
+
+    @property
+    def tree_oid(self) -> str:
+        """The oid the Hub lists in trees: git blob sha1 of the content, or of the LFS pointer."""
+        return git_blob_oid(lfs_pointer(self.sha256, self.size)) if self.lfs else self.gitoid
+
+    @property
+    def etag(self) -> str:
+        return self.sha256 if self.lfs else self.gitoid
+
+
+@dataclass
+class Commit:
+    id: str
+    parents: list[str]
+    tree: dict[str, FileEntry]
+    title: str
+    message: str
+    date: str
+    author: str
+    card: dict[str, Any] | None = None
+    safetensors: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+
+
+@dataclass
+class Repo:
+    type: str
+    id: str
+    private: bool = False
+    gated: Any = False
+    sdk: str | None = None
+    created_at: str = field(default_factory=now_iso)
+    last_modified: str = field(default_factory=now_iso)
+    branches: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    prs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    downloads: int = 0
+    likes: int = 0
+
+    @property
+    def namespace(self) -> str:
+        return self.id.split("/")[0]
+
+    def to_json(self) -> dict:
+        return {
+            "type": self.type, "id": self.id, "private": self.private, "gated": self.gated, "sdk": self.sdk,
+            "createdAt": self.created_at, "lastModified": self.last_modified, "branches": self.branches,
+            "tags": self.tags, "prs": self.prs, "downloads": self.downloads, "likes": self.likes,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Repo:
+        return cls(
+            type=d["type"], id=d["id"], private=d.get("private", False), gated=d.get("gated", False),
+            sdk=d.get("sdk"), created_at=d["createdAt"], last_modified=d["lastModified"],
+            branches=d.get("branches", {}), tags=d.get("tags", {}), prs=d.get("prs", {}),
+            downloads=d.get("downloads", 0), likes=d.get("likes", 0),
+        )
+
+
+@dataclass
+class Operation:
+    """One operation of a commit, after its content is durable in the blob store."""
+
+    kind: str  # "add", "delete_file", "delete_folder", "copy"
+    path: str
+    entry: FileEntry | None = None
+    src_path: str | None = None
+    src_revision: str | None = None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------------------
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def parse_front_matter(text: str) -> dict[str, Any]:
+    """The README's YAML front matter, parsed leniently (as the Hub does): errors give an empty dict."""
+    import yaml
+
+    match = re.match(r"^\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", text, re.DOTALL)
+    if not match:
+        return {}
+    try:
+        data = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value if v is not None and not isinstance(v, (dict, list))]
+    if isinstance(value, dict):
+        return []
+    return [str(value)]
+
+
+def derive_tags(repo_type: str, card: dict[str, Any] | None, files: Iterable[str]) -> list[str]:
+    """Tags as the Hub derives them: card tags plus `key:value` tags for licence, datasets, languages, …"""
+    card = card or {}
+    tags: list[str] = []
+
+    def add(t: str) -> None:
+        if t and t not in tags:
+            tags.append(t)
+
+    for name in ("library_name", "pipeline_tag"):
+        for v in _as_list(card.get(name)):
+            add(v)
+    for t in _as_list(card.get("tags")):
+        add(t)
+    files = list(files)
+    if repo_type == "model":
+        if any(f.endswith(".safetensors") for f in files):
+            add("safetensors")
+        if any(f.endswith(".gguf") for f in files):
+            add("gguf")
+        for v in _as_list(card.get("datasets")):
+            add(f"dataset:{v}")
+        for v in _as_list(card.get("base_model")):
+            relation = card.get("base_model_relation")
+            add(f"base_model:{v}")
+            if isinstance(relation, str) and relation:
+                add(f"base_model:{relation}:{v}")
+    if repo_type == "dataset":
+        for key in ("task_categories", "task_ids", "size_categories", "modality", "format"):
+            for v in _as_list(card.get(key)):
+                add(f"{key}:{v}")
+    for v in _as_list(card.get("license")):
+        add(f"license:{v}")
+    for v in _as_list(card.get("language")):
+        add(f"language:{v}")
+    return tags
+
+
+def _safetensors_params(path: Path) -> dict[str, int] | None:
+    """Parameter counts per dtype from a safetensors header, or None when the file is not one."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) != 8:
+                return None
+            (n,) = struct.unpack("<Q", head)
+            if n > 100 * 1024 * 1024:
+                return None
+            header = json.loads(f.read(n))
+    except (OSError, ValueError):
+        return None
+    counts: dict[str, int] = {}
+    for name, info in header.items():
+        if name == "__metadata__" or not isinstance(info, dict):
+            continue
+        numel = 1
+        for dim in info.get("shape", []):
+            numel *= int(dim)
+        counts[info.get("dtype", "?")] = counts.get(info.get("dtype", "?"), 0) + numel
+    return counts
+
+
+class BlobWriter:
+    """Streams one upload into the blob store: bounded memory, verified size and sha256, atomic publish.
+
+    Raises:
+        BadRequest: when the byte count or the sha256 differ from what was announced.
+    """
+
+    def __init__(self, store: Store, size: int, expected_sha256: str | None) -> None:
+        if size < 0:
+            raise BadRequest("Upload size must be given and non-negative")
+        self.store, self.size, self.expected = store, size, expected_sha256
+        self.sha = hashlib.sha256()
+        self.sha1 = hashlib.sha1(b"blob %d\0" % size)
+        self.n = 0
+        self.tmp = store.tmp_path()
+        self.f = open(self.tmp, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.n += len(chunk)
+        if self.n > self.size:
+            raise BadRequest(f"Upload is larger than the announced {self.size} bytes")
+        self.sha.update(chunk)
+        self.sha1.update(chunk)
+        self.f.write(chunk)
+
+    def finish(self) -> tuple[str, int, str]:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        if self.n != self.size:
+            raise BadRequest(f"Upload has {self.n} bytes, expected {self.size}")
+        digest = self.sha.hexdigest()
+        if self.expected is not None and digest != self.expected:
+            raise BadRequest(f"Upload sha256 {digest} does not match the announced {self.expected}")
+        gitoid = self.sha1.hexdigest()
+        if not self.store.has_blob(digest, self.size):
+            self.store._commit_blob(self.tmp, digest, self.size, gitoid)
+        return digest, self.size, gitoid
+
+    def abort(self) -> None:
+        """Drop the partial file (a no-op after a successful finish)."""
+        if not self.f.closed:
+            self.f.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The store
+# ----------------------------------------------------------------------------------------------------------
+class Store:
+    """All state of one local Hub, under one root folder.
+
+    Args:
+        root: folder holding blobs, commits and repos (created if missing).
+
+    Example:
+        >>> store = Store(Path("/tmp/hub"))
+        >>> store.create_repo("model", "alice/demo", private=False)
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.blobs = self.root / "objects" / "blobs"
+        self.commits = self.root / "objects" / "commits"
+        self.repos_dir = self.root / "repos"
+        self.tmp = self.root / "tmp"
+        for d in (self.blobs, self.commits, self.repos_dir, self.tmp, self.root / "collections"):
+            d.mkdir(parents=True, exist_ok=True)
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+        self._repo_cache: dict[str, tuple[int, Repo]] = {}
+        self._clean_tmp()
+
+    def _clean_tmp(self) -> None:
+        """Partial writes from a crashed process are debris: drop the old ones at start-up."""
+        cutoff = time.time() - 60
+        for p in self.tmp.iterdir():
+            try:
+                if p.stat().st_mtime < cutoff:
+                    p.unlink()
+            except OSError:
+                pass
+
+    # ---- locking ------------------------------------------------------------------------------------------
+    def lock(self, key: str) -> threading.RLock:
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.RLock())
+
+    # ---- temp files and atomic writes ---------------------------------------------------------------------
+    def tmp_path(self, suffix: str = "") -> Path:
+        return self.tmp / f"{os.getpid()}-{secrets.token_hex(8)}{suffix}"
+
+    def write_json_atomic(self, path: Path, data: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.tmp_path(".json")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, separators=(",", ":"), sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+    # ---- blobs --------------------------------------------------------------------------------------------
+    def blob_path(self, sha256: str) -> Path:
+        return self.blobs / sha256[:2] / sha256
+
+    def blob_meta(self, sha256: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.blobs / sha256[:2] / f"{sha256}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def has_blob(self, sha256: str, size: int | None = None) -> bool:
+        meta = self.blob_meta(sha256)
+        return meta is not None and self.blob_path(sha256).exists() and (size is None or meta["size"] == size)
+
+    def put_bytes(self, data: bytes) -> tuple[str, int, str]:
+        """Store `data`; returns (sha256, size, git blob oid). Identical content is stored once."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        gitoid = git_blob_oid(data)
+        if not self.has_blob(sha256, len(data)):
+            tmp = self.tmp_path()
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            self._commit_blob(tmp, sha256, len(data), gitoid)
+        return sha256, len(data), gitoid
+
+    def blob_writer(self, size: int, expected_sha256: str | None = None) -> BlobWriter:
+        """A writer that streams a blob of known size to disk, hashing as it goes."""
+        return BlobWriter(self, size, expected_sha256)
+
+    def put_stream(self, chunks: Iterable[bytes], size: int, expected_sha256: str | None = None) -> tuple[str, int, str]:
+        """Store a stream of known total size without holding it in memory; returns (sha256, size, git oid)."""
+        writer = self.blob_writer(size, expected_sha256)
+        try:
+            for chunk in chunks:
+                writer.write(chunk)
+            return writer.finish()
+        finally:
+            writer.abort()
+
+    def _commit_blob(self, tmp: Path, sha256: str, size: int, gitoid: str) -> None:
+        target = self.blob_path(sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"size": size, "gitoid": gitoid}
+        st = _safetensors_params(tmp) if size >= 8 else None
+        if st is not None:
+            meta["safetensors"] = st
+        # Data first, then the facts: a blob counts as present only when both exist.
+        os.replace(tmp, target)
+        self.write_json_atomic(self.blobs / sha256[:2] / f"{sha256}.json", meta)
+
+    def read_blob(self, sha256: str, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Bytes [start, end) of a blob, in chunks."""
+        with open(self.blob_path(sha256), "rb") as f:
+            f.seek(start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                data = f.read(chunk_size if remaining is None else min(chunk_size, remaining))
+                if not data:
+                    break
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+
+    def entry_for_blob(self, path: str, sha256: str, lfs: bool | None = None) -> FileEntry:
+        meta = self.blob_meta(sha256)
+        if meta is None or not self.blob_path(sha256).exists():
+            raise BadRequest(f"Unknown LFS object {sha256} for {path!r}: upload it first")
+        size = int(meta["size"])
+        return FileEntry(sha256, size, meta["gitoid"], is_lfs_path(path, size) if lfs is None else lfs)
+
+    # ---- commits ------------------------------------------------------------------------------------------
+    def _commit_file(self, sha: str) -> Path:
+        return self.commits / sha[:2] / f"{sha}.json"
+
+    @functools.lru_cache(maxsize=8192)  # noqa: B019 - commits are immutable; the store lives as long as the server
+    def get_commit(self, sha: str) -> Commit:
+        try:
+            d = json.loads(self._commit_file(sha).read_text())
+        except (OSError, ValueError) as e:
+            raise RevisionNotFound(f"Commit {sha} not found") from e
+        return Commit(
+            id=sha, parents=d["parents"], tree={p: FileEntry.from_json(e) for p, e in d["tree"].items()},
+            title=d["title"], message=d["message"], date=d["date"], author=d["author"], card=d.get("card"),
+            safetensors=d.get("safetensors"), config=d.get("config"),
+        )
+
+    def _write_commit(
+        self, repo: Repo, parents: list[str], tree: dict[str, FileEntry], title: str, message: str, author: str
+    ) -> Commit:
+        card = None
+        readme = tree.get("README.md")
+        if readme is not None and readme.size < 5 * 1024 * 1024:
+            card = parse_front_matter(self.blob_path(readme.sha256).read_text(encoding="utf-8", errors="replace"))
+        safetensors = None
+        params: dict[str, int] = {}
+        for p, e in tree.items():
+            if p.endswith(".safetensors"):
+                for dtype, n in ((self.blob_meta(e.sha256) or {}).get("safetensors") or {}).items():
+                    params[dtype] = params.get(dtype, 0) + n
+        if params:
+            safetensors = {"parameters": params, "total": sum(params.values())}
+        config = None
+        cfg = tree.get("config.json")
+        if repo.type == "model" and cfg is not None and cfg.size < 1024 * 1024:
+            try:
+                raw = json.loads(self.blob_path(cfg.sha256).read_bytes())
+                if isinstance(raw, dict):
+                    config = {k: raw[k] for k in ("architectures", "model_type") if k in raw}
+            except ValueError:
+                config = None
+        body = {
+            "parents": parents, "tree": {p: e.to_json() for p, e in sorted(tree.items())}, "title": title,
+            "message": message, "date": now_iso(), "author": author, "card": card, "safetensors": safetensors,
+            "config": config, "repo": f"{repo.type}:{repo.id}", "nonce": secrets.token_hex(4),
+        }
+        raw = json.dumps(body, separators=(",", ":"), sort_keys=True)
+        sha = hashlib.sha1(raw.encode()).hexdigest()
+        path = self._commit_file(sha)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.tmp_path(".json")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return self.get_commit(sha)
+
+    # ---- repos --------------------------------------------------------------------------------------------
+    def repo_dir(self, repo_type: str, repo_id: str) -> Path:
+        ns, name = validate_repo_id(repo_id)
+        return self.repos_dir / repo_type / ns / name
+
+    def get_repo(self, repo_type: str, repo_id: str) -> Repo:
+        repo_type = validate_repo_type(repo_type)
+        f = self.repo_dir(repo_type, repo_id) / "repo.json"
+        key = f"{repo_type}:{repo_id}"
+        try:
+            mtime = f.stat().st_mtime_ns
+        except OSError:
+            self._repo_cache.pop(key, None)
+            raise RepoNotFound(f"Repository {repo_id} not found") from None
+        cached = self._repo_cache.get(key)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        try:
+            repo = Repo.from_json(json.loads(f.read_text()))
+        except (OSError, ValueError, KeyError) as e:
+            raise RepoNotFound(f"Repository {repo_id} not found") from e
+        self._repo_cache[key] = (mtime, repo)
+        return repo
+
+    def save_repo(self, repo: Repo) -> None:
+        self.write_json_atomic(self.repo_dir(repo.type, repo.id) / "repo.json", repo.to_json())
+        self._repo_cache.pop(f"{repo.type}:{repo.id}", None)
+
+    def create_repo(
+        self, repo_type: str, repo_id: str, *, private: bool = False, sdk: str | None = None, author: str = "hub"
+    ) -> Repo:
+        repo_type = validate_repo_type(repo_type)
+        validate_repo_id(repo_id)
+        if repo_type == "space" and sdk not in SPACE_SDKS:
+            raise BadRequest(f"Invalid Space sdk {sdk!r}: expected one of {', '.join(SPACE_SDKS)}")
+        with self.lock("create"):
+            try:
+                self.get_repo(repo_type, repo_id)
+                raise Conflict(f"You already created this {repo_type} repo")
+            except RepoNotFound:
+                pass
+            repo = Repo(type=repo_type, id=repo_id, private=bool(private), sdk=sdk if repo_type == "space" else None)
+            tree: dict[str, FileEntry] = {}
+            attrs = "".join(f"*{s} filter=lfs diff=lfs merge=lfs -text\n" for s in LFS_SUFFIXES).encode()
+            sha, size, gitoid = self.put_bytes(attrs)
+            tree[".gitattributes"] = FileEntry(sha, size, gitoid, False)
+            commit = self._write_commit(repo, [], tree, "initial commit", "", author)
+            repo.branches = {"main": commit.id}
+            repo.last_modified = commit.date
+            self.save_repo(repo)
+            return repo
+
+    def delete_repo(self, repo_type: str, repo_id: str) -> None:
+        repo = self.get_repo(repo_type, repo_id)
+        with self.lock(f"{repo.type}:{repo.id}"):
+            d = self.repo_dir(repo.type, repo.id)
+            trash = self.tmp_path(".deleted")
+            os.replace(d, trash)  # atomic disappearance; blobs stay shared with other repos
+            self._repo_cache.pop(f"{repo.type}:{repo.id}", None)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def update_settings(self, repo_type: str, repo_id: str, *, private: bool | None = None, gated: Any = None) -> Repo:
+        repo = self.get_repo(repo_type, repo_id)
+        with self.lock(f"{repo.type}:{repo.id}"):
+            repo = self.get_repo(repo_type, repo_id)
+            if private is not None:
+                repo.private = bool(private)
+            if gated is not None:
+                if gated not in (False, "auto", "manual"):
+                    raise BadRequest(f"Invalid gated value {gated!r}")
+                repo.gated = gated
+            self.save_repo(repo)
+            return repo
+
+    def iter_repos(self, repo_type: str) -> Iterator[Repo]:
+        base = self.repos_dir / repo_type
+        if not base.exists():
+            return
+        for ns_dir in base.iterdir():
+            for d in ns_dir.iterdir():
+                try:
+                    yield self.get_repo(repo_type, f"{ns_dir.name}/{d.name}")
+                except (RepoNotFound, BadRequest):
+                    continue
+
+    # ---- revisions ----------------------------------------------------------------------------------------
+    def resolve(self, repo: Repo, revision: str) -> Commit:
+        """A branch, tag, `refs/pr/N` or (prefix of a) commit sha → the commit."""
+        if revision in repo.branches:
+            return self.get_commit(repo.branches[revision])
+        if revision in repo.tags:
+            return self.get_commit(repo.tags[revision]["sha"])
+        m = _PR_RE.match(revision)
+        if m and m.group(1) in repo.prs:
+            return self.get_commit(repo.prs[m.group(1)]["head"])
+        if _HEX_PREFIX.match(revision):
+            for sha in self.history_shas(repo):
+                if sha.startswith(revision):
+                    return self.get_commit(sha)
+        raise RevisionNotFound(f"Invalid rev id: {revision}")
+
+    def history_shas(self, repo: Repo) -> Iterator[str]:
+        """Every commit reachable from any ref of the repo (each once)."""
+        seen: set[str] = set()
+        stack = list(repo.branches.values()) + [t["sha"] for t in repo.tags.values()]
+        stack += [pr["head"] for pr in repo.prs.values()]
+        while stack:
+            sha = stack.pop()
+            if sha in seen:
+                continue
+            seen.add(sha)
+            yield sha
+            stack.extend(self.get_commit(sha).parents)
+
+    def log(self, repo: Repo, revision: str) -> list[Commit]:
+        """First-parent history from `revision`, newest first."""
+        out = []
+        commit: Commit | None = self.resolve(repo, revision)
+        while commit is not None:
+            out.append(commit)
+            commit = self.get_commit(commit.parents[0]) if commit.parents else None
+        return out
+
+    # ---- writing ------------------------------------------------------------------------------------------
+    def commit(
+        self,
+        repo_type: str,
+        repo_id: str,
+        revision: str,
+        operations: list[Operation],
+        *,
+        title: str,
+        message: str = "",
+        author: str,
+        parent_commit: str | None = None,
+        create_pr: bool = False,
+    ) -> tuple[Commit, int | None]:
+        """Apply `operations` atomically on top of `revision`; returns the commit and the PR number, if any.
+
+        Raises:
+            PreconditionFailed: `parent_commit` is not the head of `revision` any more.
+            RevisionNotFound: the branch does not exist.
+            EntryNotFound: deleting a file or folder that does not exist.
+        """
+        repo = self.get_repo(repo_type, repo_id)
+        with self.lock(f"{repo.type}:{repo.id}"):
+            repo = self.get_repo(repo_type, repo_id)  # re-read under the lock
+            pr_num: int | None = None
+            m = _PR_RE.match(revision)
+            if m:
+                if m.group(1) not in repo.prs:
+                    raise RevisionNotFound(f"Invalid rev id: {revision}")
+                head = self.get_commit(repo.prs[m.group(1)]["head"])
+            elif revision in repo.branches:
+                head = self.get_commit(repo.branches[revision])
+            else:
+                raise RevisionNotFound(f"Invalid rev id: {revision}")
+            if parent_commit is not None:
+                if not _HEX_PREFIX.match(parent_commit):
+                    raise BadRequest(f"Invalid parentCommit {parent_commit!r}")
+                if not head.id.startswith(parent_commit):
+                    raise PreconditionFailed("A commit has happened since. Please refresh and try again.")
+            tree = dict(head.tree)
+            for op in operations:
+                validate_path(op.path.rstrip("/") if op.kind == "delete_folder" else op.path)
+                if op.kind == "add":
+                    assert op.entry is not None
+                    tree[op.path] = op.entry
+                elif op.kind == "copy":
+                    src_commit = self.resolve(repo, op.src_revision) if op.src_revision else head
+                    src = src_commit.tree.get(op.src_path or "")
+                    if src is None:
+                        raise EntryNotFound(f"Cannot copy {op.src_path!r}: no such file")
+                    tree[op.path] = src
+                elif op.kind == "delete_file":
+                    if tree.pop(op.path, None) is None:
+                        raise EntryNotFound("A file with this name doesn't exist", commit=head.id)
+                elif op.kind == "delete_folder":
+                    prefix = op.path.rstrip("/") + "/"
+                    doomed = [p for p in tree if p.startswith(prefix)]
+                    if not doomed:
+                        raise EntryNotFound("A folder with this name doesn't exist", commit=head.id)
+                    for p in doomed:
+                        del tree[p]
+                else:
+                    raise BadRequest(f"Unknown operation {op.kind!r}")
+            commit = self._write_commit(repo, [head.id], tree, title, message, author)
+            if create_pr:
+                pr_num = max((int(k) for k in repo.prs), default=0) + 1
+                repo.prs[str(pr_num)] = {
+                    "head": commit.id, "base": revision, "title": title, "author": author,
+                    "createdAt": commit.date, "status": "open",
+                }
+            elif m:
+                repo.prs[m.group(1)]["head"] = commit.id
+            else:
+                repo.branches[revision] = commit.id
+            repo.last_modified = commit.date
+            self.save_repo(repo)
+            return commit, pr_num
+
+    def open_pr(self, repo_type: str, repo_id: str, title: str, author: str, base: str = "main") -> int:
+        repo = self.get_repo(repo_type, repo_id)
+        with self.lock(f"{repo.type}:{repo.id}"):
+            repo = self.get_repo(repo_type, repo_id)
+            head = self.resolve(repo, base)
+            num = max((int(k) for k in repo.prs), default=0) + 1
+            repo.prs[str(num)] = {
+                "head": head.id, "base": base, "title": title, "author": author, "createdAt": now_iso(),
+                "status": "open",
+            }
+            self.save_repo(repo)
+            return num
+
+    def set_ref(self, repo_type: str, repo_id: str, kind: str, name: str, target: str | None, message: str = "") -> None:
+        """Create (target = a revision) or delete (target = None) a branch or tag."""
+        repo = self.get_repo(repo_type, repo_id)
+        with self.lock(f"{repo.type}:{repo.id}"):
+            repo = self.get_repo(repo_type, repo_id)
+            refs: dict = repo.branches if kind == "branch" else repo.tags
+            if target is None:
+                if name not in refs:
+                    raise RevisionNotFound(f"Invalid rev id: {name}")
+                if kind == "branch" and name == "main":
+                    raise BadRequest("Cannot delete the main branch")
+                del refs[name]
+            else:
+                validate_branch(name)
+                if name in repo.branches or name in repo.tags:
+                    raise Conflict(f"Reference {name} already exists")
+                sha = self.resolve(repo, target).id
+                refs[name] = sha if kind == "branch" else {"sha": sha, "message": message}
+            self.save_repo(repo)
