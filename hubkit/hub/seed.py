@@ -38,8 +38,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import HubkitError
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 DEFAULT_NAMESPACE = "hubkit-data"
 
@@ -210,6 +214,7 @@ def seed(
     data_dir: str | Path | None = None,
     namespace: str = DEFAULT_NAMESPACE,
     progress: bool = True,
+    api: HfApi | None = None,
 ) -> dict[str, str]:
     """Create (or update) one dataset repo per seed; unchanged repos get no new commit.
 
@@ -218,6 +223,7 @@ def seed(
         data_dir: the shared data folder (default: `find_data_dir()`).
         namespace: user or organisation to create the repos under.
         progress: show a progress bar.
+        api: a client (default: `get_api()`).
 
     Returns:
         `{name: repo_id}` for every seeded set.
@@ -235,7 +241,7 @@ def seed(
     if unknown:
         raise HubkitError(f"unknown dataset {unknown[0]!r}; known: {', '.join(SEEDS_BY_NAME)}")
     specs = [SEEDS_BY_NAME[n] for n in names] if names else SEEDS
-    api = get_api()
+    api = api or get_api()
     out: dict[str, str] = {}
     for spec in tqdm(specs, desc="seeding datasets", disable=not progress, unit="set"):
         repo_id = f"{namespace}/{spec.name}"

@@ -541,8 +541,6 @@ class HubApp:
             for e in chunk:
                 if e["path"] in last:
                     e["lastCommit"] = last[e["path"]]
-                if e["type"] == "file":
-                    e["securityFileStatus"] = {"status": "unscanned"}
         headers = {}
         if offset + page < len(entries):
             params = [(k, v) for k, vs in ctx.query.items() if k != "cursor" for v in vs] + [("cursor", str(offset + page))]

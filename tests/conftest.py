@@ -1,0 +1,96 @@
+"""Shared fixtures: a real local Hub server (HTTP on 127.0.0.1) with users, and clients for each user.
+
+The environment is set here, at import, before anything imports huggingface_hub: it reads HF_ENDPOINT once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="hubkit-tests-"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+HUB_PORT = _free_port()
+HUB_URL = f"http://127.0.0.1:{HUB_PORT}"
+os.environ["HF_ENDPOINT"] = HUB_URL
+os.environ["HF_HOME"] = str(_SESSION_DIR / "hf_home")
+os.environ["HUBKIT_HOME"] = str(_SESSION_DIR / "hubkit_home")
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.pop("HF_HUB_OFFLINE", None)
+os.environ.pop("HF_TOKEN", None)
+os.environ.pop("HF_HUB_DISABLE_XET", None)  # the stock client, default settings: hf_xet installed and enabled
+
+import pytest  # noqa: E402
+
+from hubkit.hub import start_local_hub  # noqa: E402
+from hubkit.hub.server.auth import Users  # noqa: E402
+
+PAGE_SIZE = 20  # small pages, so that every list endpoint's pagination is exercised
+
+
+@dataclass
+class HubFixture:
+    url: str
+    root: Path
+    tokens: dict[str, str]
+
+    def api(self, user: str | None):
+        from huggingface_hub import HfApi
+
+        return HfApi(endpoint=self.url, token=self.tokens[user] if user else False)
+
+
+@pytest.fixture(scope="session")
+def hub() -> HubFixture:
+    root = _SESSION_DIR / "hub"
+    tokens = {
+        "alice": Users(root).add_user("alice", orgs=["acme"]),
+        "bob": Users(root).add_user("bob"),
+        "hubkit": Users(root).add_user("hubkit", orgs=["hubkit-data"]),
+    }
+    server = start_local_hub(root, port=HUB_PORT, page_size=PAGE_SIZE, detach=False)
+    yield HubFixture(url=server.url, root=root, tokens=tokens)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def alice(hub):
+    return hub.api("alice")
+
+
+@pytest.fixture(scope="session")
+def bob(hub):
+    return hub.api("bob")
+
+
+@pytest.fixture(scope="session")
+def anon(hub):
+    return hub.api(None)
+
+
+@pytest.fixture(scope="session")
+def seeded(hub):
+    """The seed datasets hubkit's stages read (a subset: the seeding code is the same for all)."""
+    from hubkit.hub.seed import seed
+
+    return seed(["gsm8k", "mmlu", "lima", "hellaswag", "flan_cot"], api=hub.api("hubkit"), progress=False)
+
+
+_counter = [0]
+
+
+@pytest.fixture
+def repo_name(request) -> str:
+    _counter[0] += 1
+    name = request.node.name.replace("[", "-").replace("]", "").replace("_", "-")[:60].strip("-")
+    return f"{name}-{_counter[0]}"
