@@ -92,5 +92,7 @@ _counter = [0]
 @pytest.fixture
 def repo_name(request) -> str:
     _counter[0] += 1
-    name = request.node.name.replace("[", "-").replace("]", "").replace("_", "-")[:60].strip("-")
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:60].strip("-")
     return f"{name}-{_counter[0]}"

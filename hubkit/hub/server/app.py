@@ -71,7 +71,7 @@ def _safe_header(text: str) -> str:
 
 
 def error_response(err: HubError, head: bool = False) -> Response:
-    headers = {"X-Error-Message": _safe_header(err.message)}
+    headers = {"X-Error-Message": _safe_header(err.message), **err.headers}
     if err.code:
         headers["X-Error-Code"] = err.code
     commit = getattr(err, "commit", None)
@@ -942,8 +942,8 @@ def _parse_range(header: str, size: int) -> tuple[int, int]:
     start = int(m.group(1))
     end = int(m.group(2)) + 1 if m.group(2) else size
     if start >= size:
-        err = RangeNotSatisfiable(f"Range start {start} is past the end ({size} bytes)")
-        raise err
+        raise RangeNotSatisfiable(f"Range start {start} is past the end ({size} bytes)",
+                                  headers={"Content-Range": f"bytes */{size}"})
     return start, min(end, size)
 
 

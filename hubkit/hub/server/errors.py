@@ -13,9 +13,12 @@ class HubError(Exception):
     status: int = 400
     code: str | None = None
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, headers: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers or {}
         if status is not None:
             self.status = status
         if code is not None:
