@@ -37,7 +37,11 @@ def _root(
 def _one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     first = text[0] if text else type(err).__name__
-    return first if isinstance(err, HubkitError) else f"{type(err).__name__}: {first}"
+    if isinstance(err, HubkitError):
+        return first
+    if type(err).__name__ in ("ConnectError", "ConnectTimeout", "ConnectionError", "ConnectionRefusedError"):
+        return f"cannot reach the Hub at {os.environ.get('HF_ENDPOINT', 'the default endpoint')}: {first}"
+    return f"{type(err).__name__}: {first}"
 
 
 def main(argv: list[str] | None = None) -> None:

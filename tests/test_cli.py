@@ -1,0 +1,97 @@
+"""The `hubkit` command line: real subprocesses, real servers, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import HfApi
+
+
+def hubkit(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "hubkit", *args], capture_output=True, text=True, env=full_env,
+                          timeout=timeout)
+
+
+def _assert_one_line_error(proc: subprocess.CompletedProcess, needle: str) -> None:
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_is_fast_and_lists_nouns():
+    proc = hubkit("--help")
+    assert proc.returncode == 0 and "hub" in proc.stdout and "quickstart" in proc.stdout
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "hubkit", "--help"], capture_output=True, text=True)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    assert "typer" in imported  # the parse worked
+    heavy = {"torch", "transformers", "huggingface_hub", "gradio", "peft", "evaluate", "datasets", "starlette"}
+    assert imported & heavy == set()
+
+
+def test_add_user_prints_a_token_that_works_while_the_server_runs(hub):
+    proc = hubkit("hub", "add-user", "dave", "--root", str(hub.root), "--org", "acme")
+    assert proc.returncode == 0
+    token = proc.stdout.strip()
+    assert token.startswith("hf_") and len(proc.stdout.strip().splitlines()) == 1
+    me = HfApi(endpoint=hub.url, token=token).whoami()
+    assert me["name"] == "dave" and [o["name"] for o in me["orgs"]] == ["acme"]
+    assert token not in (hub.root / "users.json").read_text()  # only its hash is stored
+
+
+def test_add_user_bad_name(tmp_path):
+    _assert_one_line_error(hubkit("hub", "add-user", "bad name", "--root", str(tmp_path)), "Invalid user name")
+
+
+def test_seed_unknown_dataset(hub):
+    _assert_one_line_error(hubkit("hub", "seed", "no-such-set"), "unknown dataset 'no-such-set'")
+
+
+def test_seed_cli(hub):
+    proc = hubkit("hub", "seed", "math500", "--namespace", "hubkit-data",
+                  env={"HF_TOKEN": hub.tokens["hubkit"]})
+    assert proc.returncode == 0, proc.stderr
+    assert "hubkit-data/math500" in proc.stdout
+    assert HfApi(endpoint=hub.url).dataset_info("hubkit-data/math500").card_data["license"] == "mit"
+
+
+def test_unreachable_hub_is_one_line(tmp_path):
+    env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HUBKIT_HOME": str(tmp_path), "HF_TOKEN": "hf_x"}
+    _assert_one_line_error(hubkit("quickstart", "--no-seed", env=env, timeout=120),
+                           "cannot reach the Hub at http://127.0.0.1:9")
+
+
+def test_serve_on_a_busy_port(hub, tmp_path):
+    port = hub.url.rsplit(":", 1)[1]
+    _assert_one_line_error(hubkit("hub", "serve", "--root", str(tmp_path), "--port", port, timeout=60), "cannot serve")
+
+
+@pytest.mark.slow
+def test_quickstart_on_the_embedded_hub_then_resume(tmp_path):
+    """No HF_ENDPOINT: the embedded Hub starts under HUBKIT_HOME; a rerun reuses it and commits nothing."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_TOKEN")}
+    env.update(HUBKIT_HOME=str(tmp_path / "home"), HF_HOME=str(tmp_path / "hf"), COLUMNS="200")
+    try:
+        first = subprocess.run([sys.executable, "-m", "hubkit", "quickstart"], capture_output=True, text=True, env=env,
+                               timeout=600)
+        assert first.returncode == 0, first.stderr[-2000:]
+        assert "reloaded weights identical │ yes" in first.stdout
+        assert "1,319 rows" in first.stdout and "new commit" in first.stdout
+        second = subprocess.run([sys.executable, "-m", "hubkit", "quickstart"], capture_output=True, text=True,
+                                env=env, timeout=600)
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert "unchanged, no commit" in second.stdout
+        status = subprocess.run([sys.executable, "-m", "hubkit", "hub", "status"], capture_output=True, text=True,
+                                env=env)
+        assert "embedded Hub" in status.stdout and "pid" in status.stdout
+        token = (tmp_path / "home" / "hub" / "embedded-token").read_text()
+        assert oct((tmp_path / "home" / "hub" / "embedded-token").stat().st_mode & 0o777) == "0o600"
+        assert token not in first.stdout + first.stderr + second.stdout + second.stderr
+    finally:
+        subprocess.run([sys.executable, "-m", "hubkit", "hub", "stop"], env=env, capture_output=True)
+    assert not Path(tmp_path / "home" / "hub" / "objects").is_file()
