@@ -162,9 +162,10 @@ def test_parent_commit_conflict_is_412(alice, repo_name):
     alice.create_repo(rid)
     base = alice.model_info(rid).sha
     alice.upload_file(path_or_fileobj=b"1", path_in_repo="one.txt", repo_id=rid, parent_commit=base)
-    with pytest.raises(HfHubHTTPError) as e:
-        alice.upload_file(path_or_fileobj=b"2", path_in_repo="two.txt", repo_id=rid, parent_commit=base)
-    assert e.value.response.status_code == 412
+    for stale in (base, base[:7]):  # a full sha or a short prefix of it
+        with pytest.raises(HfHubHTTPError) as e:
+            alice.upload_file(path_or_fileobj=b"2", path_in_repo="two.txt", repo_id=rid, parent_commit=stale)
+        assert e.value.response.status_code == 412
     assert "two.txt" not in alice.list_repo_files(rid)
 
 

@@ -8,7 +8,6 @@ import threading
 
 import httpx
 import pytest
-from huggingface_hub.errors import HfHubHTTPError
 
 
 def _commit(hub, token, rid, ops, summary="c"):
@@ -110,11 +109,23 @@ def test_identical_files_are_stored_once(hub, alice, repo_name):
     assert len(list((hub.root / "objects" / "blobs").rglob(digest))) == 1
 
 
-def test_stale_writer_gets_412_not_a_lost_update(alice, repo_name):
+def test_oversized_commit_lines_are_validated(hub, alice, repo_name):
+    """Lines over 1 MB take the streaming decoder: it must reject what the JSON path rejects."""
     rid = f"alice/{repo_name}"
     alice.create_repo(rid)
     head = alice.model_info(rid).sha
-    alice.upload_file(path_or_fileobj=b"a", path_in_repo="a.txt", repo_id=rid, parent_commit=head)
-    with pytest.raises(HfHubHTTPError) as e:
-        alice.upload_file(path_or_fileobj=b"b", path_in_repo="a.txt", repo_id=rid, parent_commit=head[:7])
-    assert e.value.response.status_code == 412
+    big_ok = base64.b64encode(b"\x07" * (2 * 1024 * 1024)).decode()
+    bad_b64 = big_ok[:-8] + "!!!!!!!!"
+    cases = [
+        {"key": "file", "value": {"content": bad_b64, "path": "x.bin", "encoding": "base64"}},
+        {"key": "file", "value": {"content": big_ok, "path": "../x.bin", "encoding": "base64"}},
+        {"key": "header", "value": {"summary": "x" * (2 * 1024 * 1024)}},
+        {"key": "file", "value": {"content": big_ok[:-1], "path": "x.bin", "encoding": "base64"}},
+    ]
+    for op in cases:
+        r = _commit(hub, hub.tokens["alice"], rid, [op])
+        assert r.status_code == 400, r.text[:200]
+    assert alice.model_info(rid).sha == head
+    r = _commit(hub, hub.tokens["alice"], rid, [{"key": "file", "value": {"content": big_ok, "path": "ok.bin"}}])
+    assert r.status_code == 200
+    assert alice.get_paths_info(rid, ["ok.bin"])[0].size == 2 * 1024 * 1024

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..client import TRANSFER_HEADER
 from .auth import User, Users
+from .ndjson import read_commit_lines
 from .errors import (
     BadRequest,
     Conflict,
@@ -128,7 +129,7 @@ class HubApp:
 
     def __init__(self, root: Path, page_size: int = 1000) -> None:
         self.root = Path(root)
-        self.store = Store(self.root)
+        self.store = Store(self.root, owner=True)
         self.users = Users(self.root)
         self.page_size = page_size
         secret_file = self.root / "secret"
@@ -447,12 +448,8 @@ class HubApp:
             if ctx.flag("config"):
                 fields.add("config")
         body = [self.repo_json(r, c, fields) for r, c in chunk]
-        headers = {}
-        if offset + page < len(rows) and (limit is None or offset + page < int(limit)):
-            params = [(k, v) for k, vs in ctx.query.items() if k != "cursor" for v in vs]
-            params.append(("cursor", str(offset + page)))
-            headers["Link"] = f'<{ctx.base}/api/{PLURALS[repo_type]}?{urlencode(params)}>; rel="next"'
-        return JSONResponse(body, headers=headers)
+        more = offset + page < len(rows) and (limit is None or offset + page < int(limit))
+        return JSONResponse(body, headers=_next_link(ctx, offset + page) if more else {})
 
     # ---- files --------------------------------------------------------------------------------------------
     def resolve_file(self, ctx: Ctx, repo_type: str, repo_id: str, revision: str, path: str) -> Response:
@@ -541,12 +538,7 @@ class HubApp:
             for e in chunk:
                 if e["path"] in last:
                     e["lastCommit"] = last[e["path"]]
-        headers = {}
-        if offset + page < len(entries):
-            params = [(k, v) for k, vs in ctx.query.items() if k != "cursor" for v in vs] + [("cursor", str(offset + page))]
-            url_path = ctx.request.scope.get("raw_path", b"").split(b"?")[0].decode("latin-1")
-            headers["Link"] = f'<{ctx.base}{url_path}?{urlencode(params)}>; rel="next"'
-        return JSONResponse(chunk, headers=headers)
+        return JSONResponse(chunk, headers=_next_link(ctx, offset + page) if offset + page < len(entries) else {})
 
     def paths_info(self, ctx: Ctx, repo_type: str, repo_id: str, revision: str) -> Response:
         repo = self._repo(ctx, repo_type, repo_id)
@@ -618,50 +610,45 @@ class HubApp:
     def _apply_commit(self, ctx: Ctx, repo: Repo, revision: str, spool: Path) -> Response:
         header: dict | None = None
         ops: list[Operation] = []
-        with open(spool, "rb") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    item = json.loads(line)
-                    key, value = item["key"], item["value"]
-                except (ValueError, KeyError, TypeError):
-                    raise BadRequest(f"Malformed commit payload at line {lineno}") from None
-                if key == "header":
-                    header = value
-                elif key == "file":
-                    path = validate_path(value["path"])
+        for lineno, item, blob in read_commit_lines(spool, self.store):
+            key, value = item["key"], item["value"]
+            if not isinstance(value, dict):
+                raise BadRequest(f"Malformed commit payload at line {lineno}")
+            if key == "header":
+                header = value
+            elif key == "file":
+                path = validate_path(value.get("path"))
+                if blob is None:
                     if value.get("encoding", "base64") != "base64":
                         raise BadRequest(f"Unsupported encoding {value.get('encoding')!r} for {path!r}")
                     try:
                         data = base64.b64decode(value["content"], validate=True)
-                    except (ValueError, KeyError):
+                    except (ValueError, KeyError, TypeError):
                         raise BadRequest(f"Invalid base64 content for {path!r}") from None
-                    del item, value["content"]
-                    sha, size, gitoid = self.store.put_bytes(data)
-                    del data
-                    ops.append(Operation("add", path, FileEntry(sha, size, gitoid, is_lfs_path(path, size))))
-                elif key == "lfsFile":
-                    path = validate_path(value["path"])
-                    if value.get("algo", "sha256") != "sha256":
-                        raise BadRequest(f"Unsupported LFS algorithm for {path!r}")
-                    oid = str(value.get("oid", ""))
-                    if value.get("size") is None and self.store.blob_meta(oid) is not None:
-                        ops.append(Operation("add", path, self.store.entry_for_blob(path, oid, lfs=True)))
-                        continue
-                    entry = self.store.entry_for_blob(path, oid, lfs=True)
-                    if value.get("size") is not None and int(value["size"]) != entry.size:
-                        raise BadRequest(f"LFS object {oid} has {entry.size} bytes, commit says {value['size']}")
-                    ops.append(Operation("add", path, entry))
-                elif key == "deletedFile":
-                    ops.append(Operation("delete_file", validate_path(value["path"])))
-                elif key == "deletedFolder":
-                    ops.append(Operation("delete_folder", value["path"]))
-                elif key == "copyFile":
-                    ops.append(Operation("copy", validate_path(value["path"]), src_path=value.get("srcPath"),
-                                         src_revision=value.get("srcRevision")))
-                else:
-                    raise BadRequest(f"Unknown commit operation {key!r}")
+                    blob = self.store.put_bytes(data)
+                sha, size, gitoid = blob
+                ops.append(Operation("add", path, FileEntry(sha, size, gitoid, is_lfs_path(path, size))))
+            elif key == "lfsFile":
+                path = validate_path(value.get("path"))
+                if value.get("algo", "sha256") != "sha256":
+                    raise BadRequest(f"Unsupported LFS algorithm for {path!r}")
+                oid = str(value.get("oid", ""))
+                if value.get("size") is None and self.store.blob_meta(oid) is not None:
+                    ops.append(Operation("add", path, self.store.entry_for_blob(path, oid, lfs=True)))
+                    continue
+                entry = self.store.entry_for_blob(path, oid, lfs=True)
+                if value.get("size") is not None and int(value["size"]) != entry.size:
+                    raise BadRequest(f"LFS object {oid} has {entry.size} bytes, commit says {value['size']}")
+                ops.append(Operation("add", path, entry))
+            elif key == "deletedFile":
+                ops.append(Operation("delete_file", validate_path(value.get("path"))))
+            elif key == "deletedFolder":
+                ops.append(Operation("delete_folder", str(value.get("path") or "")))
+            elif key == "copyFile":
+                ops.append(Operation("copy", validate_path(value.get("path")), src_path=value.get("srcPath"),
+                                     src_revision=value.get("srcRevision")))
+            else:
+                raise BadRequest(f"Unknown commit operation {key!r}")
         if header is None:
             raise BadRequest("Commit payload has no header line")
         create_pr = ctx.flag("create_pr")
@@ -764,12 +751,7 @@ class HubApp:
             if formatted:
                 item["formatted"] = {"title": _html_escape(c.title), "message": _html_escape(c.message)}
             out.append(item)
-        headers = {}
-        if offset + page < len(history):
-            params = [(k, v) for k, vs in ctx.query.items() if k not in ("p", "cursor") for v in vs] + [("cursor", str(offset + page))]
-            url_path = ctx.request.scope.get("raw_path", b"").split(b"?")[0].decode("latin-1")
-            headers["Link"] = f'<{ctx.base}{url_path}?{urlencode(params)}>; rel="next"'
-        return JSONResponse(out, headers=headers)
+        return JSONResponse(out, headers=_next_link(ctx, offset + page) if offset + page < len(history) else {})
 
     def discussions(self, ctx: Ctx, method: str, repo_type: str, repo_id: str, args: list[str]) -> Response:
         if method == "POST" and not args:
@@ -908,6 +890,13 @@ class HubApp:
                 store.write_json_atomic(self._collection_file(slug), coll)
                 return JSONResponse({"data": coll} if method == "PATCH" and not rest else coll)
         raise NotFound("No such collection route")
+
+
+def _next_link(ctx: Ctx, cursor: int) -> dict[str, str]:
+    """The GitHub-style `Link` header the client follows as is: absolute, same query, next cursor."""
+    params = [(k, v) for k, vs in ctx.query.items() if k not in ("p", "cursor") for v in vs] + [("cursor", str(cursor))]
+    url_path = (ctx.request.scope.get("raw_path") or b"").split(b"?")[0].decode("latin-1")
+    return {"Link": f'<{ctx.base}{url_path}?{urlencode(params)}>; rel="next"'}
 
 
 def _file_json(path: str, e: FileEntry) -> dict:

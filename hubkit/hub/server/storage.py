@@ -381,13 +381,14 @@ class Store:
 
     Args:
         root: folder holding blobs, commits and repos (created if missing).
+        owner: whether this is the serving process, which sweeps partial writes left by a crash.
 
     Example:
         >>> store = Store(Path("/tmp/hub"))
         >>> store.create_repo("model", "alice/demo", private=False)
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, owner: bool = False) -> None:
         self.root = Path(root)
         self.blobs = self.root / "objects" / "blobs"
         self.commits = self.root / "objects" / "commits"
@@ -398,7 +399,8 @@ class Store:
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
         self._repo_cache: dict[str, tuple[int, Repo]] = {}
-        self._clean_tmp()
+        if owner:
+            self._clean_tmp()
 
     def _clean_tmp(self) -> None:
         """Partial writes from a crashed process are debris: drop the old ones at start-up."""
@@ -481,7 +483,7 @@ class Store:
         os.replace(tmp, target)
         self.write_json_atomic(self.blobs / sha256[:2] / f"{sha256}.json", meta)
 
-    def read_blob(self, sha256: str, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def read_blob(self, sha256: str, start: int = 0, end: int | None = None, chunk_size: int = 4 << 20) -> Iterator[bytes]:
         """Bytes [start, end) of a blob, in chunks."""
         with open(self.blob_path(sha256), "rb") as f:
             f.seek(start)

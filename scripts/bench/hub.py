@@ -1,0 +1,186 @@
+"""Local Hub throughput and footprint, side by side with their floors, in one run.
+
+    python scripts/bench/hub.py                # full sizes (500 MB, 1 GB, 2,000 repos; ~5 GB of disk)
+    python scripts/bench/hub.py --scale 0.1    # a quick look
+
+Measures:
+  1. download of a 500 MB file through the stock client (hf_hub_download) vs `cp` of the same file (target >= 0.5x)
+  2. upload of the same file: the stock client (hf_xet installed; inline base64) and hubkit's push_folder
+     (streamed LFS PUT) vs `cp` (target >= 0.5x)
+  3. list_models(cardData=True) over 2,000 repos with cards (target <= 2 s)
+  4. peak server RSS while receiving a 1 GB file through hubkit's upload path (target <= 200 MB)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+work = Path(tempfile.mkdtemp(prefix="hubkit-bench-hub-"))
+with socket.socket() as _s:
+    _s.bind(("127.0.0.1", 0))
+    PORT = _s.getsockname()[1]
+os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{PORT}"
+os.environ["HF_HOME"] = str(work / "hf_home")
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+
+import psutil  # noqa: E402
+from huggingface_hub import HfApi, hf_hub_download  # noqa: E402
+
+from hubkit.hub import push_folder, start_local_hub  # noqa: E402
+from hubkit.hub.client import TRANSFER_HEADER  # noqa: E402
+from hubkit.hub.server.auth import Users  # noqa: E402
+from hubkit.hub.server.storage import FileEntry, Operation, Store  # noqa: E402
+
+MB = 1024 * 1024
+
+
+def write_file(path: Path, size: int) -> None:
+    block = os.urandom(4 * MB)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, len(block))
+            f.write(block[:n])
+            left -= n
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def drop_caches_if_possible() -> None:
+    subprocess.run(["sync"], check=False)
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self.stop_flag = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_flag.is_set():
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(0.01)
+
+    def stop(self) -> int:
+        self.stop_flag.set()
+        self.join()
+        return self.peak
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every size by this")
+    args = ap.parse_args()
+    size = int(500 * MB * args.scale)
+    big = int(1024 * MB * args.scale)
+    n_repos = max(20, int(2000 * args.scale))
+
+    root = work / "hub"
+    token = Users(root).add_user("bench")
+    server = start_local_hub(root, port=PORT, detach=False)
+    rows: list[tuple[str, str, str, str]] = []
+    try:
+        stock = HfApi(endpoint=server.url, token=token)
+        hubkit_api = HfApi(endpoint=server.url, token=token, headers={TRANSFER_HEADER: "lfs"})
+        src = work / "src"
+        src.mkdir()
+        write_file(src / "model.safetensors", size)
+
+        # cp floor, same disk
+        cp_s = timed(lambda: shutil.copyfile(src / "model.safetensors", work / "copy.bin"))
+        (work / "copy.bin").unlink()
+
+        # upload: stock client (inline) and hubkit (streamed LFS)
+        stock.create_repo("bench/stock")
+        idle_rss = psutil.Process(server.pid).memory_info().rss
+        sampler = RssSampler(server.pid)
+        sampler.start()
+        up_stock = timed(lambda: stock.upload_file(path_or_fileobj=str(src / "model.safetensors"),
+                                                   path_in_repo="model.safetensors", repo_id="bench/stock"))
+        stock_peak = sampler.stop()
+        hubkit_api.create_repo("bench/hubkit")
+        up_hubkit = timed(lambda: push_folder("bench/hubkit", src, api=hubkit_api))
+
+        # download: stock client
+        drop_caches_if_possible()
+        down = timed(lambda: hf_hub_download("bench/stock", "model.safetensors", endpoint=server.url, token=token,
+                                             cache_dir=work / "dl"))
+        mbs = size / MB
+        rows.append((f"download {mbs:.0f} MB (hf_hub_download)", f"{mbs / down:.0f} MB/s",
+                     f"{cp_s / down:.2f}x of cp ({mbs / cp_s:.0f} MB/s)", ">= 0.5x"))
+        rows.append((f"upload {mbs:.0f} MB (stock client, inline)", f"{mbs / up_stock:.0f} MB/s",
+                     f"{cp_s / up_stock:.2f}x of cp", ">= 0.5x"))
+        rows.append((f"server peak RSS, {mbs:.0f} MB via stock client", f"{stock_peak / MB:.0f} MB",
+                     f"{(stock_peak - idle_rss) / MB:+.0f} MB over idle (inline base64, streamed decode)", "-"))
+        rows.append((f"upload {mbs:.0f} MB (hubkit push, LFS stream)", f"{mbs / up_hubkit:.0f} MB/s",
+                     f"{cp_s / up_hubkit:.2f}x of cp", ">= 0.5x"))
+        shutil.rmtree(work / "dl", ignore_errors=True)
+
+        # peak server RSS while receiving a 1 GB file through hubkit's path
+        big_dir = work / "big"
+        big_dir.mkdir()
+        write_file(big_dir / "model.safetensors", big)
+        hubkit_api.create_repo("bench/big")
+        base_rss = psutil.Process(server.pid).memory_info().rss
+        sampler = RssSampler(server.pid)
+        sampler.start()
+        t_big = timed(lambda: push_folder("bench/big", big_dir, api=hubkit_api))
+        peak = sampler.stop()
+        rows.append((f"server peak RSS, {big / MB:.0f} MB via hubkit push", f"{peak / MB:.0f} MB",
+                     f"{(peak - base_rss) / MB:+.0f} MB over idle; {big / MB / t_big:.0f} MB/s", "<= 200 MB"))
+        shutil.rmtree(big_dir)
+
+        # list_models with cardData over N repos (populated through the store directly: we time listing)
+        store = Store(root)
+        for i in range(n_repos):
+            rid = f"sweep/run-{i:05d}"
+            store.create_repo("model", rid)
+            card = (f"---\nlicense: apache-2.0\ntags: [hubkit, sft, epoch-{i % 10}]\nbase_model: base/m{i % 12}\n"
+                    f"hubkit:\n  dataset: d{i % 10}\n  epoch: {i % 10}\n  lora: {str(i % 2 == 0).lower()}\n---\n# run {i}\n")
+            sha, n, oid = store.put_bytes(card.encode())
+            store.commit("model", rid, "main", [Operation("add", "README.md", FileEntry(sha, n, oid, False))],
+                         title="card", author="sweep")
+        stock.list_models(author="sweep", limit=1)  # warm the connection
+        t_list = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            models = list(stock.list_models(author="sweep", cardData=True))
+            t_list.append(time.perf_counter() - t0)
+            assert len(models) == n_repos and models[0].card_data is not None
+        t_filter = timed(lambda: list(stock.list_models(author="sweep", filter=["sft", "epoch-3"], cardData=True)))
+        rows.append((f"list_models(cardData) over {n_repos:,} repos", f"{min(t_list):.2f} s",
+                     f"median {sorted(t_list)[1]:.2f} s; filtered slice {t_filter:.2f} s", "<= 2 s"))
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    widths = [max(len(r[i]) for r in rows + [("measure", "value", "comparison", "target")]) for i in range(4)]
+    header = ("measure", "value", "comparison", "target")
+    print(" | ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("-|-".join("-" * w for w in widths))
+    for r in rows:
+        print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
