@@ -119,7 +119,10 @@ def main() -> None:
                                                    path_in_repo="model.safetensors", repo_id="bench/stock"))
         stock_peak = sampler.stop()
         hubkit_api.create_repo("bench/hubkit")
-        up_hubkit = timed(lambda: push_folder("bench/hubkit", src, api=hubkit_api))
+        src2 = work / "src2"  # other bytes: the same file would be deduplicated and never sent
+        src2.mkdir()
+        write_file(src2 / "model.safetensors", size)
+        up_hubkit = timed(lambda: push_folder("bench/hubkit", src2, api=hubkit_api))
 
         # download: stock client
         drop_caches_if_possible()
