@@ -5,7 +5,6 @@ One test per operation the foundation promises; everything goes over real HTTP, 
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 from pathlib import Path

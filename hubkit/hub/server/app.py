@@ -50,11 +50,10 @@ from .storage import (
     Repo,
     Store,
     derive_tags,
+    front_matter_yaml,
     is_lfs_path,
     lfs_pointer,
     now_iso,
-    parse_front_matter,
-    validate_branch,
     validate_name,
     validate_path,
     validate_repo_id,
@@ -703,7 +702,7 @@ class HubApp:
         writer = self.store.blob_writer(size, oid)
         try:
             async for chunk in ctx.request.stream():
-                await run_in_threadpool(writer.write, chunk) if len(chunk) > (1 << 20) else writer.write(chunk)
+                writer.write(chunk)
             await run_in_threadpool(writer.finish)
         finally:
             writer.abort()
@@ -940,11 +939,11 @@ def validate_card_metadata(content: str) -> list[str]:
     """The problems the Hub would report for a card's YAML metadata (an empty list when it is valid)."""
     import yaml
 
-    m = re.match(r"^\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", content, re.DOTALL)
-    if not m:
+    raw = front_matter_yaml(content)
+    if raw is None:
         return []
     try:
-        data = yaml.safe_load(m.group(1))
+        data = yaml.safe_load(raw)
     except yaml.YAMLError as e:
         return [f"Invalid YAML in card metadata: {str(e).splitlines()[0]}"]
     if data is None:

@@ -241,15 +241,24 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_FRONT_MATTER = re.compile(r"^\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", re.DOTALL)
+
+
+def front_matter_yaml(text: str) -> str | None:
+    """The YAML text between a card's leading `---` fences, or None when it has none."""
+    match = _FRONT_MATTER.match(text)
+    return match.group(1) if match else None
+
+
 def parse_front_matter(text: str) -> dict[str, Any]:
     """The README's YAML front matter, parsed leniently (as the Hub does): errors give an empty dict."""
     import yaml
 
-    match = re.match(r"^\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", text, re.DOTALL)
-    if not match:
+    raw = front_matter_yaml(text)
+    if raw is None:
         return {}
     try:
-        data = yaml.safe_load(match.group(1))
+        data = yaml.safe_load(raw)
     except yaml.YAMLError:
         return {}
     return data if isinstance(data, dict) else {}
