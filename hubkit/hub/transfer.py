@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .client import ensure_endpoint, get_api, is_local_endpoint
+from .client import get_api, is_local_endpoint
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo, HfApi
@@ -85,7 +85,7 @@ def push_folder(
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
     api = api or get_api()
-    local = is_local_endpoint(ensure_endpoint())
+    local = is_local_endpoint(api.endpoint)
     folder = Path(folder)
     prefix = path_in_repo.strip("/") + "/" if path_in_repo.strip("/") else ""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.relative_to(folder).parts)

@@ -126,6 +126,10 @@ def test_oversized_commit_lines_are_validated(hub, alice, repo_name):
         r = _commit(hub, hub.tokens["alice"], rid, [op])
         assert r.status_code == 400, r.text[:200]
     assert alice.model_info(rid).sha == head
+    import hashlib
+
+    digest = hashlib.sha256(b"\x07" * (2 * 1024 * 1024)).hexdigest()
+    assert not list((hub.root / "objects" / "blobs").rglob(digest))  # paths are checked before content is stored
     r = _commit(hub, hub.tokens["alice"], rid, [{"key": "file", "value": {"content": big_ok, "path": "ok.bin"}}])
     assert r.status_code == 200
     assert alice.get_paths_info(rid, ["ok.bin"])[0].size == 2 * 1024 * 1024

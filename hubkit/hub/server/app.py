@@ -7,7 +7,6 @@ Routing works on the raw request path, segment by segment, so that a `%2F` insid
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -616,15 +615,7 @@ class HubApp:
             if key == "header":
                 header = value
             elif key == "file":
-                path = validate_path(value.get("path"))
-                if blob is None:
-                    if value.get("encoding", "base64") != "base64":
-                        raise BadRequest(f"Unsupported encoding {value.get('encoding')!r} for {path!r}")
-                    try:
-                        data = base64.b64decode(value["content"], validate=True)
-                    except (ValueError, KeyError, TypeError):
-                        raise BadRequest(f"Invalid base64 content for {path!r}") from None
-                    blob = self.store.put_bytes(data)
+                path = value["path"]  # validated, and its content stored, by read_commit_lines
                 sha, size, gitoid = blob
                 ops.append(Operation("add", path, FileEntry(sha, size, gitoid, is_lfs_path(path, size))))
             elif key == "lfsFile":

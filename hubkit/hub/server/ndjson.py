@@ -1,12 +1,14 @@
 """Reading a commit's NDJSON body from its spool file with bounded memory.
 
 The stock client sends every "regular" file base64-encoded inside one JSON line, so a 5 GB checkpoint is a
-6.7 GB line. Small lines are parsed as JSON; a large `file` line is split around its `content` string, whose
-base64 is decoded chunk by chunk straight into the blob store. Memory stays flat whatever the file size.
+6.7 GB line. This module is the one place file content is decoded: small lines are parsed as JSON; a large
+`file` line is split around its `content` string, whose base64 is decoded chunk by chunk straight into the
+blob store. Memory stays flat whatever the file size.
 """
 
 from __future__ import annotations
 
+import base64
 import binascii
 import json
 import re
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import BadRequest
-from .storage import Store
+from .storage import Store, validate_path
 
 BIG_LINE = 1 << 20
 _BLOCK = 8 << 20  # a multiple of 4: base64 chunks must decode independently
@@ -71,13 +73,25 @@ def _stream_base64(f, store: Store, start: int, end: int, what: str) -> tuple[st
         writer.abort()
 
 
-def read_commit_lines(path: Path, store: Store) -> Iterator[tuple[int, dict, tuple[str, int, str] | None]]:
-    """Yield `(line number, parsed item, stored blob or None)` for each non-empty line of a commit body.
+def _file_path(item: dict, lineno: int) -> str:
+    """The validated path of a `file` line, checked before any of its content is stored."""
+    value = item["value"]
+    if not isinstance(value, dict):
+        raise BadRequest(f"Malformed commit payload at line {lineno}")
+    path = validate_path(value.get("path"))
+    if value.get("encoding", "base64") != "base64":
+        raise BadRequest(f"Unsupported encoding {value.get('encoding')!r} for {path!r}")
+    return path
 
-    For a large `file` line the blob is already stored and the item's `content` is emptied.
+
+def read_commit_lines(path: Path, store: Store) -> Iterator[tuple[int, dict, tuple[str, int, str] | None]]:
+    """Yield `(line number, parsed item, stored blob)` for each non-empty line of a commit body.
+
+    Every `file` line's content is decoded into the blob store here (its path validated first) and its
+    `content` dropped from the item; the blob is `(sha256, size, git oid)`, and None for other lines.
 
     Raises:
-        BadRequest: a line is not JSON, or a large line is not a base64 `file` operation.
+        BadRequest: a line is not JSON, a path is invalid, or content is not valid base64.
     """
     with open(path, "rb") as f:
         for lineno, (s, e) in enumerate(_line_spans(path), 1):
@@ -86,7 +100,16 @@ def read_commit_lines(path: Path, store: Store) -> Iterator[tuple[int, dict, tup
                 raw = f.read(e - s)
                 if not raw.strip():
                     continue
-                yield lineno, _loads(raw, lineno), None
+                item = _loads(raw, lineno)
+                blob = None
+                if item["key"] == "file":
+                    where = repr(_file_path(item, lineno))
+                    try:
+                        data = base64.b64decode(item["value"].pop("content"), validate=True)
+                    except (ValueError, KeyError, TypeError):
+                        raise BadRequest(f"Invalid base64 content for {where}") from None
+                    blob = store.put_bytes(data)
+                yield lineno, item, blob
                 continue
             f.seek(s)
             head = f.read(64 * 1024)
@@ -102,12 +125,11 @@ def read_commit_lines(path: Path, store: Store) -> Iterator[tuple[int, dict, tup
             if len(tail) > BIG_LINE:
                 raise BadRequest(f"Malformed commit payload at line {lineno}: oversized metadata")
             item = _loads(head[: m.end()] + tail, lineno)
-            value = item.get("value") if isinstance(item, dict) else None
-            if item.get("key") != "file" or not isinstance(value, dict) or not isinstance(value.get("path"), str):
+            if item["key"] != "file":
                 raise BadRequest(f"Malformed commit payload at line {lineno}: oversized line is not a file")
-            if value.get("encoding", "base64") != "base64":
-                raise BadRequest(f"Unsupported encoding {value.get('encoding')!r} for {value['path']!r}")
-            yield lineno, item, _stream_base64(f, store, cstart, cend, repr(value["path"]))
+            where = repr(_file_path(item, lineno))
+            item["value"].pop("content", None)
+            yield lineno, item, _stream_base64(f, store, cstart, cend, where)
 
 
 def _loads(raw: bytes, lineno: int) -> dict:
