@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .hub import ensure_endpoint, get_api, push_folder
+from .models import build_tiny_model
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "model_cards"
 QUICKSTART_REPO = "quickstart-tiny-llama"
@@ -28,19 +29,6 @@ class QuickstartResult:
     listed: list[str]
     reloaded_equal: bool
     datasets: dict[str, str]
-
-
-def build_tiny_model(folder: Path, seed: int = 0) -> int:
-    """Save a tiny random Llama (safetensors) to `folder`; returns its parameter count."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=172, num_hidden_layers=4,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
-    model = LlamaForCausalLM(config)
-    model.save_pretrained(folder)
-    return sum(p.numel() for p in model.parameters())
 
 
 def render_card(repo_id: str, parameters: int) -> str:

@@ -9,8 +9,11 @@ import click
 import typer
 
 from ..errors import HubkitError
+from . import data as data_cli
 from . import hub as hub_cli
 from . import quickstart as quickstart_cli
+from . import sweep as sweep_cli
+from . import train as train_cli
 
 app = typer.Typer(
     name="hubkit",
@@ -20,7 +23,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(hub_cli.app, name="hub")
+app.add_typer(data_cli.app, name="data")
 app.command("quickstart")(quickstart_cli.quickstart)
+app.command("train", context_settings=train_cli.EXTRA_ARGS)(train_cli.train)
+app.command("sweep", context_settings=train_cli.EXTRA_ARGS)(sweep_cli.sweep)
 
 
 @app.callback()

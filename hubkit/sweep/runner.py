@@ -1,0 +1,237 @@
+"""Carry every run of a sweep through its stages, resumably.
+
+Sweep directory `<output_dir>/<name>/`:
+
+| path | what |
+| --- | --- |
+| `manifest.sqlite` | one row per run: state, failed stage and error, attempts, seconds per stage |
+| `sweep.yaml` | the sweep as it was last run |
+| `runs/<run id>/` | run directories (see `hubkit.train`) |
+| `logs/<run id>.log` | everything each run printed, attempt after attempt |
+
+Rerunning a sweep skips what is done, resumes what was interrupted and leaves failures alone unless
+asked (`retry_failed`). One driver at a time per sweep (a lock file says which); a second is refused.
+
+Example:
+    >>> from hubkit.config import parse_config, SweepSpec
+    >>> from hubkit.sweep import run_sweep
+    >>> report = run_sweep(parse_config(SweepSpec, "scripts/recipes/cpu-demo.yaml"))
+    >>> report.counts
+    {'trained': 8}
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import RunSpec, SweepSpec
+from ..errors import HubkitError
+from .executors import Executor, Job, LocalExecutor, RayExecutor
+from .grid import expand
+from .manifest import Manifest, ManifestRow
+from .stages import Stage, get_stage
+
+MANIFEST = "manifest.sqlite"
+PIPELINE_ORDER = ("train", "eval", "publish")
+
+
+@dataclass
+class SweepReport:
+    """What a sweep looks like after a `run_sweep` call."""
+
+    name: str
+    directory: Path
+    rows: list[ManifestRow]
+    jobs_run: int
+    jobs_failed: int
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.rows:
+            out[r.state] = out.get(r.state, 0) + 1
+        return out
+
+
+@contextmanager
+def _sweep_lock(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            raise HubkitError(f"sweep {directory.name} is already running (pid {holder})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock; a killed process releases it too
+
+
+def _stages(sweep: SweepSpec) -> list[Stage]:
+    stages = [get_stage(name) for name in sweep.stages]
+    if not stages:
+        raise HubkitError("sweep: `stages` is empty")
+    order = [PIPELINE_ORDER.index(s.name) if s.name in PIPELINE_ORDER else len(PIPELINE_ORDER) for s in stages]
+    if order != sorted(order) or len(set(sweep.stages)) != len(sweep.stages):
+        raise HubkitError(f"sweep: `stages` must follow the pipeline order {', '.join(PIPELINE_ORDER)} once each")
+    return stages
+
+
+def _next_stage(state: str, stages: list[Stage]) -> Stage | None:
+    """The stage a run in `state` goes through next (None: finished or failed)."""
+    if state == "planned":
+        return stages[0]
+    for i, stage in enumerate(stages):
+        if state == stage.done:
+            return stages[i + 1] if i + 1 < len(stages) else None
+    return None
+
+
+def _state_before(stage: Stage, stages: list[Stage]) -> str:
+    i = stages.index(stage)
+    return stages[i - 1].done if i else "planned"
+
+
+def _settle(manifest: Manifest, row: ManifestRow, stages: list[Stage], spec: RunSpec) -> None:
+    """A row left in flight by a killed driver: done if its output exists, else back where it was."""
+    for stage in stages:
+        if row.state == stage.active:
+            manifest.set_state(row.run_id, stage.done if stage.is_done(spec) else _state_before(stage, stages))
+
+
+def make_executor(sweep: SweepSpec) -> Executor:
+    if sweep.executor == "ray":
+        return RayExecutor(sweep.ray_address, sweep.cpus_per_run, sweep.gpus_per_run)
+    return LocalExecutor(sweep.workers)
+
+
+def _needs_hub(specs: list[RunSpec]) -> bool:
+    return any(not Path(s.model).is_dir() or not Path(s.dataset).is_file() for s in specs)
+
+
+def plan_sweep(sweep: SweepSpec) -> list[tuple[str, RunSpec]]:
+    """The runs a sweep expands to, without running anything."""
+    sweep.validate()
+    _stages(sweep)
+    return expand(sweep)
+
+
+def sweep_status(sweep: SweepSpec) -> list[ManifestRow]:
+    """The manifest rows of a sweep (empty if it never ran)."""
+    path = sweep.directory / MANIFEST
+    if not path.exists():
+        return []
+    manifest = Manifest(path)
+    try:
+        return manifest.rows()
+    finally:
+        manifest.close()
+
+
+def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: bool = True,
+              executor: Executor | None = None) -> SweepReport:
+    """Run every stage of every run in the sweep that is not done yet.
+
+    Args:
+        sweep: the sweep.
+        retry_failed: try failed runs again from the stage that failed.
+        progress: show a progress bar over runs and a line per finished run.
+        executor: where jobs run (default: from `sweep.executor`).
+
+    Raises:
+        HubkitError: a bad sweep file, or the sweep is already running elsewhere.
+    """
+    import yaml
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    sweep.validate()
+    stages = _stages(sweep)
+    directory = sweep.directory
+    console = Console(stderr=True, quiet=not progress)
+    with _sweep_lock(directory):
+        runs = expand(sweep)
+        specs = dict(runs)
+        if _needs_hub(list(specs.values())):
+            from ..hub import ensure_endpoint
+
+            ensure_endpoint()  # workers inherit HF_ENDPOINT
+        (directory / "sweep.yaml").write_text(
+            "# The sweep as last run; rerun with: hubkit sweep sweep.yaml\n"
+            + yaml.safe_dump({k: v for k, v in vars(sweep).items()}, sort_keys=False), encoding="utf-8")
+        manifest = Manifest(directory / MANIFEST)
+        try:
+            manifest.plan((rid, spec.to_dict()) for rid, spec in runs)
+            for row in manifest.rows():
+                if row.run_id in specs:
+                    _settle(manifest, row, stages, specs[row.run_id])
+                    if retry_failed and row.state == "failed":
+                        failed = next((s for s in stages if s.name == row.failed_stage), stages[0])
+                        manifest.set_state(row.run_id, _state_before(failed, stages))
+            todo = [r for r in manifest.rows() if r.run_id in specs and _next_stage(r.state, stages)]
+            ran, failures = _drive(manifest, todo, specs, stages, executor or make_executor(sweep), directory,
+                                   console, Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                                     MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                                                     disable=not progress))
+            rows = [r for r in manifest.rows() if r.run_id in specs]
+        finally:
+            manifest.close()
+    return SweepReport(sweep.name, directory, rows, ran, failures)
+
+
+def _drive(manifest: Manifest, todo: list[ManifestRow], specs: dict[str, RunSpec], stages: list[Stage],
+           executor: Executor, directory: Path, console, progress) -> tuple[int, int]:
+    queue = [r.run_id for r in todo]
+    in_flight: dict[str, Stage] = {}
+    ran = failures = 0
+    final = stages[-1].done
+    try:
+        with progress:
+            task = progress.add_task(f"sweep {directory.name}", total=len(queue))
+            while queue or in_flight:
+                while queue and len(in_flight) < executor.capacity:
+                    rid = queue.pop(0)
+                    stage = _next_stage(manifest.get(rid).state, stages)
+                    if stage is None:
+                        progress.advance(task)
+                        continue
+                    if stage.is_done(specs[rid]):  # finished before its state was recorded
+                        manifest.set_state(rid, stage.done)
+                        queue.insert(0, rid)
+                        continue
+                    manifest.set_state(rid, stage.active, attempt=True)
+                    executor.submit(Job(rid, stage.name, specs[rid].to_dict(), directory / "logs" / f"{rid}.log"))
+                    in_flight[rid] = stage
+                for job, outcome in executor.wait(timeout=1.0):
+                    stage = in_flight.pop(job.run_id)
+                    ran += 1
+                    if outcome.ok and stage.is_done(specs[job.run_id]):
+                        manifest.set_state(job.run_id, stage.done, timing=(stage.name, outcome.seconds))
+                        if stage.done == final:
+                            progress.advance(task)
+                            console.print(f"[green]✓[/green] {job.run_id} {stage.done} ({outcome.seconds:.1f} s)")
+                        else:
+                            queue.insert(0, job.run_id)
+                    else:
+                        failures += 1
+                        error = outcome.error or f"{stage.name} finished without its output"
+                        manifest.set_state(job.run_id, "failed", error=error, failed_stage=stage.name,
+                                           timing=(stage.name, outcome.seconds))
+                        progress.advance(task)
+                        console.print(f"[red]✗[/red] {job.run_id} failed in {stage.name}: {error} "
+                                      f"(log: logs/{job.run_id}.log)")
+    except BaseException:
+        executor.shutdown()
+        for rid in in_flight:
+            _settle(manifest, manifest.get(rid), stages, specs[rid])
+        raise
+    executor.shutdown()
+    return ran, failures
