@@ -137,8 +137,9 @@ def _load_base(spec: RunSpec, dtype: str):
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.model, revision=revision)
         model = AutoModelForCausalLM.from_pretrained(spec.model, revision=revision, dtype=getattr(torch, dtype))
-    except (OSError, ValueError, RuntimeError) as e:
-        raise HubkitError(f"cannot load base model {spec.model}: {str(e).strip().splitlines()[0]}") from None
+    except Exception as e:  # missing files, corrupted safetensors, unknown architectures: many types
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise HubkitError(f"cannot load base model {spec.model}: {text}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if spec.prompt_format == "chat_template" and not tokenizer.chat_template:
@@ -172,7 +173,7 @@ def sft_config(spec: RunSpec, output_dir: Path, device: str, dtype: str, progres
         per_device_train_batch_size=micro, gradient_accumulation_steps=accumulation,
         max_length=spec.max_length, packing=spec.packing, seed=spec.seed, data_seed=spec.seed,
         logging_steps=spec.logging_steps, save_strategy="no", report_to="none",
-        bf16=dtype == "bfloat16", fp16=dtype == "float16", gradient_checkpointing=False, use_cpu=device == "cpu",
+        bf16=dtype == "bfloat16", fp16=dtype == "float16", activation_checkpointing=False, use_cpu=device == "cpu",
         disable_tqdm=not progress, dataloader_num_workers=0,
     )
 

@@ -96,3 +96,24 @@ def repo_name(request) -> str:
 
     name = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:60].strip("-")
     return f"{name}-{_counter[0]}"
+
+
+@pytest.fixture(scope="session")
+def seeded_training(seeded, hub):
+    """Every seed repo that the training-set registry reads offline (the `seeded` ones plus the rest)."""
+    from hubkit.hub.seed import seed
+
+    more = seed(["alpaca_gpt4_demo", "code_alpaca", "fastchat_dummy_conversation"], api=hub.api("hubkit"),
+                progress=False)
+    return {**seeded, **more}
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    """A tiny random Llama with a byte-level BPE tokenizer and a ChatML template, saved once per session."""
+    from hubkit.models import build_tiny_model
+
+    folder = _SESSION_DIR / "tiny-llama"
+    if not folder.exists():
+        build_tiny_model(folder, seed=0)
+    return folder

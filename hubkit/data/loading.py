@@ -123,7 +123,7 @@ def _sample(ds: datasets.Dataset, convert, label: str, size: int | None, seed: i
         if col not in ds.column_names:
             raise HubkitError(f"dataset '{label}': missing column '{col}'")
         keep = set(values)
-        column = ds[col]
+        column = ds.select_columns([col]).to_dict()[col]
         candidates = [i for i in candidates if column[i] in keep]
     available = len(candidates)
     if available == 0:
@@ -205,7 +205,7 @@ def load_training_data(name: str, size: int | None = None, seed: int = 42, promp
         raise HubkitError(f"unknown dataset '{name[4:]}' in '{name}' (known: {', '.join(REGISTRY)})")
     if "/" not in name:
         raise HubkitError(f"unknown dataset '{name}' (known: {', '.join(REGISTRY)}, all, w/o-<name>, a Hub id, or a file)")
-    source = Source(name, alpaca)
+    source = Source(name, None)
     ds, revision = _fetch(source, name)
     convert = detect_layout(ds.column_names)
     if convert is None:

@@ -38,8 +38,8 @@ def _text(record: dict, key: str) -> str:
     if key not in record:
         raise RecordError(f"missing column '{key}'")
     value = record[key]
-    if value is None:
-        return ""
+    if value is None:  # a key absent from some JSON records arrives as null
+        raise RecordError(f"missing value in column '{key}'")
     if not isinstance(value, str):
         raise RecordError(f"column '{key}' holds {type(value).__name__}, expected text")
     return value
@@ -161,7 +161,7 @@ class Source:
     """Where a set's records live on a Hub and how to read them."""
 
     repo: str
-    convert: Callable[[dict], Conversation]
+    convert: Callable[[dict], Conversation] | None  # None: detect the layout from the columns
     split: str = "train"
     config: str | None = None
     where: dict[str, tuple[str, ...]] = field(default_factory=dict)  # keep rows whose column is in the values
@@ -183,7 +183,7 @@ class DatasetEntry:
     offline: Source
     stand_in: str | None = None  # why the offline source is not the real set, when it is not
     drop_empty: bool = False  # the upstream set holds a few empty records that the study's loader skipped
-    turns: str = "first"  # the study trains on the first turn of multi-turn sets
+    turns: str = "all"  # "first": keep only the first exchange (the study's UltraChat), also in chat format
 
     def source(self, offline: bool) -> Source:
         return self.offline if offline else self.public
@@ -207,7 +207,7 @@ REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in [
     DatasetEntry(
         "ultrachat", "UltraChat 200k, first turn of each dialogue",
         Source("HuggingFaceH4/ultrachat_200k", messages, split="train_sft"),
-        _seeded("fastchat_dummy_conversation", sharegpt),
+        _seeded("fastchat_dummy_conversation", sharegpt), turns="first",
         stand_in="fastchat_dummy_conversation: 500 short multi-turn chats (no UltraChat file is in the data folder)"),
     DatasetEntry(
         "code_alpaca", "Code Alpaca: code instructions",
