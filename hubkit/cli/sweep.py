@@ -14,6 +14,7 @@ def sweep(
     config: Path = typer.Argument(None, help="SweepSpec YAML file."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs the grid expands to; run nothing."),
     status: bool = typer.Option(False, "--status", help="Show the manifest: each run's state, attempts, error."),
+    as_json: bool = typer.Option(False, "--json", help="With --status: print the manifest rows as JSON lines."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Try failed runs again."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress over runs."),
     settings: bool = typer.Option(False, "--settings", help="List every sweep setting with its default, then exit."),
@@ -53,6 +54,13 @@ def sweep(
         from ..sweep import sweep_status
 
         rows = sweep_status(spec)
+        if as_json:
+            import dataclasses
+            import json
+
+            for r in rows:
+                typer.echo(json.dumps({k: v for k, v in dataclasses.asdict(r).items() if k != "spec"}))
+            return
         if not rows:
             console.print(f"sweep {spec.name} has not run yet ({spec.directory})")
             return
