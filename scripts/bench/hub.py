@@ -16,22 +16,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-work = Path(tempfile.mkdtemp(prefix="hubkit-bench-hub-"))
-with socket.socket() as _s:
-    _s.bind(("127.0.0.1", 0))
-    PORT = _s.getsockname()[1]
-os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{PORT}"
-os.environ["HF_HOME"] = str(work / "hf_home")
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+from _isolated import isolate  # the script's folder is on sys.path
+
+work, PORT = isolate("hub")
 
 import psutil  # noqa: E402
 from huggingface_hub import HfApi, hf_hub_download  # noqa: E402

@@ -17,22 +17,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
-import socket
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-work = Path(tempfile.mkdtemp(prefix="hubkit-bench-train-"))
-with socket.socket() as _s:
-    _s.bind(("127.0.0.1", 0))
-    PORT = _s.getsockname()[1]
-os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{PORT}"
-os.environ["HF_HOME"] = str(work / "hf_home")
-os.environ["HUBKIT_HOME"] = str(work / "hubkit_home")
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+from _isolated import isolate  # the script's folder is on sys.path
+
+work, PORT = isolate("train")
 os.environ["TRANSFORMERS_VERBOSITY"] = "error"
 
 from hubkit.config import RunSpec  # noqa: E402
@@ -48,10 +41,15 @@ def bare_trl(model_dir: Path, out: Path, spec: RunSpec) -> float:
     from trl import SFTConfig, SFTTrainer
 
     started = time.perf_counter()
-    rows = datasets.load_dataset("hubkit-data/lima", split="train").shuffle(seed=spec.data_seed)
-    rows = rows.select(range(spec.data_size))
-    ds = rows.map(lambda r: {"prompt": f"###Question: {r['instruction']}\n###Answer:",
-                             "completion": " " + r["output"]}, remove_columns=rows.column_names)
+    rows = datasets.load_dataset("hubkit-data/lima", split="train")
+    order = list(range(len(rows)))
+    random.Random(spec.data_seed).shuffle(order)  # the same examples hubkit samples
+    examples = []
+    for i in order[: spec.data_size]:
+        r = rows[i]
+        question, answer = r["history"][0] if r["history"] else (r["instruction"], r["output"])
+        examples.append({"prompt": f"###Question: {question}\n###Answer:", "completion": " " + answer})
+    ds = datasets.Dataset.from_list(examples)
     set_seed(spec.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
