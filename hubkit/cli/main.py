@@ -12,6 +12,7 @@ from ..errors import HubkitError
 from . import data as data_cli
 from . import hub as hub_cli
 from . import quickstart as quickstart_cli
+from . import results as results_cli
 from . import sweep as sweep_cli
 from . import train as train_cli
 
@@ -27,6 +28,7 @@ app.add_typer(data_cli.app, name="data")
 app.command("quickstart")(quickstart_cli.quickstart)
 app.command("train", context_settings=train_cli.EXTRA_ARGS)(train_cli.train)
 app.command("sweep", context_settings=train_cli.EXTRA_ARGS)(sweep_cli.sweep)
+app.command("import-results")(results_cli.import_results)
 
 
 @app.callback()
