@@ -15,8 +15,8 @@ parallel publishers never lose a row, and the consolidated file always holds eve
 
 from __future__ import annotations
 
-import io
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,12 +43,6 @@ class ResultsPush:
     rows_file: str
     models: int
     rows: int
-
-
-def _parquet_bytes(frame: pd.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
-    return buf.getvalue()
 
 
 def _read_rows(api: HfApi, repo_id: str, revision: str) -> pd.DataFrame:
@@ -106,30 +100,35 @@ def push_results(table: ResultsTable, repo_id: str, key: str, private: bool = Fa
     Raises:
         HubkitError: the Hub refused the writes.
     """
-    from huggingface_hub import CommitOperationAdd
     from huggingface_hub.errors import HfHubHTTPError
 
-    from .hub import get_api
+    from .hub import get_api, push_folder
 
     api = api or get_api()
     rows_file = f"rows/{rows_key(key)}.parquet"
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        api.create_commit(repo_id, repo_type="dataset", commit_message=f"Add results rows {rows_file}",
-                          operations=[CommitOperationAdd(rows_file, _parquet_bytes(table.frame[COLUMNS]))])
+        with tempfile.TemporaryDirectory() as tmp:
+            staged = Path(tmp) / rows_file
+            staged.parent.mkdir(parents=True)
+            table.frame[COLUMNS].to_parquet(staged, index=False)
+            push_folder(repo_id, tmp, repo_type="dataset", commit_message=f"Add results rows {rows_file}", api=api)
         for attempt in range(MAX_ATTEMPTS):
             head = api.dataset_info(repo_id).sha
             frame = _read_rows(api, repo_id, head)
-            ops = [CommitOperationAdd(CONSOLIDATED, _parquet_bytes(frame)),
-                   CommitOperationAdd("README.md", _card(repo_id, frame, table.notes).encode())]
-            try:
-                info = api.create_commit(repo_id, repo_type="dataset", operations=ops, parent_commit=head,
+            with tempfile.TemporaryDirectory() as tmp:
+                (Path(tmp) / CONSOLIDATED).parent.mkdir(parents=True)
+                frame.to_parquet(Path(tmp) / CONSOLIDATED, index=False)
+                (Path(tmp) / "README.md").write_text(_card(repo_id, frame, table.notes), encoding="utf-8")
+                try:
+                    pushed = push_folder(repo_id, tmp, repo_type="dataset", parent_commit=head, api=api,
                                          commit_message=f"Rebuild {CONSOLIDATED} ({len(frame)} rows)")
-                return ResultsPush(repo_id, info.oid, rows_file, int(frame["run_id"].nunique()), len(frame))
-            except HfHubHTTPError as e:
-                if e.response is None or e.response.status_code != 412:
-                    raise
-                time.sleep(min(2.0, 0.05 * 2 ** attempt))  # another publisher moved the head: read again
+                except HfHubHTTPError as e:
+                    if e.response is None or e.response.status_code != 412:
+                        raise
+                    time.sleep(min(2.0, 0.05 * 2 ** attempt))  # another publisher moved the head: read again
+                    continue
+            return ResultsPush(repo_id, pushed.commit, rows_file, int(frame["run_id"].nunique()), len(frame))
     except HfHubHTTPError as e:
         raise HubkitError(f"cannot publish results to {repo_id}: {str(e).splitlines()[0]}") from None
     raise HubkitError(f"{repo_id}: the head kept moving; {rows_file} is committed, rerun to rebuild {CONSOLIDATED}")
