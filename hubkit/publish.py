@@ -1,4 +1,10 @@
-"""Publishing to the Hub: the results dataset that every publisher and import adds rows to.
+"""Publishing to the Hub: trained runs as model repos with cards, and the results dataset.
+
+`publish_run` pushes a run directory as one commit: the weights or adapter and tokenizer at the repo root
+(so `from_pretrained(repo)` works), `hubkit_config.yaml` (the resolved run config), `hubkit_run.json` (the
+run record), `training_metrics.json`, `loss_curve.png` and the card. Files that did not change are not
+uploaded, and a run published twice makes no second commit. Local paths never reach the Hub: the base
+model is named by its Hub id everywhere.
 
 Results dataset `NS/<name>` layout:
 
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .cards import TEMPLATES, loss_curve_png, render_card
 from .errors import HubkitError
 from .results import COLUMNS, ResultsTable, add_gains
 
@@ -29,7 +36,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from huggingface_hub import HfApi
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "model_cards"
 CONSOLIDATED = "data/results.parquet"
 MAX_ATTEMPTS = 8
 
@@ -151,3 +157,138 @@ def load_results(repo_id: str, api: HfApi | None = None) -> pd.DataFrame:
         raise HubkitError(f"{repo_id} has no {CONSOLIDATED}: not a hubkit results dataset") from None
     return pd.read_parquet(path)
 
+
+
+# ------------------------------------------------------------------------------------------ model repos
+
+PUBLISHED_FILE = "published.json"
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+@dataclass
+class PublishResult:
+    """What `publish_run` did: `changed` is False when the repo already held exactly this run."""
+
+    repo_id: str
+    commit: str
+    changed: bool
+    files: int
+
+
+def with_retries(fn, attempts: int = 5, first_wait: float = 0.5):
+    """Call `fn()`, retrying transient Hub failures (429, 5xx, dropped connections) with exponential backoff."""
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError
+
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except HfHubHTTPError as e:
+            status = e.response.status_code if e.response is not None else None
+            if status not in RETRY_STATUS or attempt == attempts - 1:
+                raise
+        except (httpx.TransportError, ConnectionError):
+            if attempt == attempts - 1:
+                raise
+        time.sleep(first_wait * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    import os
+    import shutil
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _public_base(run, base_model: str | None) -> str:
+    if base_model:
+        return base_model
+    if Path(run.spec.model).exists():
+        raise HubkitError(f"run {run.run_id}: its base model is a local directory ({Path(run.spec.model).name}); "
+                          "give its Hub id with --base-model")
+    return run.spec.model
+
+
+def stage_run(run, folder: Path, repo_id: str, base_model: str, sweep: str | None) -> None:
+    """Lay out the repo content of a run in `folder` (what `publish_run` uploads)."""
+    import json
+
+    import yaml
+
+    from .train import CONFIG_FILE, MODEL_DIR
+
+    for f in sorted((run.run_dir / MODEL_DIR).rglob("*")):
+        if f.is_file():
+            _link_or_copy(f, folder / f.relative_to(run.run_dir / MODEL_DIR))
+    config = yaml.safe_load((run.run_dir / CONFIG_FILE).read_text())
+    config["model"] = base_model
+    (folder / "hubkit_config.yaml").write_text(
+        f"# Resolved config of {run.run_id}; reproduce with: hubkit train hubkit_config.yaml\n"
+        + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    record = {**run.record, "base_model": base_model, "axes": {**run.record.get("axes", {}), "base_model": base_model},
+              "command": "hubkit train hubkit_config.yaml", "sweep": sweep}
+    for key in ("started_at", "finished_at"):  # timings live in the metrics; keep the repo content reproducible
+        record.pop(key, None)
+    (folder / "hubkit_run.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    metrics = {k: v for k, v in run.metrics.items()}
+    (folder / "training_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    curve = loss_curve_png(run, folder / "loss_curve.png")
+    (folder / "README.md").write_text(render_card(run, repo_id, base_model, sweep=sweep, loss_curve=curve),
+                                      encoding="utf-8")
+
+
+def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str | None = None,
+                private: bool = False, base_model: str | None = None, sweep: str | None = None,
+                api: HfApi | None = None) -> PublishResult:
+    """Publish a finished run as a model repo with its card, in one commit.
+
+    Args:
+        run_dir: the run directory (`hubkit train` output).
+        repo_id: target repo; default `<namespace>/<run id>`.
+        namespace: user or org for the default repo id; default the token's user.
+        private: create the repo private.
+        base_model: the base model's Hub id, when the run was trained from a local directory.
+        sweep: the sweep the run belongs to: tagged on the card, and the repo joins the sweep's collection.
+        api: a client; defaults to `get_api()`.
+
+    Raises:
+        HubkitError: not a run directory, a base model with no Hub id, or the Hub refused the upload.
+
+    Example:
+        >>> publish_run("runs/smollm2-135m-instruct-lima-1k-lora-e3-cosine-6f1c2a9e")
+        PublishResult(repo_id='hubkit/smollm2-135m-instruct-lima-1k-lora-e3-cosine-6f1c2a9e', ...)
+    """
+    import json
+
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .hub import get_api, push_folder
+    from .train import load_run
+
+    run = load_run(run_dir)
+    api = api or get_api()
+    base = _public_base(run, base_model)
+    try:
+        if repo_id is None:
+            namespace = namespace or with_retries(lambda: api.whoami()["name"])
+            repo_id = f"{namespace}/{run.run_id}"
+        with tempfile.TemporaryDirectory() as tmp:
+            stage_run(run, Path(tmp), repo_id, base, sweep)
+            with_retries(lambda: api.create_repo(repo_id, private=private, exist_ok=True))
+            pushed = with_retries(lambda: push_folder(repo_id, tmp, commit_message=f"Publish {run.run_id}", api=api))
+        if sweep:
+            owner = repo_id.split("/")[0]
+            collection = with_retries(lambda: api.create_collection(
+                title=f"hubkit sweep {sweep}", namespace=owner, exists_ok=True, private=private,
+                description=f"Every model of the hubkit sweep {sweep}"))
+            with_retries(lambda: api.add_collection_item(collection.slug, repo_id, "model", exists_ok=True))
+    except HfHubHTTPError as e:
+        raise HubkitError(f"cannot publish {run.run_id} to {repo_id}: {str(e).splitlines()[0]}") from None
+    (Path(run_dir) / PUBLISHED_FILE).write_text(
+        json.dumps({"repo_id": repo_id, "commit": pushed.commit}, indent=2) + "\n", encoding="utf-8")
+    return PublishResult(repo_id, pushed.commit, pushed.changed, pushed.files)

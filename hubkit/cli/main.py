@@ -28,6 +28,7 @@ app.add_typer(data_cli.app, name="data")
 app.command("quickstart")(quickstart_cli.quickstart)
 app.command("train", context_settings=train_cli.EXTRA_ARGS)(train_cli.train)
 app.command("sweep", context_settings=train_cli.EXTRA_ARGS)(sweep_cli.sweep)
+app.command("publish")(results_cli.publish)
 app.command("import-results")(results_cli.import_results)
 
 

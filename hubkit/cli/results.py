@@ -1,4 +1,4 @@
-"""`hubkit import-results FILE… --format massive-sft-csv | lm-eval`: external results into a results dataset."""
+"""`hubkit publish RUN` and `hubkit import-results FILE… --format …`: model repos and the results dataset."""
 
 from __future__ import annotations
 
@@ -41,3 +41,22 @@ def import_results(
     without = int((~table.frame.drop_duplicates("run_id")["has_repo"]).sum())
     Console().print(f"Imported {table.models:,} models ({len(table.frame):,} rows; {without:,} without a model repo) "
                     f"into [cyan]{pushed.repo_id}[/cyan] @ {pushed.commit[:10]}: {pushed.models:,} models in all")
+
+
+def publish(
+    run_dir: Path = typer.Argument(..., help="A run directory (what `hubkit train` wrote)."),
+    repo_id: str = typer.Option(None, "--repo-id", help="Target repo (default: <namespace>/<run id>)."),
+    namespace: str = typer.Option(None, "--namespace", help="User or org for the default repo id."),
+    private: bool = typer.Option(False, "--private", help="Create the repo private."),
+    base_model: str = typer.Option(None, "--base-model", help="The base model's Hub id, if trained from a local copy."),
+    sweep: str = typer.Option(None, "--sweep", help="Sweep name: tags the card; the repo joins its collection."),
+) -> None:
+    """Publish a trained run with its card in one commit (nothing is uploaded when it is unchanged)."""
+    from rich.console import Console
+
+    from ..publish import publish_run
+
+    result = publish_run(run_dir, repo_id=repo_id, namespace=namespace, private=private, base_model=base_model,
+                         sweep=sweep)
+    what = f"{result.files} file(s) in one commit" if result.changed else "unchanged: no commit"
+    Console().print(f"Published [cyan]{result.repo_id}[/cyan] @ {result.commit[:10]} ({what})")

@@ -1,0 +1,162 @@
+"""Model cards for trained runs, rendered from `model_cards/sft_model.md` through `ModelCard.from_template`.
+
+Metadata a machine can filter on: `base_model` (always a Hub id) with `base_model_relation` (`adapter`
+for LoRA, `finetune` for full), `datasets`, `library_name`, `pipeline_tag`, `license`, `language`, and
+tags for every sweep axis, so `list_models(filter=[...])` returns any slice of a grid:
+
+    hubkit, hubkit-sft, sft-dataset-<name>, data-size-<n>, tuning-<full|lora>, epochs-<n>, schedule-<name>,
+    sweep-<name>
+
+The axes are also stored as structured keys under `hubkit:` in the card metadata. Text that comes from
+users (dataset or model names, descriptions) is escaped, so it shows as text and never as Markdown or HTML.
+A section with no data (evaluation, before there are results) is left out.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from .train import RunResult
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "model_cards"
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
+def md(text: Any) -> str:
+    """`text` as literal Markdown text on one line: HTML-escaped (`<`, `>`, `&`) and Markdown punctuation
+    backslash-escaped, so that it renders as itself and never as markup or HTML."""
+    value = html.escape(" ".join(str(text).split()), quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", value)
+
+
+def tag(text: Any) -> str:
+    return re.sub(r"[^a-z0-9._-]+", "-", str(text).lower()).strip("-.")
+
+
+def axis_tags(run: RunResult, sweep: str | None) -> list[str]:
+    spec = run.spec
+    tags = ["hubkit", "hubkit-sft", f"sft-dataset-{tag(spec.dataset.replace('w/o-', 'wo-'))}",
+            f"data-size-{spec.data_size if spec.data_size is not None else 'full'}", f"tuning-{spec.tuning}",
+            f"epochs-{spec.epochs}", f"schedule-{spec.lr_schedule}"]
+    if sweep:
+        tags.append(f"sweep-{tag(sweep)}")
+    return tags + (["lora", "peft"] if spec.tuning == "lora" else [])
+
+
+def _usage(repo_id: str, base_model: str, lora: bool) -> str:
+    if lora:
+        return (f"from peft import PeftModel\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+                f"base = AutoModelForCausalLM.from_pretrained(\"{base_model}\")\n"
+                f"model = PeftModel.from_pretrained(base, \"{repo_id}\")\n"
+                f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")\n"
+                f"prompt = \"###Question: What is 2 + 3?\\n###Answer:\"")
+    return (f"from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+            f"model = AutoModelForCausalLM.from_pretrained(\"{repo_id}\")\n"
+            f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")\n"
+            f"prompt = \"###Question: What is 2 + 3?\\n###Answer:\"")
+
+
+def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None = None,
+                results: list[dict[str, Any]] | None = None, loss_curve: bool = False,
+                license: str = "other") -> str:
+    """The README.md of a published run.
+
+    Args:
+        run: the finished run.
+        repo_id: where it is published.
+        base_model: the base model's Hub id (never a local path).
+        sweep: the sweep it belongs to, if any.
+        results: rows of the results schema for this model (the evaluation section is left out without them).
+        loss_curve: whether `loss_curve.png` is published beside the card.
+        license: the card's license (the base model's and the data's terms still apply).
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+
+    spec = run.spec.resolved()
+    lora = spec.tuning == "lora"
+    record, metrics = run.record, run.metrics
+    sources = record.get("data_sources", [])
+    datasets = sorted({s["repo"] for s in sources if "/" in s["repo"]})
+    data = ModelCardData(
+        base_model=base_model, base_model_relation="adapter" if lora else "finetune",
+        datasets=datasets or None, library_name="peft" if lora else "transformers",
+        pipeline_tag="text-generation", license=license, language=["en"], tags=axis_tags(run, sweep),
+        hubkit={"run_id": run.run_id, "sweep": sweep, "dataset": spec.dataset, "data_size": spec.data_size,
+                "tuning": spec.tuning, "epochs": spec.epochs, "lr_schedule": spec.lr_schedule,
+                "learning_rate": spec.learning_rate, "batch_size": spec.batch_size, "seed": spec.seed},
+    )
+    size = f"{metrics.get('examples', spec.data_size):,} examples" if metrics.get("examples") else "all examples"
+    summary = (f"{md(base_model)} fine-tuned ({'LoRA adapter' if lora else 'full-parameter'}) on {size} of "
+               f"{md(spec.dataset)} for {spec.epochs} epoch{'s' if spec.epochs != 1 else ''} with a "
+               f"{md(spec.lr_schedule)} learning-rate schedule" + (f", one model of the sweep {md(sweep)}" if sweep
+                                                                  else "") + ". Trained and published with hubkit.")
+    hyper = [("learning rate", f"{spec.learning_rate:g}"), ("schedule", spec.lr_schedule),
+             ("warm-up ratio", f"{spec.warmup_ratio:g}"), ("epochs", spec.epochs),
+             ("effective batch size", spec.batch_size), ("micro batch size", spec.micro_batch_size),
+             ("max length", spec.max_length), ("weight decay", f"{spec.weight_decay:g}"), ("seed", spec.seed),
+             ("precision", metrics.get("dtype", spec.dtype)), ("packing", "yes" if spec.packing else "no")]
+    if lora:
+        hyper += [("LoRA r", spec.lora_r), ("LoRA alpha", spec.lora_alpha), ("LoRA dropout", spec.lora_dropout),
+                  ("LoRA target modules", md(", ".join(spec.lora_target_modules)))]
+    training = [("steps", metrics.get("steps")), ("final loss", _num(metrics.get("final_loss"))),
+                ("mean training loss", _num(metrics.get("train_loss"))),
+                ("tokens seen", f"{metrics.get('train_tokens', 0):,}"),
+                ("tokens/s", _num(metrics.get("tokens_per_second"), 0)),
+                ("training time", f"{metrics.get('train_seconds', 0):.1f} s on {metrics.get('device', 'cpu')}"),
+                ("trainable parameters", f"{metrics.get('trainable_parameters', 0):,} of {metrics.get('parameters', 0):,}")]
+    training = [(k, v) for k, v in training if v not in (None, "", "None")]
+    rows = [{**r, "title": md(r.get("title", r["benchmark"])), "score": _num(r.get("score")),
+             "base_score": _num(r.get("base_score")), "gain": _signed(r.get("gain")),
+             "n_shot": "" if r.get("n_shot") is None else r["n_shot"]} for r in results or []]
+    card = ModelCard.from_template(
+        data, template_path=str(TEMPLATES / "sft_model.md"), title=md(repo_id.split("/")[-1]), summary=summary,
+        usage=_usage(repo_id, base_model, lora),
+        sources=[{k: md(v) if isinstance(v, str) else v for k, v in s.items()} for s in sources],
+        stand_ins=[md(s["stand_in"]) for s in sources if s.get("stand_in")],
+        prompt_format="the study's `###Question: …\\n###Answer: …`" if spec.prompt_format == "study"
+        else "the tokenizer's chat template",
+        lora=lora, hyperparameters=hyper, training=training, loss_curve=loss_curve, results=rows,
+        command="hubkit train hubkit_config.yaml", versions=sorted(metrics.get("versions", {}).items()),
+    )
+    return str(card)
+
+
+def _num(value: Any, digits: int = 4) -> str | None:
+    if value is None:
+        return None
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return None
+
+
+def _signed(value: Any) -> str:
+    try:
+        return f"{float(value):+.2f}"
+    except (TypeError, ValueError):
+        return ""
+
+
+def loss_curve_png(run: RunResult, path: Path) -> bool:
+    """Plot the run's loss curve to `path`; False when the run logged no loss."""
+    curve = run.metrics.get("loss_curve") or []
+    if not curve:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot([p["step"] for p in curve], [p["loss"] for p in curve], marker="o", markersize=3)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss")
+    ax.set_title(run.run_id[:60], fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})  # no timestamps or versions: same curve, same bytes
+    plt.close(fig)
+    return True

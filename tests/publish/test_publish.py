@@ -1,0 +1,122 @@
+"""`hubkit publish`: runs as model repos with complete cards, against a real local Hub."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from huggingface_hub import ModelCard, hf_hub_download
+
+from hubkit.config import RunSpec
+from hubkit.hub import push_folder
+from hubkit.publish import publish_run
+from hubkit.train import train
+
+from ..test_cli import _assert_one_line_error, hubkit
+
+HOSTILE = "<img src=x onerror=alert(1)> **x** [y](javascript:z)"
+
+
+@pytest.fixture(scope="module")
+def runs(hub, seeded, tiny_model, tmp_path_factory):
+    """The tiny base model on the Hub as alice/tiny-base, and a full and a LoRA run of it."""
+    alice = hub.api("alice")
+    alice.create_repo("alice/tiny-base", exist_ok=True)
+    push_folder("alice/tiny-base", tiny_model, commit_message="base", api=alice)
+    out = tmp_path_factory.mktemp("runs")
+    common = dict(model="alice/tiny-base", dataset="lima", data_size=16, epochs=1, batch_size=8, max_length=128,
+                  learning_rate=1e-3, logging_steps=1, output_dir=str(out))
+    full = train(RunSpec(**common), progress=False)
+    lora = train(RunSpec(**common, tuning="lora", lora_r=4), progress=False)
+    return {"full": full, "lora": lora, "out": out}
+
+
+def _files(api, repo_id):
+    return {s.rfilename for s in api.model_info(repo_id).siblings}
+
+
+def test_publish_full_run_with_complete_card(hub, runs):
+    alice = hub.api("alice")
+    run = runs["full"]
+    result = publish_run(run.run_dir, sweep="demo", api=alice)
+    assert result.repo_id == f"alice/{run.run_id}" and result.changed
+    files = _files(alice, result.repo_id)
+    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "hubkit_config.yaml", "hubkit_run.json",
+            "training_metrics.json", "loss_curve.png"} <= files
+    commits = len(alice.list_repo_commits(result.repo_id))
+
+    card = ModelCard.load(result.repo_id, token=hub.tokens["alice"])
+    card.validate()  # the server's validate-yaml
+    data = card.data.to_dict()
+    assert data["base_model"] == "alice/tiny-base" and data["base_model_relation"] == "finetune"
+    assert data["library_name"] == "transformers" and data["pipeline_tag"] == "text-generation"
+    assert {"hubkit-sft", "sft-dataset-lima", "data-size-16", "tuning-full", "epochs-1", "schedule-cosine",
+            "sweep-demo"} <= set(data["tags"])
+    assert data["hubkit"]["run_id"] == run.run_id and data["hubkit"]["tuning"] == "full"
+    assert data["datasets"] == ["hubkit-data/lima"]
+
+    again = publish_run(run.run_dir, sweep="demo", api=alice)
+    assert not again.changed and again.commit == result.commit
+    assert len(alice.list_repo_commits(result.repo_id)) == commits  # re-publishing made no commit
+
+    collections = alice.list_collections(owner="alice")
+    assert any(c.title == "hubkit sweep demo" for c in collections)
+
+
+def test_published_content_holds_no_local_path_or_token(hub, runs):
+    alice = hub.api("alice")
+    run = runs["full"]
+    result = publish_run(run.run_dir, api=alice)
+    for name in ("README.md", "hubkit_config.yaml", "hubkit_run.json", "training_metrics.json"):
+        text = open(hf_hub_download(result.repo_id, name, token=hub.tokens["alice"])).read()
+        assert str(runs["out"]) not in text and "/tmp/" not in text and hub.tokens["alice"] not in text, name
+
+
+def test_lora_run_publishes_an_adapter_that_loads_from_the_hub(hub, runs):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    alice = hub.api("alice")
+    result = publish_run(runs["lora"].run_dir, api=alice)
+    files = _files(alice, result.repo_id)
+    assert "adapter_model.safetensors" in files and "model.safetensors" not in files
+    data = ModelCard.load(result.repo_id, token=hub.tokens["alice"]).data.to_dict()
+    assert data["base_model_relation"] == "adapter" and data["library_name"] == "peft"
+    base = AutoModelForCausalLM.from_pretrained("alice/tiny-base", token=hub.tokens["alice"])
+    model = PeftModel.from_pretrained(base, result.repo_id, token=hub.tokens["alice"])
+    assert model(torch.tensor([[3, 4, 5]])).logits.shape[-1] == base.config.vocab_size
+
+
+def test_metadata_filters_find_grid_slices(hub, runs):
+    alice = hub.api("alice")
+    for run in (runs["full"], runs["lora"]):
+        publish_run(run.run_dir, api=alice)
+    lora = {m.id for m in alice.list_models(author="alice", filter=["hubkit-sft", "tuning-lora"])}
+    full = {m.id for m in alice.list_models(author="alice", filter=["hubkit-sft", "tuning-full", "sft-dataset-lima"])}
+    assert lora == {f"alice/{runs['lora'].run_id}"} and full == {f"alice/{runs['full'].run_id}"}
+
+
+def test_cards_have_no_empty_section_or_placeholder_and_escape_hostile_text(hub, runs):
+    alice = hub.api("alice")
+    result = publish_run(runs["lora"].run_dir, repo_id="alice/hostile-card", sweep=HOSTILE, api=alice)
+    text = ModelCard.load(result.repo_id, token=hub.tokens["alice"]).text
+    sections = re.split(r"^## ", text, flags=re.M)[1:]
+    assert len(sections) >= 5
+    for section in sections:
+        heading, _, body = section.partition("\n")
+        assert body.strip(), f"empty section {heading!r}"
+    for placeholder in ("More Information Needed", "TODO", "{{", "None |", "| None"):
+        assert placeholder not in text
+    assert "<img" not in text and "](javascript" not in text and "&lt;img" in text
+
+
+def test_cli_publish_and_its_errors(hub, runs, tmp_path):
+    env = {"HF_TOKEN": hub.tokens["alice"]}
+    proc = hubkit("publish", str(runs["full"].run_dir), "--repo-id", "alice/cli-published", env=env)
+    assert proc.returncode == 0, proc.stderr
+    again = hubkit("publish", str(runs["full"].run_dir), "--repo-id", "alice/cli-published", env=env)
+    assert "unchanged: no commit" in again.stdout
+    _assert_one_line_error(hubkit("publish", str(tmp_path), env=env), "not a hubkit run directory")
+    _assert_one_line_error(hubkit("publish", str(runs["full"].run_dir), "--repo-id", "bob/nope", env=env),
+                           "cannot publish")
