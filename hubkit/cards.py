@@ -52,11 +52,15 @@ def _usage(repo_id: str, base_model: str, lora: bool) -> str:
                 f"base = AutoModelForCausalLM.from_pretrained(\"{base_model}\")\n"
                 f"model = PeftModel.from_pretrained(base, \"{repo_id}\")\n"
                 f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")\n"
-                f"prompt = \"###Question: What is 2 + 3?\\n###Answer:\"")
+                f"prompt = \"###Question: What is 2 + 3?\\n###Answer:\"" + _GENERATE)
     return (f"from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
             f"model = AutoModelForCausalLM.from_pretrained(\"{repo_id}\")\n"
             f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")\n"
-            f"prompt = \"###Question: What is 2 + 3?\\n###Answer:\"")
+            f"prompt = \"###Question: What is 2 + 3?\\n###Answer:\"" + _GENERATE)
+
+
+_GENERATE = ("\ninputs = tokenizer(prompt, return_tensors=\"pt\")\n"
+             "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0], skip_special_tokens=True))")
 
 
 def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None = None,

@@ -189,6 +189,16 @@ class SweepSpec:
     gpus_per_run: float = field(default=0.0, metadata={"help": "GPUs each run asks the scheduler for."})
     output_dir: str = field(default="sweeps", metadata={
         "help": "Directory that receives the sweep directory `<name>` (manifest, runs, logs)."})
+    namespace: str | None = field(default=None, metadata={
+        "help": "publish stage: user or org that receives the model repos (default: the token's user)."})
+    private: bool = field(default=False, metadata={"help": "publish stage: create the repos private."})
+    base_model_id: str | None = field(default=None, metadata={
+        "help": "publish stage: the base model's Hub id, when `run.model` is a local copy of it."})
+
+    def stage_options(self) -> dict[str, Any]:
+        """What the stages of a run need to know about its sweep."""
+        return {"sweep": self.name, "namespace": self.namespace, "private": self.private,
+                "base_model_id": self.base_model_id}
 
     def validate(self) -> None:
         if not self.name:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +33,7 @@ class Job:
     stage: str
     spec: dict[str, Any]
     log_path: Path
+    options: dict[str, Any] = field(default_factory=dict)  # the sweep's stage options
 
 
 @dataclass
@@ -73,7 +74,8 @@ class LocalExecutor:
 
     def submit(self, job: Job) -> None:
         job_file = self._tmp / f"{job.run_id}.{job.stage}.json"
-        job_file.write_text(json.dumps({"stage": job.stage, "spec": job.spec, "log": str(job.log_path)}))
+        job_file.write_text(json.dumps({"stage": job.stage, "spec": job.spec, "log": str(job.log_path),
+                                        "options": job.options}))
         result_file = job_file.with_suffix(".result.json")
         result_file.unlink(missing_ok=True)
         proc = subprocess.Popen(
@@ -148,7 +150,7 @@ class RayExecutor:
         self._running: dict[Any, Job] = {}
 
     def submit(self, job: Job) -> None:
-        ref = self._task.remote(job.stage, job.spec, str(job.log_path))
+        ref = self._task.remote(job.stage, job.spec, str(job.log_path), job.options)
         self._running[ref] = job
 
     def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:

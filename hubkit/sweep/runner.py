@@ -178,6 +178,7 @@ def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: bool = Tru
                         manifest.set_state(row.run_id, _state_before(failed, stages))
             todo = [r for r in manifest.rows() if r.run_id in specs and _next_stage(r.state, stages)]
             ran, failures = _drive(manifest, todo, specs, stages, executor or make_executor(sweep), directory,
+                                   sweep.stage_options(),
                                    console, Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                                      MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                                                      disable=not progress))
@@ -188,7 +189,7 @@ def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: bool = Tru
 
 
 def _drive(manifest: Manifest, todo: list[ManifestRow], specs: dict[str, RunSpec], stages: list[Stage],
-           executor: Executor, directory: Path, console, progress) -> tuple[int, int]:
+           executor: Executor, directory: Path, options: dict, console, progress) -> tuple[int, int]:
     queue = [r.run_id for r in todo]
     in_flight: dict[str, Stage] = {}
     ran = failures = 0
@@ -208,7 +209,8 @@ def _drive(manifest: Manifest, todo: list[ManifestRow], specs: dict[str, RunSpec
                         queue.insert(0, rid)
                         continue
                     manifest.set_state(rid, stage.active, attempt=True)
-                    executor.submit(Job(rid, stage.name, specs[rid].to_dict(), directory / "logs" / f"{rid}.log"))
+                    log = directory / "logs" / f"{rid}.log"
+                    executor.submit(Job(rid, stage.name, specs[rid].to_dict(), log, options))
                     in_flight[rid] = stage
                 for job, outcome in executor.wait(timeout=1.0):
                     stage = in_flight.pop(job.run_id)

@@ -29,18 +29,22 @@ class Stage:
         name: the stage as `SweepSpec.stages` lists it (`train`).
         active: the manifest state while it runs (`training`).
         done: the manifest state once it finished (`trained`).
-        run: does the work for a run; executed in a worker process.
+        run: does the work for a run, given the sweep's `stage_options()`; executed in a worker process.
         is_done: whether the work is already on disk for this run.
     """
 
     name: str
     active: str
     done: str
-    run: Callable[[RunSpec], Any]
+    run: Callable[[RunSpec, dict[str, Any]], Any]
     is_done: Callable[[RunSpec], bool]
 
 
-def _train(spec: RunSpec) -> None:
+def _run_dir(spec: RunSpec) -> Path:
+    return Path(spec.output_dir) / run_id(spec)
+
+
+def _train(spec: RunSpec, options: dict[str, Any]) -> None:
     from ..train import train
 
     train(spec, progress=False, command="hubkit train config.yaml")
@@ -49,7 +53,21 @@ def _train(spec: RunSpec) -> None:
 def _trained(spec: RunSpec) -> bool:
     from ..train import RUN_FILE
 
-    return (Path(spec.output_dir) / run_id(spec) / RUN_FILE).is_file()
+    return (_run_dir(spec) / RUN_FILE).is_file()
+
+
+def _publish(spec: RunSpec, options: dict[str, Any]) -> None:
+    from ..publish import publish_run
+
+    result = publish_run(_run_dir(spec), namespace=options.get("namespace"), private=bool(options.get("private")),
+                         base_model=options.get("base_model_id"), sweep=options.get("sweep"))
+    print(f"published {result.repo_id} @ {result.commit} ({'new commit' if result.changed else 'unchanged'})")
+
+
+def _published(spec: RunSpec) -> bool:
+    from ..publish import PUBLISHED_FILE
+
+    return (_run_dir(spec) / PUBLISHED_FILE).is_file()
 
 
 STAGES: dict[str, Stage] = {}
@@ -61,6 +79,7 @@ def register_stage(stage: Stage) -> None:
 
 
 register_stage(Stage("train", "training", "trained", _train, _trained))
+register_stage(Stage("publish", "publishing", "published", _publish, _published))
 
 
 def get_stage(name: str) -> Stage:
@@ -89,7 +108,8 @@ def _output_to(log_path: Path):
             os.close(saved[1])
 
 
-def execute(stage_name: str, spec_values: dict[str, Any], log_path: str) -> dict[str, Any]:
+def execute(stage_name: str, spec_values: dict[str, Any], log_path: str,
+            options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run one stage of one run with its output going to `log_path`; what every executor calls.
 
     Returns `{"ok": True, "seconds": …}` or `{"ok": False, "error": "<one line>", "seconds": …}`. The full
@@ -104,7 +124,7 @@ def execute(stage_name: str, spec_values: dict[str, Any], log_path: str) -> dict
         print(f"=== {stage.name} {run_id(spec)} (pid {os.getpid()}) at {time.strftime('%Y-%m-%d %H:%M:%S')}",
               file=out, flush=True)
         try:
-            stage.run(spec)
+            stage.run(spec, options or {})
             ok, error = True, None
         except HubkitError as e:
             ok, error = False, str(e)

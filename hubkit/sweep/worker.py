@@ -17,7 +17,7 @@ def main(job_file: str, result_file: str) -> int:
 
     job = json.loads(Path(job_file).read_text())
     try:
-        result = execute(job["stage"], job["spec"], job["log"])
+        result = execute(job["stage"], job["spec"], job["log"], job.get("options"))
     except HubkitError as e:
         result = {"ok": False, "error": str(e), "seconds": 0.0}
     tmp = Path(result_file).with_suffix(".tmp")

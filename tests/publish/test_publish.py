@@ -120,3 +120,26 @@ def test_cli_publish_and_its_errors(hub, runs, tmp_path):
     _assert_one_line_error(hubkit("publish", str(tmp_path), env=env), "not a hubkit run directory")
     _assert_one_line_error(hubkit("publish", str(runs["full"].run_dir), "--repo-id", "bob/nope", env=env),
                            "cannot publish")
+
+
+def test_sweep_carries_runs_from_training_to_published(hub, runs, tmp_path):
+    import json
+
+    config = tmp_path / "pub.yaml"
+    config.write_text(f"name: pubsweep\noutput_dir: {tmp_path}\nstages: [train, publish]\nnamespace: alice\n"
+                      "run: {model: alice/tiny-base, dataset: lima, data_size: 16, epochs: 1, batch_size: 8,"
+                      " max_length: 128}\n"
+                      "grid: {tuning: [full, lora]}\n")
+    env = {"HF_TOKEN": hub.tokens["alice"]}
+    proc = hubkit("sweep", str(config), "--no-progress", env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in hubkit("sweep", str(config), "--status", "--json").stdout.splitlines()]
+    assert [r["state"] for r in rows] == ["published", "published"]
+    assert all(set(r["timings"]) == {"train", "publish"} for r in rows)
+    alice = hub.api("alice")
+    collection = next(c for c in alice.list_collections(owner="alice") if c.title == "hubkit sweep pubsweep")
+    items = {i.item_id for i in alice.get_collection(collection.slug).items}
+    assert items == {f"alice/{r['run_id']}" for r in rows}
+    assert all("sweep-pubsweep" in alice.model_info(i).tags for i in items)
+    again = hubkit("sweep", str(config), "--no-progress", env=env)
+    assert again.returncode == 0 and "(0 jobs this time)" in again.stdout
