@@ -110,7 +110,8 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
                 ("tokens seen", f"{metrics.get('train_tokens', 0):,}"),
                 ("tokens/s", _num(metrics.get("tokens_per_second"), 0)),
                 ("training time", f"{metrics.get('train_seconds', 0):.1f} s on {metrics.get('device', 'cpu')}"),
-                ("trainable parameters", f"{metrics.get('trainable_parameters', 0):,} of {metrics.get('parameters', 0):,}")]
+                ("trainable parameters",
+                 f"{metrics.get('trainable_parameters', 0):,} of {metrics.get('parameters', 0):,}")]
     training = [(k, v) for k, v in training if v not in (None, "", "None")]
     rows = [{**r, "title": md(r.get("title", r["benchmark"])), "score": _num(r.get("score")),
              "base_score": _num(r.get("base_score")), "gain": _signed(r.get("gain")),

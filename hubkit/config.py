@@ -88,7 +88,8 @@ class RunSpec:
         "help": "Effective (global) batch size. Empty: the study's (full 32, LoRA 128)."})
     micro_batch_size: int = field(default=8, metadata={
         "help": "Examples per device per forward pass; gradients accumulate up to batch_size."})
-    max_length: int = field(default=1024, metadata={"help": "Longest training sequence in tokens (longer ones are cut)."})
+    max_length: int = field(default=1024, metadata={
+        "help": "Longest training sequence in tokens (longer ones are cut)."})
     prompt_format: Literal["study", "chat_template"] = field(default="study", metadata={
         "help": "`study`: `###Question: …\\n###Answer: …` with the loss on the answer; `chat_template`: the "
                 "tokenizer's chat template over the conversation."})
@@ -422,11 +423,11 @@ def run_id(spec: RunSpec) -> str:
     dataset = _slug(spec.dataset.replace("w/o-", "wo-").rsplit("/", 1)[-1]) or "data"
     if spec.dataset.endswith((".json", ".jsonl", ".parquet")):
         dataset = _slug(Path(spec.dataset).stem) or "data"
-    tail = f"{dataset}-{_size_token(spec.data_size)}-{spec.tuning}-e{spec.epochs}-{spec.lr_schedule}-{config_hash(spec)}"
-    room = MAX_RUN_ID - len(tail) - 1
+    axes = f"{_size_token(spec.data_size)}-{spec.tuning}-e{spec.epochs}-{spec.lr_schedule}-{config_hash(spec)}"
+    room = MAX_RUN_ID - len(dataset) - len(axes) - 2
     if room < 8:  # a very long dataset name: shorten it instead
         dataset = dataset[: max(8, len(dataset) - (8 - room))].strip("-.")
-        tail = f"{dataset}-{_size_token(spec.data_size)}-{spec.tuning}-e{spec.epochs}-{spec.lr_schedule}-{config_hash(spec)}"
-        room = MAX_RUN_ID - len(tail) - 1
+        room = MAX_RUN_ID - len(dataset) - len(axes) - 2
+    tail = f"{dataset}-{axes}"
     model = model[:room].strip("-.") or "model"
     return f"{model}-{tail}"

@@ -280,7 +280,8 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
         "dtype": dtype,
         "versions": versions(),
     }
-    epochs = {str(e): f"epochs/epoch-{e}" for e in range(1, spec.epochs) if (partial / "epochs" / f"epoch-{e}").is_dir()}
+    epochs = {str(e): f"epochs/epoch-{e}" for e in range(1, spec.epochs)
+              if (partial / "epochs" / f"epoch-{e}").is_dir()}
     epochs[str(spec.epochs)] = MODEL_DIR
     record = {
         "run_id": rid,

@@ -204,7 +204,8 @@ def load_training_data(name: str, size: int | None = None, seed: int = 42, promp
     if name.startswith("w/o-"):
         raise HubkitError(f"unknown dataset '{name[4:]}' in '{name}' (known: {', '.join(REGISTRY)})")
     if "/" not in name:
-        raise HubkitError(f"unknown dataset '{name}' (known: {', '.join(REGISTRY)}, all, w/o-<name>, a Hub id, or a file)")
+        raise HubkitError(
+            f"unknown dataset '{name}' (known: {', '.join(REGISTRY)}, all, w/o-<name>, a Hub id, or a file)")
     source = Source(name, None)
     ds, revision = _fetch(source, name)
     convert = detect_layout(ds.column_names)

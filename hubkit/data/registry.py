@@ -200,7 +200,8 @@ REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in [
     DatasetEntry(
         "alpaca_cleaned", "Alpaca (52k general instructions), cleaned",
         Source("yahma/alpaca-cleaned", alpaca), _seeded("alpaca_gpt4_demo", alpaca),
-        stand_in="alpaca_gpt4_demo: 999 Alpaca instructions with GPT-4 answers (the cleaned set is not in the data folder)"),
+        stand_in="alpaca_gpt4_demo: 999 Alpaca instructions with GPT-4 answers "
+                 "(the cleaned set is not in the data folder)"),
     DatasetEntry(
         "lima", "LIMA: 1,000 curated prompts and answers",
         Source("GAIR/lima", alternating), _seeded("lima", alpaca_history)),

@@ -101,8 +101,8 @@ class LocalExecutor:
                     done.append((job, Outcome(result["ok"], result["seconds"], result.get("error"))))
                 except (OSError, ValueError):
                     last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
-                    done.append((job, Outcome(False, 0.0,
-                                              f"worker exited with code {proc.returncode}{': ' + last if last else ''}")))
+                    error = f"worker exited with code {proc.returncode}" + (f": {last}" if last else "")
+                    done.append((job, Outcome(False, 0.0, error)))
             if done or time.time() >= deadline or not self._running:
                 return done
             time.sleep(0.1)
