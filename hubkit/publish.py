@@ -175,11 +175,18 @@ class PublishResult:
     files: int
 
 
-def with_retries(fn, attempts: int = 5, first_wait: float = 0.5):
+RETRY_ATTEMPTS = 5
+RETRY_FIRST_WAIT = 0.5
+
+
+def with_retries(fn, attempts: int | None = None, first_wait: float | None = None):
     """Call `fn()`, retrying transient Hub failures (429, 5xx, dropped connections) with exponential backoff."""
-    import httpx
     from huggingface_hub.errors import HfHubHTTPError
 
+    from .hub.client import transport_errors
+
+    attempts = attempts or RETRY_ATTEMPTS
+    first_wait = RETRY_FIRST_WAIT if first_wait is None else first_wait
     for attempt in range(attempts):
         try:
             return fn()
@@ -187,7 +194,7 @@ def with_retries(fn, attempts: int = 5, first_wait: float = 0.5):
             status = e.response.status_code if e.response is not None else None
             if status not in RETRY_STATUS or attempt == attempts - 1:
                 raise
-        except (httpx.TransportError, ConnectionError):
+        except transport_errors():
             if attempt == attempts - 1:
                 raise
         time.sleep(first_wait * 2 ** attempt)
@@ -268,6 +275,7 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
     from huggingface_hub.errors import HfHubHTTPError
 
     from .hub import get_api, push_folder
+    from .hub.client import transport_errors
     from .train import load_run
 
     run = load_run(run_dir)
@@ -289,6 +297,8 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
             with_retries(lambda: api.add_collection_item(collection.slug, repo_id, "model", exists_ok=True))
     except HfHubHTTPError as e:
         raise HubkitError(f"cannot publish {run.run_id} to {repo_id}: {str(e).splitlines()[0]}") from None
+    except transport_errors() as e:
+        raise HubkitError(f"cannot reach the Hub at {api.endpoint} to publish {run.run_id}: {e}") from None
     (Path(run_dir) / PUBLISHED_FILE).write_text(
         json.dumps({"repo_id": repo_id, "commit": pushed.commit}, indent=2) + "\n", encoding="utf-8")
     return PublishResult(repo_id, pushed.commit, pushed.changed, pushed.files)

@@ -117,3 +117,33 @@ def tiny_model() -> Path:
     if not folder.exists():
         build_tiny_model(folder, seed=0)
     return folder
+
+
+@pytest.fixture
+def own_hub(tmp_path):
+    """A Hub of its own (user carol) for tests that stop, kill or restart the server."""
+    from huggingface_hub import HfApi
+
+    from hubkit.hub.client import TRANSFER_HEADER
+
+    root = tmp_path / "hub"
+    token = Users(root).add_user("carol")
+    servers = [start_local_hub(root, detach=False)]
+
+    class Own:
+        def __init__(self):
+            self.root, self.token = root, token
+
+        @property
+        def server(self):
+            return servers[-1]
+
+        def api(self, lfs: bool = False):
+            return HfApi(endpoint=self.server.url, token=token, headers={TRANSFER_HEADER: "lfs"} if lfs else None)
+
+        def restart(self, port: int | None = None):
+            servers.append(start_local_hub(root, port=port or 0, detach=False))
+
+    yield Own()
+    for s in servers:
+        s.stop()

@@ -244,3 +244,15 @@ def get_api(token: str | None = None) -> HfApi:
         endpoint=endpoint, token=token or default_token(), library_name="hubkit", library_version=__version__,
         headers=headers,
     )
+
+
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """The exception types of a dropped or refused connection, for whichever HTTP stack the client uses."""
+    errors: list[type[BaseException]] = [ConnectionError]
+    for name in ("httpx2", "httpx"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        errors.append(module.TransportError)
+    return tuple(errors)

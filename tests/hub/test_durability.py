@@ -10,11 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub import hf_hub_download
 
-from hubkit.hub import push_folder, start_local_hub
-from hubkit.hub.client import TRANSFER_HEADER
-from hubkit.hub.server.auth import Users
+from hubkit.hub import push_folder
 from hubkit.hub.server.storage import Store
 
 
@@ -43,31 +41,6 @@ def _sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-@pytest.fixture
-def own_hub(tmp_path):
-    root = tmp_path / "hub"
-    token = Users(root).add_user("carol")
-    servers = [start_local_hub(root, detach=False)]
-
-    class Own:
-        def __init__(self):
-            self.root, self.token = root, token
-
-        @property
-        def server(self):
-            return servers[-1]
-
-        def api(self, lfs: bool = False) -> HfApi:
-            return HfApi(endpoint=self.server.url, token=token, headers={TRANSFER_HEADER: "lfs"} if lfs else None)
-
-        def restart(self, port: int | None = None):
-            servers.append(start_local_hub(root, port=port or 0, detach=False))
-
-    yield Own()
-    for s in servers:
-        s.stop()
 
 
 def test_state_persists_across_restarts(own_hub):

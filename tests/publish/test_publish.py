@@ -143,3 +143,31 @@ def test_sweep_carries_runs_from_training_to_published(hub, runs, tmp_path):
     assert all("sweep-pubsweep" in alice.model_info(i).tags for i in items)
     again = hubkit("sweep", str(config), "--no-progress", env=env)
     assert again.returncode == 0 and "(0 jobs this time)" in again.stdout
+
+
+def test_hub_down_mid_publish_keeps_the_previous_commit_and_a_rerun_completes(own_hub, runs, tmp_path):
+    import json
+    import shutil
+
+    from hubkit.errors import HubkitError
+
+    run_dir = tmp_path / runs["full"].run_id
+    shutil.copytree(runs["full"].run_dir, run_dir)
+    api = own_hub.api(lfs=True)
+    first = publish_run(run_dir, repo_id="carol/run", base_model="alice/tiny-base", api=api)
+    recorded = json.loads((run_dir / "published.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").write_text(json.dumps({**metrics, "final_loss": 1.0}))  # the run changed
+
+    port = int(own_hub.server.url.rsplit(":", 1)[1])
+    own_hub.server.stop()
+    with pytest.raises(HubkitError, match="cannot reach the Hub"):
+        publish_run(run_dir, repo_id="carol/run", base_model="alice/tiny-base", api=api)
+    assert json.loads((run_dir / "published.json").read_text()) == recorded  # the run's state is unchanged
+
+    own_hub.restart(port=port)
+    api = own_hub.api(lfs=True)
+    assert api.model_info("carol/run").sha == first.commit  # the repo is still at its previous commit
+    second = publish_run(run_dir, repo_id="carol/run", base_model="alice/tiny-base", api=api)
+    assert second.changed and second.commit != first.commit
+    assert [c.commit_id for c in api.list_repo_commits("carol/run")][:2] == [second.commit, first.commit]
