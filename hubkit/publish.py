@@ -249,6 +249,38 @@ def stage_run(run, folder: Path, repo_id: str, base_model: str, sweep: str | Non
                                       encoding="utf-8")
 
 
+def _file_ids(path: Path) -> tuple[str, str]:
+    """(git blob sha1, sha256) of a file, read once in chunks."""
+    import hashlib
+
+    size = path.stat().st_size
+    git, sha = hashlib.sha1(f"blob {size}\0".encode()), hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            git.update(chunk)
+            sha.update(chunk)
+    return git.hexdigest(), sha.hexdigest()
+
+
+def repo_matches(api: HfApi, repo_id: str, folder: Path) -> str | None:
+    """The repo's head if it already holds every file of `folder` byte for byte (one request), else None."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        info = api.model_info(repo_id, files_metadata=True)
+    except HfHubHTTPError:
+        return None
+    remote = {s.rfilename: s for s in info.siblings or []}
+    for path in (p for p in folder.rglob("*") if p.is_file()):
+        sibling = remote.get(path.relative_to(folder).as_posix())
+        if sibling is None:
+            return None
+        git, sha = _file_ids(path)
+        if (sibling.lfs.sha256 if sibling.lfs else sibling.blob_id) != (sha if sibling.lfs else git):
+            return None
+    return info.sha
+
+
 def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str | None = None,
                 private: bool = False, base_model: str | None = None, sweep: str | None = None,
                 api: HfApi | None = None) -> PublishResult:
@@ -287,6 +319,11 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
             repo_id = f"{namespace}/{run.run_id}"
         with tempfile.TemporaryDirectory() as tmp:
             stage_run(run, Path(tmp), repo_id, base, sweep)
+            previous = Path(run_dir) / PUBLISHED_FILE
+            if previous.is_file() and json.loads(previous.read_text()).get("repo_id") == repo_id:
+                head = with_retries(lambda: repo_matches(api, repo_id, Path(tmp)))
+                if head:  # published before and unchanged since: one request, nothing uploaded
+                    return PublishResult(repo_id, head, False, 0)
             with_retries(lambda: api.create_repo(repo_id, private=private, exist_ok=True))
             pushed = with_retries(lambda: push_folder(repo_id, tmp, commit_message=f"Publish {run.run_id}", api=api))
         if sweep:
