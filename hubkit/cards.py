@@ -36,11 +36,13 @@ def tag(text: Any) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", str(text).lower()).strip("-.")
 
 
-def axis_tags(run: RunResult, sweep: str | None) -> list[str]:
+def axis_tags(run: RunResult, sweep: str | None, epoch: int | None = None) -> list[str]:
     spec = run.spec
     tags = ["hubkit", "hubkit-sft", f"sft-dataset-{tag(spec.dataset.replace('w/o-', 'wo-'))}",
             f"data-size-{spec.data_size if spec.data_size is not None else 'full'}", f"tuning-{spec.tuning}",
-            f"epochs-{spec.epochs}", f"schedule-{spec.lr_schedule}"]
+            f"epochs-{epoch or spec.epochs}", f"schedule-{spec.lr_schedule}"]
+    if epoch is not None and epoch != spec.epochs:
+        tags.append(f"checkpoint-of-{spec.epochs}-epochs")
     if sweep:
         tags.append(f"sweep-{tag(sweep)}")
     return tags + (["lora", "peft"] if spec.tuning == "lora" else [])
@@ -65,7 +67,7 @@ _GENERATE = ("\ninputs = tokenizer(prompt, return_tensors=\"pt\")\n"
 
 def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None = None,
                 results: list[dict[str, Any]] | None = None, loss_curve: bool = False,
-                license: str = "other") -> str:
+                license: str = "other", epoch: int | None = None) -> str:
     """The README.md of a published run.
 
     Args:
@@ -76,10 +78,12 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         results: rows of the results schema for this model (the evaluation section is left out without them).
         loss_curve: whether `loss_curve.png` is published beside the card.
         license: the card's license (the base model's and the data's terms still apply).
+        epoch: the card of the checkpoint saved after this epoch (default: the final model).
     """
     from huggingface_hub import ModelCard, ModelCardData
 
     spec = run.spec.resolved()
+    epoch = epoch if epoch is not None and epoch != spec.epochs else None
     lora = spec.tuning == "lora"
     record, metrics = run.record, run.metrics
     sources = record.get("data_sources", [])
@@ -87,16 +91,18 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
     data = ModelCardData(
         base_model=base_model, base_model_relation="adapter" if lora else "finetune",
         datasets=datasets or None, library_name="peft" if lora else "transformers",
-        pipeline_tag="text-generation", license=license, language=["en"], tags=axis_tags(run, sweep),
+        pipeline_tag="text-generation", license=license, language=["en"], tags=axis_tags(run, sweep, epoch),
         hubkit={"run_id": run.run_id, "sweep": sweep, "dataset": spec.dataset, "data_size": spec.data_size,
-                "tuning": spec.tuning, "epochs": spec.epochs, "lr_schedule": spec.lr_schedule,
+                "tuning": spec.tuning, "epochs": epoch or spec.epochs, "trained_epochs": spec.epochs,
+                "lr_schedule": spec.lr_schedule,
                 "learning_rate": spec.learning_rate, "batch_size": spec.batch_size, "seed": spec.seed},
     )
     size = f"{metrics.get('examples', spec.data_size):,} examples" if metrics.get("examples") else "all examples"
     summary = (f"{md(base_model)} fine-tuned ({'LoRA adapter' if lora else 'full-parameter'}) on {size} of "
                f"{md(spec.dataset)} for {spec.epochs} epoch{'s' if spec.epochs != 1 else ''} with a "
-               f"{md(spec.lr_schedule)} learning-rate schedule" + (f", one model of the sweep {md(sweep)}" if sweep
-                                                                  else "") + ". Trained and published with hubkit.")
+               f"{md(spec.lr_schedule)} learning-rate schedule"
+               + (f" — the checkpoint saved after epoch {epoch} of {spec.epochs}" if epoch else "")
+               + (f", one model of the sweep {md(sweep)}" if sweep else "") + ". Trained and published with hubkit.")
     hyper = [("learning rate", f"{spec.learning_rate:g}"), ("schedule", spec.lr_schedule),
              ("warm-up ratio", f"{spec.warmup_ratio:g}"), ("epochs", spec.epochs),
              ("effective batch size", spec.batch_size), ("micro batch size", spec.micro_batch_size),

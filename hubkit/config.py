@@ -11,7 +11,8 @@ trained weights:
     e.g. smollm2-135m-instruct-lima-1k-lora-e10-cosine-6f1c2a9e
 
 `model` is the last path component of the base model, `dataset` the registry name (`w/o-lima` → `wo-lima`),
-`size` the data size (`1k`, `20k`, `1500`, or `full`). Characters other than letters, digits, `.`, `_`
+`size` the data size (`1k`, `20k`, `1500`, or `full`). The checkpoint after epoch k of an E-epoch run
+(`save_epochs`) is published as a model of its own, with `e<k>of<E>` in place of `e<E>`. Characters other than letters, digits, `.`, `_`
 and `-` become `-`; the model part is shortened so that the id never exceeds 96 characters. `hash8` is
 the first 8 hex digits of the SHA-256 of the resolved config (fields that only place or log the run,
 such as `output_dir`, are left out), so two runs that differ in anything but the axes get different ids.
@@ -417,13 +418,18 @@ def config_hash(spec: RunSpec) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:8]
 
 
-def run_id(spec: RunSpec) -> str:
-    """The run's id: `<model>-<dataset>-<size>-<tuning>-e<epochs>-<schedule>-<hash8>`, ≤ 96 characters."""
+def run_id(spec: RunSpec, epoch: int | None = None) -> str:
+    """The run's id: `<model>-<dataset>-<size>-<tuning>-e<epochs>-<schedule>-<hash8>`, ≤ 96 characters.
+
+    With `epoch` (a checkpoint saved after epoch k < epochs), the epochs part reads `e<k>of<epochs>`: the
+    id of that checkpoint as a model of its own.
+    """
     model = _slug(spec.model.rstrip("/").rsplit("/", 1)[-1]) or "model"
     dataset = _slug(spec.dataset.replace("w/o-", "wo-").rsplit("/", 1)[-1]) or "data"
     if spec.dataset.endswith((".json", ".jsonl", ".parquet")):
         dataset = _slug(Path(spec.dataset).stem) or "data"
-    axes = f"{_size_token(spec.data_size)}-{spec.tuning}-e{spec.epochs}-{spec.lr_schedule}-{config_hash(spec)}"
+    epochs = f"e{epoch}of{spec.epochs}" if epoch is not None and epoch != spec.epochs else f"e{spec.epochs}"
+    axes = f"{_size_token(spec.data_size)}-{spec.tuning}-{epochs}-{spec.lr_schedule}-{config_hash(spec)}"
     room = MAX_RUN_ID - len(dataset) - len(axes) - 2
     if room < 8:  # a very long dataset name: shorten it instead
         dataset = dataset[: max(8, len(dataset) - (8 - room))].strip("-.")

@@ -221,23 +221,33 @@ def _public_base(run, base_model: str | None) -> str:
     return run.spec.model
 
 
-def stage_run(run, folder: Path, repo_id: str, base_model: str, sweep: str | None) -> None:
-    """Lay out the repo content of a run in `folder` (what `publish_run` uploads)."""
+def published_file(epoch: int | None) -> str:
+    """Where a run directory records a publish: `published.json` (final model), `published-epoch-<k>.json`."""
+    return PUBLISHED_FILE if epoch is None else f"published-epoch-{epoch}.json"
+
+
+def stage_run(run, folder: Path, repo_id: str, base_model: str, sweep: str | None, epoch: int | None = None) -> None:
+    """Lay out the repo content of a run (or of its checkpoint after `epoch`) in `folder`."""
     import json
 
     import yaml
 
-    from .train import CONFIG_FILE, MODEL_DIR
+    from .train import CONFIG_FILE
 
-    for f in sorted((run.run_dir / MODEL_DIR).rglob("*")):
+    model_dir = run.epoch_dirs.get(epoch or run.spec.epochs)
+    if model_dir is None or not model_dir.is_dir():
+        saved = ", ".join(str(e) for e in sorted(run.epoch_dirs))
+        raise HubkitError(f"run {run.run_id} has no model saved after epoch {epoch} (saved: {saved})")
+    for f in sorted(model_dir.rglob("*")):
         if f.is_file():
-            _link_or_copy(f, folder / f.relative_to(run.run_dir / MODEL_DIR))
+            _link_or_copy(f, folder / f.relative_to(model_dir))
     config = yaml.safe_load((run.run_dir / CONFIG_FILE).read_text())
     config["model"] = base_model
     (folder / "hubkit_config.yaml").write_text(
         f"# Resolved config of {run.run_id}; reproduce with: hubkit train hubkit_config.yaml\n"
         + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    record = {**run.record, "base_model": base_model, "axes": {**run.record.get("axes", {}), "base_model": base_model},
+    axes = {**run.record.get("axes", {}), "base_model": base_model, "epochs": epoch or run.spec.epochs}
+    record = {**run.record, "base_model": base_model, "axes": axes, "checkpoint_epoch": epoch,
               "command": "hubkit train hubkit_config.yaml", "sweep": sweep}
     for key in ("started_at", "finished_at"):  # timings live in the metrics; keep the repo content reproducible
         record.pop(key, None)
@@ -245,8 +255,8 @@ def stage_run(run, folder: Path, repo_id: str, base_model: str, sweep: str | Non
     metrics = {k: v for k, v in run.metrics.items()}
     (folder / "training_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     curve = loss_curve_png(run, folder / "loss_curve.png")
-    (folder / "README.md").write_text(render_card(run, repo_id, base_model, sweep=sweep, loss_curve=curve),
-                                      encoding="utf-8")
+    (folder / "README.md").write_text(render_card(run, repo_id, base_model, sweep=sweep, loss_curve=curve,
+                                                  epoch=epoch), encoding="utf-8")
 
 
 def _file_ids(path: Path) -> tuple[str, str]:
@@ -283,7 +293,7 @@ def repo_matches(api: HfApi, repo_id: str, folder: Path) -> str | None:
 
 def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str | None = None,
                 private: bool = False, base_model: str | None = None, sweep: str | None = None,
-                api: HfApi | None = None) -> PublishResult:
+                epoch: int | None = None, api: HfApi | None = None) -> PublishResult:
     """Publish a finished run as a model repo with its card, in one commit.
 
     Args:
@@ -293,6 +303,8 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
         private: create the repo private.
         base_model: the base model's Hub id, when the run was trained from a local directory.
         sweep: the sweep the run belongs to: tagged on the card, and the repo joins the sweep's collection.
+        epoch: publish the checkpoint saved after this epoch (`save_epochs`) as a model of its own; its
+            default repo id reads `e<k>of<epochs>` (see `hubkit.config.run_id`).
         api: a client; defaults to `get_api()`.
 
     Raises:
@@ -310,22 +322,26 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
     from .hub.client import transport_errors
     from .train import load_run
 
+    from .config import run_id as make_run_id
+
     run = load_run(run_dir)
     api = api or get_api()
     base = _public_base(run, base_model)
+    epoch = None if epoch == run.spec.epochs else epoch
     try:
         if repo_id is None:
             namespace = namespace or with_retries(lambda: api.whoami()["name"])
-            repo_id = f"{namespace}/{run.run_id}"
+            repo_id = f"{namespace}/{make_run_id(run.spec, epoch) if epoch else run.run_id}"
         with tempfile.TemporaryDirectory() as tmp:
-            stage_run(run, Path(tmp), repo_id, base, sweep)
-            previous = Path(run_dir) / PUBLISHED_FILE
+            stage_run(run, Path(tmp), repo_id, base, sweep, epoch)
+            previous = Path(run_dir) / published_file(epoch)
             if previous.is_file() and json.loads(previous.read_text()).get("repo_id") == repo_id:
                 head = with_retries(lambda: repo_matches(api, repo_id, Path(tmp)))
                 if head:  # published before and unchanged since: one request, nothing uploaded
                     return PublishResult(repo_id, head, False, 0)
             with_retries(lambda: api.create_repo(repo_id, private=private, exist_ok=True))
-            pushed = with_retries(lambda: push_folder(repo_id, tmp, commit_message=f"Publish {run.run_id}", api=api))
+            title = f"Publish {run.run_id}" + (f" after epoch {epoch}" if epoch else "")
+            pushed = with_retries(lambda: push_folder(repo_id, tmp, commit_message=title, api=api))
         if sweep:
             owner = repo_id.split("/")[0]
             collection = with_retries(lambda: api.create_collection(
@@ -336,6 +352,6 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
         raise HubkitError(f"cannot publish {run.run_id} to {repo_id}: {str(e).splitlines()[0]}") from None
     except transport_errors() as e:
         raise HubkitError(f"cannot reach the Hub at {api.endpoint} to publish {run.run_id}: {e}") from None
-    (Path(run_dir) / PUBLISHED_FILE).write_text(
+    (Path(run_dir) / published_file(epoch)).write_text(
         json.dumps({"repo_id": repo_id, "commit": pushed.commit}, indent=2) + "\n", encoding="utf-8")
     return PublishResult(repo_id, pushed.commit, pushed.changed, pushed.files)

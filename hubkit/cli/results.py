@@ -50,6 +50,7 @@ def publish(
     private: bool = typer.Option(False, "--private", help="Create the repo private."),
     base_model: str = typer.Option(None, "--base-model", help="The base model's Hub id, if trained from a local copy."),
     sweep: str = typer.Option(None, "--sweep", help="Sweep name: tags the card; the repo joins its collection."),
+    epoch: int = typer.Option(None, "--epoch", help="Publish the checkpoint saved after this epoch (save_epochs)."),
 ) -> None:
     """Publish a trained run with its card in one commit (nothing is uploaded when it is unchanged)."""
     from rich.console import Console
@@ -57,6 +58,6 @@ def publish(
     from ..publish import publish_run
 
     result = publish_run(run_dir, repo_id=repo_id, namespace=namespace, private=private, base_model=base_model,
-                         sweep=sweep)
+                         sweep=sweep, epoch=epoch)
     what = f"{result.files} file(s) in one commit" if result.changed else "unchanged: no commit"
     Console().print(f"Published [cyan]{result.repo_id}[/cyan] @ {result.commit[:10]} ({what})")

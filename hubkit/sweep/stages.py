@@ -57,11 +57,15 @@ def _trained(spec: RunSpec) -> bool:
 
 
 def _publish(spec: RunSpec, options: dict[str, Any]) -> None:
+    """Every saved epoch checkpoint as its own repo, then the final model (whose record marks the stage done)."""
     from ..publish import publish_run
+    from ..train import load_run
 
-    result = publish_run(_run_dir(spec), namespace=options.get("namespace"), private=bool(options.get("private")),
-                         base_model=options.get("base_model_id"), sweep=options.get("sweep"))
-    print(f"published {result.repo_id} @ {result.commit} ({'new commit' if result.changed else 'unchanged'})")
+    for epoch in sorted(load_run(_run_dir(spec)).epoch_dirs, key=lambda e: (e == spec.epochs, e)):
+        result = publish_run(_run_dir(spec), namespace=options.get("namespace"),
+                             private=bool(options.get("private")), base_model=options.get("base_model_id"),
+                             sweep=options.get("sweep"), epoch=epoch)
+        print(f"published {result.repo_id} @ {result.commit} ({'new commit' if result.changed else 'unchanged'})")
 
 
 def _published(spec: RunSpec) -> bool:

@@ -26,7 +26,7 @@ def runs(hub, seeded, tiny_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     common = dict(model="alice/tiny-base", dataset="lima", data_size=16, epochs=1, batch_size=8, max_length=128,
                   learning_rate=1e-3, logging_steps=1, output_dir=str(out))
-    full = train(RunSpec(**common), progress=False)
+    full = train(RunSpec(**{**common, "epochs": 2, "save_epochs": True}), progress=False)
     lora = train(RunSpec(**common, tuning="lora", lora_r=4), progress=False)
     return {"full": full, "lora": lora, "out": out}
 
@@ -50,7 +50,7 @@ def test_publish_full_run_with_complete_card(hub, runs):
     data = card.data.to_dict()
     assert data["base_model"] == "alice/tiny-base" and data["base_model_relation"] == "finetune"
     assert data["library_name"] == "transformers" and data["pipeline_tag"] == "text-generation"
-    assert {"hubkit-sft", "sft-dataset-lima", "data-size-16", "tuning-full", "epochs-1", "schedule-cosine",
+    assert {"hubkit-sft", "sft-dataset-lima", "data-size-16", "tuning-full", "epochs-2", "schedule-cosine",
             "sweep-demo"} <= set(data["tags"])
     assert data["hubkit"]["run_id"] == run.run_id and data["hubkit"]["tuning"] == "full"
     assert data["datasets"] == ["hubkit-data/lima"]
@@ -61,6 +61,21 @@ def test_publish_full_run_with_complete_card(hub, runs):
 
     collections = alice.list_collections(owner="alice")
     assert any(c.title == "hubkit sweep demo" for c in collections)
+
+
+def test_each_saved_epoch_publishes_as_a_model_of_its_own(hub, runs):
+    alice = hub.api("alice")
+    run = runs["full"]
+    result = publish_run(run.run_dir, epoch=1, api=alice)
+    assert "-e1of2-" in result.repo_id and result.repo_id != f"alice/{run.run_id}"
+    data = ModelCard.load(result.repo_id, token=hub.tokens["alice"]).data.to_dict()
+    assert {"epochs-1", "checkpoint-of-2-epochs"} <= set(data["tags"]) and data["hubkit"]["trained_epochs"] == 2
+    local = (run.run_dir / "epochs" / "epoch-1" / "model.safetensors").read_bytes()
+    assert open(hf_hub_download(result.repo_id, "model.safetensors", token=hub.tokens["alice"]), "rb").read() == local
+    found = {m.id for m in alice.list_models(author="alice", filter=["hubkit-sft", "epochs-1", "tuning-full"])}
+    assert result.repo_id in found
+    with pytest.raises(Exception, match="no model saved after epoch 5"):
+        publish_run(run.run_dir, epoch=5, api=alice)
 
 
 def test_published_content_holds_no_local_path_or_token(hub, runs):
@@ -93,7 +108,8 @@ def test_metadata_filters_find_grid_slices(hub, runs):
     for run in (runs["full"], runs["lora"]):
         publish_run(run.run_dir, api=alice)
     lora = {m.id for m in alice.list_models(author="alice", filter=["hubkit-sft", "tuning-lora"])}
-    full = {m.id for m in alice.list_models(author="alice", filter=["hubkit-sft", "tuning-full", "sft-dataset-lima"])}
+    full = {m.id for m in alice.list_models(author="alice",
+                                            filter=["hubkit-sft", "tuning-full", "sft-dataset-lima", "epochs-2"])}
     assert lora == {f"alice/{runs['lora'].run_id}"} and full == {f"alice/{runs['full'].run_id}"}
 
 
@@ -127,8 +143,8 @@ def test_sweep_carries_runs_from_training_to_published(hub, runs, tmp_path):
 
     config = tmp_path / "pub.yaml"
     config.write_text(f"name: pubsweep\noutput_dir: {tmp_path}\nstages: [train, publish]\nnamespace: alice\n"
-                      "run: {model: alice/tiny-base, dataset: lima, data_size: 16, epochs: 1, batch_size: 8,"
-                      " max_length: 128}\n"
+                      "run: {model: alice/tiny-base, dataset: lima, data_size: 16, epochs: 2, save_epochs: true,"
+                      " batch_size: 8, max_length: 128}\n"
                       "grid: {tuning: [full, lora]}\n")
     env = {"HF_TOKEN": hub.tokens["alice"]}
     proc = hubkit("sweep", str(config), "--no-progress", env=env)
@@ -139,7 +155,9 @@ def test_sweep_carries_runs_from_training_to_published(hub, runs, tmp_path):
     alice = hub.api("alice")
     collection = next(c for c in alice.list_collections(owner="alice") if c.title == "hubkit sweep pubsweep")
     items = {i.item_id for i in alice.get_collection(collection.slug).items}
-    assert items == {f"alice/{r['run_id']}" for r in rows}
+    finals = {f"alice/{r['run_id']}" for r in rows}
+    checkpoints = {f.replace("-e2-", "-e1of2-") for f in finals}  # each run's epoch-1 checkpoint, too
+    assert items == finals | checkpoints
     assert all("sweep-pubsweep" in alice.model_info(i).tags for i in items)
     again = hubkit("sweep", str(config), "--no-progress", env=env)
     assert again.returncode == 0 and "(0 jobs this time)" in again.stdout
