@@ -385,7 +385,7 @@ def parse_config(cls: type[T], path: str | Path | None, overrides: list[str] | N
         overrides: `key=value` or `--key value` items; dotted keys reach into mappings (`run.epochs=2`).
 
     Example:
-        >>> spec = parse_config(RunSpec, "scripts/recipes/tiny.yaml", ["epochs=1", "--tuning", "lora"])
+        >>> spec = parse_config(RunSpec, "run.yaml", ["epochs=1", "--tuning", "lora"])
     """
     values = load_yaml(path) if path else {}
     values = _merge(values, parse_overrides(overrides or []))

@@ -7,8 +7,9 @@ template whose end-of-turn token is also the EOS, as TRL expects for conversatio
 
 Example:
     >>> from hubkit.models import build_tiny_model
-    >>> build_tiny_model("tiny-llama", texts=["Hello world."] * 10)
-    226432
+    >>> params = build_tiny_model("tiny-llama")  # ~235k parameters, a 512-token BPE tokenizer
+    >>> from transformers import AutoModelForCausalLM
+    >>> model = AutoModelForCausalLM.from_pretrained("tiny-llama")
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ class Manifest:
     Example:
         >>> m = Manifest("sweeps/demo/manifest.sqlite")
         >>> m.plan([("run-a", {"model": "m", "dataset": "lima"})])
+        1
         >>> m.get("run-a").state
         'planned'
     """

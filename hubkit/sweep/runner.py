@@ -17,7 +17,7 @@ Example:
     >>> from hubkit.sweep import run_sweep
     >>> report = run_sweep(parse_config(SweepSpec, "scripts/recipes/cpu-demo.yaml"))
     >>> report.counts
-    {'trained': 8}
+    {'trained': 4}
 """
 
 from __future__ import annotations
