@@ -151,10 +151,10 @@ def test_ray_executor_on_a_local_cluster_in_its_own_network_namespace(tiny_model
     script = textwrap.dedent(f"""
         set -e
         ip link set lo up
+        trap 'hubkit hub stop > /dev/null' EXIT
         hubkit hub start > {tmp_path}/hub-url
         hubkit hub seed lima flan_cot > /dev/null
         hubkit sweep {config} --no-progress
-        hubkit hub stop
     """)
     env = {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_TOKEN")}
     env.update(HUBKIT_HOME=str(tmp_path / "home"), HF_HOME=str(tmp_path / "hf"), RAY_AUTH_MODE="disabled",
