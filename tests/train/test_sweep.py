@@ -146,15 +146,19 @@ def _netns_ok() -> bool:
 
 @pytest.mark.skipif(not _netns_ok(), reason="needs `unshare --net` (root or user namespaces) to keep Ray on loopback")
 def test_ray_executor_on_a_local_cluster_in_its_own_network_namespace(tiny_model, tmp_path):
-    """Ray binds to the machine's external interface; in a fresh network namespace only loopback exists."""
+    """A Ray cluster started by the test (`ray start --head`), joined by the sweep through its address.
+
+    Ray binds to the machine's external interface; in a fresh network namespace only loopback exists.
+    """
     config = _sweep_file(tmp_path, tiny_model, ["lima", "math"], name="ray", executor="ray", cpus_per_run=1)
     script = textwrap.dedent(f"""
         set -e
         ip link set lo up
-        trap 'hubkit hub stop > /dev/null' EXIT
+        trap 'ray stop --force > /dev/null 2>&1; hubkit hub stop > /dev/null' EXIT
         hubkit hub start > {tmp_path}/hub-url
         hubkit hub seed lima flan_cot > /dev/null
-        hubkit sweep {config} --no-progress
+        ray start --head --port=6390 --num-cpus=2 --include-dashboard=false --disable-usage-stats > /dev/null
+        hubkit sweep {config} --no-progress ray_address=127.0.0.1:6390
     """)
     env = {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_TOKEN")}
     env.update(HUBKIT_HOME=str(tmp_path / "home"), HF_HOME=str(tmp_path / "hf"), RAY_AUTH_MODE="disabled",
