@@ -1,0 +1,1 @@
+"""Evaluation: answer scoring for the study's benchmarks, and metrics as local `evaluate` modules."""
