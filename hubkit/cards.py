@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .config import slug
 from .train import RunResult
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "model_cards"
@@ -32,19 +33,15 @@ def md(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", value)
 
 
-def tag(text: Any) -> str:
-    return re.sub(r"[^a-z0-9._-]+", "-", str(text).lower()).strip("-.")
-
-
 def axis_tags(run: RunResult, sweep: str | None, epoch: int | None = None) -> list[str]:
     spec = run.spec
-    tags = ["hubkit", "hubkit-sft", f"sft-dataset-{tag(spec.dataset.replace('w/o-', 'wo-'))}",
+    tags = ["hubkit", "hubkit-sft", f"sft-dataset-{slug(spec.dataset.replace('w/o-', 'wo-'))}",
             f"data-size-{spec.data_size if spec.data_size is not None else 'full'}", f"tuning-{spec.tuning}",
             f"epochs-{epoch or spec.epochs}", f"schedule-{spec.lr_schedule}"]
     if epoch is not None and epoch != spec.epochs:
         tags.append(f"checkpoint-of-{spec.epochs}-epochs")
     if sweep:
-        tags.append(f"sweep-{tag(sweep)}")
+        tags.append(f"sweep-{slug(sweep)}")
     return tags + (["lora", "peft"] if spec.tuning == "lora" else [])
 
 

@@ -396,14 +396,19 @@ def parse_config(cls: type[T], path: str | Path | None, overrides: list[str] | N
 # ----------------------------------------------------------------------------------------------- run ids
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """Lower-case letters, digits, `.`, `_` and `-` only; no `--` or `..`; no leading or trailing `-`/`.`.
+
+    The one name-to-identifier rule: run ids, card tags and imported ids all go through it.
+    """
     text = re.sub(r"[^A-Za-z0-9._-]+", "-", text)
     text = re.sub(r"-{2,}", "-", text)
     text = re.sub(r"\.{2,}", ".", text)
     return text.strip("-.").lower()
 
 
-def _size_token(size: int | None) -> str:
+def size_token(size: int | None) -> str:
+    """`1000` → `1k`, `1500` → `1500`, None (every example) → `full`."""
     if size is None:
         return "full"
     if size >= 1000 and size % 1000 == 0:
@@ -424,12 +429,12 @@ def run_id(spec: RunSpec, epoch: int | None = None) -> str:
     With `epoch` (a checkpoint saved after epoch k < epochs), the epochs part reads `e<k>of<epochs>`: the
     id of that checkpoint as a model of its own.
     """
-    model = _slug(spec.model.rstrip("/").rsplit("/", 1)[-1]) or "model"
-    dataset = _slug(spec.dataset.replace("w/o-", "wo-").rsplit("/", 1)[-1]) or "data"
+    model = slug(spec.model.rstrip("/").rsplit("/", 1)[-1]) or "model"
+    dataset = slug(spec.dataset.replace("w/o-", "wo-").rsplit("/", 1)[-1]) or "data"
     if spec.dataset.endswith((".json", ".jsonl", ".parquet")):
-        dataset = _slug(Path(spec.dataset).stem) or "data"
+        dataset = slug(Path(spec.dataset).stem) or "data"
     epochs = f"e{epoch}of{spec.epochs}" if epoch is not None and epoch != spec.epochs else f"e{spec.epochs}"
-    axes = f"{_size_token(spec.data_size)}-{spec.tuning}-{epochs}-{spec.lr_schedule}-{config_hash(spec)}"
+    axes = f"{size_token(spec.data_size)}-{spec.tuning}-{epochs}-{spec.lr_schedule}-{config_hash(spec)}"
     room = MAX_RUN_ID - len(dataset) - len(axes) - 2
     if room < 8:  # a very long dataset name: shorten it instead
         dataset = dataset[: max(8, len(dataset) - (8 - room))].strip("-.")

@@ -14,10 +14,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .cards import TEMPLATES
 from .hub import ensure_endpoint, get_api, push_folder
 from .models import build_tiny_model
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "model_cards"
 QUICKSTART_REPO = "quickstart-tiny-llama"
 
 

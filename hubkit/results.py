@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import size_token, slug
 from .errors import HubkitError
 
 if TYPE_CHECKING:
@@ -147,17 +148,12 @@ def add_gains(frame: pd.DataFrame) -> pd.DataFrame:
     return merged[COLUMNS]
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.")
-
-
 def imported_run_id(family: str, dataset: str, size: int | None, tuning: str, epochs: int | None,
                     schedule: str | None) -> str:
     """The run-id scheme without the config hash (an imported row's config is not known in full)."""
     if dataset == "pretrain":
-        return f"{_slug(family)}-base"
-    size_token = "full" if size is None else (f"{size // 1000}k" if size >= 1000 and size % 1000 == 0 else str(size))
-    return "-".join([_slug(family), _slug(dataset.replace("w/o-", "wo-")), size_token, tuning,
+        return f"{slug(family)}-base"
+    return "-".join([slug(family), slug(dataset.replace("w/o-", "wo-")), size_token(size), tuning,
                      f"e{epochs}", schedule or "na"])
 
 
@@ -251,14 +247,14 @@ def import_lm_eval(paths: list[str | Path], axes: dict[str, Any] | None = None) 
         pretrained = str(args.get("pretrained") or data.get("model_name") or "")
         is_hub_id = bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", pretrained)) and not Path(pretrained).exists()
         name = pretrained if is_hub_id else Path(pretrained.rstrip("/")).name or p.parent.name
-        run = _slug(pretrained.replace("/", "-")) if is_hub_id else _slug(p.parent.name or name)
+        run = slug(pretrained.replace("/", "-")) if is_hub_id else slug(p.parent.name or name)
         when = _lm_eval_date(p.name)
         for task, metrics in data["results"].items():
             chosen = _first_metric(task, metrics, data.get("higher_is_better", {}).get(task, {}))
             if chosen is None:
                 continue
             metric, value = chosen
-            bench = task if task in BENCHMARKS else _slug(task).replace("-", "_")
+            bench = task if task in BENCHMARKS else slug(task).replace("-", "_")
             ax = {"base_model": None, "dataset": None, "data_size": None, "tuning": None, "epochs": None,
                   "lr_schedule": None, **(axes or {})}
             rows.append({"model_id": name if is_hub_id else "", "has_repo": is_hub_id, "run_id": run, **ax,

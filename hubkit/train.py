@@ -67,8 +67,10 @@ class RunResult:
         return {int(k): self.run_dir / v for k, v in self.record.get("epochs", {}).items()}
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def now(timestamp: float | None = None) -> str:
+    """An ISO-8601 UTC time ending in `Z` (now, or of a `time.time()` value)."""
+    when = datetime.now(timezone.utc) if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def versions() -> dict[str, str]:
@@ -293,7 +295,7 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
         "data_sources": [s.to_dict() for s in data.sources],
         "epochs": epochs,
         "command": command or f"hubkit train {CONFIG_FILE}",
-        "started_at": datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "started_at": now(started),
         "finished_at": now(),
     }
     import yaml
