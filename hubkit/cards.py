@@ -62,6 +62,48 @@ _GENERATE = ("\ninputs = tokenizer(prompt, return_tensors=\"pt\")\n"
              "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0], skip_special_tokens=True))")
 
 
+def eval_results(results: list[dict[str, Any]]) -> list:
+    """The model-index entries (`EvalResult`) of results-schema rows."""
+    from huggingface_hub import EvalResult
+
+    from .eval.tasks import PUBLIC_IDS
+    from .results import BENCHMARKS
+
+    out = []
+    for r in results:
+        bench = BENCHMARKS.get(r["benchmark"])
+        shots = r.get("n_shot")
+        out.append(EvalResult(
+            task_type="text-generation", dataset_type=PUBLIC_IDS.get(r["benchmark"], r["benchmark"]),
+            dataset_name=bench.title if bench else r["benchmark"], metric_type=r["metric"],
+            metric_value=round(float(r["score"]), 4), metric_name=f"{r['metric']} ({shots}-shot)" if shots is not None
+            else r["metric"], dataset_args={"num_few_shot": int(shots)} if shots is not None else None,
+            verified=False))
+    return out
+
+
+def eval_results_files(results: list[dict[str, Any]], repo_id: str) -> dict[str, str]:
+    """The Hub's `.eval_results/<benchmark>.yaml` files (path → YAML text) of results-schema rows."""
+    import yaml
+
+    from .eval.tasks import PUBLIC_IDS
+
+    files = {}
+    for r in results:
+        shots = r.get("n_shot")
+        notes = f"{shots}-shot, {r['metric']}" if shots is not None else r["metric"]
+        if r.get("gain") is not None:
+            notes += f"; {float(r['gain']):+.2f} over the base model {r.get('base_model') or ''}".rstrip()
+        entry = {"dataset": {"id": PUBLIC_IDS.get(r["benchmark"], r["benchmark"]), "task_id": r["benchmark"]},
+                 "value": round(float(r["score"]), 4),
+                 "date": str(r.get("evaluated_at") or "")[:10] or None,
+                 "source": {"name": "hubkit eval", "url": f"https://huggingface.co/{repo_id}"},
+                 "notes": notes}
+        files[f".eval_results/{r['benchmark']}.yaml"] = yaml.safe_dump([{k: v for k, v in entry.items() if v}],
+                                                                       sort_keys=False)
+    return files
+
+
 def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None = None,
                 results: list[dict[str, Any]] | None = None, loss_curve: bool = False,
                 license: str = "other", epoch: int | None = None) -> str:
@@ -93,6 +135,8 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
                 "tuning": spec.tuning, "epochs": epoch or spec.epochs, "trained_epochs": spec.epochs,
                 "lr_schedule": spec.lr_schedule,
                 "learning_rate": spec.learning_rate, "batch_size": spec.batch_size, "seed": spec.seed},
+        model_name=repo_id.split("/")[-1] if results else None,
+        eval_results=eval_results(results) if results else None,
     )
     size = f"{metrics.get('examples', spec.data_size):,} examples" if metrics.get("examples") else "all examples"
     summary = (f"{md(base_model)} fine-tuned ({'LoRA adapter' if lora else 'full-parameter'}) on {size} of "
@@ -116,8 +160,11 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
                 ("trainable parameters",
                  f"{metrics.get('trainable_parameters', 0):,} of {metrics.get('parameters', 0):,}")]
     training = [(k, v) for k, v in training if v not in (None, "", "None")]
-    rows = [{**r, "title": md(r.get("title", r["benchmark"])), "score": _num(r.get("score")),
-             "base_score": _num(r.get("base_score")), "gain": _signed(r.get("gain")),
+    from .results import BENCHMARKS
+
+    rows = [{**r, "title": md(BENCHMARKS[r["benchmark"]].title if r["benchmark"] in BENCHMARKS else r["benchmark"]),
+             "score": _num(r.get("score"), 2), "base_score": _num(r.get("base_score"), 2),
+             "gain": _signed(r.get("gain")), "metric": md(r["metric"]),
              "n_shot": "" if r.get("n_shot") is None else r["n_shot"]} for r in results or []]
     card = ModelCard.from_template(
         data, template_path=str(TEMPLATES / "sft_model.md"), title=md(repo_id.split("/")[-1]), summary=summary,
@@ -127,9 +174,21 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         prompt_format="the study's `###Question: …\\n###Answer: …`" if spec.prompt_format == "study"
         else "the tokenizer's chat template",
         lora=lora, hyperparameters=hyper, training=training, loss_curve=loss_curve, results=rows,
+        gains=any(r.get("gain") is not None for r in results or []),
+        results_note=_results_note(results or []),
         command="hubkit train hubkit_config.yaml", versions=sorted(metrics.get("versions", {}).items()),
     )
     return str(card)
+
+
+def _results_note(results: list[dict[str, Any]]) -> str:
+    if not results:
+        return ""
+    base = next((r.get("base_model") for r in results if r.get("base_score") is not None), None)
+    note = "Scores in percent, from `hubkit eval` (`eval/` holds the lm-eval-style results file)"
+    if base:
+        note += f"; base and gain: the same suite on {md(base)}"
+    return note + "."
 
 
 def _num(value: Any, digits: int = 4) -> str | None:

@@ -34,6 +34,7 @@ import json
 import re
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -196,11 +197,16 @@ class SweepSpec:
     private: bool = field(default=False, metadata={"help": "publish stage: create the repos private."})
     base_model_id: str | None = field(default=None, metadata={
         "help": "publish stage: the base model's Hub id, when `run.model` is a local copy of it."})
+    eval_suite: str = field(default="quick", metadata={
+        "help": "eval stage: `study`, `quick`, a benchmark or a comma list (see `hubkit eval --help`)."})
+    eval_limit: int | None = field(default=None, metadata={"help": "eval stage: at most N records per benchmark."})
+    eval_batch_size: int = field(default=8, metadata={"help": "eval stage: prompts or questions per batch."})
 
     def stage_options(self) -> dict[str, Any]:
         """What the stages of a run need to know about its sweep."""
         return {"sweep": self.name, "namespace": self.namespace, "private": self.private,
-                "base_model_id": self.base_model_id}
+                "base_model_id": self.base_model_id, "eval_suite": self.eval_suite, "eval_limit": self.eval_limit,
+                "eval_batch_size": self.eval_batch_size}
 
     def validate(self) -> None:
         if not self.name:
@@ -209,6 +215,10 @@ class SweepSpec:
             raise HubkitError(f"sweep: `name` {self.name!r} must be letters, digits, '.', '_' or '-' (≤ 64)")
         if self.workers < 1:
             raise HubkitError(f"sweep: `workers` must be at least 1, got {self.workers}")
+        if "eval" in self.stages:
+            from .eval.tasks import get_suite
+
+            get_suite(self.eval_suite)
         if self.cpus_per_run < 0 or self.gpus_per_run < 0:
             raise HubkitError("sweep: `cpus_per_run` and `gpus_per_run` cannot be negative")
         for axis, values in self.grid.items():
@@ -286,6 +296,12 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     raise HubkitError(f"config: `{key}` has an unsupported type {_type_name(tp)}")
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """` (did you mean `x`?)` for the closest of `known`, or an empty string."""
+    close = difflib.get_close_matches(str(name), list(known), n=1)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
 def build(cls: type[T], values: dict[str, Any], where: str = "config") -> T:
     """Build the dataclass `cls` from a mapping, rejecting unknown keys with a suggestion."""
     if not isinstance(values, dict):
@@ -295,9 +311,7 @@ def build(cls: type[T], values: dict[str, Any], where: str = "config") -> T:
     kwargs = {}
     for key, value in values.items():
         if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" (did you mean `{close[0]}`?)" if close else ""
-            raise HubkitError(f"{where}: unknown setting `{key}` for {cls.__name__}{hint}")
+            raise HubkitError(f"{where}: unknown setting `{key}` for {cls.__name__}{did_you_mean(key, names)}")
         kwargs[key] = coerce(value, hints[key], key)
     obj = cls(**kwargs)
     if hasattr(obj, "validate"):

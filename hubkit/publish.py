@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cards import TEMPLATES, loss_curve_png, render_card
+from .cards import TEMPLATES, eval_results_files, loss_curve_png, render_card
 from .errors import HubkitError
 from .results import COLUMNS, ResultsTable, add_gains
 
@@ -93,7 +93,7 @@ def rows_key(text: str) -> str:
 
 
 def push_results(table: ResultsTable, repo_id: str, key: str, private: bool = False,
-                 api: HfApi | None = None) -> ResultsPush:
+                 api: HfApi | None = None, files: dict[str, Path] | None = None) -> ResultsPush:
     """Add `table`'s rows to the results dataset `repo_id` as `rows/<key>.parquet`, and rebuild the rest.
 
     Args:
@@ -102,6 +102,8 @@ def push_results(table: ResultsTable, repo_id: str, key: str, private: bool = Fa
         key: names the rows file; pushing the same key again replaces that publisher's rows.
         private: create the dataset private.
         api: a client; defaults to `get_api()`.
+        files: more files for the same commit as the rows (repo path → local file): a model's results
+            JSON and per-sample details under `models/<key>/`.
 
     Raises:
         HubkitError: the Hub refused the writes.
@@ -118,6 +120,8 @@ def push_results(table: ResultsTable, repo_id: str, key: str, private: bool = Fa
             staged = Path(tmp) / rows_file
             staged.parent.mkdir(parents=True)
             table.frame[COLUMNS].to_parquet(staged, index=False)
+            for path_in_repo, local in (files or {}).items():
+                _link_or_copy(Path(local), Path(tmp) / path_in_repo)
             push_folder(repo_id, tmp, repo_type="dataset", commit_message=f"Add results rows {rows_file}", api=api)
         for attempt in range(MAX_ATTEMPTS):
             head = api.dataset_info(repo_id).sha
@@ -173,6 +177,7 @@ class PublishResult:
     commit: str
     changed: bool
     files: int
+    results: ResultsPush | None = None  # the rows added to the results dataset, when they were pushed
 
 
 RETRY_ATTEMPTS = 5
@@ -226,6 +231,25 @@ def published_file(epoch: int | None) -> str:
     return PUBLISHED_FILE if epoch is None else f"published-epoch-{epoch}.json"
 
 
+def run_evaluation(run, repo_id: str, base_model: str, epoch: int | None = None) -> tuple[Path | None, list[dict]]:
+    """The run's latest `hubkit eval` results file and its results-schema rows (none for an epoch checkpoint)."""
+    import json
+
+    from .eval.harness import latest_results
+    from .results import lm_eval_rows
+
+    path = latest_results(run.run_dir / "eval") if epoch is None else None
+    if path is None:
+        return None, []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise HubkitError(f"run {run.run_id}: unreadable evaluation results {path.name}: {e}") from None
+    axes = {**run.spec.axes(), "base_model": base_model}
+    rows = lm_eval_rows(data, model_id=repo_id, run_id=run.run_id, axes=axes, source="hubkit")
+    return path, rows
+
+
 def stage_run(run, folder: Path, repo_id: str, base_model: str, sweep: str | None, epoch: int | None = None) -> None:
     """Lay out the repo content of a run (or of its checkpoint after `epoch`) in `folder`."""
     import json
@@ -255,8 +279,14 @@ def stage_run(run, folder: Path, repo_id: str, base_model: str, sweep: str | Non
     metrics = {k: v for k, v in run.metrics.items()}
     (folder / "training_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     curve = loss_curve_png(run, folder / "loss_curve.png")
+    results_file, results = run_evaluation(run, repo_id, base_model, epoch)
+    if results_file is not None:
+        _link_or_copy(results_file, folder / "eval" / results_file.name)
+        for name, text in eval_results_files(results, repo_id).items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
     (folder / "README.md").write_text(render_card(run, repo_id, base_model, sweep=sweep, loss_curve=curve,
-                                                  epoch=epoch), encoding="utf-8")
+                                                  epoch=epoch, results=results), encoding="utf-8")
 
 
 def _file_ids(path: Path) -> tuple[str, str]:
@@ -293,8 +323,8 @@ def repo_matches(api: HfApi, repo_id: str, folder: Path) -> str | None:
 
 def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str | None = None,
                 private: bool = False, base_model: str | None = None, sweep: str | None = None,
-                epoch: int | None = None, api: HfApi | None = None) -> PublishResult:
-    """Publish a finished run as a model repo with its card, in one commit.
+                epoch: int | None = None, results_repo: str | None = None, api: HfApi | None = None) -> PublishResult:
+    """Publish a finished run as a model repo with its card, in one commit, and its results to a results dataset.
 
     Args:
         run_dir: the run directory (`hubkit train` output).
@@ -305,6 +335,9 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
         sweep: the sweep the run belongs to: tagged on the card, and the repo joins the sweep's collection.
         epoch: publish the checkpoint saved after this epoch (`save_epochs`) as a model of its own; its
             default repo id reads `e<k>of<epochs>` (see `hubkit.config.run_id`).
+        results_repo: the results dataset that receives the run's evaluation (rows, results JSON and
+            per-sample details under `models/<run id>/`); default `<owner>/<sweep>-results` for a sweep's
+            run, none otherwise. Nothing is pushed when the run has no evaluation or it was pushed before.
         api: a client; defaults to `get_api()`.
 
     Raises:
@@ -328,30 +361,51 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
     api = api or get_api()
     base = _public_base(run, base_model)
     epoch = None if epoch == run.spec.epochs else epoch
+    record_path = Path(run_dir) / published_file(epoch)
+    previous = json.loads(record_path.read_text()) if record_path.is_file() else {}
     try:
         if repo_id is None:
             namespace = namespace or with_retries(lambda: api.whoami()["name"])
             repo_id = f"{namespace}/{make_run_id(run.spec, epoch) if epoch else run.run_id}"
         with tempfile.TemporaryDirectory() as tmp:
             stage_run(run, Path(tmp), repo_id, base, sweep, epoch)
-            previous = Path(run_dir) / published_file(epoch)
-            if previous.is_file() and json.loads(previous.read_text()).get("repo_id") == repo_id:
+            head = None
+            if previous.get("repo_id") == repo_id:
                 head = with_retries(lambda: repo_matches(api, repo_id, Path(tmp)))
-                if head:  # published before and unchanged since: one request, nothing uploaded
-                    return PublishResult(repo_id, head, False, 0)
-            with_retries(lambda: api.create_repo(repo_id, private=private, exist_ok=True))
-            title = f"Publish {run.run_id}" + (f" after epoch {epoch}" if epoch else "")
-            pushed = with_retries(lambda: push_folder(repo_id, tmp, commit_message=title, api=api))
-        if sweep:
+            if head:  # published before and unchanged since: one request, nothing uploaded
+                pushed = None
+                result = PublishResult(repo_id, head, False, 0)
+            else:
+                with_retries(lambda: api.create_repo(repo_id, private=private, exist_ok=True))
+                title = f"Publish {run.run_id}" + (f" after epoch {epoch}" if epoch else "")
+                pushed = with_retries(lambda: push_folder(repo_id, tmp, commit_message=title, api=api))
+                result = PublishResult(repo_id, pushed.commit, pushed.changed, pushed.files)
+        if sweep and pushed is not None:
             owner = repo_id.split("/")[0]
             collection = with_retries(lambda: api.create_collection(
                 title=f"hubkit sweep {sweep}", namespace=owner, exists_ok=True, private=private,
                 description=f"Every model of the hubkit sweep {sweep}"))
             with_retries(lambda: api.add_collection_item(collection.slug, repo_id, "model", exists_ok=True))
+        if results_repo is None and sweep:
+            from .config import slug
+
+            results_repo = f"{repo_id.split('/')[0]}/{slug(sweep)[:80]}-results"
+        results_file, rows = run_evaluation(run, repo_id, base, epoch)
+        done = {"repo": results_repo, "file": results_file.name} if results_file is not None and results_repo else None
+        if done and previous.get("results") != done:
+            from .results import rows_frame
+
+            key = repo_id.split("/")[-1]
+            files = {f"models/{key}/{results_file.name}": results_file}
+            stamp = results_file.stem[len("results_"):]
+            for sample in sorted(results_file.parent.glob(f"samples_*_{stamp}.jsonl")):
+                files[f"models/{key}/{sample.name}"] = sample
+            result.results = with_retries(lambda: push_results(ResultsTable(rows_frame(rows), "hubkit"), results_repo,
+                                                               key, private=private, api=api, files=files))
     except HfHubHTTPError as e:
         raise HubkitError(f"cannot publish {run.run_id} to {repo_id}: {str(e).splitlines()[0]}") from None
     except transport_errors() as e:
         raise HubkitError(f"cannot reach the Hub at {api.endpoint} to publish {run.run_id}: {e}") from None
-    (Path(run_dir) / published_file(epoch)).write_text(
-        json.dumps({"repo_id": repo_id, "commit": pushed.commit}, indent=2) + "\n", encoding="utf-8")
-    return PublishResult(repo_id, pushed.commit, pushed.changed, pushed.files)
+    record = {"repo_id": repo_id, "commit": result.commit, **({"results": done} if done else {})}
+    record_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return result

@@ -138,12 +138,14 @@ def to_wide(frame: pd.DataFrame, value: str = "score") -> pd.DataFrame:
 
 
 def add_gains(frame: pd.DataFrame) -> pd.DataFrame:
-    """Fill `base_score` and `gain` from each base model's own rows (`dataset == "pretrain"`)."""
+    """Fill `base_score` and `gain` from each base model's own rows (`dataset == "pretrain"`).
+
+    Rows that already carry a base score (an evaluation that ran its base itself) keep it.
+    """
     base = frame[frame["dataset"] == "pretrain"][["base_model", "benchmark", "n_shot", "score"]]
     base = base.rename(columns={"score": "_base"}).drop_duplicates(["base_model", "benchmark", "n_shot"])
-    merged = frame.drop(columns=["base_score", "gain"], errors="ignore").merge(
-        base, on=["base_model", "benchmark", "n_shot"], how="left")
-    merged["base_score"] = merged.pop("_base")
+    merged = frame.merge(base, on=["base_model", "benchmark", "n_shot"], how="left")
+    merged["base_score"] = merged["base_score"].astype("float64").fillna(merged.pop("_base"))
     merged["gain"] = merged["score"] - merged["base_score"]
     return merged[COLUMNS]
 
@@ -157,7 +159,7 @@ def imported_run_id(family: str, dataset: str, size: int | None, tuning: str, ep
                      f"e{epochs}", schedule or "na"])
 
 
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=COLUMNS)
@@ -217,7 +219,7 @@ def import_massive_sft_csv(path: str | Path) -> ResultsTable:
             rows.append({"model_id": "", "has_repo": False, "run_id": rid, **axes, "benchmark": bench,
                          "n_shot": shot, "metric": BENCHMARKS[bench].metric, "score": float(value),
                          "base_score": None, "gain": None, "source": "massive-sft-csv", "evaluated_at": None})
-    frame = add_gains(_frame(rows))
+    frame = add_gains(rows_frame(rows))
     notes = ["no model in the study has a Hub repo: rows are marked has_repo=false",
              "Chinese-Mistral-7B-v0.1's pretrain row equals Mistral-7B-v0.1's in the source"]
     return ResultsTable(frame, "massive-sft-csv", notes)
@@ -248,20 +250,33 @@ def import_lm_eval(paths: list[str | Path], axes: dict[str, Any] | None = None) 
         is_hub_id = bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", pretrained)) and not Path(pretrained).exists()
         name = pretrained if is_hub_id else Path(pretrained.rstrip("/")).name or p.parent.name
         run = slug(pretrained.replace("/", "-")) if is_hub_id else slug(p.parent.name or name)
-        when = _lm_eval_date(p.name)
-        for task, metrics in data["results"].items():
-            chosen = _first_metric(task, metrics, data.get("higher_is_better", {}).get(task, {}))
-            if chosen is None:
-                continue
-            metric, value = chosen
-            bench = task if task in BENCHMARKS else slug(task).replace("-", "_")
-            ax = {"base_model": None, "dataset": None, "data_size": None, "tuning": None, "epochs": None,
-                  "lr_schedule": None, **(axes or {})}
-            rows.append({"model_id": name if is_hub_id else "", "has_repo": is_hub_id, "run_id": run, **ax,
-                         "benchmark": bench, "n_shot": (data.get("n-shot") or {}).get(task), "metric": metric,
-                         "score": 100.0 * value, "base_score": None, "gain": None, "source": "lm-eval",
-                         "evaluated_at": when})
-    return ResultsTable(add_gains(_frame(rows)), "lm-eval")
+        ax = {"base_model": None, "dataset": None, "data_size": None, "tuning": None, "epochs": None,
+              "lr_schedule": None, **(axes or {})}
+        rows += lm_eval_rows(data, model_id=name if is_hub_id else "", run_id=run, axes=ax,
+                             evaluated_at=_lm_eval_date(p.name))
+    return ResultsTable(add_gains(rows_frame(rows)), "lm-eval")
+
+
+def lm_eval_rows(data: dict[str, Any], model_id: str, run_id: str, axes: dict[str, Any],
+                 evaluated_at: str | None = None, source: str = "lm-eval") -> list[dict[str, Any]]:
+    """Results-schema rows of one lm-eval 0.4 results mapping (hubkit's own files add base scores and gains).
+
+    Each task's main metric (the first `higher_is_better` lists) becomes a row, scaled to percent.
+    """
+    hub = data.get("hubkit") or {}
+    when = hub.get("evaluated_at") or evaluated_at
+    rows = []
+    for task, metrics in data["results"].items():
+        chosen = _first_metric(task, metrics, data.get("higher_is_better", {}).get(task, {}))
+        if chosen is None:
+            continue
+        metric, value = chosen
+        bench = task if task in BENCHMARKS else slug(task).replace("-", "_")
+        rows.append({"model_id": model_id, "has_repo": bool(model_id), "run_id": run_id, **axes,
+                     "benchmark": bench, "n_shot": (data.get("n-shot") or {}).get(task), "metric": metric,
+                     "score": 100.0 * value, "base_score": (hub.get("base_scores") or {}).get(task),
+                     "gain": (hub.get("gains") or {}).get(task), "source": source, "evaluated_at": when})
+    return rows
 
 
 def _first_metric(task: str, metrics: dict, higher: dict) -> tuple[str, float] | None:

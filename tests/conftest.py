@@ -86,6 +86,16 @@ def seeded(hub):
     return seed(["gsm8k", "mmlu", "lima", "hellaswag", "flan_cot"], api=hub.api("hubkit"), progress=False)
 
 
+@pytest.fixture(scope="session")
+def seeded_benchmarks(seeded, hub):
+    """Every benchmark repo the evaluation suites read."""
+    from hubkit.hub.seed import seed
+
+    more = seed(["math500", "humaneval", "mbpp", "boolq", "truthfulqa", "nq_open"], api=hub.api("hubkit"),
+                progress=False)
+    return {**seeded, **more}
+
+
 _counter = [0]
 
 
@@ -117,6 +127,17 @@ def tiny_model() -> Path:
     if not folder.exists():
         build_tiny_model(folder, seed=0)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_base(hub, tiny_model) -> str:
+    """The tiny model on the Hub, as the base model runs train from: `alice/tiny-base`."""
+    from hubkit.hub import push_folder
+
+    alice = hub.api("alice")
+    alice.create_repo("alice/tiny-base", exist_ok=True)
+    push_folder("alice/tiny-base", tiny_model, commit_message="base", api=alice)
+    return "alice/tiny-base"
 
 
 @pytest.fixture

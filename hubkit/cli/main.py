@@ -10,6 +10,7 @@ import typer
 
 from ..errors import HubkitError
 from . import data as data_cli
+from . import eval as eval_cli
 from . import hub as hub_cli
 from . import quickstart as quickstart_cli
 from . import results as results_cli
@@ -28,6 +29,7 @@ app.add_typer(data_cli.app, name="data")
 app.command("quickstart")(quickstart_cli.quickstart)
 app.command("train", context_settings=train_cli.EXTRA_ARGS)(train_cli.train)
 app.command("sweep", context_settings=train_cli.EXTRA_ARGS)(sweep_cli.sweep)
+app.command("eval")(eval_cli.evaluate)
 app.command("publish")(results_cli.publish)
 app.command("import-results")(results_cli.import_results)
 

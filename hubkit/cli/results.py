@@ -51,6 +51,8 @@ def publish(
     base_model: str = typer.Option(None, "--base-model", help="The base model's Hub id, if trained from a local copy."),
     sweep: str = typer.Option(None, "--sweep", help="Sweep name: tags the card; the repo joins its collection."),
     epoch: int = typer.Option(None, "--epoch", help="Publish the checkpoint saved after this epoch (save_epochs)."),
+    results_repo: str = typer.Option(None, "--results-repo", help="Results dataset for the run's evaluation "
+                                     "(default: <owner>/<sweep>-results with --sweep)."),
 ) -> None:
     """Publish a trained run with its card in one commit (nothing is uploaded when it is unchanged)."""
     from rich.console import Console
@@ -58,6 +60,10 @@ def publish(
     from ..publish import publish_run
 
     result = publish_run(run_dir, repo_id=repo_id, namespace=namespace, private=private, base_model=base_model,
-                         sweep=sweep, epoch=epoch)
+                         sweep=sweep, epoch=epoch, results_repo=results_repo)
     what = f"{result.files} file(s) in one commit" if result.changed else "unchanged: no commit"
-    Console().print(f"Published [cyan]{result.repo_id}[/cyan] @ {result.commit[:10]} ({what})")
+    console = Console()
+    console.print(f"Published [cyan]{result.repo_id}[/cyan] @ {result.commit[:10]} ({what})")
+    if result.results:
+        console.print(f"Results → [cyan]{result.results.repo_id}[/cyan] ({result.results.rows} rows, "
+                      f"{result.results.models} models)")

@@ -57,8 +57,12 @@ def _offline_default() -> bool:
     return is_local_endpoint(ensure_endpoint())
 
 
-def _fetch(source: Source, label: str) -> tuple[datasets.Dataset, str | None]:
-    """Load a Hub dataset split at a pinned revision."""
+def fetch_split(source: Source, label: str) -> tuple[datasets.Dataset, str | None]:
+    """Load a Hub dataset split at its current commit, pinned; returns (split, commit).
+
+    Raises:
+        HubkitError: the repo, config or split does not exist, or the Hub cannot be read.
+    """
     from ..hub import ensure_endpoint, get_api
 
     ensure_endpoint()
@@ -193,7 +197,7 @@ def load_training_data(name: str, size: int | None = None, seed: int = 42, promp
         for i, (member, n) in enumerate(zip(names, sizes)):
             entry = REGISTRY[member]
             source = entry.source(offline)
-            ds, revision = _fetch(source, member)
+            ds, revision = fetch_split(source, member)
             part, available = _sample(ds, source.convert, member, n, seed + i, prompt_format, source.where,
                                       entry.drop_empty, entry.turns == "first")
             rows += part
@@ -207,7 +211,7 @@ def load_training_data(name: str, size: int | None = None, seed: int = 42, promp
         raise HubkitError(
             f"unknown dataset '{name}' (known: {', '.join(REGISTRY)}, all, w/o-<name>, a Hub id, or a file)")
     source = Source(name, None)
-    ds, revision = _fetch(source, name)
+    ds, revision = fetch_split(source, name)
     convert = detect_layout(ds.column_names)
     if convert is None:
         raise HubkitError(f"dataset '{name}': no known layout in columns {', '.join(ds.column_names)}")

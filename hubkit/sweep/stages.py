@@ -56,6 +56,24 @@ def _trained(spec: RunSpec) -> bool:
     return (_run_dir(spec) / RUN_FILE).is_file()
 
 
+def _eval(spec: RunSpec, options: dict[str, Any]) -> None:
+    """The sweep's suite on the final model; the base model's results come from (or fill) the shared cache."""
+    from ..eval.harness import evaluate_model
+
+    report = evaluate_model(str(_run_dir(spec)), suite=options.get("eval_suite") or "quick",
+                            limit=options.get("eval_limit"), batch_size=options.get("eval_batch_size") or 8,
+                            progress=False)
+    for name, score in report.scores.items():
+        gain = f" ({report.gains[name]:+.1f})" if name in report.gains else ""
+        print(f"{name}: {score:.1f}{gain}")
+
+
+def _evaluated(spec: RunSpec) -> bool:
+    from ..eval.harness import latest_results
+
+    return latest_results(_run_dir(spec) / "eval") is not None
+
+
 def _publish(spec: RunSpec, options: dict[str, Any]) -> None:
     """Every saved epoch checkpoint as its own repo, then the final model (whose record marks the stage done)."""
     from ..publish import publish_run
@@ -83,6 +101,7 @@ def register_stage(stage: Stage) -> None:
 
 
 register_stage(Stage("train", "training", "trained", _train, _trained))
+register_stage(Stage("eval", "evaluating", "evaluated", _eval, _evaluated))
 register_stage(Stage("publish", "publishing", "published", _publish, _published))
 
 

@@ -8,7 +8,6 @@ import pytest
 from huggingface_hub import ModelCard, hf_hub_download
 
 from hubkit.config import RunSpec
-from hubkit.hub import push_folder
 from hubkit.publish import publish_run
 from hubkit.train import train
 
@@ -18,13 +17,10 @@ HOSTILE = "<img src=x onerror=alert(1)> **x** [y](javascript:z)"
 
 
 @pytest.fixture(scope="module")
-def runs(hub, seeded, tiny_model, tmp_path_factory):
-    """The tiny base model on the Hub as alice/tiny-base, and a full and a LoRA run of it."""
-    alice = hub.api("alice")
-    alice.create_repo("alice/tiny-base", exist_ok=True)
-    push_folder("alice/tiny-base", tiny_model, commit_message="base", api=alice)
+def runs(hub, seeded, tiny_base, tmp_path_factory):
+    """A full and a LoRA run of the tiny base model on the Hub (alice/tiny-base)."""
     out = tmp_path_factory.mktemp("runs")
-    common = dict(model="alice/tiny-base", dataset="lima", data_size=16, epochs=1, batch_size=8, max_length=128,
+    common = dict(model=tiny_base, dataset="lima", data_size=16, epochs=1, batch_size=8, max_length=128,
                   learning_rate=1e-3, logging_steps=1, output_dir=str(out))
     full = train(RunSpec(**{**common, "epochs": 2, "save_epochs": True}), progress=False)
     lora = train(RunSpec(**common, tuning="lora", lora_r=4), progress=False)
@@ -142,7 +138,8 @@ def test_sweep_carries_runs_from_training_to_published(hub, runs, tmp_path):
     import json
 
     config = tmp_path / "pub.yaml"
-    config.write_text(f"name: pubsweep\noutput_dir: {tmp_path}\nstages: [train, publish]\nnamespace: alice\n"
+    config.write_text(f"name: pubsweep\noutput_dir: {tmp_path}\nstages: [train, eval, publish]\nnamespace: alice\n"
+                      "eval_suite: mmlu\neval_limit: 3\n"
                       "run: {model: alice/tiny-base, dataset: lima, data_size: 16, epochs: 2, save_epochs: true,"
                       " batch_size: 8, max_length: 128}\n"
                       "grid: {tuning: [full, lora]}\n")
@@ -151,7 +148,7 @@ def test_sweep_carries_runs_from_training_to_published(hub, runs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in hubkit("sweep", str(config), "--status", "--json").stdout.splitlines()]
     assert [r["state"] for r in rows] == ["published", "published"]
-    assert all(set(r["timings"]) == {"train", "publish"} for r in rows)
+    assert all(set(r["timings"]) == {"train", "eval", "publish"} for r in rows)
     alice = hub.api("alice")
     collection = next(c for c in alice.list_collections(owner="alice") if c.title == "hubkit sweep pubsweep")
     items = {i.item_id for i in alice.get_collection(collection.slug).items}
@@ -159,6 +156,11 @@ def test_sweep_carries_runs_from_training_to_published(hub, runs, tmp_path):
     checkpoints = {f.replace("-e2-", "-e1of2-") for f in finals}  # each run's epoch-1 checkpoint, too
     assert items == finals | checkpoints
     assert all("sweep-pubsweep" in alice.model_info(i).tags for i in items)
+    from hubkit.publish import load_results
+
+    results = load_results("alice/pubsweep-results", api=alice)  # each final model's evaluation, with its gain
+    assert set(results["model_id"]) == finals and set(results["benchmark"]) == {"mmlu"}
+    assert results["gain"].notna().all()
     again = hubkit("sweep", str(config), "--no-progress", env=env)
     assert again.returncode == 0 and "(0 jobs this time)" in again.stdout
 
@@ -189,3 +191,56 @@ def test_hub_down_mid_publish_keeps_the_previous_commit_and_a_rerun_completes(ow
     second = publish_run(run_dir, repo_id="carol/run", base_model="alice/tiny-base", api=api)
     assert second.changed and second.commit != first.commit
     assert [c.commit_id for c in api.list_repo_commits("carol/run")][:2] == [second.commit, first.commit]
+
+
+def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_dataset(hub, seeded, tiny_base, tmp_path):
+    import json
+
+    import pandas as pd
+    import yaml
+
+    from hubkit.eval.harness import evaluate_model
+    from hubkit.publish import load_results
+
+    alice = hub.api("alice")
+    run = train(RunSpec(model=tiny_base, dataset="lima", data_size=16, epochs=1, batch_size=8, max_length=128,
+                        learning_rate=1e-3, seed=7, output_dir=str(tmp_path)), progress=False)
+    report = evaluate_model(str(run.run_dir), suite="mmlu,hellaswag", limit=4, progress=False)
+    result = publish_run(run.run_dir, sweep="evald", api=alice)
+    files = _files(alice, result.repo_id)
+    assert f"eval/{report.results_file.name}" in files
+    assert {".eval_results/mmlu.yaml", ".eval_results/hellaswag.yaml"} <= files
+
+    card = ModelCard.load(result.repo_id, token=hub.tokens["alice"])
+    card.validate()
+    evals = {r.dataset_type: r for r in card.data.eval_results}
+    assert evals["cais/mmlu"].metric_value == pytest.approx(report.scores["mmlu"], abs=1e-4)
+    assert evals["cais/mmlu"].dataset_args == {"num_few_shot": 5}
+    assert "## Evaluation" in card.text and f"{report.gains['mmlu']:+.2f}" in card.text
+    with open(hf_hub_download(result.repo_id, ".eval_results/mmlu.yaml", token=hub.tokens["alice"])) as f:
+        entry = yaml.safe_load(f)
+    assert entry[0]["dataset"]["id"] == "cais/mmlu" and entry[0]["value"] == pytest.approx(report.scores["mmlu"], abs=1e-4)
+
+    # the results dataset: the model's folder (results JSON + per-sample details) and its consolidated rows
+    assert result.results is not None and result.results.repo_id == "alice/evald-results"
+    key = result.repo_id.split("/")[-1]
+    data_files = set(alice.list_repo_files("alice/evald-results", repo_type="dataset"))
+    assert f"models/{key}/{report.results_file.name}" in data_files
+    assert {f"models/{key}/{p.name}" for p in report.samples_files.values()} <= data_files
+    rows = load_results("alice/evald-results", api=alice)
+    mine = rows[rows["run_id"] == run.run_id].set_index("benchmark")
+    assert set(mine.index) == {"mmlu", "hellaswag"} and (mine["model_id"] == result.repo_id).all()
+    assert mine.loc["mmlu", "gain"] == pytest.approx(report.gains["mmlu"])
+    assert mine.loc["mmlu", "base_model"] == tiny_base and mine.loc["mmlu", "dataset"] == "lima"
+    assert not pd.isna(mine.loc["hellaswag", "evaluated_at"])
+    details = hf_hub_download("alice/evald-results", f"models/{key}/{report.samples_files['mmlu'].name}",
+                              repo_type="dataset", token=hub.tokens["alice"])
+    assert len([json.loads(x) for x in open(details)]) == 4
+
+    # an unchanged run re-publishes as one request: no commit in either repo
+    model_commits = len(alice.list_repo_commits(result.repo_id))
+    data_commits = len(alice.list_repo_commits("alice/evald-results", repo_type="dataset"))
+    again = publish_run(run.run_dir, sweep="evald", api=alice)
+    assert not again.changed and again.results is None
+    assert len(alice.list_repo_commits(result.repo_id)) == model_commits
+    assert len(alice.list_repo_commits("alice/evald-results", repo_type="dataset")) == data_commits

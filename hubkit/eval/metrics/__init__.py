@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-METRICS = ("gsm8k_exact_match", "math_equivalence", "nq_exact_match")
+METRICS = ("gsm8k_exact_match", "math_equivalence", "nq_exact_match", "multiple_choice", "code_pass_at_k")
 
 
 def metric_path(name: str) -> str:

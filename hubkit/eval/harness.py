@@ -1,0 +1,388 @@
+"""`hubkit eval`: run a suite of benchmarks on a model, with resumable per-sample caches and gains over the base.
+
+Every answer is appended to a per-sample cache as soon as it is scored, keyed by the model's exact weights
+(Hub commit, or a content hash of a local folder) and the benchmark's settings. An interrupted evaluation
+therefore resumes where it stopped, and a base model is evaluated once for all its fine-tunes: when the
+evaluated model has a known base (a run's record, an adapter's config, a card's `base_model`), the base
+goes through the same suite first — from its cache after the first time — and each result stores its gain.
+
+Outputs, in the lm-evaluation-harness 0.4 layout (`hubkit import-results --format lm-eval` reads them):
+`results_<time>.json` (`results`, `versions`, `n-shot`, `configs`, `config`, … plus a `hubkit` section
+with the base model, gains and results-schema rows) and `samples_<benchmark>_<time>.jsonl` (one line per
+record: prompt, output, target, score).
+
+Example:
+    >>> report = evaluate_model("runs/tiny-lima-1k-full-e1-cosine-1a2b3c4d", suite="quick")
+    >>> report.scores["gsm8k"], report.gains["gsm8k"]
+    (12.5, 2.5)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import HubkitError
+from .lm import LM, ModelSource, resolve_model
+from .tasks import BenchmarkRun, Instance, build_instances, get_suite
+
+DEFAULT_DATA_NAMESPACE = "hubkit-data"
+RESULTS_PREFIX = "results_"
+
+
+@dataclass
+class EvalReport:
+    """The outcome of `evaluate_model`.
+
+    Attributes:
+        model: what was evaluated.
+        metrics: benchmark → metric → value in [0, 1] (`<metric>_stderr` alongside).
+        scores: benchmark → main metric in percent (the results schema's `score`).
+        base_scores, gains: the base model's score and the difference, in points, where a base is known.
+        results_file: the results JSON; `samples_files` the per-sample details per benchmark.
+    """
+
+    model: ModelSource
+    suite: str
+    metrics: dict[str, dict[str, float]]
+    scores: dict[str, float]
+    n_shot: dict[str, int]
+    base: ModelSource | None = None
+    base_scores: dict[str, float] = field(default_factory=dict)
+    gains: dict[str, float] = field(default_factory=dict)
+    results_file: Path | None = None
+    samples_files: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def eval_cache_dir() -> Path:
+    from ..hub.client import hubkit_home
+
+    return Path(os.environ.get("HUBKIT_EVAL_CACHE") or hubkit_home() / "eval-cache")
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on `path` (one evaluator per model at a time; others wait, then read its cache)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _settings_key(run: BenchmarkRun, data_revision: str | None) -> str:
+    text = json.dumps({**run.settings(), "data": data_revision}, sort_keys=True)
+    return f"{run.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+class _Data:
+    """Benchmark records from the seeded dataset repos, loaded once per process."""
+
+    _cache: dict[tuple[str, str], tuple[list[dict], str | None]] = {}
+
+    def __init__(self, namespace: str):
+        self.namespace = namespace
+
+    def split(self, repo: str, split: str, benchmark: str) -> tuple[list[dict], str | None]:
+        from ..data.loading import fetch_split
+        from ..data.registry import Source
+
+        key = (f"{self.namespace}/{repo}", split)
+        if key not in self._cache:
+            try:
+                ds, revision = fetch_split(Source(key[0], None, split), benchmark)
+            except HubkitError as e:
+                raise HubkitError(f"benchmark {benchmark}: {str(e).split(': ', 1)[-1]}") from None
+            self._cache[key] = (ds.to_list(), revision)
+        return self._cache[key]
+
+
+def _read_cache(path: Path) -> dict[int, dict]:
+    """Cached samples by doc id; a torn last line (a kill mid-write) is ignored."""
+    done: dict[int, dict] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+                done[int(rec["doc_id"])] = rec
+            except (ValueError, KeyError, TypeError):
+                continue
+    return done
+
+
+def _append(path: Path, records: list[dict]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        if f.tell() and not path.read_bytes().endswith(b"\n"):
+            f.write("\n")  # after a torn line
+        for rec in records:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class _Scorer:
+    """Scores instances of one benchmark with one model; loads the model on first use."""
+
+    def __init__(self, source: ModelSource, batch_size: int, progress: bool, sandbox_timeout: float):
+        self.source, self.batch_size, self.progress = source, batch_size, progress
+        self.sandbox_timeout = sandbox_timeout
+        self._lm: LM | None = None
+
+    @property
+    def lm(self) -> LM:
+        if self._lm is None:
+            self._lm = LM.load(self.source, batch_size=self.batch_size)
+        return self._lm
+
+    def score(self, run: BenchmarkRun, chunk: list[Instance]) -> list[dict]:
+        task = run.task
+        if task.kind == "loglik":
+            from .metrics.multiple_choice import scores
+
+            requests = [r for inst in chunk for r in inst.requests]
+            results = iter(self.lm.loglikelihood(requests))
+            out = []
+            for inst in chunk:
+                lls = [next(results) for _ in inst.requests]
+                choices = [c for _, c in inst.requests]
+                labels = task.labels(inst.doc)
+                values = [r.logprob for r in lls]
+                per = scores(values, labels, [len(c.encode()) for c in choices])
+                best = max(range(len(values)), key=lambda i: values[i])
+                out.append({"doc_id": inst.doc_id, "prompt": inst.prompt, "output": choices[best].strip(),
+                            "target": [c.strip() for c, y in zip(choices, labels) if y],
+                            "score": per[task.metrics[0]], "metrics": per, "choices": choices,
+                            "logliks": values, "labels": labels})
+            return out
+        budget = run.max_new_tokens or task.max_new_tokens
+        outputs = self.lm.generate([inst.prompt for inst in chunk], max_new_tokens=budget, stop=task.stop)
+        if task.kind == "generate":
+            return [{"doc_id": inst.doc_id, "prompt": inst.prompt, "output": text, "target": task.target(inst.doc),
+                     "score": task.match(text, inst.doc)} for inst, text in zip(chunk, outputs)]
+        from .sandbox import run_untrusted
+
+        programs = [task.program(inst.doc, text) for inst, text in zip(chunk, outputs)]
+        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+            outcomes = list(pool.map(lambda p: run_untrusted(p, timeout=self.sandbox_timeout), programs))
+        return [{"doc_id": inst.doc_id, "prompt": inst.prompt, "output": text,
+                 "target": inst.doc.get("entry_point") or "\n".join(inst.doc.get("test_list", [])),
+                 "score": float(o.passed), "status": o.status, "detail": o.detail}
+                for inst, text, o in zip(chunk, outputs, outcomes)]
+
+
+def _aggregate(run: BenchmarkRun, samples: list[dict]) -> dict[str, float]:
+    """The benchmark's metrics through its local `evaluate` module, plus standard errors."""
+    from .metrics import load_metric
+
+    task = run.task
+    metric = load_metric(task.metric)
+    if not samples:
+        values = {m: 0.0 for m in task.metrics}
+    elif task.kind == "loglik":
+        values = metric.compute(predictions=[s["logliks"] for s in samples], references=[s["labels"] for s in samples],
+                                choice_lengths=[[len(c.encode()) for c in s["choices"]] for s in samples])
+    elif task.kind == "code":
+        values = metric.compute(predictions=[[s["score"] > 0] for s in samples],
+                                references=[s["doc_id"] for s in samples])
+    else:
+        values = metric.compute(predictions=[s["output"] for s in samples], references=[s["target"] for s in samples])
+    out: dict[str, float] = {}
+    n = len(samples)
+    for name in task.metrics:
+        value = float(values[name])
+        per = [s["metrics"][name] if "metrics" in s else s["score"] for s in samples]
+        var = sum((x - value) ** 2 for x in per) / (n - 1) if n > 1 else 0.0
+        out[name] = value
+        out[f"{name}_stderr"] = math.sqrt(var / n) if n else 0.0
+    return out
+
+
+def _evaluate_source(source: ModelSource, runs: list[BenchmarkRun], data: _Data, batch_size: int,
+                     progress: bool, sandbox_timeout: float) -> tuple[dict[str, list[dict]], dict[str, Any]]:
+    """Per-sample results of every benchmark (from the cache where present) and per-benchmark facts."""
+    from tqdm.auto import tqdm
+
+    scorer = _Scorer(source, batch_size, progress, sandbox_timeout)
+    cache_root = eval_cache_dir() / source.key
+    samples: dict[str, list[dict]] = {}
+    facts: dict[str, Any] = {}
+    with _locked(cache_root / ".lock"):
+        for run in runs:
+            task = run.task
+            docs, revision = data.split(task.repo, task.split, task.name)
+            shot_docs = data.split(task.repo, task.shots_split, task.name)[0] \
+                if task.shots_split and run.n_shot else None
+            instances = build_instances(run, docs, shot_docs)
+            path = cache_root / f"{_settings_key(run, revision)}.jsonl"
+            done = _read_cache(path)
+            todo = [inst for inst in instances if inst.doc_id not in done]
+            if todo:
+                scorer.lm  # load the model before the progress bar: a load error is then one clean line
+                with tqdm(total=len(instances), initial=len(instances) - len(todo), unit="sample",
+                          desc=f"{source.name[:40]} · {task.name}", disable=not progress) as bar:
+                    for start in range(0, len(todo), batch_size):  # each batch is cached once scored
+                        chunk = todo[start:start + batch_size]
+                        records = scorer.score(run, chunk)
+                        _append(path, records)
+                        done.update({r["doc_id"]: r for r in records})
+                        bar.update(len(chunk))
+            samples[task.name] = [done[inst.doc_id] for inst in instances]
+            facts[task.name] = {"original": len(docs), "effective": len(instances), "data_revision": revision,
+                                "dataset": f"{data.namespace}/{task.repo}"}
+    return samples, facts
+
+
+def _output_dir(source: ModelSource, output_dir: str | Path | None) -> Path:
+    if output_dir is not None:
+        return Path(output_dir)
+    if source.run_dir is not None:
+        return source.run_dir / "eval"
+    from ..config import slug
+
+    return Path("eval-results") / slug(source.name.replace("/", "--"))
+
+
+def evaluate_model(
+    model: str,
+    suite: str = "quick",
+    limit: int | None = None,
+    n_shot: int | None = None,
+    output_dir: str | Path | None = None,
+    base: str | None = None,
+    compare_base: bool = True,
+    batch_size: int = 8,
+    revision: str | None = None,
+    data_namespace: str = DEFAULT_DATA_NAMESPACE,
+    sandbox_timeout: float = 10.0,
+    progress: bool = True,
+) -> EvalReport:
+    """Evaluate a model on a suite; write the results JSON and per-sample details; return the scores.
+
+    Args:
+        model: a Hub id, a local model or adapter directory, or a hubkit run directory.
+        suite: `study`, `quick`, a benchmark name, or a comma-separated list of them.
+        limit: evaluate at most this many records per benchmark (a fixed, seeded choice).
+        n_shot: override every benchmark's shot count.
+        output_dir: where the results go; default `<run>/eval` for a run, else `eval-results/<model>`.
+        base: the base model to compute gains against (default: the one the model records, if any).
+        compare_base: evaluate the base model (cached once per base) and store gains.
+        batch_size: prompts per generation batch, questions per scoring batch.
+        revision: the Hub revision of `model`.
+        data_namespace: where the seeded benchmark repos live.
+        sandbox_timeout: seconds each generated program may run.
+        progress: show progress bars.
+
+    Raises:
+        HubkitError: an unknown suite, missing benchmark data, or a model that cannot be loaded.
+    """
+    started = time.time()
+    runs = get_suite(suite, limit=limit, n_shot=n_shot)
+    source = resolve_model(model, revision)
+    data = _Data(data_namespace)
+    samples, facts = _evaluate_source(source, runs, data, batch_size, progress, sandbox_timeout)
+    metrics = {run.name: _aggregate(run, samples[run.name]) for run in runs}
+    scores = {run.name: 100.0 * metrics[run.name][run.task.metrics[0]] for run in runs}
+    report = EvalReport(source, suite, metrics, scores, {r.name: r.n_shot for r in runs})
+    base_id = base or source.base_model
+    if compare_base and base_id and base_id != model:
+        base_source = resolve_model(base_id, None if base else source.base_revision)
+        base_samples, _ = _evaluate_source(base_source, runs, data, batch_size, progress, sandbox_timeout)
+        report.base = base_source
+        for run in runs:
+            value = 100.0 * _aggregate(run, base_samples[run.name])[run.task.metrics[0]]
+            report.base_scores[run.name] = value
+            report.gains[run.name] = scores[run.name] - value
+    report.seconds = time.time() - started
+    _write(report, runs, samples, facts, _output_dir(source, output_dir), batch_size)
+    return report
+
+
+def _public(name: str | None) -> str | None:
+    """A model reference fit for a results file: a Hub id or a bare folder name, never a local path."""
+    if not name:
+        return name
+    path = Path(name)
+    return path.name if path.is_absolute() or path.exists() or name.startswith(".") else name
+
+
+def _write(report: EvalReport, runs: list[BenchmarkRun], samples: dict[str, list[dict]], facts: dict[str, Any],
+           out: Path, batch_size: int) -> None:
+    from .. import __version__
+    from ..train import now, versions
+
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = now().replace(":", "-").rstrip("Z")
+    src = report.model
+    results, configs = {}, {}
+    for run in runs:
+        task = run.task
+        entry: dict[str, Any] = {"alias": task.name}
+        for name, value in report.metrics[run.name].items():
+            entry[f"{name},none"] = value
+        results[task.name] = entry
+        configs[task.name] = {"task": task.name, "dataset_path": facts[task.name]["dataset"],
+                              "dataset_revision": facts[task.name]["data_revision"], "test_split": task.split,
+                              "fewshot_split": task.shots_split, "num_fewshot": run.n_shot,
+                              "output_type": {"loglik": "multiple_choice"}.get(task.kind, "generate_until"),
+                              "generation_kwargs": {"until": list(task.stop), "do_sample": False,
+                                                    "max_gen_toks": run.max_new_tokens or task.max_new_tokens}
+                              if task.kind != "loglik" else None,
+                              "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True}
+                                              for m in task.metrics],
+                              "metadata": {"version": task.version, "evaluate_module": task.metric}}
+    data = {
+        "results": results,
+        "group_subtasks": {},
+        "configs": configs,
+        "versions": {r.name: float(r.task.version) for r in runs},
+        "n-shot": {r.name: r.n_shot for r in runs},
+        "higher_is_better": {r.name: {m: True for m in r.task.metrics} for r in runs},
+        "n-samples": {r.name: {k: facts[r.name][k] for k in ("original", "effective")} for r in runs},
+        "config": {"model": "hf", "model_args": {"pretrained": _public(src.name), "revision": src.revision},
+                   "model_revision": src.revision, "model_sha": src.revision, "batch_size": batch_size,
+                   "limit": next((r.limit for r in runs if r.limit), None), "bootstrap_iters": 0},
+        "git_hash": None,
+        "date": time.time(),
+        "transformers_version": versions().get("transformers"),
+        "hubkit_version": __version__,
+        "model_name": _public(src.name),
+        "model_name_sanitized": _public(src.name).replace("/", "__"),
+        "total_evaluation_time_seconds": f"{report.seconds:.1f}",
+        "hubkit": {
+            "suite": report.suite,
+            "base_model": _public(report.base.name) if report.base else None,
+            "base_revision": report.base.revision if report.base else None,
+            "scores": report.scores,
+            "base_scores": report.base_scores,
+            "gains": report.gains,
+            "evaluated_at": now(),
+        },
+    }
+    report.results_file = out / f"{RESULTS_PREFIX}{stamp}.json"
+    tmp = report.results_file.with_suffix(".json.partial")
+    for run in runs:
+        path = out / f"samples_{run.name}_{stamp}.jsonl"
+        with open(path, "w", encoding="utf-8") as f:
+            for s in samples[run.name]:
+                f.write(json.dumps(s, ensure_ascii=False) + "\n")
+        report.samples_files[run.name] = path
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(report.results_file)  # the results file appears last, complete
+
+
+def latest_results(folder: str | Path) -> Path | None:
+    """The newest `results_*.json` in a folder (a run's `eval/`), or None."""
+    files = sorted(Path(folder).glob(f"{RESULTS_PREFIX}*.json"))
+    return files[-1] if files else None

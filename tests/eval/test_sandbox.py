@@ -1,0 +1,99 @@
+"""The sandbox that runs generated code: hostile programs end as failed samples and harm nothing."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from hubkit.eval.sandbox import run_untrusted
+from hubkit.eval.tasks import TASKS
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def test_a_correct_program_passes_and_a_wrong_one_fails():
+    assert run_untrusted("def f(x):\n    return x + 1\nassert f(1) == 2\n").status == "passed"
+    wrong = run_untrusted("assert 1 == 2, 'off by one'")
+    assert wrong.status == "failed" and "off by one" in wrong.detail
+
+
+def test_an_infinite_loop_times_out_without_hanging_the_evaluator():
+    started = time.monotonic()
+    assert run_untrusted("while True:\n    pass\n", timeout=1.5).status == "timeout"
+    assert run_untrusted("import time\ntime.sleep(60)\n", timeout=1.5).status == "timeout"
+    assert time.monotonic() - started < 15
+
+
+def test_a_fork_bomb_fails_fast_and_leaves_no_process(tmp_path):
+    before = _processes()
+    outcome = run_untrusted("import os\nwhile True:\n    os.fork()\n", timeout=5)
+    assert outcome.status == "failed"
+    time.sleep(0.2)
+    assert _processes() <= before + 1  # nothing the program started is still alive
+
+
+def test_files_outside_the_working_directory_are_untouched(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    home_canary = Path.home() / ".hubkit-sandbox-canary"
+    home_canary.write_text("keep me too")
+    try:
+        for program in (f"open({str(victim)!r}, 'w').write('gone')",
+                        f"import os\nos.remove({str(victim)!r})",
+                        f"import shutil\nshutil.rmtree({str(tmp_path)!r})",
+                        "import os\nos.system('rm -rf ~')",
+                        f"import os\nos.rename({str(victim)!r}, 'stolen.txt')"):
+            assert run_untrusted(program).status == "failed", program
+        # its own directory is writable, and it is HOME: `rm -rf ~` there would only empty it
+        assert run_untrusted("import os\nopen('scratch.txt', 'w').write('ok')\n"
+                             "assert os.path.expanduser('~') == os.getcwd()\n").status == "passed"
+        assert victim.read_text() == "keep me" and home_canary.read_text() == "keep me too"
+    finally:
+        home_canary.unlink()
+
+
+def test_network_attempts_fail(hub):
+    port = int(hub.url.rsplit(":", 1)[1])
+    for program in (f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\n",
+                    f"import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{port}/api/whoami-v2')\n"):
+        assert run_untrusted(program, timeout=5).status == "failed"
+
+
+def test_crashes_and_memory_hogs_are_failed_samples():
+    assert run_untrusted("import ctypes\nctypes.string_at(0)\n").status == "failed"
+    assert run_untrusted("x = bytearray(8 << 30)\n", memory_mb=512).status == "failed"
+    assert run_untrusted("raise SystemExit(3)").status == "failed"
+    assert run_untrusted("print('x' * 10)\n" * 3).status == "passed"  # the evaluator still works
+
+
+def _processes() -> int:
+    return sum(1 for p in os.listdir("/proc") if p.isdigit())
+
+
+def _jsonl(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@pytest.mark.parametrize("name", ["humaneval", "mbpp"])
+def test_canonical_solutions_pass_and_swapped_ones_fail(name):
+    """Known answers: the benchmark's own solutions score 100 %, another problem's solutions 0 %."""
+    task = TASKS[name]
+    if name == "humaneval":
+        docs = _jsonl(DATA / "humaneval" / "HumanEval.jsonl.gz")[:40]
+        right = [task.program(d, d["canonical_solution"]) for d in docs]
+        wrong = [task.program(d, o["canonical_solution"]) for d, o in zip(docs, docs[1:] + docs[:1])]
+    else:
+        docs = task.select(_jsonl(DATA / "mbpp" / "mbpp.jsonl"))[:40]
+        right = [task.program(d, d["code"]) for d in docs]
+        wrong = [task.program(d, o["code"]) for d, o in zip(docs, docs[1:] + docs[:1])]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(o.passed for o in pool.map(run_untrusted, right))
+        assert not any(o.passed for o in pool.map(run_untrusted, wrong))
