@@ -213,6 +213,9 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
 
     card = ModelCard.load(result.repo_id, token=hub.tokens["alice"])
     card.validate()
+    from huggingface_hub import ModelCardData
+
+    assert ModelCardData(**card.data.to_dict()).to_dict() == card.data.to_dict()  # the YAML round-trips
     evals = {r.dataset_type: r for r in card.data.eval_results}
     assert evals["cais/mmlu"].metric_value == pytest.approx(report.scores["mmlu"], abs=1e-4)
     assert evals["cais/mmlu"].dataset_args == {"num_few_shot": 5}
@@ -236,6 +239,10 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
     details = hf_hub_download("alice/evald-results", f"models/{key}/{report.samples_files['mmlu'].name}",
                               repo_type="dataset", token=hub.tokens["alice"])
     assert len([json.loads(x) for x in open(details)]) == 4
+    for path in [f"eval/{report.results_file.name}", "README.md", ".eval_results/mmlu.yaml"]:
+        with open(hf_hub_download(result.repo_id, path, token=hub.tokens["alice"]), encoding="utf-8") as f:
+            text = f.read()
+        assert str(tmp_path) not in text and hub.tokens["alice"] not in text, path
 
     # an unchanged run re-publishes as one request: no commit in either repo
     model_commits = len(alice.list_repo_commits(result.repo_id))
