@@ -14,6 +14,7 @@ from . import eval as eval_cli
 from . import hub as hub_cli
 from . import quickstart as quickstart_cli
 from . import results as results_cli
+from . import space as space_cli
 from . import sweep as sweep_cli
 from . import train as train_cli
 
@@ -26,6 +27,8 @@ app = typer.Typer(
 )
 app.add_typer(hub_cli.app, name="hub")
 app.add_typer(data_cli.app, name="data")
+app.add_typer(space_cli.space_app, name="space")
+app.add_typer(space_cli.leaderboard_app, name="leaderboard")
 app.command("quickstart")(quickstart_cli.quickstart)
 app.command("train", context_settings=train_cli.EXTRA_ARGS)(train_cli.train)
 app.command("sweep", context_settings=train_cli.EXTRA_ARGS)(sweep_cli.sweep)

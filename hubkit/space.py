@@ -1,0 +1,106 @@
+"""The leaderboard Space: run it locally, or deploy `spaces/leaderboard/` as a Gradio Space.
+
+The app itself lives in `spaces/leaderboard/` and needs no hubkit (a Space installs only its
+`requirements.txt`); hubkit supplies what it shares with the app — the benchmark groups and titles, as
+`benchmarks.json` — and the Space's settings (`settings.json`: which results dataset to show).
+
+Example:
+    >>> deploy_space("my-org/leaderboard", results_repo="my-org/sweep-results")
+    'my-org/leaderboard'
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import HubkitError
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
+SPACE_DIR = Path(__file__).resolve().parent.parent / "spaces" / "leaderboard"
+SPACE_FILES = ("app.py", "leaderboard.py", "benchmarks.json", "requirements.txt", "README.md")
+
+
+def benchmarks_json() -> str:
+    """`benchmarks.json`: hubkit's benchmark table as the app reads it (name → group, title, metric, dataset)."""
+    from .eval.tasks import PUBLIC_IDS
+    from .results import BENCHMARKS
+
+    table = {name: {"group": b.group, "title": b.title, "metric": b.metric, "dataset": PUBLIC_IDS.get(name, "")}
+             for name, b in BENCHMARKS.items()}
+    return json.dumps(table, indent=1, ensure_ascii=False) + "\n"
+
+
+def _app_module():
+    if not (SPACE_DIR / "app.py").is_file():
+        raise HubkitError(f"the leaderboard app is not beside this hubkit ({SPACE_DIR} missing)")
+    if str(SPACE_DIR) not in sys.path:
+        sys.path.insert(0, str(SPACE_DIR))
+    import app  # the Space's own module
+
+    return app
+
+
+def load_board(results_repo: str):
+    """The leaderboard's `Board` over a results dataset on the current Hub.
+
+    Raises:
+        HubkitError: the dataset cannot be read or holds no results.
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .hub import ensure_endpoint
+    from .hub.client import transport_errors
+
+    endpoint = ensure_endpoint()
+    _app_module()
+    from leaderboard import Board, load_analysis, load_results
+
+    try:
+        frame = load_results(results_repo, endpoint=endpoint)
+        analysis = load_analysis(results_repo, endpoint=endpoint)
+    except HfHubHTTPError as e:
+        raise HubkitError(f"results dataset {results_repo}: {str(e).splitlines()[0]}") from None
+    except transport_errors() as e:
+        raise HubkitError(f"cannot reach the Hub at {endpoint}: {e}") from None
+    if frame.empty:
+        raise HubkitError(f"results dataset {results_repo}: no results (and no hubkit model cards under its owner)")
+    return Board(frame, endpoint=endpoint, analysis=analysis)
+
+
+def build_app(results_repo: str):
+    """The Gradio Blocks of the leaderboard over `results_repo`."""
+    app = _app_module()
+    return app.build(load_board(results_repo), results_repo)
+
+
+def deploy_space(repo_id: str, results_repo: str, private: bool = False, api: HfApi | None = None) -> str:
+    """Create (or update) a Gradio Space running the leaderboard over `results_repo`, in one commit.
+
+    Raises:
+        HubkitError: the Hub refused to create or write the Space.
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .hub import get_api, push_folder
+
+    api = api or get_api()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in SPACE_FILES:
+            text = benchmarks_json() if name == "benchmarks.json" else (SPACE_DIR / name).read_text(encoding="utf-8")
+            if name == "README.md":
+                text = text.replace("tags:\n", f"datasets:\n  - {results_repo}\ntags:\n", 1)
+            (Path(tmp) / name).write_text(text, encoding="utf-8")
+        (Path(tmp) / "settings.json").write_text(json.dumps({"results_repo": results_repo}, indent=2) + "\n")
+        try:
+            api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+            push_folder(repo_id, tmp, repo_type="space", commit_message=f"Deploy the leaderboard of {results_repo}",
+                        api=api)
+        except HfHubHTTPError as e:
+            raise HubkitError(f"cannot deploy the Space {repo_id}: {str(e).splitlines()[0]}") from None
+    return repo_id

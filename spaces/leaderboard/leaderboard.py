@@ -1,0 +1,334 @@
+"""The leaderboard's data side: load a hubkit results dataset, then filter, compare, plot and export it.
+
+Self-contained (pandas, huggingface_hub, matplotlib), so that the Space runs without hubkit installed.
+The results schema is hubkit's (one row per model × benchmark, with the sweep axes); benchmark groups and
+titles come from `benchmarks.json` beside this file, written from `hubkit.results.BENCHMARKS`.
+
+Analysis tables, when the results dataset has them, add two plots:
+
+| file | columns |
+| --- | --- |
+| `analysis/perplexity.parquet` | `base_model`, `dataset`, `perplexity` (the training data under its base model) |
+| `analysis/layerdiff.parquet` | `run_id`, `depth` (normalised layer depth, 0–1), `rel_change` (‖ΔW‖/‖W‖) |
+
+Example:
+    >>> board = Board(load_results("my-org/massive-sft-results"))
+    >>> board.view(filters={"tuning": ["lora"]}, groups=["math"]).shape
+    (440, 12)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+AXES = ["base_model", "dataset", "data_size", "tuning", "epochs", "lr_schedule"]
+AXIS_TITLES = {"base_model": "base model", "dataset": "training data", "data_size": "data size",
+               "tuning": "full/LoRA", "epochs": "epochs", "lr_schedule": "schedule"}
+CONSOLIDATED = "data/results.parquet"
+ANALYSIS = {"perplexity": "analysis/perplexity.parquet", "layerdiff": "analysis/layerdiff.parquet"}
+MID_DEPTH = (1 / 3, 2 / 3)
+MAX_ROWS = 1000  # rows the table shows (best first); the count, filters and the CSV export cover all
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+BENCHMARKS: dict[str, dict[str, str]] = json.loads((HERE / "benchmarks.json").read_text(encoding="utf-8"))
+_ORDER = ["code", "math", "knowledge", "chat", "multilingual", "long-context", "instruction"]
+GROUPS = sorted({b["group"] for b in BENCHMARKS.values()} | {"other"},
+                key=lambda g: _ORDER.index(g) if g in _ORDER else len(_ORDER))
+PERCENT = {name for name, b in BENCHMARKS.items() if b.get("metric") != "judge_score"}
+
+
+def _group(benchmark: str) -> str:
+    return BENCHMARKS.get(benchmark, {}).get("group", "other")
+
+
+def load_results(repo_id: str, endpoint: str | None = None, token: str | bool | None = None) -> pd.DataFrame:
+    """The consolidated results of a results dataset; rebuilt from model cards when the file is missing.
+
+    Args:
+        repo_id: the results dataset (`NS/NAME`).
+        endpoint: the Hub (default: `HF_ENDPOINT`, else huggingface.co).
+        token: a token for private repos (default: the client's).
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        path = hf_hub_download(repo_id, CONSOLIDATED, repo_type="dataset", endpoint=endpoint, token=token)
+    except (EntryNotFoundError, RepositoryNotFoundError):
+        return rows_from_cards(repo_id.split("/")[0], endpoint=endpoint, token=token)
+    return pd.read_parquet(path)
+
+
+def rows_from_cards(author: str, endpoint: str | None = None, token: str | bool | None = None) -> pd.DataFrame:
+    """Results rows rebuilt from the model cards of an author's hubkit models (their `model-index`)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint, token=token)
+    rows = []
+    for info in api.list_models(author=author, filter="hubkit-sft", cardData=True):
+        card = info.card_data.to_dict() if info.card_data else {}
+        axes = card.get("hubkit") or {}
+        for entry in card.get("model-index") or []:
+            for result in entry.get("results") or []:
+                dataset = result.get("dataset") or {}
+                bench = next((k for k, v in _PUBLIC_IDS.items() if v == dataset.get("type")), dataset.get("type"))
+                shots = (dataset.get("args") or {}).get("num_few_shot")
+                for metric in result.get("metrics") or []:
+                    rows.append({"model_id": info.id, "has_repo": True, "run_id": axes.get("run_id") or info.id,
+                                 "base_model": card.get("base_model"), "dataset": axes.get("dataset"),
+                                 "data_size": axes.get("data_size"), "tuning": axes.get("tuning"),
+                                 "epochs": axes.get("epochs"), "lr_schedule": axes.get("lr_schedule"),
+                                 "benchmark": bench, "n_shot": shots, "metric": metric.get("type"),
+                                 "score": metric.get("value"), "base_score": None, "gain": None,
+                                 "source": "model card", "evaluated_at": None})
+    return pd.DataFrame(rows, columns=["model_id", "has_repo", "run_id", *AXES, "benchmark", "n_shot", "metric",
+                                       "score", "base_score", "gain", "source", "evaluated_at"])
+
+
+def load_analysis(repo_id: str, endpoint: str | None = None, token: str | bool | None = None) -> dict[str, pd.DataFrame]:
+    """The analysis tables a results dataset holds (`ANALYSIS`); absent ones are left out."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+
+    out = {}
+    for name, path in ANALYSIS.items():
+        try:
+            out[name] = pd.read_parquet(hf_hub_download(repo_id, path, repo_type="dataset", endpoint=endpoint,
+                                                        token=token))
+        except (EntryNotFoundError, RepositoryNotFoundError):
+            continue
+    return out
+
+
+_PUBLIC_IDS = {name: b.get("dataset", "") for name, b in BENCHMARKS.items()}
+
+
+def _as_text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA else str(value)
+
+
+@dataclass
+class Board:
+    """A results table as the leaderboard shows it: one row per model, one column per benchmark."""
+
+    long: pd.DataFrame
+    endpoint: str = "https://huggingface.co"
+    analysis: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        long = self.long.copy()
+        shots = pd.to_numeric(long["n_shot"], errors="coerce").astype("Int64")
+        long["column"] = long["benchmark"].astype(str) + ("-" + shots.astype(str) + "shot").where(shots.notna(), "")
+        self.long = long
+        bench_of = long.drop_duplicates("column").set_index("column")["benchmark"]
+        self.column_group = {c: _group(b) for c, b in bench_of.items()}
+        self.columns = sorted(bench_of.index, key=lambda c: (GROUPS.index(self.column_group[c]), c))
+        order = self.columns
+        meta = long.drop_duplicates("run_id").set_index("run_id")[["model_id", "has_repo", *AXES, "source"]]
+        self.meta = meta
+        first = long.drop_duplicates(["run_id", "column"])
+        self.scores = first.pivot(index="run_id", columns="column", values="score").reindex(index=meta.index,
+                                                                                            columns=order)
+        self.gains = first.pivot(index="run_id", columns="column", values="gain").reindex(index=meta.index,
+                                                                                         columns=order)
+        self._axis_text = pd.DataFrame({a: meta[a].astype("string").fillna("").astype(object) for a in AXES},
+                                       index=meta.index)
+        model_ids = meta["model_id"].astype("string").fillna("").astype(object)
+        search = meta.index.to_series().astype(str) + " " + model_ids
+        for axis in AXES:
+            search = search + " " + self._axis_text[axis]
+        self._search = search.str.lower()
+        # per-model text computed once: the views only pick rows
+        linked = meta["has_repo"].astype(bool) & model_ids.str.fullmatch(REPO_ID.pattern.strip("^$"))
+        self._repo = ("[" + model_ids + "](" + self.endpoint.rstrip("/") + "/" + model_ids + ")").where(
+            linked, "no repo (imported)")
+        command = pd.Series("hubkit train", index=meta.index, dtype=object)
+        for axis, key in (("base_model", "model"), ("dataset", "dataset"), ("data_size", "data_size"),
+                          ("tuning", "tuning"), ("epochs", "epochs"), ("lr_schedule", "lr_schedule")):
+            text = self._axis_text[axis]
+            quoted = text.map({v: _shell(v) for v in text.unique()})
+            command = command + (" " + key + "=" + quoted).where(text != "", "")
+        base = (self._axis_text["dataset"] == "pretrain") | (self._axis_text["tuning"] == "base")
+        self._command = ("hf download " + model_ids + " hubkit_config.yaml && hubkit train hubkit_config.yaml") \
+            .where(linked, command.where(~base, ""))
+
+    # -- choices for the filters -------------------------------------------------------------------------
+
+    def choices(self, axis: str) -> list[str]:
+        values = [v for v in self._axis_text[axis].unique() if v]
+        return sorted(values, key=lambda v: (len(v), v) if v.isdigit() else (0, v))
+
+    # -- the table -------------------------------------------------------------------------------------------
+
+    def select(self, search: str = "", filters: dict[str, list[str]] | None = None) -> pd.Index:
+        """The run ids that match the search text (every word) and the filters (any listed value per axis)."""
+        mask = pd.Series(True, index=self.meta.index)
+        for axis, values in (filters or {}).items():
+            if values:
+                mask &= self._axis_text[axis].isin([str(v) for v in values])
+        for word in (search or "").lower().split():
+            mask &= self._search.str.contains(word, regex=False)
+        return self.meta.index[mask.to_numpy()]
+
+    def benchmark_columns(self, groups: list[str] | None = None) -> list[str]:
+        return [c for c in self.columns if not groups or self.column_group[c] in groups]
+
+    def view(self, search: str = "", filters: dict[str, list[str]] | None = None, groups: list[str] | None = None,
+             value: str = "score") -> pd.DataFrame:
+        """The visible table: identity, axes, average and benchmark columns (scores or gains), best first."""
+        ids = self.select(search, filters)
+        cols = self.benchmark_columns(groups)
+        numbers = (self.gains if value == "gain" else self.scores).loc[ids, cols]
+        out = pd.DataFrame({"model": ids.astype(str)}, index=ids)
+        out["repo"] = self._repo.loc[ids]
+        for axis in AXES:
+            out[AXIS_TITLES[axis]] = self._axis_text.loc[ids, axis]
+        percent = [c for c in cols if c.split("-")[0] in PERCENT]  # MT-Bench's 1-10 stays out of the average
+        out["average"] = numbers[percent].mean(axis=1, skipna=True).round(2)
+        out = pd.concat([out, numbers.round(2)], axis=1)
+        out["reproduce"] = self._command.loc[ids]
+        return out.sort_values("average", ascending=False, na_position="last").reset_index(drop=True)
+
+    def link(self, model_id: Any) -> str:
+        """A Markdown link to a model repo; anything that is not a plain repo id is shown as text."""
+        model_id = _as_text(model_id)
+        if not REPO_ID.match(model_id):
+            return "no repo (imported)"
+        return f"[{model_id}]({self.endpoint.rstrip('/')}/{model_id})"
+
+    def command(self, run_id: str) -> str:
+        """The command that reproduces a model: its published config, or the run spec from its axes."""
+        return str(self._command.loc[run_id])
+
+    # -- compare, plots, export ---------------------------------------------------------------------------------
+
+    def compare(self, run_ids: list[str], value: str = "score") -> pd.DataFrame:
+        """Benchmarks × selected models, with each model's difference from the first one."""
+        ids = [r for r in run_ids if r in self.meta.index]
+        if not ids:
+            return pd.DataFrame(columns=["benchmark"])
+        table = (self.gains if value == "gain" else self.scores).loc[ids].T
+        table = table.dropna(how="all")
+        out = pd.DataFrame({"benchmark": table.index})
+        for r in ids:
+            out[r] = table[r].round(2).to_numpy()
+        for r in ids[1:]:
+            out[f"Δ {r}"] = (table[r] - table[ids[0]]).round(2).to_numpy()
+        return out
+
+    def synergy(self, base_model: str) -> pd.DataFrame:
+        """Mean gain per training dataset × benchmark for one base model (the study's synergy matrix)."""
+        rows = self.long[(self.long["base_model"].map(_as_text) == base_model) & self.long["gain"].notna()
+                         & (self.long["dataset"] != "pretrain")]
+        return rows.pivot_table(index="dataset", columns="column", values="gain", aggfunc="mean") \
+            .reindex(columns=[c for c in self.columns if c in set(rows["column"])])
+
+    def heatmap(self, base_model: str):
+        """The synergy matrix as a figure (diverging colours centred on 0)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        matrix = self.synergy(base_model)
+        fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(matrix.columns) + 3), max(3, 0.4 * len(matrix) + 1.5)))
+        if matrix.empty:
+            ax.text(0.5, 0.5, "no gains for this base model", ha="center", va="center")
+            ax.axis("off")
+            return fig
+        bound = float(matrix.abs().max().max()) or 1.0
+        image = ax.imshow(matrix.to_numpy(dtype=float), cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
+        ax.set_xticks(range(len(matrix.columns)), list(matrix.columns), rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(matrix.index)), list(matrix.index), fontsize=8)
+        ax.set_title(f"mean gain over {base_model} (points)", fontsize=10)
+        fig.colorbar(image, ax=ax, shrink=0.8)
+        fig.tight_layout()
+        return fig
+
+    def epoch_curves(self, base_model: str, column: str):
+        """Score against epochs, one line per training dataset (full and LoRA apart)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = self.long[(self.long["base_model"].map(_as_text) == base_model) & (self.long["column"] == column)
+                         & self.long["epochs"].notna()]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for (dataset, tuning), part in rows.groupby(["dataset", "tuning"]):
+            part = part.groupby("epochs")["score"].mean().sort_index()
+            ax.plot(part.index.astype(int), part.to_numpy(), marker="o", label=f"{dataset} ({tuning})")
+        ax.set_xlabel("epochs")
+        ax.set_ylabel(column)
+        ax.set_title(f"{column} vs epochs, base {base_model}", fontsize=10)
+        if len(rows):
+            ax.legend(fontsize=7, ncol=2)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return fig
+
+    def gain_vs_perplexity(self, column: str) -> pd.DataFrame:
+        """Per (base model, training data): the mean gain on `column` and the data's perplexity under the base."""
+        ppl = self.analysis.get("perplexity")
+        if ppl is None:
+            return pd.DataFrame(columns=["base_model", "dataset", "perplexity", "gain"])
+        rows = self.long[(self.long["column"] == column) & self.long["gain"].notna()]
+        gains = rows.groupby(["base_model", "dataset"], as_index=False)["gain"].mean()
+        return ppl[["base_model", "dataset", "perplexity"]].merge(gains, on=["base_model", "dataset"])
+
+    def gain_vs_layer_change(self, column: str) -> pd.DataFrame:
+        """Per model: its gain on `column` and its mean relative weight change in the middle layers."""
+        diff = self.analysis.get("layerdiff")
+        if diff is None:
+            return pd.DataFrame(columns=["run_id", "rel_change", "gain"])
+        mid = diff[(diff["depth"] >= MID_DEPTH[0]) & (diff["depth"] <= MID_DEPTH[1])]
+        change = mid.groupby("run_id", as_index=False)["rel_change"].mean()
+        gains = self.long[(self.long["column"] == column) & self.long["gain"].notna()][["run_id", "gain"]]
+        return change.merge(gains.drop_duplicates("run_id"), on="run_id")
+
+    def scatter(self, table: pd.DataFrame, x: str, title: str):
+        """A gain-vs-`x` scatter with its Pearson correlation."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.scatter(table[x], table["gain"], s=14, alpha=0.7)
+        r = table[x].corr(table["gain"]) if len(table) > 2 else float("nan")
+        ax.set_xlabel(x)
+        ax.set_ylabel("gain (points)")
+        ax.set_title(f"{title} (n={len(table)}, r={r:.2f})", fontsize=10)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return fig
+
+    def export(self, table: pd.DataFrame) -> str:
+        """The table as a CSV file (what the export button serves); returns its path."""
+        folder = Path(tempfile.mkdtemp(prefix="leaderboard-"))
+        path = folder / "leaderboard.csv"
+        table.to_csv(path, index=False)
+        return str(path)
+
+
+def _shell(value: str) -> str:
+    return value if re.fullmatch(r"[A-Za-z0-9_./:=+-]+", value) else "'" + value.replace("'", "'\\''") + "'"
+
+
+def settings() -> dict[str, str]:
+    """Where the app reads its results: `HUBKIT_RESULTS_REPO`, else `settings.json` beside the app."""
+    out: dict[str, str] = {}
+    path = HERE / "settings.json"
+    if path.is_file():
+        out.update(json.loads(path.read_text(encoding="utf-8")))
+    if os.environ.get("HUBKIT_RESULTS_REPO"):
+        out["results_repo"] = os.environ["HUBKIT_RESULTS_REPO"]
+    return out

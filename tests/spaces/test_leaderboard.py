@@ -1,0 +1,218 @@
+"""The leaderboard Space: its aggregation (against plain pandas) and, in a real browser, the page itself."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hubkit.publish import push_results
+from hubkit.results import ResultsTable, import_massive_sft_csv, rows_frame
+from hubkit.space import SPACE_DIR, benchmarks_json, build_app, deploy_space, load_board
+
+from ..test_cli import _assert_one_line_error, hubkit
+
+STUDY_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "massive_sft_results" / "evaluation_result.csv"
+HOSTILE = '<img src=x onerror="window.__pwned=1">'
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _row(run_id: str, model_id: str, tuning: str, bench: str, score: float, dataset: str = "lima") -> dict:
+    return {"model_id": model_id, "has_repo": bool(model_id), "run_id": run_id, "base_model": "alice/tiny-base",
+            "dataset": dataset, "data_size": 16, "tuning": tuning, "epochs": 1, "lr_schedule": "cosine",
+            "benchmark": bench, "n_shot": 5, "metric": "acc", "score": score, "base_score": 25.0, "gain": score - 25.0,
+            "source": "hubkit", "evaluated_at": "2026-11-25T00:00:00Z"}
+
+
+@pytest.fixture(scope="module")
+def results(hub):
+    """The study's imported results plus three published runs (one with a hostile name) in alice/lb-results."""
+    alice = hub.api("alice")
+    push_results(import_massive_sft_csv(STUDY_CSV), "alice/lb-results", "study", api=alice)
+    for name in ("lb-full", "lb-lora"):
+        alice.create_repo(f"alice/{name}", exist_ok=True)
+    rows = [_row("lb-full", "alice/lb-full", "full", "mmlu", 31.0), _row("lb-full", "alice/lb-full", "full", "boolq", 60.0),
+            _row("lb-lora", "alice/lb-lora", "lora", "mmlu", 28.0), _row("lb-lora", "alice/lb-lora", "lora", "boolq", 55.0),
+            _row(HOSTILE, "", "lora", "mmlu", 20.0, dataset=HOSTILE)]
+    push_results(ResultsTable(rows_frame(rows), "hubkit"), "alice/lb-results", "runs", api=alice)
+    return "alice/lb-results"
+
+
+@pytest.fixture(scope="module")
+def board(results):
+    return load_board(results)
+
+
+def test_benchmarks_json_matches_hubkit():
+    assert (SPACE_DIR / "benchmarks.json").read_text(encoding="utf-8") == benchmarks_json()
+
+
+def test_the_table_equals_a_plain_pandas_computation(board):
+    study = import_massive_sft_csv(STUDY_CSV).frame
+    assert len(board.meta) == study["run_id"].nunique() + 3
+    view = board.view(filters={"tuning": ["lora"], "base_model": ["Qwen/Qwen2.5-7B"]}, groups=["math"], value="gain")
+    expected = study[(study["tuning"] == "lora") & (study["base_model"] == "Qwen/Qwen2.5-7B")]
+    assert len(view) == expected["run_id"].nunique()
+    math_cols = [c for c in view.columns if c.split("-")[0] in ("gsm8k", "math", "math500")]
+    assert set(math_cols) == {"gsm8k-0shot", "gsm8k-4shot", "math-0shot"}
+    gsm = expected[(expected["benchmark"] == "gsm8k") & (expected["n_shot"] == 4)].set_index("run_id")["gain"]
+    mine = view.set_index("model")["gsm8k-4shot"]
+    assert (mine - gsm.round(2).reindex(mine.index)).abs().max() < 1e-9
+    assert view["average"].is_monotonic_decreasing
+    assert (view["repo"] == "no repo (imported)").all()
+    assert view["reproduce"].str.startswith("hubkit train model=Qwen/Qwen2.5-7B dataset=").all()
+
+
+def test_search_compare_synergy_and_export(board):
+    found = board.view("lb-full")
+    assert list(found["model"]) == ["lb-full"] and found.loc[0, "repo"].startswith("[alice/lb-full](")
+    assert found.loc[0, "reproduce"] == "hf download alice/lb-full hubkit_config.yaml && hubkit train hubkit_config.yaml"
+    compared = board.compare(["lb-full", "lb-lora"]).set_index("benchmark")
+    assert compared.loc["mmlu-5shot", "Δ lb-lora"] == pytest.approx(-3.0)
+    study = import_massive_sft_csv(STUDY_CSV).frame
+    qwen = study[(study["base_model"] == "Qwen/Qwen2.5-7B") & (study["dataset"] != "pretrain")]
+    expected = qwen[(qwen["benchmark"] == "gsm8k") & (qwen["n_shot"] == 4)].groupby("dataset")["gain"].mean()
+    synergy = board.synergy("Qwen/Qwen2.5-7B")
+    assert (synergy["gsm8k-4shot"] - expected.reindex(synergy.index)).abs().max() < 1e-9
+    path = board.export(board.view(filters={"tuning": ["lora"]}))
+    exported = pd.read_csv(path)
+    assert len(exported) == len(board.view(filters={"tuning": ["lora"]})) and set(exported["full/LoRA"]) == {"lora"}
+    hostile = board.view(HOSTILE.split()[0])
+    assert list(hostile["model"]) == [HOSTILE] and hostile.loc[0, "repo"] == "no repo (imported)"
+
+
+def test_rebuilds_from_model_cards_when_the_parquet_is_missing(hub):
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    alice = hub.api("alice")
+    data = ModelCardData(base_model="alice/tiny-base", tags=["hubkit-sft"], model_name="lb-card",
+                         hubkit={"run_id": "lb-card", "dataset": "lima", "data_size": 16, "tuning": "full",
+                                 "epochs": 1, "lr_schedule": "cosine"},
+                         eval_results=[EvalResult(task_type="text-generation", dataset_type="cais/mmlu",
+                                                  dataset_name="MMLU", metric_type="acc", metric_value=33.0,
+                                                  dataset_args={"num_few_shot": 5})])
+    alice.create_repo("alice/lb-card", exist_ok=True)
+    ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n# lb-card\n").push_to_hub(
+        "alice/lb-card", token=hub.tokens["alice"])
+    board = load_board("alice/no-such-results")  # no dataset: rows come from alice's hubkit model cards
+    row = board.view("lb-card")
+    assert list(row["model"]) == ["lb-card"] and row.loc[0, "mmlu-5shot"] == 33.0
+
+
+def test_deploy_and_errors(hub, results):
+    alice = hub.api("alice")
+    deploy_space("alice/leaderboard", results, api=alice)
+    files = set(alice.list_repo_files("alice/leaderboard", repo_type="space"))
+    assert {"app.py", "leaderboard.py", "benchmarks.json", "requirements.txt", "README.md", "settings.json"} <= files
+    info = alice.space_info("alice/leaderboard")
+    assert info.card_data.to_dict()["sdk"] == "gradio"
+    env = {"HF_TOKEN": hub.tokens["alice"]}
+    proc = hubkit("space", "deploy", "--repo-id", "alice/leaderboard", "--results", results, env=env)
+    assert proc.returncode == 0 and "alice/leaderboard" in proc.stdout
+    _assert_one_line_error(hubkit("space", "deploy", "--repo-id", "bob/x", "--results", results, env=env),
+                           "cannot deploy the Space bob/x")
+    _assert_one_line_error(hubkit("leaderboard", "serve", "--results", "nobody/nothing", env=env), "no results")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def page_url(results):
+    demo = build_app(results)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def _browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("HUBKIT_REQUIRE_BROWSER"):
+            pytest.fail(f"chromium is required for the browser test and is missing at {CHROMIUM}")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    return sync_playwright()
+
+
+def test_the_page_in_a_real_browser(page_url, board):
+    with _browser() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page()
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(page_url)
+        total = len(board.meta)
+        page.get_by_text(f"{total:,} models", exact=True).first.wait_for(timeout=60_000)
+
+        # filter by an axis: full/LoRA = lora
+        lora = len(board.view(filters={"tuning": ["lora"]}))
+        page.locator("#filter-tuning input").click()
+        page.locator("#filter-tuning input").fill("lora")
+        page.keyboard.press("Enter")
+        page.get_by_text(f"{lora:,} models", exact=True).first.wait_for(timeout=30_000)
+
+        # export the filtered view and check its rows
+        page.locator("#export").click()
+        link = page.locator("#exported a").first
+        link.wait_for(timeout=30_000)
+        body = page.request.get(link.get_attribute("href")).text()
+        rows = list(csv.DictReader(io.StringIO(body)))
+        assert len(rows) == lora and {r["full/LoRA"] for r in rows} == {"lora"}
+
+        # the planted model name shows as text, and nothing it carries runs
+        page.locator("#search textarea, #search input").first.fill("onerror")
+        page.get_by_text("1 models", exact=True).first.wait_for(timeout=30_000)
+        page.wait_for_function("t => document.querySelector('#table').innerText.includes(t)", arg=HOSTILE,
+                               timeout=30_000)  # shown as its literal text
+        assert page.locator("#table img").count() == 0
+        assert page.evaluate("window.__pwned") is None and not dialogs
+
+        # compare two published runs
+        page.get_by_role("tab", name="Compare").click()
+        for run in ("lb-full", "lb-lora"):
+            page.locator("#compare-models input").click()
+            page.locator("#compare-models input").fill(run)
+            page.keyboard.press("Enter")
+        page.get_by_text("Δ lb-lora").first.wait_for(timeout=30_000)
+        assert "-3" in page.locator("#compared").inner_text()
+        browser.close()
+
+
+def test_analysis_tables_add_gain_plots(hub, results, tmp_path):
+    from hubkit.hub import push_folder
+
+    study = import_massive_sft_csv(STUDY_CSV).frame
+    pairs = study[study["dataset"] != "pretrain"][["base_model", "dataset"]].drop_duplicates()
+    ppl = pairs.assign(perplexity=[5.0 + i for i in range(len(pairs))])
+    runs = study[study["dataset"] != "pretrain"]["run_id"].drop_duplicates().iloc[:50]
+    diff = pd.DataFrame([{"run_id": r, "depth": d, "rel_change": 0.01 * (i + 1) * (1 + d)}
+                         for i, r in enumerate(runs) for d in (0.0, 0.5, 1.0)])
+    (tmp_path / "analysis").mkdir()
+    ppl.to_parquet(tmp_path / "analysis" / "perplexity.parquet", index=False)
+    diff.to_parquet(tmp_path / "analysis" / "layerdiff.parquet", index=False)
+    push_folder(results, tmp_path, repo_type="dataset", commit_message="analysis tables", api=hub.api("alice"))
+    board = load_board(results)
+    table = board.gain_vs_perplexity("gsm8k-4shot").set_index(["base_model", "dataset"])
+    gsm = study[(study["benchmark"] == "gsm8k") & (study["n_shot"] == 4) & study["gain"].notna()
+                & (study["dataset"] != "pretrain")]
+    expected = gsm.groupby(["base_model", "dataset"])["gain"].mean()
+    assert len(table) == len(expected)
+    assert (table["gain"] - expected.reindex(table.index)).abs().max() < 1e-9
+    layer = board.gain_vs_layer_change("gsm8k-4shot").set_index("run_id")
+    assert layer.loc[runs.iloc[0], "rel_change"] == pytest.approx(0.01 * 1.5)  # the middle layer only
+    assert build_app(results) is not None
