@@ -9,6 +9,7 @@ import click
 import typer
 
 from ..errors import HubkitError
+from . import analysis as analysis_cli
 from . import data as data_cli
 from . import eval as eval_cli
 from . import hub as hub_cli
@@ -35,6 +36,8 @@ app.command("sweep", context_settings=train_cli.EXTRA_ARGS)(sweep_cli.sweep)
 app.command("eval")(eval_cli.evaluate)
 app.command("publish")(results_cli.publish)
 app.command("import-results")(results_cli.import_results)
+app.command("layerdiff")(analysis_cli.layerdiff)
+app.command("perplexity")(analysis_cli.perplexity)
 
 
 @app.callback()

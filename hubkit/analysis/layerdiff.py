@@ -1,0 +1,298 @@
+"""`hubkit layerdiff`: how far each fine-tune moved from its base, per tensor, module type and layer depth.
+
+Tensors are streamed one at a time from safetensors files (sharded too): a local folder, or a Hub repo
+read **remotely through HTTP Range requests** (`HfFileSystem`), so a 7B comparison never downloads whole
+files. The base is read once for all fine-tunes. A LoRA adapter is diffed analytically — ΔW = s·B·A with
+s = alpha/r — without merging: ‖ΔW‖² = tr((BᵀB)(AAᵀ)) and ⟨W, ΔW⟩ = Σ (BᵀW) ⊙ A are r×r and r×in work.
+
+Per tensor: the relative Frobenius change ‖ΔW‖/‖W‖ and the cosine similarity of W and W+ΔW (in float64),
+its module type (attention q/k/v/o, MLP gate/up/down, norm, embedding, other) and its layer's normalised
+depth (0 = first layer, 1 = last).
+
+Example:
+    >>> table = layer_diff("HuggingFaceTB/SmolLM2-135M-Instruct", ["my-org/smollm2-lima-1k-full-e3-cosine-1a2b3c4d"])
+    >>> table.groupby("depth")["rel_change"].mean()
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ..errors import HubkitError
+
+DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
+          "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+MODULES = [("q_proj", "attention.q"), ("k_proj", "attention.k"), ("v_proj", "attention.v"),
+           ("o_proj", "attention.o"), ("gate_proj", "mlp.gate"), ("up_proj", "mlp.up"), ("down_proj", "mlp.down"),
+           ("norm", "norm"), ("embed", "embedding"), ("lm_head", "embedding"), ("wte", "embedding")]
+_LAYER = re.compile(r"(?:layers|h|blocks|layer)\.(\d+)\.")
+COLUMNS = ["model", "tensor", "module", "layer", "depth", "numel", "base_norm", "delta_norm", "rel_change", "cosine"]
+
+
+def module_type(name: str) -> str:
+    """The module family of a tensor name (`model.layers.3.self_attn.q_proj.weight` → `attention.q`)."""
+    for key, kind in MODULES:
+        if key in name:
+            return kind
+    return "other"
+
+
+@dataclass
+class _Entry:
+    dtype: str
+    shape: list[int]
+    start: int
+    end: int
+    file: str
+
+
+@dataclass
+class TensorSource:
+    """The tensors of one model, read lazily: a local folder or a Hub repo (Range reads), sharded or not."""
+
+    name: str
+    label: str = ""  # how results name it: a Hub id, or a local folder's run id or name (never a path)
+    entries: dict[str, _Entry] = field(default_factory=dict)
+    adapter: dict[str, Any] | None = None  # adapter_config.json of a LoRA adapter
+    _opener: Any = None
+    _handles: dict[str, BinaryIO] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, model: str, revision: str | None = None) -> TensorSource:
+        """Index a model's safetensors headers (a few small reads per file).
+
+        Raises:
+            HubkitError: no safetensors weights, or a corrupted header (naming the file).
+        """
+        path = Path(model)
+        if path.is_dir():
+            opener = lambda f: open(path / f, "rb")  # noqa: E731
+            listing = [p.name for p in path.iterdir()]
+            reader = lambda f: (path / f).read_text(encoding="utf-8")  # noqa: E731
+        else:
+            from huggingface_hub import HfFileSystem
+            from huggingface_hub.errors import HfHubHTTPError
+
+            from ..hub import ensure_endpoint, get_api
+
+            api = get_api()
+            try:
+                info = api.model_info(model, revision=revision)
+            except HfHubHTTPError as e:
+                raise HubkitError(f"model {model}: {str(e).splitlines()[0]}") from None
+            fs = HfFileSystem(endpoint=ensure_endpoint(), token=api.token)
+            root = f"{model}@{info.sha}"
+            opener = lambda f: fs.open(f"{root}/{f}", "rb", block_size=0)  # noqa: E731  (every read is one Range request)
+            listing = [s.rfilename for s in info.siblings or []]
+            reader = lambda f: fs.read_text(f"{root}/{f}", encoding="utf-8")  # noqa: E731
+        source = cls(model, label=public_name(model), _opener=opener)
+        if "adapter_config.json" in listing:
+            source.adapter = json.loads(reader("adapter_config.json"))
+        if "model.safetensors.index.json" in listing:
+            weight_map = json.loads(reader("model.safetensors.index.json"))["weight_map"]
+            files = sorted(set(weight_map.values()))
+        else:
+            files = [f for f in ("model.safetensors", "adapter_model.safetensors") if f in listing]
+        if not files:
+            raise HubkitError(f"model {model}: no safetensors weights (model.safetensors, an index, or an adapter)")
+        for f in files:
+            source._index(f)
+        return source
+
+    def _handle(self, file: str) -> BinaryIO:
+        if file not in self._handles:
+            try:
+                self._handles[file] = self._opener(file)
+            except FileNotFoundError:
+                raise HubkitError(f"model {self.name}: weight file {file} is missing") from None
+        return self._handles[file]
+
+    def _index(self, file: str) -> None:
+        f = self._handle(file)
+        f.seek(0)
+        head = f.read(8)
+        if len(head) < 8:
+            raise HubkitError(f"model {self.name}: {file} is not a safetensors file (too short)")
+        (size,) = struct.unpack("<Q", head)
+        if size > 100 << 20:
+            raise HubkitError(f"model {self.name}: {file} has a corrupted safetensors header (claims {size:,} bytes)")
+        try:
+            header = json.loads(f.read(size))
+        except (ValueError, UnicodeDecodeError):
+            raise HubkitError(f"model {self.name}: {file} has a corrupted safetensors header (not JSON)") from None
+        base = 8 + size
+        for name, meta in header.items():
+            if name == "__metadata__":
+                continue
+            try:
+                start, end = meta["data_offsets"]
+                self.entries[name] = _Entry(meta["dtype"], list(meta["shape"]), base + start, base + end, file)
+            except (KeyError, TypeError, ValueError):
+                raise HubkitError(f"model {self.name}: {file}: malformed header entry for tensor {name}") from None
+
+    def read(self, name: str) -> np.ndarray:
+        """One tensor as float64 (bf16 widened exactly)."""
+        entry = self.entries[name]
+        f = self._handle(entry.file)
+        f.seek(entry.start)
+        raw = f.read(entry.end - entry.start)
+        if len(raw) != entry.end - entry.start:
+            raise HubkitError(f"model {self.name}: {entry.file} is truncated inside tensor {name}")
+        if entry.dtype == "BF16":
+            words = np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16
+            array = words.view(np.float32)
+        elif entry.dtype in DTYPES:
+            array = np.frombuffer(raw, dtype=DTYPES[entry.dtype])
+        else:
+            raise HubkitError(f"model {self.name}: tensor {name} has unsupported dtype {entry.dtype}")
+        return array.astype(np.float64).reshape(entry.shape)
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+
+def public_name(model: str) -> str:
+    """A Hub id as is; a local folder as its run id (a run's `model/`) or its own name."""
+    path = Path(model)
+    if not path.is_dir():
+        return model
+    path = path.resolve()
+    if path.name == "model" and (path.parent / "run.json").is_file():
+        return path.parent.name
+    return path.name
+
+
+def _lora_pairs(source: TensorSource) -> dict[str, tuple[str, str]]:
+    """Base tensor name → (lora_A, lora_B) names of an adapter."""
+    pairs: dict[str, dict[str, str]] = {}
+    for name in source.entries:
+        m = re.match(r"^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$", name)
+        if m:
+            pairs.setdefault(f"{m.group(1)}.weight", {})[m.group(2)] = name
+    return {k: (v["A"], v["B"]) for k, v in pairs.items() if "A" in v and "B" in v}
+
+
+def _row(model: str, tensor: str, layers: int, base: np.ndarray, base_sq: float, delta_sq: float,
+         dot: float) -> dict[str, Any]:
+    m = _LAYER.search(tensor)
+    layer = int(m.group(1)) if m else None
+    depth = (layer / (layers - 1) if layers > 1 else 0.0) if layer is not None else None
+    new_sq = base_sq + 2 * dot + delta_sq
+    cosine = (base_sq + dot) / math.sqrt(base_sq * new_sq) if base_sq > 0 and new_sq > 0 else float("nan")
+    return {"model": model, "tensor": tensor, "module": module_type(tensor), "layer": layer, "depth": depth,
+            "numel": int(base.size), "base_norm": math.sqrt(base_sq), "delta_norm": math.sqrt(max(delta_sq, 0.0)),
+            "rel_change": math.sqrt(max(delta_sq, 0.0) / base_sq) if base_sq > 0 else float("nan"),
+            "cosine": min(1.0, cosine)}
+
+
+def layer_diff(base: str, models: list[str], revision: str | None = None, progress: bool = True):
+    """Per-tensor weight change of each fine-tune against the base (a tidy pandas DataFrame of `COLUMNS`).
+
+    Args:
+        base: the base model (Hub id or local folder).
+        models: fine-tunes of it (Hub ids or local folders; full weights or LoRA adapters).
+        revision: the base's Hub revision.
+        progress: show a progress bar over the base's tensors.
+
+    Raises:
+        HubkitError: a fine-tune with different tensors or shapes than the base (naming the tensor), a
+            corrupted safetensors header or a truncated file (naming the file).
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    base_src = TensorSource.open(base, revision)
+    if base_src.adapter is not None:
+        raise HubkitError(f"base {base} is a LoRA adapter; give the model it adapts")
+    tuned = [TensorSource.open(m) for m in models]
+    names = list(base_src.entries)
+    layers = 1 + max((int(m.group(1)) for n in names if (m := _LAYER.search(n))), default=0)
+    plans = []
+    for src in tuned:
+        if src.adapter is not None:
+            pairs = _lora_pairs(src)
+            unknown = [n for n in pairs if n not in base_src.entries]
+            if unknown:
+                raise HubkitError(f"adapter {src.name}: tensor {unknown[0]} does not exist in the base {base}")
+            scale = float(src.adapter.get("lora_alpha", 8)) / float(src.adapter.get("r", 8))
+            plans.append(("lora", src, pairs, scale))
+        else:
+            missing = [n for n in names if n not in src.entries]
+            extra = [n for n in src.entries if n not in base_src.entries]
+            if missing or extra:
+                which = f"lacks tensor {missing[0]}" if missing else f"has tensor {extra[0]} that the base lacks"
+                raise HubkitError(f"model {src.name} {which} (different architecture from {base}?)")
+            plans.append(("full", src, None, 1.0))
+    rows = []
+    try:
+        for name in tqdm(names, desc="layer diff", unit="tensor", disable=not progress):
+            entry = base_src.entries[name]
+            if entry.dtype not in ("F64", "F32", "F16", "BF16"):
+                continue
+            w = base_src.read(name)
+            w_sq = float(np.vdot(w, w))
+            for kind, src, pairs, scale in plans:
+                if kind == "full":
+                    other = src.entries[name]
+                    if other.shape != entry.shape:
+                        raise HubkitError(f"model {src.name}: tensor {name} has shape {other.shape}, "
+                                          f"the base {entry.shape}")
+                    d = src.read(name) - w
+                    rows.append(_row(src.label, name, layers, w, w_sq, float(np.vdot(d, d)), float(np.vdot(w, d))))
+                elif name in pairs:
+                    a, b = (src.read(n) for n in pairs[name])  # A: r × in, B: out × r
+                    if (b.shape[0], a.shape[1]) != tuple(w.shape):
+                        raise HubkitError(f"adapter {src.name}: LoRA of {name} is {b.shape[0]}×{a.shape[1]}, "
+                                          f"the base tensor {tuple(w.shape)}")
+                    delta_sq = scale * scale * float(np.sum((b.T @ b) * (a @ a.T)))
+                    dot = scale * float(np.sum((b.T @ w) * a))
+                    rows.append(_row(src.label, name, layers, w, w_sq, delta_sq, dot))
+                else:
+                    rows.append(_row(src.label, name, layers, w, w_sq, 0.0, 0.0))
+    finally:
+        base_src.close()
+        for src in tuned:
+            src.close()
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def by_layer(table):
+    """Per model and layer: the layer's relative change over all its tensors (‖ΔW‖/‖W‖ of the layer)."""
+    layered = table[table["layer"].notna()].assign(d2=lambda t: t["delta_norm"] ** 2, w2=lambda t: t["base_norm"] ** 2)
+    out = layered.groupby(["model", "layer", "depth"], as_index=False)[["d2", "w2"]].sum()
+    out["rel_change"] = (out["d2"] / out["w2"]) ** 0.5
+    return out.drop(columns=["d2", "w2"])
+
+
+def plot(table, path: Path) -> None:
+    """Relative change against normalised depth, one line per model; and per module type."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = by_layer(table)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for model, part in layers.groupby("model"):
+        axes[0].plot(part["depth"], part["rel_change"], marker="o", markersize=3, label=str(model)[-40:])
+    axes[0].set_xlabel("normalised layer depth")
+    axes[0].set_ylabel("‖ΔW‖ / ‖W‖ per layer")
+    axes[0].legend(fontsize=7)
+    modules = table[table["layer"].notna()].groupby(["module", "model"])["rel_change"].mean().unstack()
+    modules.plot.bar(ax=axes[1], legend=False)
+    axes[1].set_ylabel("mean ‖ΔW‖ / ‖W‖ per tensor")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)

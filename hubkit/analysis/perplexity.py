@@ -1,0 +1,208 @@
+"""`hubkit perplexity`: token-weighted perplexity and bits-per-byte of a dataset under a model.
+
+The study's finding: the training data's perplexity under the base model predicts SFT gains. Here a
+dataset is what `hubkit train` reads (a registry name like `lima`, a Hub dataset id or a local file, as
+prompt/completion pairs in the study's format), or any dataset with a `text` column.
+
+- `mode="response"` scores the completion given its prompt (what SFT trains on); `mode="full"` scores
+  every token of the text, the first one conditioned on the end-of-text token.
+- Texts longer than the model's window are scored in rolling windows: each token is predicted exactly
+  once, with at least `max_length - stride` tokens of context (all of it for the first window).
+- Token-weighted: total negative log-likelihood over total scored tokens. Bits per byte divides the same
+  total (in bits) by the UTF-8 bytes of the scored text, which makes models with different tokenizers
+  comparable.
+- Windows are length-sorted and right-padded in batches under a token budget, in inference mode; the
+  values do not depend on the batch size (tested to 1e-5).
+- Results are cached by (model weights, dataset revision, mode, settings): at sweep scale perplexity under
+  a base is computed once per (base, dataset), not once per run.
+
+Example:
+    >>> perplexity("HuggingFaceTB/SmolLM2-135M-Instruct", "lima", size=100).perplexity
+    7.9
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import HubkitError
+
+Mode = Literal["response", "full"]
+
+
+@dataclass
+class PerplexityResult:
+    """One (model, dataset, mode) measurement."""
+
+    model: str
+    model_revision: str
+    data: str
+    data_revision: str | None
+    mode: str
+    documents: int
+    tokens: int
+    bytes: int
+    nll: float  # summed negative log-likelihood, nats
+    perplexity: float
+    bits_per_byte: float
+    seconds: float
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _texts(data: str, size: int | None, seed: int) -> tuple[list[tuple[str, str]], str | None]:
+    """(prompt, completion) pairs and the data revision; a `text` dataset gives ("", text) pairs."""
+    from ..data.loading import load_training_data
+
+    try:
+        loaded = load_training_data(data, size=size, seed=seed)
+    except HubkitError as first:
+        try:
+            return _text_column(data, size, seed)
+        except HubkitError:
+            raise first from None
+    revision = ",".join(sorted({str(s.revision) for s in loaded.sources})) or None
+    return [(r["prompt"], r["completion"]) for r in loaded.dataset], revision
+
+
+def _text_column(data: str, size: int | None, seed: int) -> tuple[list[tuple[str, str]], str | None]:
+    import random
+
+    from ..data.loading import fetch_split
+    from ..data.registry import Source
+
+    if "/" not in data or Path(data).exists():
+        raise HubkitError(f"dataset {data}: not a training set and not a Hub dataset with a `text` column")
+    ds, revision = fetch_split(Source(data, None, "train"), data)
+    if "text" not in ds.column_names:
+        raise HubkitError(f"dataset {data}: no `text` column (columns: {', '.join(ds.column_names)})")
+    order = list(range(len(ds)))
+    random.Random(seed).shuffle(order)
+    texts = ds["text"]
+    return [("", texts[i]) for i in order[:size]], revision
+
+
+def _windows(tokens: list[int], scored_from: int, max_length: int, stride: int) -> list[tuple[list[int], int, int]]:
+    """Rolling windows over `tokens`: (input ids, first scored position in the window, tokens scored).
+
+    Token i (i ≥ 1) is predicted from tokens[:i]; only i ≥ scored_from counts. Each window predicts up to
+    `stride` new tokens with the longest context that fits.
+    """
+    out = []
+    start = max(1, scored_from)
+    while start < len(tokens):
+        # the first window starts at token 0 (all the context there is); later ones slide by `stride`
+        end = min(len(tokens), max_length if start < max_length else start + stride)
+        begin = max(0, end - max_length)
+        out.append((tokens[begin:end], start - begin, end - start))
+        start = end
+    return out
+
+
+def perplexity(model: str, data: str, mode: Mode = "response", size: int | None = None, seed: int = 42,
+               max_length: int | None = None, stride: int | None = None, batch_tokens: int = 8192,
+               batch_size: int = 16, progress: bool = True, use_cache: bool = True) -> PerplexityResult:
+    """Perplexity and bits-per-byte of `data` under `model`.
+
+    Args:
+        model: a Hub id, a local folder, a run directory or an adapter (as `hubkit eval` takes).
+        data: a training set (registry name, Hub id, local file) or a Hub dataset with a `text` column.
+        mode: `response` (completions given prompts) or `full` (every token).
+        size: score this many examples (a seeded sample, the same one `hubkit train` would draw).
+        seed: the sample's seed.
+        max_length: the window (default: the model's context, at most 2048).
+        stride: new tokens per window after the first (default: half the window).
+        batch_tokens: padded tokens per forward pass at most.
+        batch_size: windows per forward pass at most.
+        progress: show a progress bar.
+        use_cache: reuse a cached result of the same model weights, data revision, mode and settings.
+
+    Raises:
+        HubkitError: unknown data, a model that cannot be loaded, or no text to score (naming the row).
+    """
+    import torch
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+
+    from ..eval.lm import LM, resolve_model
+    from ..hub.client import hubkit_home
+
+    if mode not in ("response", "full"):
+        raise HubkitError(f"perplexity: mode must be `response` or `full`, got {mode!r}")
+    source = resolve_model(model)
+    pairs, data_revision = _texts(data, size, seed)
+    if not pairs:
+        raise HubkitError(f"dataset {data}: no examples to score")
+    settings = {"size": size, "seed": seed, "max_length": max_length, "stride": stride, "mode": mode, "v": 1}
+    key = hashlib.sha256(json.dumps([data, data_revision, settings], sort_keys=True).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("HUBKIT_PPL_CACHE") or hubkit_home() / "perplexity-cache") / source.key / f"{key}.json"
+    if use_cache and cache.is_file():
+        return PerplexityResult(**{**json.loads(cache.read_text()), "cached": True})
+    started = time.time()
+    lm = LM.load(source, batch_size=batch_size)
+    window = min(max_length or lm.max_length, lm.max_length)
+    if window < 2:
+        raise HubkitError(f"perplexity: max_length must be at least 2, got {window}")
+    step = max(1, min(stride or window // 2, window - 1))
+    eos = lm.tokenizer.eos_token_id
+    work = []
+    total_bytes = 0
+    for row, (prompt, completion) in enumerate(pairs):
+        text = prompt + completion
+        if not (completion if mode == "response" else text).strip():
+            raise HubkitError(f"dataset {data} row {row}: empty {'completion' if mode == 'response' else 'text'}")
+        if mode == "response" and prompt:
+            ctx, cont = lm._split(prompt, completion)
+            tokens, scored_from = ctx + cont, len(ctx)
+            total_bytes += len(completion.encode("utf-8"))
+        else:
+            tokens, scored_from = [eos] + lm._encode(text, special=False), 1
+            total_bytes += len(text.encode("utf-8"))
+        work += _windows(tokens, scored_from, window, step)
+    work.sort(key=lambda w: -len(w[0]))
+    nll, count = 0.0, 0
+    device = lm.device
+    with torch.inference_mode(), tqdm(total=len(work), desc=f"perplexity {data}", unit="window",
+                                      disable=not progress) as bar:
+        i = 0
+        while i < len(work):
+            width = len(work[i][0])
+            n = max(1, min(batch_size, batch_tokens // width))
+            batch = work[i:i + n]
+            ids = torch.full((len(batch), width), lm.tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for r, (toks, _, _) in enumerate(batch):
+                ids[r, :len(toks)] = torch.tensor(toks)
+                mask[r, :len(toks)] = 1
+            logits = lm.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            for r, (toks, first, scored) in enumerate(batch):
+                # position p predicts token p + 1; the scored tokens are toks[first : first + scored]
+                pred = logits[r, first - 1:first - 1 + scored].float()
+                target = torch.tensor(toks[first:first + scored], device=pred.device)
+                nll += float(F.cross_entropy(pred, target, reduction="sum").double())
+                count += scored
+            bar.update(len(batch))
+            i += len(batch)
+    if count == 0:
+        raise HubkitError(f"dataset {data}: no tokens to score in mode {mode}")
+    from .layerdiff import public_name
+
+    result = PerplexityResult(
+        model=public_name(model) if source.run_dir is None else source.name, model_revision=source.revision,
+        data=data if not Path(data).exists() else Path(data).name, data_revision=data_revision, mode=mode,
+        documents=len(pairs), tokens=count, bytes=total_bytes, nll=nll, perplexity=math.exp(nll / count),
+        bits_per_byte=nll / math.log(2) / total_bytes, seconds=time.time() - started)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".partial")
+    tmp.write_text(json.dumps(result.to_dict(), indent=2))
+    tmp.replace(cache)
+    return result

@@ -1,0 +1,67 @@
+"""`hubkit layerdiff` and `hubkit perplexity`: reanalysis of models pulled back from the Hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def layerdiff(
+    models: list[str] = typer.Argument(..., help="Fine-tunes: Hub ids or local folders (full weights or LoRA adapters)."),
+    base: str = typer.Option(..., "--base", help="The base model (Hub id or local folder)."),
+    output: Path = typer.Option(Path("layerdiff"), "--output", "-o", help="Folder for the tables and the plot."),
+    revision: str = typer.Option(None, "--revision", help="Hub revision of the base."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Per tensor and layer, how far each fine-tune moved from the base (Hub repos are read by Range requests).
+
+    Writes `layerdiff.parquet` (per tensor), `layerdiff_layers.parquet` (per layer) and `layerdiff.png`.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..analysis.layerdiff import by_layer, layer_diff, plot
+
+    table = layer_diff(base, models, revision=revision, progress=progress)
+    output.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(output / "layerdiff.parquet", index=False)
+    layers = by_layer(table)
+    layers.to_parquet(output / "layerdiff_layers.parquet", index=False)
+    plot(table, output / "layerdiff.png")
+    summary = Table(title="relative weight change ‖ΔW‖/‖W‖ by depth")
+    for col in ("model", "first third", "middle third", "last third"):
+        summary.add_column(col, justify="left" if col == "model" else "right")
+    for model, part in layers.groupby("model"):
+        thirds = [part[(part["depth"] >= lo) & (part["depth"] <= hi)]["rel_change"].mean()
+                  for lo, hi in ((0, 1 / 3), (1 / 3, 2 / 3), (2 / 3, 1))]
+        summary.add_row(str(model), *(f"{v:.4g}" for v in thirds))
+    console = Console()
+    console.print(summary)
+    console.print(f"Tables and plot in {output}")
+
+
+def perplexity(
+    model: str = typer.Option(..., "--model", "-m", help="Hub id, local folder, run directory or adapter."),
+    data: str = typer.Option(..., "--data", "-d", help="Training set (registry name, Hub id, file) or a `text` dataset."),
+    mode: str = typer.Option("response", "--mode", help="`response` (completions given prompts) or `full`."),
+    size: int = typer.Option(None, "--size", min=1, help="Score a seeded sample of N examples."),
+    max_length: int = typer.Option(None, "--max-length", min=2, help="Window length (default: the model's)."),
+    stride: int = typer.Option(None, "--stride", min=1, help="New tokens per window after the first."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Windows per forward pass at most."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Token-weighted perplexity and bits-per-byte of a dataset under a model (cached)."""
+    import json
+
+    from ..analysis.perplexity import perplexity as measure
+
+    result = measure(model, data, mode=mode, size=size, max_length=max_length, stride=stride,
+                     batch_size=batch_size, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+        return
+    typer.echo(f"{result.model} on {result.data} ({result.mode}, {result.documents:,} examples, "
+               f"{result.tokens:,} tokens): perplexity {result.perplexity:.4f}, {result.bits_per_byte:.4f} bits/byte"
+               + (" (cached)" if result.cached else f" in {result.seconds:.1f} s"))
