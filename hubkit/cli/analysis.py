@@ -65,3 +65,27 @@ def perplexity(
     typer.echo(f"{result.model} on {result.data} ({result.mode}, {result.documents:,} examples, "
                f"{result.tokens:,} tokens): perplexity {result.perplexity:.4f}, {result.bits_per_byte:.4f} bits/byte"
                + (" (cached)" if result.cached else f" in {result.seconds:.1f} s"))
+
+
+def pull(
+    repo_ids: list[str] = typer.Argument(None, help="Repo ids to pull (or select with --author and filters)."),
+    author: str = typer.Option(None, "--author", help="Select this user's or org's hubkit models."),
+    base_model: str = typer.Option(None, "--base-model", help="Filter: the base model's Hub id."),
+    dataset: str = typer.Option(None, "--dataset", help="Filter: the training set."),
+    tuning: str = typer.Option(None, "--tuning", help="Filter: full or lora."),
+    epochs: int = typer.Option(None, "--epochs", help="Filter: epochs."),
+    data_size: int = typer.Option(None, "--data-size", help="Filter: training examples."),
+    sweep: str = typer.Option(None, "--sweep", help="Filter: the sweep."),
+    only: str = typer.Option("all", "--only", help="all, weights (safetensors + configs) or configs."),
+    output: Path = typer.Option(Path("pulled"), "--output", "-o", help="Folder that receives one folder per model."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+) -> None:
+    """Download models by id or card metadata, resumably, verifying every file against the repo."""
+    from ..pull import pull as run_pull
+
+    pulled = run_pull(output, only=only, progress=progress, repo_ids=repo_ids or None, author=author,
+                      base_model=base_model, dataset=dataset, tuning=tuning, epochs=epochs, data_size=data_size,
+                      sweep=sweep)
+    for p in pulled:
+        again = f", {len(p.refetched)} re-fetched" if p.refetched else ""
+        typer.echo(f"{p.repo_id} @ {p.revision[:10]}: {p.files} files, {p.bytes:,} bytes verified{again} → {output / p.folder}")

@@ -38,6 +38,7 @@ app.command("publish")(results_cli.publish)
 app.command("import-results")(results_cli.import_results)
 app.command("layerdiff")(analysis_cli.layerdiff)
 app.command("perplexity")(analysis_cli.perplexity)
+app.command("pull")(analysis_cli.pull)
 
 
 @app.callback()

@@ -1,0 +1,157 @@
+"""`hubkit pull`: download the models of a sweep slice for reanalysis, resumably, and verify every file.
+
+A selection is repo ids, or card metadata filters over an author's hubkit models (the tags every card
+carries: `sft-dataset-<name>`, `tuning-<full|lora>`, `epochs-<n>`, `data-size-<n>`, `schedule-<name>`,
+`sweep-<name>`, plus the base model from `base_model`). File patterns pick weights only, configs only or
+everything. Downloads go through `snapshot_download` at the repo's current commit (interrupted files resume);
+then each file is checked against the repo's file list and sizes, and anything missing or short is fetched
+again — a snapshot that silently misses files is a known pain at scale.
+
+Example:
+    >>> pull(author="my-org", tuning="lora", dataset="lima", only="configs", output_dir="pulled")
+    [PulledModel(repo_id='my-org/smollm2-…-lima-1k-lora-e3-cosine-…', files=5, bytes=…)]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import HubkitError
+
+PATTERNS = {
+    "all": None,
+    "weights": ["*.safetensors", "*.safetensors.index.json", "config.json", "adapter_config.json"],
+    "configs": ["*.json", "*.yaml", "*.yml", "*.md", "*.txt", "tokenizer*"],
+}
+MANIFEST = "pulled.json"
+
+
+@dataclass
+class PulledModel:
+    """One downloaded model: where it is and what was verified."""
+
+    repo_id: str
+    revision: str
+    folder: str
+    files: int
+    bytes: int
+    refetched: list[str]
+
+
+def select_models(repo_ids: list[str] | None = None, author: str | None = None, base_model: str | None = None,
+                  dataset: str | None = None, tuning: str | None = None, epochs: int | None = None,
+                  data_size: int | None = None, sweep: str | None = None, tags: list[str] | None = None) -> list[str]:
+    """The repo ids a selection names: explicit ids, or an author's hubkit models matching every filter.
+
+    Raises:
+        HubkitError: neither ids nor an author, or nothing matches.
+    """
+    from .config import slug
+    from .hub import get_api
+
+    if repo_ids:
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        api = get_api()
+        for repo_id in repo_ids:  # fail before any download starts
+            try:
+                api.model_info(repo_id)
+            except RepositoryNotFoundError:
+                raise HubkitError(f"pull {repo_id}: no such model on the Hub (or no access)") from None
+        return list(dict.fromkeys(repo_ids))
+    if not author:
+        raise HubkitError("pull: give repo ids, or --author with filters")
+    wanted = ["hubkit-sft", *(tags or [])]
+    if dataset:
+        wanted.append(f"sft-dataset-{slug(dataset.replace('w/o-', 'wo-'))}")
+    if tuning:
+        wanted.append(f"tuning-{tuning}")
+    if epochs is not None:
+        wanted.append(f"epochs-{epochs}")
+    if data_size is not None:
+        wanted.append(f"data-size-{data_size}")
+    if sweep:
+        wanted.append(f"sweep-{slug(sweep)}")
+    found = []
+    for info in get_api().list_models(author=author, filter=wanted, cardData=bool(base_model)):
+        if base_model:
+            card = info.card_data.to_dict() if info.card_data else {}
+            base = card.get("base_model")
+            if base != base_model and not (isinstance(base, list) and base_model in base):
+                continue
+        found.append(info.id)
+    if not found:
+        raise HubkitError(f"pull: no model of {author} matches {', '.join(wanted[1:]) or 'hubkit-sft'}"
+                          + (f" with base {base_model}" if base_model else ""))
+    return sorted(found)
+
+
+def _wanted(name: str, patterns: list[str] | None) -> bool:
+    return patterns is None or any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(Path(name).name, p) for p in patterns)
+
+
+def pull_model(repo_id: str, output_dir: str | Path, only: str = "all", progress: bool = False) -> PulledModel:
+    """Download one repo's matching files into `output_dir/<owner>--<name>` and verify them.
+
+    Raises:
+        HubkitError: the repo cannot be read, or a file is still missing or of the wrong size after a
+            second attempt (naming the file).
+    """
+    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .hub import get_api
+    from .hub.client import transport_errors
+
+    if only not in PATTERNS:
+        raise HubkitError(f"pull: --only must be one of {', '.join(PATTERNS)}, got {only!r}")
+    patterns = PATTERNS[only]
+    api = get_api()
+    folder = Path(output_dir) / repo_id.replace("/", "--")
+    try:
+        info = api.model_info(repo_id, files_metadata=True)
+        expected = {s.rfilename: s.size for s in info.siblings or [] if _wanted(s.rfilename, patterns)}
+        from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+        quiet = not progress and not are_progress_bars_disabled()
+        if quiet:
+            disable_progress_bars()
+        try:
+            snapshot_download(repo_id, revision=info.sha, allow_patterns=patterns, local_dir=folder,
+                              token=api.token, endpoint=api.endpoint)
+        finally:
+            if quiet:
+                enable_progress_bars()
+        refetched = []
+        for name, size in sorted(expected.items()):
+            local = folder / name
+            if local.is_file() and (size is None or local.stat().st_size == size):
+                continue
+            refetched.append(name)
+            hf_hub_download(repo_id, name, revision=info.sha, local_dir=folder, force_download=True,
+                            token=api.token, endpoint=api.endpoint)
+            if not local.is_file() or (size is not None and local.stat().st_size != size):
+                raise HubkitError(f"pull {repo_id}: {name} is incomplete after a second download "
+                                  f"({local.stat().st_size if local.is_file() else 0:,} of {size:,} bytes)")
+    except HfHubHTTPError as e:
+        raise HubkitError(f"pull {repo_id}: {str(e).splitlines()[0]}") from None
+    except transport_errors() as e:
+        raise HubkitError(f"pull {repo_id}: cannot reach the Hub: {e}") from None
+    result = PulledModel(repo_id, info.sha, folder.name, len(expected), sum(s or 0 for s in expected.values()),
+                         refetched)
+    (folder / MANIFEST).write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def pull(output_dir: str | Path = "pulled", only: str = "all", progress: bool = True, **selection) -> list[PulledModel]:
+    """Select models (`select_models` arguments) and pull each one; a rerun only fetches what is missing."""
+    from tqdm.auto import tqdm
+
+    if only not in PATTERNS:
+        raise HubkitError(f"pull: --only must be one of {', '.join(PATTERNS)}, got {only!r}")
+    repos = select_models(**selection)
+    return [pull_model(r, output_dir, only=only) for r in tqdm(repos, desc="pulling", unit="model",
+                                                               disable=not progress)]
