@@ -89,3 +89,22 @@ def pull(
     for p in pulled:
         again = f", {len(p.refetched)} re-fetched" if p.refetched else ""
         typer.echo(f"{p.repo_id} @ {p.revision[:10]}: {p.files} files, {p.bytes:,} bytes verified{again} → {output / p.folder}")
+
+
+def analyze(
+    results: str = typer.Option(..., "--results", help="The study's CSV, a results parquet, or a results dataset."),
+    perplexity_table: Path = typer.Option(None, "--perplexity", help="Parquet/CSV of base_model, dataset, perplexity (…)."),
+    layers: Path = typer.Option(None, "--layers", help="`hubkit layerdiff`'s layerdiff_layers.parquet."),
+    output: Path = typer.Option(Path("analysis"), "--output", "-o", help="Folder for tables, plots and report.md."),
+    push: str = typer.Option(None, "--push", help="Also upload the tables to this results dataset (analysis/…)."),
+) -> None:
+    """The study's analyses: synergy, gains vs data properties, weight change by depth, training factors."""
+    from ..analysis.study import analyze as run, load_results_table, push_analysis, read_table
+
+    analysis = run(load_results_table(results), output,
+                   properties=read_table(perplexity_table) if perplexity_table else None,
+                   layers=read_table(layers) if layers else None)
+    typer.echo(f"{len(analysis.tables)} tables and {len(analysis.plots)} plots in {output}; report: {analysis.report}")
+    if push:
+        commit = push_analysis(analysis, push, output)
+        typer.echo(f"Pushed the analysis tables to {push} @ {commit[:10]}")

@@ -39,6 +39,7 @@ app.command("import-results")(results_cli.import_results)
 app.command("layerdiff")(analysis_cli.layerdiff)
 app.command("perplexity")(analysis_cli.perplexity)
 app.command("pull")(analysis_cli.pull)
+app.command("analyze")(analysis_cli.analyze)
 
 
 @app.callback()
