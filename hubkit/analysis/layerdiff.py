@@ -20,6 +20,7 @@ import json
 import math
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -33,6 +34,7 @@ DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int
 MODULES = [("q_proj", "attention.q"), ("k_proj", "attention.k"), ("v_proj", "attention.v"),
            ("o_proj", "attention.o"), ("gate_proj", "mlp.gate"), ("up_proj", "mlp.up"), ("down_proj", "mlp.down"),
            ("norm", "norm"), ("embed", "embedding"), ("lm_head", "embedding"), ("wte", "embedding")]
+CHUNK_BYTES = 16 << 20  # one read (one Range request remotely) per block of rows
 _LAYER = re.compile(r"(?:layers|h|blocks|layer)\.(\d+)\.")
 COLUMNS = ["model", "tensor", "module", "layer", "depth", "numel", "base_norm", "delta_norm", "rel_change", "cosine"]
 
@@ -62,6 +64,7 @@ class TensorSource:
     label: str = ""  # how results name it: a Hub id, or a local folder's run id or name (never a path)
     entries: dict[str, _Entry] = field(default_factory=dict)
     adapter: dict[str, Any] | None = None  # adapter_config.json of a LoRA adapter
+    bytes_read: int = 0  # bytes fetched from the weight files (headers and tensors)
     _opener: Any = None
     _handles: dict[str, BinaryIO] = field(default_factory=dict)
 
@@ -119,13 +122,16 @@ class TensorSource:
         f = self._handle(file)
         f.seek(0)
         head = f.read(8)
+        self.bytes_read += len(head)
         if len(head) < 8:
             raise HubkitError(f"model {self.name}: {file} is not a safetensors file (too short)")
         (size,) = struct.unpack("<Q", head)
         if size > 100 << 20:
             raise HubkitError(f"model {self.name}: {file} has a corrupted safetensors header (claims {size:,} bytes)")
         try:
-            header = json.loads(f.read(size))
+            text = f.read(size)
+            self.bytes_read += len(text)
+            header = json.loads(text)
         except (ValueError, UnicodeDecodeError):
             raise HubkitError(f"model {self.name}: {file} has a corrupted safetensors header (not JSON)") from None
         base = 8 + size
@@ -144,16 +150,35 @@ class TensorSource:
         f = self._handle(entry.file)
         f.seek(entry.start)
         raw = f.read(entry.end - entry.start)
+        self.bytes_read += len(raw)
         if len(raw) != entry.end - entry.start:
             raise HubkitError(f"model {self.name}: {entry.file} is truncated inside tensor {name}")
-        if entry.dtype == "BF16":
-            words = np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16
-            array = words.view(np.float32)
-        elif entry.dtype in DTYPES:
-            array = np.frombuffer(raw, dtype=DTYPES[entry.dtype])
-        else:
-            raise HubkitError(f"model {self.name}: tensor {name} has unsupported dtype {entry.dtype}")
-        return array.astype(np.float64).reshape(entry.shape)
+        return self._decode(raw, entry.dtype, name).reshape(entry.shape)
+
+    def chunks(self, name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
+        """A tensor as float64 blocks of whole rows (first axis), each read with one request of at most
+        `chunk_bytes`: memory stays bounded by the block, and remote reads fetch only the tensor's bytes."""
+        entry = self.entries[name]
+        rows = entry.shape[0] if entry.shape else 1
+        row_shape = entry.shape[1:] if entry.shape else []
+        row_bytes = max(1, (entry.end - entry.start) // max(1, rows))
+        step = max(1, chunk_bytes // row_bytes)
+        f = self._handle(entry.file)
+        for first in range(0, rows, step):
+            count = min(step, rows - first)
+            f.seek(entry.start + first * row_bytes)
+            raw = f.read(count * row_bytes)
+            self.bytes_read += len(raw)
+            if len(raw) != count * row_bytes:
+                raise HubkitError(f"model {self.name}: {entry.file} is truncated inside tensor {name}")
+            yield self._decode(raw, entry.dtype, name).reshape([count, *row_shape] if entry.shape else [])
+
+    def _decode(self, raw: bytes, dtype: str, name: str) -> np.ndarray:
+        if dtype == "BF16":
+            return (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+        if dtype in DTYPES:
+            return np.frombuffer(raw, dtype=DTYPES[dtype]).astype(np.float64)
+        raise HubkitError(f"model {self.name}: tensor {name} has unsupported dtype {dtype}")
 
     def close(self) -> None:
         for handle in self._handles.values():
@@ -182,7 +207,7 @@ def _lora_pairs(source: TensorSource) -> dict[str, tuple[str, str]]:
     return {k: (v["A"], v["B"]) for k, v in pairs.items() if "A" in v and "B" in v}
 
 
-def _row(model: str, tensor: str, layers: int, base: np.ndarray, base_sq: float, delta_sq: float,
+def _row(model: str, tensor: str, layers: int, numel: int, base_sq: float, delta_sq: float,
          dot: float) -> dict[str, Any]:
     m = _LAYER.search(tensor)
     layer = int(m.group(1)) if m else None
@@ -190,12 +215,13 @@ def _row(model: str, tensor: str, layers: int, base: np.ndarray, base_sq: float,
     new_sq = base_sq + 2 * dot + delta_sq
     cosine = (base_sq + dot) / math.sqrt(base_sq * new_sq) if base_sq > 0 and new_sq > 0 else float("nan")
     return {"model": model, "tensor": tensor, "module": module_type(tensor), "layer": layer, "depth": depth,
-            "numel": int(base.size), "base_norm": math.sqrt(base_sq), "delta_norm": math.sqrt(max(delta_sq, 0.0)),
+            "numel": numel, "base_norm": math.sqrt(base_sq), "delta_norm": math.sqrt(max(delta_sq, 0.0)),
             "rel_change": math.sqrt(max(delta_sq, 0.0) / base_sq) if base_sq > 0 else float("nan"),
             "cosine": min(1.0, cosine)}
 
 
-def layer_diff(base: str, models: list[str], revision: str | None = None, progress: bool = True):
+def layer_diff(base: str, models: list[str], revision: str | None = None, progress: bool = True,
+               stats: dict[str, int] | None = None):
     """Per-tensor weight change of each fine-tune against the base (a tidy pandas DataFrame of `COLUMNS`).
 
     Args:
@@ -203,6 +229,8 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
         models: fine-tunes of it (Hub ids or local folders; full weights or LoRA adapters).
         revision: the base's Hub revision.
         progress: show a progress bar over the base's tensors.
+        stats: filled with `bytes_read` (all weight-file bytes fetched, headers included) and
+            `tensor_bytes` (the bytes of the tensors compared).
 
     Raises:
         HubkitError: a fine-tune with different tensors or shapes than the base (naming the tensor), a
@@ -239,27 +267,48 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
             entry = base_src.entries[name]
             if entry.dtype not in ("F64", "F32", "F16", "BF16"):
                 continue
-            w = base_src.read(name)
-            w_sq = float(np.vdot(w, w))
+            for kind, src, pairs, scale in plans:
+                if kind == "full" and src.entries[name].shape != entry.shape:
+                    raise HubkitError(f"model {src.name}: tensor {name} has shape {src.entries[name].shape}, "
+                                      f"the base {entry.shape}")
+            # one pass over the base tensor, in blocks of rows; each fine-tune's block alongside
+            lora = {}
+            for kind, src, pairs, scale in plans:
+                if kind == "lora" and name in pairs:
+                    a, b = (src.read(n) for n in pairs[name])  # A: r × in, B: out × r
+                    if len(entry.shape) != 2 or (b.shape[0], a.shape[1]) != tuple(entry.shape):
+                        raise HubkitError(f"adapter {src.name}: LoRA of {name} is {b.shape[0]}×{a.shape[1]}, "
+                                          f"the base tensor {tuple(entry.shape)}")
+                    lora[id(src)] = (a, b, np.zeros_like(a))
+            w_sq = 0.0
+            sums = {id(p[1]): [0.0, 0.0] for p in plans}  # Σ d², Σ w·d
+            readers = {id(p[1]): p[1].chunks(name) for p in plans if p[0] == "full"}
+            row = 0
+            for w in base_src.chunks(name):
+                w_sq += float(np.vdot(w, w))
+                for kind, src, pairs, scale in plans:
+                    if kind == "full":
+                        d = next(readers[id(src)]) - w
+                        sums[id(src)][0] += float(np.vdot(d, d))
+                        sums[id(src)][1] += float(np.vdot(w, d))
+                    elif id(src) in lora:
+                        a, b, btw = lora[id(src)]
+                        btw += b[row:row + len(w)].T @ w.reshape(len(w), -1)
+                row += len(w)
+            numel = int(np.prod(entry.shape)) if entry.shape else 1
             for kind, src, pairs, scale in plans:
                 if kind == "full":
-                    other = src.entries[name]
-                    if other.shape != entry.shape:
-                        raise HubkitError(f"model {src.name}: tensor {name} has shape {other.shape}, "
-                                          f"the base {entry.shape}")
-                    d = src.read(name) - w
-                    rows.append(_row(src.label, name, layers, w, w_sq, float(np.vdot(d, d)), float(np.vdot(w, d))))
-                elif name in pairs:
-                    a, b = (src.read(n) for n in pairs[name])  # A: r × in, B: out × r
-                    if (b.shape[0], a.shape[1]) != tuple(w.shape):
-                        raise HubkitError(f"adapter {src.name}: LoRA of {name} is {b.shape[0]}×{a.shape[1]}, "
-                                          f"the base tensor {tuple(w.shape)}")
+                    rows.append(_row(src.label, name, layers, numel, w_sq, *sums[id(src)]))
+                elif id(src) in lora:
+                    a, b, btw = lora[id(src)]
                     delta_sq = scale * scale * float(np.sum((b.T @ b) * (a @ a.T)))
-                    dot = scale * float(np.sum((b.T @ w) * a))
-                    rows.append(_row(src.label, name, layers, w, w_sq, delta_sq, dot))
+                    rows.append(_row(src.label, name, layers, numel, w_sq, delta_sq, scale * float(np.sum(btw * a))))
                 else:
-                    rows.append(_row(src.label, name, layers, w, w_sq, 0.0, 0.0))
+                    rows.append(_row(src.label, name, layers, numel, w_sq, 0.0, 0.0))
     finally:
+        if stats is not None:
+            stats["bytes_read"] = base_src.bytes_read + sum(src.bytes_read for src in tuned)
+            stats["tensor_bytes"] = sum(e.end - e.start for src in (base_src, *tuned) for e in src.entries.values())
         base_src.close()
         for src in tuned:
             src.close()

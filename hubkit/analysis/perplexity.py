@@ -173,11 +173,15 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
     device = lm.device
     with torch.inference_mode(), tqdm(total=len(work), desc=f"perplexity {data}", unit="window",
                                       disable=not progress) as bar:
-        i = 0
-        while i < len(work):
-            width = len(work[i][0])
-            n = max(1, min(batch_size, batch_tokens // width))
-            batch = work[i:i + n]
+        from ..eval.lm import _batches
+
+        batches = []
+        for group in _batches(work, lambda w: len(w[0]), batch_size):  # little padding, longest first
+            width = len(group[0][0])
+            n = max(1, batch_tokens // width)
+            batches += [group[k:k + n] for k in range(0, len(group), n)]
+        for batch in batches:
+            width = len(batch[0][0])
             ids = torch.full((len(batch), width), lm.tokenizer.pad_token_id, dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)
             for r, (toks, _, _) in enumerate(batch):
@@ -191,7 +195,6 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
                 nll += float(F.cross_entropy(pred, target, reduction="sum").double())
                 count += scored
             bar.update(len(batch))
-            i += len(batch)
     if count == 0:
         raise HubkitError(f"dataset {data}: no tokens to score in mode {mode}")
     from .layerdiff import public_name
