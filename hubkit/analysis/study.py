@@ -160,17 +160,21 @@ def synergy(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def data_properties(frame: pd.DataFrame, properties: pd.DataFrame) -> pd.DataFrame:
-    """(b): per benchmark and property, Pearson and Spearman of the mean gain per (base, dataset) vs the property."""
+    """(b): per benchmark column and property, Pearson and Spearman of mean gains vs the property.
+
+    `properties` is keyed by `dataset` plus `base_model` (perplexity under each base) and/or `benchmark`
+    (similarity of the data to each benchmark); gains are averaged over the rows that share those keys.
+    """
     import pandas as pd
 
     from ..results import bench_column
 
+    keys = [k for k in ("base_model", "dataset", "benchmark") if k in properties.columns]
     rows = frame[(frame["dataset"] != "pretrain") & frame["gain"].notna()].copy()
     rows["column"] = [bench_column(b, n) for b, n in zip(rows["benchmark"], rows["n_shot"])]
-    gains = rows.groupby(["base_model", "dataset", "column"], as_index=False)["gain"].mean()
-    numeric = [c for c in properties.columns if c not in ("base_model", "dataset")
-               and pd.api.types.is_numeric_dtype(properties[c])]
-    joined = gains.merge(properties, on=["base_model", "dataset"])
+    gains = rows.groupby(["base_model", "dataset", "benchmark", "column"], as_index=False)["gain"].mean()
+    numeric = [c for c in properties.columns if c not in keys and pd.api.types.is_numeric_dtype(properties[c])]
+    joined = gains.merge(properties, on=keys)
     out = []
     for column, part in joined.groupby("column"):
         for prop in numeric:
@@ -288,7 +292,7 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
     """
     if frame.empty or frame["gain"].notna().sum() == 0:
         raise HubkitError("analyze: the results hold no gains (no base-model rows to compare with)")
-    for name, table, needed in (("properties", properties, ["base_model", "dataset"]),
+    for name, table, needed in (("properties", properties, ["dataset"]),
                                 ("layers", layers, ["model", "depth", "rel_change"])):
         if table is not None:
             missing = [c for c in needed if c not in table.columns]
@@ -301,7 +305,7 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
     result.tables.update({"synergy": cells, "agreement": agree, **training_factors(frame)})
     if properties is not None:
         result.tables["data_properties"] = data_properties(frame, properties)
-        if "perplexity" in properties.columns:
+        if {"perplexity", "base_model"} <= set(properties.columns):
             result.inputs["perplexity"] = properties[["base_model", "dataset", "perplexity"]]
     if layers is not None:
         result.tables["layer_correlation"] = layer_correlation(frame, layers)

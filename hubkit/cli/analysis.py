@@ -93,7 +93,9 @@ def pull(
 
 def analyze(
     results: str = typer.Option(..., "--results", help="The study's CSV, a results parquet, or a results dataset."),
-    perplexity_table: Path = typer.Option(None, "--perplexity", help="Parquet/CSV of base_model, dataset, perplexity (…)."),
+    perplexity_table: Path = typer.Option(None, "--perplexity", "--properties",
+                                          help="Data properties: base_model, dataset, perplexity (`hubkit perplexity`), "
+                                          "or dataset, benchmark, … (`hubkit data properties`)."),
     layers: Path = typer.Option(None, "--layers", help="`hubkit layerdiff`'s layerdiff_layers.parquet."),
     output: Path = typer.Option(Path("analysis"), "--output", "-o", help="Folder for tables, plots and report.md."),
     push: str = typer.Option(None, "--push", help="Also upload the tables to this results dataset (analysis/…)."),

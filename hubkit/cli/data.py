@@ -21,3 +21,21 @@ def list_sets() -> None:
     for e in REGISTRY.values():
         table.add_row(e.name, e.public.describe(), e.offline.describe(), e.stand_in or "")
     Console().print(table)
+
+
+@app.command("properties")
+def properties(
+    datasets: str = typer.Option(..., "--datasets", help="Training sets, comma-separated (registry names, Hub ids)."),
+    benchmarks: str = typer.Option(..., "--benchmarks", help="Benchmarks, comma-separated (as `hubkit eval` names them)."),
+    size: int = typer.Option(200, "--size", min=1, help="Examples sampled from each side."),
+    output: str = typer.Option("data_properties.parquet", "--output", "-o", help="Parquet file to write."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+) -> None:
+    """Length of each training set and its similarity to each benchmark (embeddings, 3-gram overlap)."""
+    from ..analysis.properties import data_properties
+
+    table = data_properties([d.strip() for d in datasets.split(",") if d.strip()],
+                            [b.strip() for b in benchmarks.split(",") if b.strip()], size=size, progress=progress)
+    table.to_parquet(output, index=False)
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    typer.echo(f"Written to {output} (use it with `hubkit analyze --properties`)")
