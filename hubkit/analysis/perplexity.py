@@ -5,7 +5,8 @@ dataset is what `hubkit train` reads (a registry name like `lima`, a Hub dataset
 prompt/completion pairs in the study's format), or any dataset with a `text` column.
 
 - `mode="response"` scores the completion given its prompt (what SFT trains on); `mode="full"` scores
-  every token of the text, the first one conditioned on the end-of-text token.
+  every token of the text, the first one conditioned on the BOS token (EOS when there is none), as
+  lm-eval's `loglikelihood_rolling` does.
 - Texts longer than the model's window are scored in rolling windows: each token is predicted exactly
   once, with at least `max_length - stride` tokens of context (all of it for the first window).
 - Token-weighted: total negative log-likelihood over total scored tokens. Bits per byte divides the same
@@ -80,15 +81,25 @@ def _text_column(data: str, size: int | None, seed: int) -> tuple[list[tuple[str
     from ..data.loading import fetch_split
     from ..data.registry import Source
 
-    if "/" not in data or Path(data).exists():
+    if Path(data).is_file():
+        from ..data.loading import _load_file
+
+        ds, revision = _load_file(Path(data)), None
+    elif "/" in data:
+        ds, revision = fetch_split(Source(data, None, "train"), data)
+    else:
         raise HubkitError(f"dataset {data}: not a training set and not a Hub dataset with a `text` column")
-    ds, revision = fetch_split(Source(data, None, "train"), data)
     if "text" not in ds.column_names:
         raise HubkitError(f"dataset {data}: no `text` column (columns: {', '.join(ds.column_names)})")
     order = list(range(len(ds)))
     random.Random(seed).shuffle(order)
     texts = ds["text"]
     return [("", texts[i]) for i in order[:size]], revision
+
+
+def prefix_token(tokenizer) -> int:
+    """What the first token of a text is conditioned on: BOS when the tokenizer has one, else EOS (lm-eval's rule)."""
+    return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
 
 
 def _windows(tokens: list[int], scored_from: int, max_length: int, stride: int) -> list[tuple[list[int], int, int]]:
@@ -110,7 +121,7 @@ def _windows(tokens: list[int], scored_from: int, max_length: int, stride: int) 
 
 def perplexity(model: str, data: str, mode: Mode = "response", size: int | None = None, seed: int = 42,
                max_length: int | None = None, stride: int | None = None, batch_tokens: int = 8192,
-               batch_size: int = 16, progress: bool = True, use_cache: bool = True) -> PerplexityResult:
+               batch_size: int = 16, progress: bool = True, use_cache: bool = True, lm=None) -> PerplexityResult:
     """Perplexity and bits-per-byte of `data` under `model`.
 
     Args:
@@ -125,6 +136,7 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
         batch_size: windows per forward pass at most.
         progress: show a progress bar.
         use_cache: reuse a cached result of the same model weights, data revision, mode and settings.
+        lm: the model already loaded (`hubkit.eval.lm.LM`) for `model`, to score several datasets with one load.
 
     Raises:
         HubkitError: unknown data, a model that cannot be loaded, or no text to score (naming the row).
@@ -148,12 +160,12 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
     if use_cache and cache.is_file():
         return PerplexityResult(**{**json.loads(cache.read_text()), "cached": True})
     started = time.time()
-    lm = LM.load(source, batch_size=batch_size)
+    lm = lm or LM.load(source, batch_size=batch_size)
     window = min(max_length or lm.max_length, lm.max_length)
     if window < 2:
         raise HubkitError(f"perplexity: max_length must be at least 2, got {window}")
     step = max(1, min(stride or window // 2, window - 1))
-    eos = lm.tokenizer.eos_token_id
+    prefix = prefix_token(lm.tokenizer)
     work = []
     total_bytes = 0
     for row, (prompt, completion) in enumerate(pairs):
@@ -165,7 +177,7 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
             tokens, scored_from = ctx + cont, len(ctx)
             total_bytes += len(completion.encode("utf-8"))
         else:
-            tokens, scored_from = [eos] + lm._encode(text, special=False), 1
+            tokens, scored_from = [prefix] + lm._encode(text, special=False), 1
             total_bytes += len(text.encode("utf-8"))
         work += _windows(tokens, scored_from, window, step)
     work.sort(key=lambda w: -len(w[0]))

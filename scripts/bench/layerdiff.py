@@ -30,12 +30,14 @@ from _isolated import isolate  # noqa: E402  (the script's folder is on sys.path
 work, PORT = isolate("layerdiff")
 
 CHILD = textwrap.dedent("""
-    import json, resource, sys, time
+    import json, sys, time
     started = time.perf_counter()
     out = {}
     exec(sys.argv[1])
     out["seconds"] = time.perf_counter() - started
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this process's own high-water mark (ru_maxrss would carry the parent's across fork/exec)
+    hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    out["peak_rss_mb"] = int(hwm.split()[1]) / 1024
     print("RESULT " + json.dumps(out))
 """)
 

@@ -3,9 +3,9 @@
     pip install lm-eval                   # the peer (PyPI); not a hubkit dependency
     python scripts/bench/perplexity.py    # SmolLM2-135M-Instruct, 24 C4 documents
 
-All sides score the same documents with the same model (float32, CPU threads as available): full text,
-each token conditioned on the end-of-text token and everything before it (the documents fit one window, so
-lm-eval's rolling windows and hubkit's coincide). Checked: summed log-likelihoods equal within 1e-6
+All sides score the same documents (C4 documents under 512 tokens) with the same model (float32, CPU
+threads as available): full text, each token conditioned on the BOS token and everything before it
+(the documents fit one 512-token window, so lm-eval's rolling windows and hubkit's coincide). Checked: summed log-likelihoods equal within 1e-6
 relative. Targets: >= 0.95x the bare forward pass (the floor: one forward per document, no loss), and
 >= 1.3x lm-eval's batched mode.
 """
@@ -13,6 +13,7 @@ relative. Targets: >= 0.95x the bare forward pass (the floor: one forward per do
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ def main() -> None:
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    from hubkit.analysis.perplexity import _text_column, perplexity
+    from hubkit.analysis.perplexity import _text_column, perplexity, prefix_token
     from hubkit.eval.lm import LM
     from hubkit.hub.seed import seed
     from hubkit.models import convert_bundled
@@ -49,25 +50,28 @@ def main() -> None:
     try:
         seed(["c4_demo"], api=HfApi(endpoint=server.url, token=token), progress=False)
         model_dir = convert_bundled("smollm2", cache_dir=_REAL_HOME / "models" / "smollm2")
-        texts = [t for _, t in _text_column("hubkit-data/c4_demo", args.docs, 42)[0]]
         lm = LM.load(str(model_dir))
+        # documents that fit one 512-token window, so that every method scores exactly the same tokens
+        texts = [t for _, t in _text_column("hubkit-data/c4_demo", None, 42)[0]
+                 if len(lm._encode(t, special=False)) < 512][:args.docs]
+        docs = work / "docs.jsonl"
+        docs.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
         tokens = sum(len(lm._encode(t, special=False)) for t in texts)
         rows = []
 
         started = time.perf_counter()
         with torch.inference_mode():
             for t in texts:  # the floor: one forward pass per document, nothing else
-                lm.model(input_ids=torch.tensor([[lm.tokenizer.eos_token_id] + lm._encode(t, special=False)]))
+                lm.model(input_ids=torch.tensor([[prefix_token(lm.tokenizer)] + lm._encode(t, special=False)]))
         rows.append(("bare forward pass (batch 1)", time.perf_counter() - started, None))
 
-        # hubkit reads the same documents (same repo, seed and size) itself
         started = time.perf_counter()
-        ours = perplexity(str(model_dir), "hubkit-data/c4_demo", mode="full", size=args.docs, seed=42,
-                          batch_size=args.batch_size, progress=False, use_cache=False)
+        ours = perplexity(str(model_dir), str(docs), mode="full", batch_size=args.batch_size, progress=False,
+                          use_cache=False, lm=lm)  # the model loaded once, as for the floor
         rows.append((f"hubkit perplexity (batch {args.batch_size})", time.perf_counter() - started, -ours.nll))
 
         for bs in (1, args.batch_size):
-            peer = HFLM(pretrained=str(model_dir), batch_size=bs, device="cpu", dtype="float32")
+            peer = HFLM(pretrained=str(model_dir), batch_size=bs, device="cpu", dtype="float32", max_length=512)
             requests = [Instance(request_type="loglikelihood_rolling", doc={}, arguments=(t,), idx=i)
                         for i, t in enumerate(texts)]
             started = time.perf_counter()

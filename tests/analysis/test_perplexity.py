@@ -26,7 +26,7 @@ def _direct(lm: LM, pairs, mode: str) -> tuple[float, int]:
             ids, labels = ctx + cont, [-100] * len(ctx) + cont
         else:
             body = lm._encode(prompt + completion, special=False)
-            ids, labels = [eos] + body, [-100] + body
+            ids, labels = [first] + body, [-100] + body
         with torch.inference_mode():
             out = lm.model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels]))
         n = sum(1 for x in labels[1:] if x != -100)
@@ -108,3 +108,14 @@ def test_an_empty_record_is_named(hub, tiny_model, tmp_path):
                                 {"instruction": "Say nothing", "output": ""}]))
     with pytest.raises(HubkitError, match=r"row 1"):
         perplexity(str(tiny_model), str(data), progress=False, use_cache=False)
+
+
+def test_a_text_dataset_is_scored_in_full(tiny_model, tmp_path):
+    lm = LM.load(str(tiny_model))
+    texts = ["The cat sat on the mat.", "def add(a, b):\n    return a + b"]
+    path = tmp_path / "texts.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    result = perplexity(str(tiny_model), str(path), mode="full", progress=False, use_cache=False)
+    nll, count = _direct(lm, [("", t) for t in texts], "full")
+    assert result.tokens == count and result.nll == pytest.approx(nll, rel=1e-5)
+    assert result.data == "texts.jsonl" and result.documents == 2
