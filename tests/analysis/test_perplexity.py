@@ -18,8 +18,10 @@ from ..test_cli import _assert_one_line_error, hubkit
 
 def _direct(lm: LM, pairs, mode: str) -> tuple[float, int]:
     """Summed NLL and token count, one document at a time through the model's own loss."""
+    from hubkit.analysis.perplexity import prefix_token
+
+    first = prefix_token(lm.tokenizer)  # BOS, or EOS when the tokenizer has no BOS
     total, count = 0.0, 0
-    eos = lm.tokenizer.eos_token_id
     for prompt, completion in pairs:
         if mode == "response":
             ctx, cont = lm._split(prompt, completion)
