@@ -209,10 +209,8 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
             bar.update(len(batch))
     if count == 0:
         raise HubkitError(f"dataset {data}: no tokens to score in mode {mode}")
-    from .layerdiff import public_name
-
     result = PerplexityResult(
-        model=public_name(model) if source.run_dir is None else source.name, model_revision=source.revision,
+        model=source.name, model_revision=source.revision,
         data=data if not Path(data).exists() else Path(data).name, data_revision=data_revision, mode=mode,
         documents=len(pairs), tokens=count, bytes=total_bytes, nll=nll, perplexity=math.exp(nll / count),
         bits_per_byte=nll / math.log(2) / total_bytes, seconds=time.time() - started)

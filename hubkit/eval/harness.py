@@ -309,14 +309,6 @@ def evaluate_model(
     return report
 
 
-def _public(name: str | None) -> str | None:
-    """A model reference fit for a results file: a Hub id or a bare folder name, never a local path."""
-    if not name:
-        return name
-    path = Path(name)
-    return path.name if path.is_absolute() or path.exists() or name.startswith(".") else name
-
-
 def _write(report: EvalReport, runs: list[BenchmarkRun], samples: dict[str, list[dict]], facts: dict[str, Any],
            out: Path, batch_size: int) -> None:
     from .. import __version__
@@ -350,19 +342,19 @@ def _write(report: EvalReport, runs: list[BenchmarkRun], samples: dict[str, list
         "n-shot": {r.name: r.n_shot for r in runs},
         "higher_is_better": {r.name: {m: True for m in r.task.metrics} for r in runs},
         "n-samples": {r.name: {k: facts[r.name][k] for k in ("original", "effective")} for r in runs},
-        "config": {"model": "hf", "model_args": {"pretrained": _public(src.name), "revision": src.revision},
+        "config": {"model": "hf", "model_args": {"pretrained": src.name, "revision": src.revision},
                    "model_revision": src.revision, "model_sha": src.revision, "batch_size": batch_size,
                    "limit": next((r.limit for r in runs if r.limit), None), "bootstrap_iters": 0},
         "git_hash": None,
         "date": time.time(),
         "transformers_version": versions().get("transformers"),
         "hubkit_version": __version__,
-        "model_name": _public(src.name),
-        "model_name_sanitized": _public(src.name).replace("/", "__"),
+        "model_name": src.name,
+        "model_name_sanitized": src.name.replace("/", "__"),
         "total_evaluation_time_seconds": f"{report.seconds:.1f}",
         "hubkit": {
             "suite": report.suite,
-            "base_model": _public(report.base.name) if report.base else None,
+            "base_model": report.base.name if report.base else None,
             "base_revision": report.base.revision if report.base else None,
             "scores": report.scores,
             "base_scores": report.base_scores,
