@@ -145,12 +145,18 @@ def bootstrap_corr(x: np.ndarray, y: np.ndarray, method: str, n: int = BOOTSTRAP
     return value, float(low), float(high)
 
 
-def synergy(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(a): mean gain per base × dataset × benchmark column; and per dataset × column, sign agreement across bases."""
+def _gain_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The fine-tuned models' rows that have a gain, with their `<benchmark>-<n>shot` column name."""
     from ..results import bench_column
 
     rows = frame[(frame["dataset"] != "pretrain") & frame["gain"].notna()].copy()
     rows["column"] = [bench_column(b, n) for b, n in zip(rows["benchmark"], rows["n_shot"])]
+    return rows
+
+
+def synergy(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(a): mean gain per base × dataset × benchmark column; and per dataset × column, sign agreement across bases."""
+    rows = _gain_rows(frame)
     cells = rows.groupby(["base_model", "dataset", "column"], as_index=False)["gain"].mean()
     signs = cells.assign(positive=cells["gain"] > 0)
     agree = signs.groupby(["dataset", "column"]).agg(bases=("gain", "size"), positive=("positive", "sum"),
@@ -167,11 +173,8 @@ def data_properties(frame: pd.DataFrame, properties: pd.DataFrame) -> pd.DataFra
     """
     import pandas as pd
 
-    from ..results import bench_column
-
     keys = [k for k in ("base_model", "dataset", "benchmark") if k in properties.columns]
-    rows = frame[(frame["dataset"] != "pretrain") & frame["gain"].notna()].copy()
-    rows["column"] = [bench_column(b, n) for b, n in zip(rows["benchmark"], rows["n_shot"])]
+    rows = _gain_rows(frame)
     gains = rows.groupby(["base_model", "dataset", "benchmark", "column"], as_index=False)["gain"].mean()
     numeric = [c for c in properties.columns if c not in keys and pd.api.types.is_numeric_dtype(properties[c])]
     joined = gains.merge(properties, on=keys)
@@ -212,10 +215,7 @@ def layer_correlation(frame: pd.DataFrame, layers: pd.DataFrame, bins: int = 10)
 
 def training_factors(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """(d): paired LoRA − full gains per benchmark column, and mean gains by epochs and by data size."""
-    from ..results import bench_column
-
-    rows = frame[(frame["dataset"] != "pretrain") & frame["gain"].notna()].copy()
-    rows["column"] = [bench_column(b, n) for b, n in zip(rows["benchmark"], rows["n_shot"])]
+    rows = _gain_rows(frame)
     keys = ["base_model", "dataset", "data_size", "epochs", "lr_schedule", "column"]
     full = rows[rows["tuning"] == "full"].groupby(keys, dropna=False)["gain"].mean()
     lora = rows[rows["tuning"] == "lora"].groupby(keys, dropna=False)["gain"].mean()

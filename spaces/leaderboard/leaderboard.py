@@ -197,13 +197,6 @@ class Board:
         out["reproduce"] = self._command.loc[ids]
         return out.sort_values("average", ascending=False, na_position="last").reset_index(drop=True)
 
-    def link(self, model_id: Any) -> str:
-        """A Markdown link to a model repo; anything that is not a plain repo id is shown as text."""
-        model_id = _as_text(model_id)
-        if not REPO_ID.match(model_id):
-            return "no repo (imported)"
-        return f"[{model_id}]({self.endpoint.rstrip('/')}/{model_id})"
-
     def command(self, run_id: str) -> str:
         """The command that reproduces a model: its published config, or the run spec from its axes."""
         return str(self._command.loc[run_id])
