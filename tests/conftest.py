@@ -5,7 +5,9 @@ The environment is set here, at import, before anything imports huggingface_hub:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -168,3 +170,27 @@ def own_hub(tmp_path):
     yield Own()
     for s in servers:
         s.stop()
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextlib.contextmanager
+def chromium_page():
+    """A page in Debian's chromium driven by Playwright (never a downloaded browser), or None where chromium
+    is missing; with HUBKIT_REQUIRE_BROWSER set (CI), a missing chromium fails the test instead."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("HUBKIT_REQUIRE_BROWSER"):
+            pytest.fail(f"chromium is required for the browser tests and is missing at {CHROMIUM}")
+        yield None
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()

@@ -9,7 +9,7 @@ import typer
 
 def evaluate(
     model: str = typer.Argument(..., help="Hub id, local model or adapter directory, or hubkit run directory."),
-    suite: str = typer.Option("quick", "--suite", "-s", help="`study`, `quick`, a benchmark, or a comma list."),
+    suite: str = typer.Option("quick", "--suite", "-s", help="`study`, `quick`, `tiny`, a benchmark, or a comma list."),
     limit: int = typer.Option(None, "--limit", "-l", min=1, help="At most N records per benchmark."),
     n_shot: int = typer.Option(None, "--n-shot", min=0, help="Override every benchmark's shot count."),
     output: Path = typer.Option(None, "--output", "-o", help="Results folder (default: <run>/eval or eval-results/<model>)."),
@@ -22,7 +22,8 @@ def evaluate(
 ) -> None:
     """Evaluate a model; write lm-eval-style results JSON and per-sample details.
 
-    Suites: `study` (every benchmark, study shot counts), `quick` (small subsets for CPUs), or benchmark
+    Suites: `study` (every benchmark, study shot counts), `quick` (small subsets for CPUs), `tiny` (four
+    multiple-choice benchmarks, 0-shot, 10 records: the quickstart's), or benchmark
     names: gsm8k, math, math500, humaneval, mbpp, mmlu, hellaswag, boolq, truthfulqa, nq_open.
     """
     from rich.console import Console

@@ -17,18 +17,17 @@ def import_results(
     from rich.console import Console
 
     from ..errors import HubkitError
-    from ..results import import_lm_eval, import_massive_sft_csv
+    from ..results import import_key, import_lm_eval, import_massive_sft_csv
 
     if format == "massive-sft-csv":
         if len(files) != 1:
             raise HubkitError("massive-sft-csv takes exactly one file")
         table = import_massive_sft_csv(files[0])
-        key = f"import-massive-sft-{files[0].stem}"
     elif format == "lm-eval":
         table = import_lm_eval(list(files))
-        key = "import-lm-eval-" + "-".join(sorted({p.parent.name for p in files}))[:80]
     else:
         raise HubkitError(f"unknown format {format!r} (massive-sft-csv or lm-eval)")
+    key = import_key(format, files)
     if table.frame.empty:
         raise HubkitError("no results found in the given files")
     from ..hub import get_api

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import STUDY_PROMPT
 from ..errors import HubkitError
-from .registry import REGISTRY, Conversation, RecordError, Source, detect_layout, members
+from .registry import REGISTRY, Conversation, RecordError, Source, check_name, detect_layout, members
 
 if TYPE_CHECKING:
     import datasets
@@ -205,11 +205,7 @@ def load_training_data(name: str, size: int | None = None, seed: int = 42, promp
                                    len(part), entry.stand_in if offline else None))
         return _finish(rows, info, seed)
 
-    if name.startswith("w/o-"):
-        raise HubkitError(f"unknown dataset '{name[4:]}' in '{name}' (known: {', '.join(REGISTRY)})")
-    if "/" not in name:
-        raise HubkitError(
-            f"unknown dataset '{name}' (known: {', '.join(REGISTRY)}, all, w/o-<name>, a Hub id, or a file)")
+    check_name(name)
     source = Source(name, None)
     ds, revision = fetch_split(source, name)
     convert = detect_layout(ds.column_names)

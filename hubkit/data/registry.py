@@ -249,6 +249,24 @@ REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in [
 STUDY_SETS = list(REGISTRY)
 
 
+def check_name(name: str) -> None:
+    """Raise `HubkitError` for a dataset name that is neither a registry set, `all`, `w/o-<set>`, a Hub id
+    (`owner/name`) nor a data file, before anything is loaded."""
+    from pathlib import Path
+
+    from ..config import did_you_mean
+    from ..errors import HubkitError
+
+    if members(name) or name.endswith((".json", ".jsonl", ".parquet")) or Path(name).is_file():
+        return
+    if name.startswith("w/o-"):
+        raise HubkitError(f"unknown dataset '{name[4:]}' in '{name}'{did_you_mean(name[4:], REGISTRY)} "
+                          f"(known: {', '.join(REGISTRY)})")
+    if "/" not in name:
+        raise HubkitError(f"unknown dataset '{name}'{did_you_mean(name, REGISTRY)} "
+                          f"(known: {', '.join(REGISTRY)}, all, w/o-<name>, a Hub id, or a file)")
+
+
 def members(name: str) -> list[str]:
     """The registry sets a name stands for: itself, all ten (`all`), or all but one (`w/o-X`)."""
     if name == "all":

@@ -235,11 +235,15 @@ STUDY_ORDER = ("gsm8k", "math", "humaneval", "mbpp", "mmlu", "hellaswag", "boolq
 QUICK = {"gsm8k": (4, 8, 96), "math500": (0, 8, 96), "humaneval": (0, 8, 128), "mbpp": (4, 8, 96),
          "mmlu": (5, 16, None), "hellaswag": (10, 16, None), "boolq": (5, 16, None), "truthfulqa": (0, 16, None),
          "nq_open": (1, 16, 16)}
-SUITES = ("study", "quick", *TASKS)
+# `tiny`: the four multiple-choice benchmarks the study also reports 0-shot, 10 records each: about half a
+# minute per model for a 135M model on 2 CPU cores (what `hubkit quickstart` runs)
+TINY = {"mmlu": (0, 10, None), "hellaswag": (0, 10, None), "boolq": (0, 10, None), "truthfulqa": (0, 10, None)}
+SUITES = ("study", "quick", "tiny", *TASKS)
+NAMED = {"quick": QUICK, "tiny": TINY}
 
 
 def get_suite(name: str, limit: int | None = None, n_shot: int | None = None) -> list[BenchmarkRun]:
-    """The benchmarks of a suite: `study` (all, full size), `quick` (small subsets) or one benchmark's name.
+    """The benchmarks of a suite: `study` (all, full size), `quick` / `tiny` (small subsets) or one benchmark.
 
     A comma-separated list of names (`gsm8k,mmlu`) is a suite too. `limit` caps every benchmark's
     records; `n_shot` overrides every benchmark's shot count.
@@ -251,8 +255,8 @@ def get_suite(name: str, limit: int | None = None, n_shot: int | None = None) ->
     for part in [p.strip() for p in name.split(",") if p.strip()] or [""]:
         if part == "study":
             runs += [BenchmarkRun(TASKS[t], TASKS[t].n_shot) for t in STUDY_ORDER]
-        elif part == "quick":
-            runs += [BenchmarkRun(TASKS[t], s, n, m) for t, (s, n, m) in QUICK.items()]
+        elif part in NAMED:
+            runs += [BenchmarkRun(TASKS[t], s, n, m) for t, (s, n, m) in NAMED[part].items()]
         elif part in TASKS:
             runs.append(BenchmarkRun(TASKS[part], TASKS[part].n_shot))
         else:

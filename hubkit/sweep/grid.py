@@ -60,8 +60,11 @@ def expand(sweep: SweepSpec, runs_dir: str | Path | None = None) -> list[tuple[s
         if not isinstance(extra, dict):
             raise HubkitError("sweep: each `include` entry must be a mapping of settings")
         specs.append(build(RunSpec, {**base, **extra}, where=f"sweep {sweep.name}"))
+    from ..data.registry import check_name
+
     seen: dict[str, RunSpec] = {}
     for spec in specs:
+        check_name(spec.dataset)  # a typo fails now, not in every run's training
         seen.setdefault(run_id(spec), spec)
     if not seen:
         raise HubkitError(f"sweep {sweep.name}: the grid is empty after exclusions")

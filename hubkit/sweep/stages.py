@@ -58,11 +58,11 @@ def _trained(spec: RunSpec) -> bool:
 
 def _eval(spec: RunSpec, options: dict[str, Any]) -> None:
     """The sweep's suite on the final model; the base model's results come from (or fill) the shared cache."""
-    from ..eval.harness import evaluate_model
+    from ..eval.harness import DEFAULT_DATA_NAMESPACE, evaluate_model
 
     report = evaluate_model(str(_run_dir(spec)), suite=options.get("eval_suite") or "quick",
                             limit=options.get("eval_limit"), batch_size=options.get("eval_batch_size") or 8,
-                            progress=False)
+                            data_namespace=options.get("data_namespace") or DEFAULT_DATA_NAMESPACE, progress=False)
     for name, score in report.scores.items():
         gain = f" ({report.gains[name]:+.1f})" if name in report.gains else ""
         print(f"{name}: {score:.1f}{gain}")

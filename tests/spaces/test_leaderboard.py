@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
-import shutil
-import socket
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +13,11 @@ from hubkit.publish import push_results
 from hubkit.results import ResultsTable, import_massive_sft_csv, rows_frame
 from hubkit.space import SPACE_DIR, benchmarks_json, build_app, deploy_space, load_board
 
+from ..conftest import _free_port, chromium_page
 from ..test_cli import _assert_one_line_error, hubkit
 
 STUDY_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "massive_sft_results" / "evaluation_result.csv"
 HOSTILE = '<img src=x onerror="window.__pwned=1">'
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def _row(run_id: str, model_id: str, tuning: str, bench: str, score: float, dataset: str = "lima") -> dict:
@@ -122,12 +117,6 @@ def test_deploy_and_errors(hub, results):
     _assert_one_line_error(hubkit("leaderboard", "serve", "--results", "nobody/nothing", env=env), "no results")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def page_url(results):
     demo = build_app(results)
@@ -137,22 +126,10 @@ def page_url(results):
     demo.close()
 
 
-def _browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("HUBKIT_REQUIRE_BROWSER"):
-            pytest.fail(f"chromium is required for the browser test and is missing at {CHROMIUM}")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    return sync_playwright()
-
-
 def test_the_page_in_a_real_browser(page_url, board):
-    with _browser() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        page = browser.new_page()
+    with chromium_page() as page:
+        if page is None:
+            pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(page_url)
@@ -190,7 +167,6 @@ def test_the_page_in_a_real_browser(page_url, board):
             page.keyboard.press("Enter")
         page.get_by_text("Δ lb-lora").first.wait_for(timeout=30_000)
         assert "-3" in page.locator("#compared").inner_text()
-        browser.close()
 
 
 def test_analysis_tables_add_gain_plots(hub, results, tmp_path):

@@ -1,0 +1,186 @@
+"""The main job end to end: `hubkit quickstart` at reduced size (SmolLM2-135M × math × full/LoRA, 4 records per
+benchmark) on the embedded Hub it starts itself, then what it left on the Hub, the leaderboard page it
+serves, and a rerun that redoes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from huggingface_hub import HfApi, ModelCard, hf_hub_download
+
+from .conftest import chromium_page
+
+REDUCED = ["grid.dataset=[math]", "eval_limit=4"]
+RUNS = {"full", "lora"}
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    """A fresh machine: no endpoint or token, so hubkit starts its embedded Hub under its own HUBKIT_HOME."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_TOKEN")}
+    env.update(HUBKIT_HOME=str(tmp / "home"), HF_HOME=str(tmp / "hf"), COLUMNS="200")
+    return env
+
+
+class Quickstart:
+    """`hubkit quickstart` in a subprocess, read line by line until it serves the leaderboard."""
+
+    def __init__(self, tmp: Path, *args: str):
+        self.lines: list[str] = []
+        self.url: str | None = None
+        self.serving = threading.Event()
+        self.proc = subprocess.Popen([sys.executable, "-m", "hubkit", "quickstart", *REDUCED, *args], cwd=tmp,
+                                     env=_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if "Leaderboard running on " in line:
+                self.url = line.split("Leaderboard running on ", 1)[1].split()[0]
+                self.serving.set()
+        self.serving.set()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("quickstart")
+    run = Quickstart(tmp)
+    try:
+        run.serving.wait(timeout=1200)
+        assert run.url, f"no leaderboard URL; exit {run.proc.poll()}\n{run.output[-4000:]}"
+        run.tmp = tmp
+        run.page = _page_checks(run.url)
+        run.proc.send_signal(signal.SIGINT)  # Ctrl-C stops the leaderboard; the quickstart ends cleanly
+        run.returncode = run.proc.wait(timeout=120)
+        time.sleep(0.2)
+        yield run
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+        subprocess.run([sys.executable, "-m", "hubkit", "hub", "stop"], env=_env(tmp), capture_output=True)
+
+
+def _page_checks(url: str) -> dict:
+    """The served page answers; in a real browser, searching the table finds the quickstart's two runs."""
+    import httpx
+
+    page = httpx.get(url, timeout=30)
+    out = {"status": page.status_code, "html": page.text, "found": None}
+    with chromium_page() as browser_page:
+        if browser_page is not None:
+            browser_page.goto(url)
+            browser_page.locator("#search textarea, #search input").first.fill("smollm2")
+            browser_page.get_by_text("2 models", exact=True).first.wait_for(timeout=60_000)
+            out["found"] = browser_page.locator("#table").inner_text()
+    return out
+
+
+@pytest.fixture(scope="module")
+def hub_api(first):
+    endpoint = next(line.split()[1] for line in first.lines if line.startswith("endpoint "))
+    token = (first.tmp / "home" / "hub" / "embedded-token").read_text()
+    return HfApi(endpoint=endpoint, token=token)
+
+
+def test_it_runs_every_stage_and_serves_the_leaderboard(first):
+    out = first.output
+    assert first.returncode == 0, out[-4000:]
+    for i, stage in enumerate(["hub", "data", "base model", "sweep", "study results", "perplexity", "layer diff",
+                               "analysis", "leaderboard"], 1):
+        assert f"{i}/9 {stage}" in out
+    assert "mirrored HuggingFaceTB/SmolLM2-135M-Instruct" in out
+    assert "2 runs published (6 jobs this time)" in out
+    assert "Leaderboard stopped." in out
+    assert first.page["status"] == 200 and "gradio" in first.page["html"].lower()
+    if first.page["found"] is not None:
+        assert "math" in first.page["found"] and "lora" in first.page["found"]
+    # the summary table: both runs with scores, gains, the perplexity of their data and their mid-layer change
+    summary = pd.read_csv(first.tmp / "hubkit-quickstart" / "summary.csv")
+    assert set(summary["tuning"]) == RUNS and set(summary["dataset"]) == {"math"}
+    for column in ("mmlu-0shot", "mmlu-0shot gain", "hellaswag-0shot", "boolq-0shot", "truthfulqa-0shot",
+                   "mean gain", "data perplexity", "mid-layer change"):
+        assert summary[column].notna().all(), column
+    assert (summary["mid-layer change"] > 0).all() and (summary["data perplexity"] > 1).all()
+
+
+def test_the_hub_holds_repos_cards_results_and_analysis(first, hub_api):
+    models = [m.id for m in hub_api.list_models(author="hubkit", filter="sweep-quickstart")]
+    assert len(models) == 2, models
+    for repo_id in models:
+        files = set(hub_api.list_repo_files(repo_id))
+        weights = "adapter_model.safetensors" if "-lora-" in repo_id else "model.safetensors"
+        assert {weights, "README.md", "hubkit_config.yaml", "loss_curve.png"} <= files, files
+        assert any(f.startswith("eval/results_") for f in files) and any(f.startswith(".eval_results/") for f in files)
+        card = ModelCard.load(hf_hub_download(repo_id, "README.md", endpoint=hub_api.endpoint, token=hub_api.token))
+        assert card.data.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
+        assert {r.dataset_type for r in card.data.eval_results} == {
+            "cais/mmlu", "Rowan/hellaswag", "google/boolq", "truthfulqa/truthful_qa"}
+        assert "## Evaluation" in card.text and "/tmp" not in card.content and str(first.tmp) not in card.content
+
+    repo = "hubkit/quickstart-results"
+    files = set(hub_api.list_repo_files(repo, repo_type="dataset"))
+    assert {"data/results.parquet", "analysis/report.md", "analysis/perplexity.parquet",
+            "analysis/layerdiff.parquet", "analysis/data_properties.parquet",
+            "analysis/layer_correlation.parquet"} <= files, files
+    get = lambda name: hf_hub_download(repo, name, repo_type="dataset", endpoint=hub_api.endpoint,  # noqa: E731
+                                       token=hub_api.token)
+    results = pd.read_parquet(get("data/results.parquet"))
+    ours = results[results["source"] == "hubkit"]
+    assert set(ours["model_id"]) == set(models)
+    assert len(ours) == 2 * 4 and ours["gain"].notna().all() and (ours["n_shot"] == 0).all()
+    assert ours["base_model"].eq("HuggingFaceTB/SmolLM2-135M-Instruct").all()
+    study = results[results["source"] == "massive-sft-csv"]
+    assert study["run_id"].nunique() == 1027
+    ppl = pd.read_parquet(get("analysis/perplexity.parquet"))
+    assert list(ppl["dataset"]) == ["math"] and ppl["perplexity"].between(1, 1000).all()
+    layers = pd.read_parquet(get("analysis/layerdiff.parquet"))
+    assert set(layers["run_id"]) == set(ours["run_id"]) and layers["depth"].between(0, 1).all()
+
+
+def test_a_rerun_redoes_nothing(first, hub_api):
+    repos = [m.id for m in hub_api.list_models(author="hubkit", filter="sweep-quickstart")] + ["hubkit/quickstart-results"]
+    before = {r: hub_api.repo_info(r, repo_type="dataset" if r.endswith("-results") else "model").sha for r in repos}
+    started = time.perf_counter()
+    again = subprocess.run([sys.executable, "-m", "hubkit", "quickstart", *REDUCED, "--no-serve"], cwd=first.tmp,
+                           env=_env(first.tmp), capture_output=True, text=True, timeout=900)
+    seconds = time.perf_counter() - started
+    try:
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        assert "2 runs published (0 jobs this time)" in again.stdout
+        after = {r: hub_api.repo_info(r, repo_type="dataset" if r.endswith("-results") else "model").sha for r in repos}
+        assert after == before  # nothing committed again
+        assert "is on the Hub" in again.stdout
+        print(f"rerun: {seconds:.0f} s")
+        status = subprocess.run([sys.executable, "-m", "hubkit", "hub", "status"], capture_output=True, text=True,
+                                env=_env(first.tmp))
+        assert "embedded Hub" in status.stdout and hub_api.endpoint in status.stdout  # the same Hub, reused
+    finally:
+        subprocess.run([sys.executable, "-m", "hubkit", "hub", "stop"], env=_env(first.tmp), capture_output=True)
+    token = (first.tmp / "home" / "hub" / "embedded-token").read_text()
+    assert token not in first.output + again.stdout + again.stderr
+
+
+def test_bad_recipe_overrides_fail_in_one_line(tmp_path):
+    from .test_cli import _assert_one_line_error, hubkit
+
+    env = _env(tmp_path)
+    _assert_one_line_error(hubkit("quickstart", "grid.dataset=[no_such_set]", env=env, timeout=120),
+                           "no_such_set")
+    _assert_one_line_error(hubkit("quickstart", "eval_suite=nope", env=env, timeout=120), "nope")
+    _assert_one_line_error(hubkit("quickstart", "--recipe", str(tmp_path / "missing.yaml"), env=env, timeout=120),
+                           "config file not found")
+    assert not (tmp_path / "home" / "hub").exists()  # refused before anything started
+
