@@ -11,7 +11,7 @@ Stages, each resumable (a rerun skips what is done and redoes nothing):
 6. **perplexity**: each training set's perplexity under the base model (cached per weights and data).
 7. **layer diff**: each published run against the base, read from the Hub by Range requests.
 8. **analysis**: the study's analyses over the results dataset, pushed back under `analysis/`.
-9. **leaderboard**: the Space's app over the results dataset, served on 127.0.0.1.
+9. **leaderboard**: the Space's app over the results dataset, deployed as a Space repo and served on 127.0.0.1.
 
 Against the real Hub (`HF_ENDPOINT` unset... see the README) the same code runs: the base model is found
 there, training sets come from their public repos, and the benchmarks are seeded into your namespace.
@@ -51,6 +51,7 @@ class QuickstartResult:
         namespace: the user or org that received the repos.
         models: the published model repos, one per run.
         results_repo: the results dataset (rows, study import, `analysis/`).
+        space_repo: the leaderboard deployed as a Gradio Space repo over `results_repo`.
         output_dir: the local folder (sweep, perplexity, layer diff, analysis).
         summary: one row per run: axes, scores and gains, perplexity of its data, mid-layer change.
         seconds: wall time of each stage.
@@ -62,6 +63,7 @@ class QuickstartResult:
     namespace: str
     models: list[str]
     results_repo: str
+    space_repo: str
     output_dir: Path
     summary: pd.DataFrame
     seconds: dict[str, float] = field(default_factory=dict)
@@ -287,6 +289,8 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
     def sweep() -> Any:
         from .sweep import run_sweep
 
+        logs = spec.directory / "logs"
+        console.print(f"{len(runs)} runs, {spec.workers} at a time; each run's log: {logs}/<run id>.log")
         report = run_sweep(spec)
         failed = [r for r in report.rows if r.state == "failed"]
         if failed:
@@ -322,25 +326,33 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
 
     summary = summarize(load_results(results_repo, api=api), [rid for rid, _ in runs], perplexities, layers)
     summary.to_csv(out / "summary.csv", index=False)
-    result = QuickstartResult(endpoint, namespace, models, results_repo, out, summary, seconds, report.jobs_run)
-    if not serve:
-        _print_summary(console, summary, result)
-        return result
+    space_repo = f"{namespace}/{spec.name}-leaderboard"
+    result = QuickstartResult(endpoint, namespace, models, results_repo, space_repo, out, summary, seconds,
+                              report.jobs_run)
 
     def leaderboard() -> Any:
-        from .space import build_app
+        from .space import build_app, deploy_space
 
+        deploy_space(space_repo, results_repo, api=api)  # the same app, as a Space repo (no commit if unchanged)
+        console.print(f"Space {space_repo} deployed (showing {results_repo})")
+        if not serve:
+            return None
         demo = build_app(results_repo)
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
         return demo
 
     demo = stage("leaderboard", leaderboard)
-    result.url = f"http://127.0.0.1:{demo.server_port}/"
     _print_summary(console, summary, result)
     timing = " · ".join(f"{name} {s:.0f} s" for name, s in seconds.items())
     console.print(f"[dim]{timing}[/dim]")
-    console.print(f"Models: {endpoint.rstrip('/')}/{namespace} · results: {endpoint.rstrip('/')}/datasets/{results_repo}")
-    console.print(f"Local outputs: {out}/ (summary.csv, perplexity.parquet, layerdiff/, analysis/report.md)")
+    hub = endpoint.rstrip("/")
+    console.print(f"Models: {hub}/{namespace} · results: {hub}/datasets/{results_repo} · "
+                  f"Space: {hub}/spaces/{space_repo}", soft_wrap=True)
+    console.print(f"Local outputs: {out}/ (summary.csv, perplexity.parquet, layerdiff/, analysis/report.md)",
+                  soft_wrap=True)
+    if demo is None:
+        return result
+    result.url = f"http://127.0.0.1:{demo.server_port}/"
     console.print(f"[bold green]Leaderboard running on {result.url}[/bold green]"
                   + (" (Ctrl-C to stop)" if block else ""), soft_wrap=True)
     if block:

@@ -130,6 +130,9 @@ def test_the_hub_holds_repos_cards_results_and_analysis(first, hub_api):
             "cais/mmlu", "Rowan/hellaswag", "google/boolq", "truthfulqa/truthful_qa"}
         assert "## Evaluation" in card.text and "/tmp" not in card.content and str(first.tmp) not in card.content
 
+    space = hub_api.space_info("hubkit/quickstart-leaderboard")
+    assert space.sdk == "gradio" and {"app.py", "leaderboard.py", "settings.json"} <= {s.rfilename for s in space.siblings}
+
     repo = "hubkit/quickstart-results"
     files = set(hub_api.list_repo_files(repo, repo_type="dataset"))
     assert {"data/results.parquet", "analysis/report.md", "analysis/perplexity.parquet",
@@ -151,8 +154,9 @@ def test_the_hub_holds_repos_cards_results_and_analysis(first, hub_api):
 
 
 def test_a_rerun_redoes_nothing(first, hub_api):
-    repos = [m.id for m in hub_api.list_models(author="hubkit", filter="sweep-quickstart")] + ["hubkit/quickstart-results"]
-    before = {r: hub_api.repo_info(r, repo_type="dataset" if r.endswith("-results") else "model").sha for r in repos}
+    repos = {m.id: "model" for m in hub_api.list_models(author="hubkit", filter="sweep-quickstart")}
+    repos.update({"hubkit/quickstart-results": "dataset", "hubkit/quickstart-leaderboard": "space"})
+    before = {r: hub_api.repo_info(r, repo_type=kind).sha for r, kind in repos.items()}
     started = time.perf_counter()
     again = subprocess.run([sys.executable, "-m", "hubkit", "quickstart", *REDUCED, "--no-serve"], cwd=first.tmp,
                            env=_env(first.tmp), capture_output=True, text=True, timeout=900)
@@ -160,7 +164,7 @@ def test_a_rerun_redoes_nothing(first, hub_api):
     try:
         assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
         assert "2 runs published (0 jobs this time)" in again.stdout
-        after = {r: hub_api.repo_info(r, repo_type="dataset" if r.endswith("-results") else "model").sha for r in repos}
+        after = {r: hub_api.repo_info(r, repo_type=kind).sha for r, kind in repos.items()}
         assert after == before  # nothing committed again
         assert "is on the Hub" in again.stdout
         print(f"rerun: {seconds:.0f} s")

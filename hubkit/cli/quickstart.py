@@ -1,4 +1,4 @@
-"""`hubkit quickstart [key=value ...]`: the main job end to end on the current endpoint (the embedded Hub by default)."""
+"""`hubkit quickstart [key=value ...]`: the main job end to end on the current endpoint (default: the embedded Hub)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def quickstart(
     """Train, evaluate and publish a small sweep of SmolLM2-135M fine-tunes with cards and results; import
     the study's results; measure perplexity and layer changes; analyse; serve the leaderboard.
 
-    Overrides follow the options, as for `hubkit sweep`: `grid.dataset=[math]`, `eval_limit=4`,
+    Overrides follow the options, as for `hubkit sweep`: `grid.dataset=\\[math]`, `eval_limit=4`,
     `run.data_size=64`. Rerunning resumes: finished stages and runs are not redone.
     """
     from ..quickstart import run

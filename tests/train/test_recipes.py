@@ -13,7 +13,7 @@ from hubkit.sweep import plan_sweep
 from ..test_cli import hubkit
 
 RECIPES = Path(__file__).resolve().parents[2] / "scripts" / "recipes"
-EXPECTED_RUNS = {"study-main-grid.yaml": 11 * 10 * 2, "cpu-demo.yaml": 4, "tiny-demo.yaml": 9}
+EXPECTED_RUNS = {"study-main-grid.yaml": 11 * 10 * 2, "cpu-demo.yaml": 4, "tiny-demo.yaml": 9, "quickstart.yaml": 6}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_RUNS))
