@@ -36,9 +36,13 @@ class PushResult:
     files: int
 
 
-class _DropXetFallbackWarning(logging.Filter):
+class _DropKnownWarnings(logging.Filter):
+    """Client warnings that say nothing to a hubkit user: the Xet fallback for streamed files (expected on a
+    local Hub) and the skipped empty commit (an unchanged push is reported by `PushResult.changed`)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return "binary IO buffer is not supported by Xet" not in record.getMessage()
+        text = record.getMessage()
+        return "binary IO buffer is not supported by Xet" not in text and "Skipping to prevent empty commit" not in text
 
 
 def _selected(path: str, allow: list[str] | None, ignore: list[str] | None) -> bool:
@@ -104,16 +108,18 @@ def push_folder(
                     fnmatch.fnmatch(f[len(prefix):], p) for p in delete_patterns
                 ):
                     ops.append(CommitOperationDelete(path_in_repo=f))
-        commit_logger = logging.getLogger("huggingface_hub._commit_api")
-        quiet = _DropXetFallbackWarning()
-        commit_logger.addFilter(quiet)
+        loggers = [logging.getLogger(f"huggingface_hub.{name}") for name in ("_commit_api", "hf_api")]
+        quiet = _DropKnownWarnings()
+        for logger in loggers:
+            logger.addFilter(quiet)
         try:
             info: CommitInfo = api.create_commit(
                 repo_id, ops, repo_type=repo_type, commit_message=commit_message, revision=revision,
                 parent_commit=parent_commit,
             )
         finally:
-            commit_logger.removeFilter(quiet)
+            for logger in loggers:
+                logger.removeFilter(quiet)
         changed_ops = [
             op for op in ops
             if not (isinstance(op, CommitOperationAdd) and op._remote_oid is not None and op._remote_oid == op._local_oid)
