@@ -23,7 +23,7 @@ def evaluate(
     """Evaluate a model; write lm-eval-style results JSON and per-sample details.
 
     Suites: `study` (every benchmark, study shot counts), `quick` (small subsets for CPUs), `tiny` (four
-    multiple-choice benchmarks, 0-shot, 10 records: the quickstart's), or benchmark
+    multiple-choice benchmarks, 0-shot, 8 records: the quickstart's), or benchmark
     names: gsm8k, math, math500, humaneval, mbpp, mmlu, hellaswag, boolq, truthfulqa, nq_open.
     """
     from rich.console import Console

@@ -235,9 +235,9 @@ STUDY_ORDER = ("gsm8k", "math", "humaneval", "mbpp", "mmlu", "hellaswag", "boolq
 QUICK = {"gsm8k": (4, 8, 96), "math500": (0, 8, 96), "humaneval": (0, 8, 128), "mbpp": (4, 8, 96),
          "mmlu": (5, 16, None), "hellaswag": (10, 16, None), "boolq": (5, 16, None), "truthfulqa": (0, 16, None),
          "nq_open": (1, 16, 16)}
-# `tiny`: the four multiple-choice benchmarks the study also reports 0-shot, 10 records each: about half a
+# `tiny`: the four multiple-choice benchmarks the study also reports 0-shot, 8 records each: about half a
 # minute per model for a 135M model on 2 CPU cores (what `hubkit quickstart` runs)
-TINY = {"mmlu": (0, 10, None), "hellaswag": (0, 10, None), "boolq": (0, 10, None), "truthfulqa": (0, 10, None)}
+TINY = {"mmlu": (0, 8, None), "hellaswag": (0, 8, None), "boolq": (0, 8, None), "truthfulqa": (0, 8, None)}
 SUITES = ("study", "quick", "tiny", *TASKS)
 NAMED = {"quick": QUICK, "tiny": TINY}
 

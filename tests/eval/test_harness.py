@@ -81,6 +81,10 @@ def test_suites_and_instances():
                                                     "boolq", "truthfulqa", "nq_open"]
     assert {r.name: r.n_shot for r in get_suite("study")}["mmlu"] == 5
     assert all(r.limit for r in get_suite("quick"))
+    # `tiny`: the multiple-choice benchmarks at 0 shots, as the study's 0-shot columns (the quickstart's suite)
+    assert [(r.name, r.n_shot, r.limit) for r in get_suite("tiny")] == \
+        [("mmlu", 0, 8), ("hellaswag", 0, 8), ("boolq", 0, 8), ("truthfulqa", 0, 8)]
+    assert all(r.task.kind == "loglik" for r in get_suite("tiny"))
     assert [(r.name, r.limit, r.n_shot) for r in get_suite("gsm8k,mmlu", limit=3, n_shot=1)] == \
         [("gsm8k", 3, 1), ("mmlu", 3, 1)]
     with pytest.raises(HubkitError, match="unknown suite or benchmark 'gsm9k'.*did you mean `gsm8k`"):

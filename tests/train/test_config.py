@@ -105,6 +105,7 @@ include: [{dataset: w/o-lima, data_size: 9000}]
     ("name: g\nrun: {model: m, dataset: lima}\nstages: [train, deploy]\n", "unknown stage `deploy`"),
     ("name: 'bad name'\nrun: {model: m, dataset: lima}\n", "`name` 'bad name' must be"),
     ("name: g\nrun: {model: m, dataset: lima}\nexecutor: slurm\n", "`executor` must be one of local, ray"),
+    ("name: g\nrun: {model: m}\ngrid: {dataset: [lima, lmia]}\n", "unknown dataset 'lmia' (did you mean `lima`?)"),
 ])
 def test_bad_sweeps(tmp_path, text, message):
     from hubkit.sweep import plan_sweep
