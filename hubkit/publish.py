@@ -226,6 +226,13 @@ def _public_base(run, base_model: str | None) -> str:
     return run.spec.model
 
 
+def sweep_results_repo(owner: str, sweep: str) -> str:
+    """The results dataset a sweep's runs publish to by default: `<owner>/<sweep>-results`."""
+    from .config import slug
+
+    return f"{owner}/{slug(sweep)[:80]}-results"
+
+
 def published_file(epoch: int | None) -> str:
     """Where a run directory records a publish: `published.json` (final model), `published-epoch-<k>.json`."""
     return PUBLISHED_FILE if epoch is None else f"published-epoch-{epoch}.json"
@@ -387,9 +394,7 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
                 description=f"Every model of the hubkit sweep {sweep}"))
             with_retries(lambda: api.add_collection_item(collection.slug, repo_id, "model", exists_ok=True))
         if results_repo is None and sweep:
-            from .config import slug
-
-            results_repo = f"{repo_id.split('/')[0]}/{slug(sweep)[:80]}-results"
+            results_repo = sweep_results_repo(repo_id.split("/")[0], sweep)
         results_file, rows = run_evaluation(run, repo_id, base, epoch)
         done = {"repo": results_repo, "file": results_file.name} if results_file is not None and results_repo else None
         if done and previous.get("results") != done:

@@ -113,13 +113,19 @@ def _import_study(repo_id: str, data_dir: Path | None, api) -> str:
 
 
 def _perplexities(base: str, specs: list, out: Path) -> pd.DataFrame:
-    """Perplexity of each training set (the sample the runs trained on) under the base, loaded once."""
+    """Perplexity of each training set (the sample the runs trained on) under the base, loaded at most once."""
     import pandas as pd
 
     from .analysis.perplexity import perplexity
     from .eval.lm import LM, resolve_model
 
-    lm = LM.load(resolve_model(base))
+    loaded = []
+
+    def lm():  # loaded once, and only if some value is not cached yet
+        if not loaded:
+            loaded.append(LM.load(resolve_model(base)))
+        return loaded[0]
+
     rows = []
     for dataset, spec in {s.dataset: s for s in reversed(specs)}.items():
         result = perplexity(base, dataset, size=spec.data_size, seed=spec.data_seed, lm=lm)
@@ -240,7 +246,6 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
     runs = plan_sweep(spec)  # a bad recipe fails here, before anything starts
     out = Path(output_dir)
     seconds: dict[str, float] = {}
-    done: list[str] = []
 
     def stage(name: str, work: Callable[[], Any]) -> Any:
         console.rule(f"[bold]{STAGES.index(name) + 1}/{len(STAGES)} {name}")
@@ -250,7 +255,6 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
         if isinstance(value, str):
             console.print(value)
         console.print(f"[dim]{name}: {seconds[name]:.1f} s[/dim]")
-        done.append(name)
         return value
 
     from .hub import ensure_endpoint, get_api, is_local_endpoint
@@ -295,12 +299,14 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
         failed = [r for r in report.rows if r.state == "failed"]
         if failed:
             raise HubkitError(f"{len(failed)} run(s) failed, first {failed[0].run_id} in {failed[0].failed_stage}: "
-                              f"{failed[0].error} (log: {spec.directory / 'logs' / (failed[0].run_id + '.log')})")
+                              f"{failed[0].error} (log: {logs / (failed[0].run_id + '.log')})")
         console.print(f"{len(report.rows)} runs published ({report.jobs_run} jobs this time)")
         return report
 
     report = stage("sweep", sweep)
-    results_repo = f"{namespace}/{spec.name}-results"
+    from .publish import sweep_results_repo
+
+    results_repo = sweep_results_repo(namespace, spec.name)
     models = []
     for rid, _ in runs:
         record = spec.directory / "runs" / rid / "published.json"

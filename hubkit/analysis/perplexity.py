@@ -136,7 +136,8 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
         batch_size: windows per forward pass at most.
         progress: show a progress bar.
         use_cache: reuse a cached result of the same model weights, data revision, mode and settings.
-        lm: the model already loaded (`hubkit.eval.lm.LM`) for `model`, to score several datasets with one load.
+        lm: the model already loaded (`hubkit.eval.lm.LM`) for `model`, to score several datasets with one load;
+            or a function returning it, called only when the value is not cached.
 
     Raises:
         HubkitError: unknown data, a model that cannot be loaded, or no text to score (naming the row).
@@ -160,7 +161,7 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
     if use_cache and cache.is_file():
         return PerplexityResult(**{**json.loads(cache.read_text()), "cached": True})
     started = time.time()
-    lm = lm or LM.load(source, batch_size=batch_size)
+    lm = (lm() if callable(lm) else lm) or LM.load(source, batch_size=batch_size)
     window = min(max_length or lm.max_length, lm.max_length)
     if window < 2:
         raise HubkitError(f"perplexity: max_length must be at least 2, got {window}")
