@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -216,7 +217,7 @@ def _print_summary(console: Console, table: pd.DataFrame, result: QuickstartResu
 
 def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
         output_dir: str | Path = "hubkit-quickstart", namespace: str | None = None, study: bool = True,
-        data_dir: str | Path | None = None, serve: bool = True, port: int | None = None, block: bool = True,
+        data_dir: str | Path | None = None, serve: bool = True, port: int | None = None,
         console: Console | None = None) -> QuickstartResult:
     """Run the main job end to end; return what it published and measured.
 
@@ -227,9 +228,8 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
         namespace: where to publish (default: the recipe's, else the token's user).
         study: also import the study's released results into the results dataset.
         data_dir: the shared data folder (default: found beside the project).
-        serve: serve the leaderboard on 127.0.0.1 at the end.
+        serve: at the end, serve the leaderboard on 127.0.0.1 until interrupted (Ctrl-C), then return.
         port: its port (default: the first free one from 7860).
-        block: with `serve`, keep serving until interrupted (Ctrl-C), then return.
         console: where progress goes.
 
     Raises:
@@ -336,37 +336,31 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
     result = QuickstartResult(endpoint, namespace, models, results_repo, space_repo, out, summary, seconds,
                               report.jobs_run)
 
-    def leaderboard() -> Any:
-        from .space import build_app, deploy_space
+    with ExitStack() as stack:  # the served app, closed (and its threads joined) on the way out
 
-        deploy_space(space_repo, results_repo, api=api)  # the same app, as a Space repo (no commit if unchanged)
-        console.print(f"Space {space_repo} deployed (showing {results_repo})")
-        if not serve:
-            return None
-        demo = build_app(results_repo)
-        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-        return demo
+        def leaderboard() -> None:
+            from .space import build_app, deploy_space, serving
 
-    demo = stage("leaderboard", leaderboard)
-    _print_summary(console, summary, result)
-    timing = " · ".join(f"{name} {s:.0f} s" for name, s in seconds.items())
-    console.print(f"[dim]{timing}[/dim]")
-    hub = endpoint.rstrip("/")
-    console.print(f"Models: {hub}/{namespace} · results: {hub}/datasets/{results_repo} · "
-                  f"Space: {hub}/spaces/{space_repo}", soft_wrap=True)
-    console.print(f"Local outputs: {out}/ (summary.csv, perplexity.parquet, layerdiff/, analysis/report.md)",
-                  soft_wrap=True)
-    if demo is None:
-        return result
-    result.url = f"http://127.0.0.1:{demo.server_port}/"
-    console.print(f"[bold green]Leaderboard running on {result.url}[/bold green]"
-                  + (" (Ctrl-C to stop)" if block else ""), soft_wrap=True)
-    if block:
-        try:
-            demo.block_thread()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            demo.close()
-            console.print("Leaderboard stopped.")
+            deploy_space(space_repo, results_repo, api=api)  # the same app as a Space repo (no commit if unchanged)
+            console.print(f"Space {space_repo} deployed (showing {results_repo})")
+            if serve:
+                result.url = stack.enter_context(serving(build_app(results_repo), port=port))
+
+        stage("leaderboard", leaderboard)
+        _print_summary(console, summary, result)
+        timing = " · ".join(f"{name} {s:.0f} s" for name, s in seconds.items())
+        console.print(f"[dim]{timing}[/dim]")
+        hub = endpoint.rstrip("/")
+        console.print(f"Models: {hub}/{namespace} · results: {hub}/datasets/{results_repo} · "
+                      f"Space: {hub}/spaces/{space_repo}", soft_wrap=True)
+        console.print(f"Local outputs: {out}/ (summary.csv, perplexity.parquet, layerdiff/, analysis/report.md)",
+                      soft_wrap=True)
+        if result.url:
+            from .space import wait_until_interrupted
+
+            console.print(f"[bold green]Leaderboard running on {result.url}[/bold green] (Ctrl-C to stop)",
+                          soft_wrap=True)
+            wait_until_interrupted()
+    if result.url:
+        console.print("Leaderboard stopped.")
     return result

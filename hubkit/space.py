@@ -14,8 +14,12 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import HubkitError
 
@@ -77,6 +81,47 @@ def build_app(results_repo: str):
     """The Gradio Blocks of the leaderboard over `results_repo`."""
     app = _app_module()
     return app.build(load_board(results_repo), results_repo)
+
+
+@contextmanager
+def serving(demo: Any, host: str = "127.0.0.1", port: int | None = None, quiet: bool = True,
+            timeout: float = 30.0) -> Iterator[str]:
+    """Serve a Gradio app for the duration of a `with` block; yield its URL.
+
+    On leaving the block (normally, or by Ctrl-C) the server is closed and every thread it started — the
+    server's and AnyIO's worker threads, all daemons — is waited for, up to `timeout` seconds. A process
+    that ends with those threads still alive can abort in interpreter finalization ("terminate called
+    without an active exception" on Python 3.11, which ends live daemon threads with `pthread_exit`).
+
+    Args:
+        demo: a `gradio.Blocks`, e.g. from `build_app`.
+        host: interface to listen on.
+        port: port to listen on (default: Gradio's first free one from 7860).
+        quiet: leave out Gradio's own launch banner.
+        timeout: the longest wait for the server's threads after closing it.
+
+    Example:
+        >>> with serving(build_app("my-org/sweep-results")) as url:
+        ...     wait_until_interrupted()
+    """
+    before = set(threading.enumerate())
+    demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet)
+    try:
+        yield f"http://{host}:{demo.server_port}/"
+    finally:
+        demo.close(verbose=False)
+        deadline = time.monotonic() + timeout
+        for thread in set(threading.enumerate()) - before:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def wait_until_interrupted() -> None:
+    """Block until Ctrl-C (SIGINT), then return normally."""
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
 
 
 def deploy_space(repo_id: str, results_repo: str, private: bool = False, api: HfApi | None = None) -> str:

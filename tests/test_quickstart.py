@@ -26,7 +26,8 @@ RUNS = {"full", "lora"}
 def _env(tmp: Path) -> dict[str, str]:
     """A fresh machine: no endpoint or token, so hubkit starts its embedded Hub under its own HUBKIT_HOME."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_TOKEN")}
-    env.update(HUBKIT_HOME=str(tmp / "home"), HF_HOME=str(tmp / "hf"), COLUMNS="200")
+    env.update(HUBKIT_HOME=str(tmp / "home"), HF_HOME=str(tmp / "hf"), COLUMNS="200",
+               PYTHONFAULTHANDLER="1")  # a native crash prints every thread's stack
     return env
 
 

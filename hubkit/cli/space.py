@@ -31,9 +31,12 @@ def serve(
     """Serve the leaderboard over a results dataset on the current Hub, until interrupted."""
     import time
 
-    from ..space import build_app
+    from ..space import build_app, serving, wait_until_interrupted
 
     started = time.perf_counter()
     demo = build_app(results)
     typer.echo(f"Loaded {results} in {time.perf_counter() - started:.1f} s")
-    demo.launch(server_name=host, server_port=port, prevent_thread_lock=False, quiet=False)
+    with serving(demo, host=host, port=port) as url:
+        typer.echo(f"Leaderboard running on {url} (Ctrl-C to stop)")
+        wait_until_interrupted()
+    typer.echo("Leaderboard stopped.")

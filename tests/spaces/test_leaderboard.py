@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +16,7 @@ import pytest
 
 from hubkit.publish import push_results
 from hubkit.results import ResultsTable, import_massive_sft_csv, rows_frame
-from hubkit.space import SPACE_DIR, benchmarks_json, build_app, deploy_space, load_board
+from hubkit.space import SPACE_DIR, benchmarks_json, build_app, deploy_space, load_board, serving
 
 from ..conftest import _free_port, chromium_page
 from ..test_cli import _assert_one_line_error, hubkit
@@ -119,11 +124,55 @@ def test_deploy_and_errors(hub, results):
 
 @pytest.fixture(scope="module")
 def page_url(results):
-    demo = build_app(results)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with serving(build_app(results), port=_free_port()) as url:
+        yield url
+
+
+def test_serving_waits_for_the_threads_of_the_app():
+    """Leaving `serving` returns only once the handler still running has finished and every thread the app
+    started has ended: a process that exits with them alive can abort in interpreter finalization."""
+    import gradio as gr
+    import httpx
+
+    started, finished = threading.Event(), threading.Event()
+
+    def slow(text: str) -> str:
+        started.set()
+        time.sleep(2)
+        finished.set()
+        return text.upper()
+
+    with gr.Blocks() as demo:
+        box = gr.Textbox()
+        box.submit(slow, box, gr.Textbox(), api_name="slow")
+    before = set(threading.enumerate())
+    with serving(demo, port=_free_port()) as url:
+        assert httpx.post(f"{url}gradio_api/call/slow", json={"data": ["x"]}, timeout=30).status_code == 200
+        assert started.wait(30)
+    assert finished.is_set()
+    assert [t.name for t in set(threading.enumerate()) - before if t.is_alive()] == []
+
+
+def test_leaderboard_serve_until_ctrl_c(results):
+    """`hubkit leaderboard serve` answers on its port and ends cleanly (exit 0) on Ctrl-C after serving pages."""
+    import httpx
+
+    proc = subprocess.Popen([sys.executable, "-m", "hubkit", "leaderboard", "serve", "--results", results,
+                             "--port", str(_free_port())], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "Leaderboard running on " in line:
+                url = line.split("Leaderboard running on ", 1)[1].split()[0]
+                for path in ("", "config", "gradio_api/info"):
+                    assert httpx.get(url + path, timeout=30).status_code == 200
+                proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, "".join(lines)
+    finally:
+        proc.kill()
+    out = "".join(lines)
+    assert "Leaderboard stopped." in out and "terminate" not in out and "Traceback" not in out
 
 
 def test_the_page_in_a_real_browser(page_url, board):
