@@ -283,7 +283,7 @@ def stage_run(run, folder: Path, repo_id: str, base_model: str, sweep: str | Non
     for key in ("started_at", "finished_at"):  # timings live in the metrics; keep the repo content reproducible
         record.pop(key, None)
     (folder / "hubkit_run.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    metrics = {k: v for k, v in run.metrics.items()}
+    metrics = dict(run.metrics)
     (folder / "training_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     curve = loss_curve_png(run, folder / "loss_curve.png")
     results_file, results = run_evaluation(run, repo_id, base_model, epoch)
@@ -358,11 +358,10 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
 
     from huggingface_hub.errors import HfHubHTTPError
 
+    from .config import run_id as make_run_id
     from .hub import get_api, push_folder
     from .hub.client import transport_errors
     from .train import load_run
-
-    from .config import run_id as make_run_id
 
     run = load_run(run_dir)
     api = api or get_api()

@@ -77,7 +77,7 @@ class TensorSource:
         """
         path = Path(model)
         if path.is_dir():
-            opener = lambda f: open(path / f, "rb")  # noqa: E731
+            opener = lambda f: open(path / f, "rb")  # noqa: E731, SIM115 (the caller closes it)
             listing = [p.name for p in path.iterdir()]
             reader = lambda f: (path / f).read_text(encoding="utf-8")  # noqa: E731
         else:
@@ -267,13 +267,13 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
             entry = base_src.entries[name]
             if entry.dtype not in ("F64", "F32", "F16", "BF16"):
                 continue
-            for kind, src, pairs, scale in plans:
+            for kind, src, _pairs, _scale in plans:
                 if kind == "full" and src.entries[name].shape != entry.shape:
                     raise HubkitError(f"model {src.name}: tensor {name} has shape {src.entries[name].shape}, "
                                       f"the base {entry.shape}")
             # one pass over the base tensor, in blocks of rows; each fine-tune's block alongside
             lora = {}
-            for kind, src, pairs, scale in plans:
+            for kind, src, pairs, _scale in plans:
                 if kind == "lora" and name in pairs:
                     a, b = (src.read(n) for n in pairs[name])  # A: r × in, B: out × r
                     if len(entry.shape) != 2 or (b.shape[0], a.shape[1]) != tuple(entry.shape):
@@ -286,7 +286,7 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
             row = 0
             for w in base_src.chunks(name):
                 w_sq += float(np.vdot(w, w))
-                for kind, src, pairs, scale in plans:
+                for kind, src, _pairs, _scale in plans:
                     if kind == "full":
                         d = next(readers[id(src)]) - w
                         sums[id(src)][0] += float(np.vdot(d, d))
@@ -296,7 +296,7 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
                         btw += b[row:row + len(w)].T @ w.reshape(len(w), -1)
                 row += len(w)
             numel = int(np.prod(entry.shape)) if entry.shape else 1
-            for kind, src, pairs, scale in plans:
+            for kind, src, _pairs, scale in plans:
                 if kind == "full":
                     rows.append(_row(src.label, name, layers, numel, w_sq, *sums[id(src)]))
                 elif id(src) in lora:

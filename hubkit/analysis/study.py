@@ -223,7 +223,7 @@ def training_factors(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     lora_vs_full = paired.groupby("column").agg(pairs=("lora_minus_full", "size"),
                                                 mean=("lora_minus_full", "mean")).reset_index()
     cis = []
-    for column, part in paired.groupby("column"):
+    for _column, part in paired.groupby("column"):
         values = part["lora_minus_full"].to_numpy()
         idx = np.random.default_rng(SEED).integers(0, len(values), (BOOTSTRAP, len(values)))
         cis.append(np.percentile(values[idx].mean(axis=1), [2.5, 97.5]))

@@ -101,7 +101,8 @@ def analyze(
     push: str = typer.Option(None, "--push", help="Also upload the tables to this results dataset (analysis/…)."),
 ) -> None:
     """The study's analyses: synergy, gains vs data properties, weight change by depth, training factors."""
-    from ..analysis.study import analyze as run, load_results_table, push_analysis, read_table
+    from ..analysis.study import analyze as run
+    from ..analysis.study import load_results_table, push_analysis, read_table
 
     analysis = run(load_results_table(results), output,
                    properties=read_table(perplexity_table) if perplexity_table else None,

@@ -189,7 +189,7 @@ def _aggregate(run: BenchmarkRun, samples: list[dict]) -> dict[str, float]:
     task = run.task
     metric = load_metric(task.metric)
     if not samples:
-        values = {m: 0.0 for m in task.metrics}
+        values = dict.fromkeys(task.metrics, 0.0)
     elif task.kind == "loglik":
         values = metric.compute(predictions=[s["logliks"] for s in samples], references=[s["labels"] for s in samples],
                                 choice_lengths=[[len(c.encode()) for c in s["choices"]] for s in samples])
@@ -229,7 +229,7 @@ def _evaluate_source(source: ModelSource, runs: list[BenchmarkRun], data: _Data,
             done = _read_cache(path)
             todo = [inst for inst in instances if inst.doc_id not in done]
             if todo:
-                scorer.lm  # load the model before the progress bar: a load error is then one clean line
+                _ = scorer.lm  # load the model before the progress bar: a load error is then one clean line
                 with tqdm(total=len(instances), initial=len(instances) - len(todo), unit="sample",
                           desc=f"{source.name[:40]} · {task.name}", disable=not progress) as bar:
                     for start in range(0, len(todo), batch_size):  # each batch is cached once scored
@@ -340,7 +340,7 @@ def _write(report: EvalReport, runs: list[BenchmarkRun], samples: dict[str, list
         "configs": configs,
         "versions": {r.name: float(r.task.version) for r in runs},
         "n-shot": {r.name: r.n_shot for r in runs},
-        "higher_is_better": {r.name: {m: True for m in r.task.metrics} for r in runs},
+        "higher_is_better": {r.name: dict.fromkeys(r.task.metrics, True) for r in runs},
         "n-samples": {r.name: {k: facts[r.name][k] for k in ("original", "effective")} for r in runs},
         "config": {"model": "hf", "model_args": {"pretrained": src.name, "revision": src.revision},
                    "model_revision": src.revision, "model_sha": src.revision, "batch_size": batch_size,

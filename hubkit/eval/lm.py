@@ -329,7 +329,7 @@ class LM:
         logprobs = torch.log_softmax(out.logits.float(), dim=-1)
         results = []
         if not share_prefix:
-            for r, (ctx, [(i, last)], head) in enumerate(batch):
+            for r, (_ctx, [(i, last)], head) in enumerate(batch):
                 tokens = head + last
                 n = len(tokens)
                 rows = logprobs[r, [column[p] for p in range(lengths[r] - n, lengths[r])]]
@@ -339,7 +339,7 @@ class LM:
             return results
         # first continuation token: predicted by the context's last position
         rows, conts, first = [], [], []
-        for r, (ctx, members, _) in enumerate(batch):
+        for r, (_ctx, members, _) in enumerate(batch):
             for i, cont in members:
                 rows.append(r)
                 conts.append((i, cont))

@@ -144,11 +144,10 @@ def start_local_hub(
     cmd = [sys.executable, "-m", "hubkit", "hub", "serve", "--root", str(root), "--host", host, "--port", str(port)]
     if page_size:
         cmd += ["--page-size", str(page_size)]
-    log = open(root / "server.log", "ab")
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=detach, env=env)
-    log.close()
+    with open(root / "server.log", "ab") as log:  # the server keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=detach, env=env)
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:

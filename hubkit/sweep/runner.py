@@ -166,7 +166,7 @@ def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: bool = Tru
             ensure_endpoint()  # workers inherit HF_ENDPOINT
         (directory / "sweep.yaml").write_text(
             "# The sweep as last run; rerun with: hubkit sweep sweep.yaml\n"
-            + yaml.safe_dump({k: v for k, v in vars(sweep).items()}, sort_keys=False), encoding="utf-8")
+            + yaml.safe_dump(dict(vars(sweep)), sort_keys=False), encoding="utf-8")
         manifest = Manifest(directory / MANIFEST)
         try:
             manifest.plan((rid, spec.to_dict()) for rid, spec in runs)

@@ -118,14 +118,14 @@ def main() -> None:
         for repo, folder in (("bench/base", base), ("bench/tuned", tuned)):
             api.create_repo(repo, exist_ok=True)
             push_folder(repo, folder, commit_message="weights", api=api)
-        remote = child("""
+        remote = child(f"""
             import os
-            os.environ["HF_TOKEN"] = %r
+            os.environ["HF_TOKEN"] = {token!r}
             from hubkit.analysis.layerdiff import layer_diff
-            stats = {}
+            stats = {{}}
             layer_diff("bench/base", ["bench/tuned"], progress=False, stats=stats)
             out.update(stats)
-        """ % token)
+        """)
     finally:
         server.stop()
 

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from _isolated import isolate  # noqa: E402  (the script's folder is on sys.path)
+from _isolated import isolate
 
 work, PORT = isolate("leaderboard")
 

@@ -124,7 +124,7 @@ def main() -> None:
             again.append(COUNTER.requests)
             again_bytes.append(COUNTER.bytes)
 
-        rows = [{c: None for c in COLUMNS} | {"model_id": f"bench/{d.name}", "has_repo": True, "run_id": d.name,
+        rows = [dict.fromkeys(COLUMNS) | {"model_id": f"bench/{d.name}", "has_repo": True, "run_id": d.name,
                                               "base_model": "bench/tiny-base", "dataset": "lima", "data_size": 16,
                                               "tuning": "full", "epochs": 1, "lr_schedule": "cosine",
                                               "benchmark": "gsm8k", "n_shot": 4, "metric": "exact_match",

@@ -12,8 +12,7 @@ import time
 import gradio as gr
 import pandas as pd
 
-from leaderboard import (AXES, AXIS_TITLES, BENCHMARKS, GROUPS, MAX_ROWS, Board, load_analysis, load_results,
-                         settings)
+from leaderboard import AXES, AXIS_TITLES, BENCHMARKS, GROUPS, MAX_ROWS, Board, load_analysis, load_results, settings
 
 ABOUT = """
 ## About

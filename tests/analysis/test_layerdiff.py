@@ -21,8 +21,8 @@ from ..test_cli import _assert_one_line_error, hubkit
 @pytest.fixture(scope="module")
 def tuned(hub, seeded, tiny_base, tmp_path_factory):
     out = tmp_path_factory.mktemp("ld")
-    common = dict(model=tiny_base, dataset="lima", data_size=16, epochs=1, batch_size=8, max_length=128,
-                  learning_rate=1e-2, output_dir=str(out))
+    common = {"model": tiny_base, "dataset": "lima", "data_size": 16, "epochs": 1, "batch_size": 8, "max_length": 128,
+                  "learning_rate": 1e-2, "output_dir": str(out)}
     full = train(RunSpec(**common), progress=False)
     lora = train(RunSpec(**common, tuning="lora", lora_r=4, lora_alpha=8), progress=False)
     alice = hub.api("alice")

@@ -19,8 +19,8 @@ from ..test_cli import _assert_one_line_error, hubkit
 def published(hub, seeded, tiny_base, tmp_path_factory):
     bob = hub.api("bob")
     out = tmp_path_factory.mktemp("pull-runs")
-    common = dict(model=tiny_base, dataset="lima", data_size=16, epochs=1, batch_size=8, max_length=128,
-                  output_dir=str(out))
+    common = {"model": tiny_base, "dataset": "lima", "data_size": 16, "epochs": 1, "batch_size": 8, "max_length": 128,
+                  "output_dir": str(out)}
     full = publish_run(train(RunSpec(**common), progress=False).run_dir, api=bob)
     lora = publish_run(train(RunSpec(**common, tuning="lora", lora_r=4), progress=False).run_dir, api=bob)
     return {"full": full.repo_id, "lora": lora.repo_id}

@@ -177,8 +177,8 @@ def test_an_interrupted_evaluation_resumes_from_its_cache(hub, seeded_benchmarks
 
 def test_gains_over_the_base_are_computed_once_per_base(hub, seeded_benchmarks, tiny_base, tmp_path, monkeypatch):
     monkeypatch.setenv("HUBKIT_EVAL_CACHE", str(tmp_path / "eval-cache"))  # whatever other tests cached of this base
-    common = dict(model=tiny_base, dataset="lima", data_size=16, epochs=1, batch_size=8, max_length=128,
-                  learning_rate=1e-3, output_dir=str(tmp_path / "runs"))
+    common = {"model": tiny_base, "dataset": "lima", "data_size": 16, "epochs": 1, "batch_size": 8, "max_length": 128,
+                  "learning_rate": 1e-3, "output_dir": str(tmp_path / "runs")}
     full = train(RunSpec(**common), progress=False)
     lora = train(RunSpec(**{**common, "learning_rate": 1e-2}, tuning="lora", lora_r=4), progress=False)
     suite = "mmlu,boolq"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from hubkit.errors import HubkitError
 from hubkit.eval.metrics import METRICS, load_metric, metric_path
 from hubkit.eval.scoring import gsm8k_match, math_match, math_normalize, nq_match, squad_normalize
-from hubkit.errors import HubkitError
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 

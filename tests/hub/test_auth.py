@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
@@ -54,5 +56,5 @@ def test_public_repos_are_readable_anonymously(alice, anon, repo_name, tmp_path)
     alice.create_repo(rid)
     alice.upload_file(path_or_fileobj=b"open", path_in_repo="o.txt", repo_id=rid)
     path = hf_hub_download(rid, "o.txt", token=False, cache_dir=tmp_path)
-    assert open(path, "rb").read() == b"open"
+    assert Path(path).read_bytes() == b"open"
     assert anon.model_info(rid).id == rid

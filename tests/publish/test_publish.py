@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard, hf_hub_download
@@ -20,8 +21,8 @@ HOSTILE = "<img src=x onerror=alert(1)> **x** [y](javascript:z)"
 def runs(hub, seeded, tiny_base, tmp_path_factory):
     """A full and a LoRA run of the tiny base model on the Hub (alice/tiny-base)."""
     out = tmp_path_factory.mktemp("runs")
-    common = dict(model=tiny_base, dataset="lima", data_size=16, epochs=1, batch_size=8, max_length=128,
-                  learning_rate=1e-3, logging_steps=1, output_dir=str(out))
+    common = {"model": tiny_base, "dataset": "lima", "data_size": 16, "epochs": 1, "batch_size": 8, "max_length": 128,
+                  "learning_rate": 1e-3, "logging_steps": 1, "output_dir": str(out)}
     full = train(RunSpec(**{**common, "epochs": 2, "save_epochs": True}), progress=False)
     lora = train(RunSpec(**common, tuning="lora", lora_r=4), progress=False)
     return {"full": full, "lora": lora, "out": out}
@@ -67,7 +68,7 @@ def test_each_saved_epoch_publishes_as_a_model_of_its_own(hub, runs):
     data = ModelCard.load(result.repo_id, token=hub.tokens["alice"]).data.to_dict()
     assert {"epochs-1", "checkpoint-of-2-epochs"} <= set(data["tags"]) and data["hubkit"]["trained_epochs"] == 2
     local = (run.run_dir / "epochs" / "epoch-1" / "model.safetensors").read_bytes()
-    assert open(hf_hub_download(result.repo_id, "model.safetensors", token=hub.tokens["alice"]), "rb").read() == local
+    assert Path(hf_hub_download(result.repo_id, "model.safetensors", token=hub.tokens["alice"])).read_bytes() == local
     found = {m.id for m in alice.list_models(author="alice", filter=["hubkit-sft", "epochs-1", "tuning-full"])}
     assert result.repo_id in found
     with pytest.raises(Exception, match="no model saved after epoch 5"):
@@ -79,7 +80,7 @@ def test_published_content_holds_no_local_path_or_token(hub, runs):
     run = runs["full"]
     result = publish_run(run.run_dir, api=alice)
     for name in ("README.md", "hubkit_config.yaml", "hubkit_run.json", "training_metrics.json"):
-        text = open(hf_hub_download(result.repo_id, name, token=hub.tokens["alice"])).read()
+        text = Path(hf_hub_download(result.repo_id, name, token=hub.tokens["alice"])).read_text(encoding="utf-8")
         assert str(runs["out"]) not in text and "/tmp/" not in text and hub.tokens["alice"] not in text, name
 
 
@@ -238,7 +239,7 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
     assert not pd.isna(mine.loc["hellaswag", "evaluated_at"])
     details = hf_hub_download("alice/evald-results", f"models/{key}/{report.samples_files['mmlu'].name}",
                               repo_type="dataset", token=hub.tokens["alice"])
-    assert len([json.loads(x) for x in open(details)]) == 4
+    assert len([json.loads(x) for x in Path(details).read_text(encoding="utf-8").splitlines()]) == 4
     for path in [f"eval/{report.results_file.name}", "README.md", ".eval_results/mmlu.yaml"]:
         with open(hf_hub_download(result.repo_id, path, token=hub.tokens["alice"]), encoding="utf-8") as f:
             text = f.read()

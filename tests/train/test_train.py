@@ -16,8 +16,8 @@ from ..test_cli import _assert_one_line_error, hubkit
 
 
 def _spec(tiny_model, out, **kw) -> RunSpec:
-    values = dict(model=str(tiny_model), dataset="lima", data_size=24, epochs=2, batch_size=8, max_length=192,
-                  learning_rate=1e-3, logging_steps=1, output_dir=str(out))
+    values = {"model": str(tiny_model), "dataset": "lima", "data_size": 24, "epochs": 2, "batch_size": 8, "max_length": 192,
+                  "learning_rate": 1e-3, "logging_steps": 1, "output_dir": str(out)}
     values.update(kw)
     return RunSpec(**values)
 

@@ -27,7 +27,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..client import TRANSFER_HEADER
 from .auth import User, Users
-from .ndjson import read_commit_lines
 from .errors import (
     BadRequest,
     Conflict,
@@ -39,6 +38,7 @@ from .errors import (
     RepoNotFound,
     Unauthorized,
 )
+from .ndjson import read_commit_lines
 from .storage import (
     PLURALS,
     SINGULARS,
@@ -381,8 +381,8 @@ class HubApp:
         else:
             out["sdk"] = repo.sdk
             out["runtime"] = {"stage": "STOPPED", "hardware": {"current": None, "requested": "cpu-basic"}}
-            out["models"] = [m for m in _as_str_list(card.get("models"))]
-            out["datasets"] = [d for d in _as_str_list(card.get("datasets"))]
+            out["models"] = list(_as_str_list(card.get("models")))
+            out["datasets"] = list(_as_str_list(card.get("datasets")))
         if fields is not None:
             keep = fields | {"id", "_id"}
             out = {k: v for k, v in out.items() if k in keep}

@@ -351,7 +351,7 @@ class BlobWriter:
         self.sha1 = hashlib.sha1(b"blob %d\0" % size)
         self.n = 0
         self.tmp = store.tmp_path()
-        self.f = open(self.tmp, "wb")
+        self.f = open(self.tmp, "wb")  # noqa: SIM115 (closed by finish() or abort())
 
     def write(self, chunk: bytes) -> None:
         self.n += len(chunk)
