@@ -228,7 +228,7 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
         namespace: where to publish (default: the recipe's, else the token's user).
         study: also import the study's released results into the results dataset.
         data_dir: the shared data folder (default: found beside the project).
-        serve: at the end, serve the leaderboard on 127.0.0.1 until interrupted (Ctrl-C), then return.
+        serve: at the end, serve the leaderboard on 127.0.0.1 until Ctrl-C or SIGTERM, then return.
         port: its port (default: the first free one from 7860).
         console: where progress goes.
 

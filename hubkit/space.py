@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import tempfile
 import threading
@@ -116,12 +117,18 @@ def serving(demo: Any, host: str = "127.0.0.1", port: int | None = None, quiet: 
 
 
 def wait_until_interrupted() -> None:
-    """Block until Ctrl-C (SIGINT), then return normally."""
+    """Block until Ctrl-C (SIGINT) or SIGTERM (`kill`, `docker stop`, a job scheduler), then return normally."""
+    stop = threading.Event()
+    main = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main else None
     try:
-        while True:
-            time.sleep(0.5)
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def deploy_space(repo_id: str, results_repo: str, private: bool = False, api: HfApi | None = None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.pop("HF_HUB_OFFLINE", None)
 os.environ.pop("HF_TOKEN", None)
 os.environ.pop("HF_HUB_DISABLE_XET", None)  # the stock client, default settings: hf_xet installed and enabled
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    # a runner started in the background ignores Ctrl-C, and so would the commands the tests stop with it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest  # noqa: E402
 

@@ -153,8 +153,10 @@ def test_serving_waits_for_the_threads_of_the_app():
     assert [t.name for t in set(threading.enumerate()) - before if t.is_alive()] == []
 
 
-def test_leaderboard_serve_until_ctrl_c(results):
-    """`hubkit leaderboard serve` answers on its port and ends cleanly (exit 0) on Ctrl-C after serving pages."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_leaderboard_serve_until_stopped(results, stop):
+    """`hubkit leaderboard serve` answers on its port, and ends cleanly (exit 0) on Ctrl-C or SIGTERM after
+    serving pages."""
     import httpx
 
     proc = subprocess.Popen([sys.executable, "-m", "hubkit", "leaderboard", "serve", "--results", results,
@@ -167,7 +169,7 @@ def test_leaderboard_serve_until_ctrl_c(results):
                 url = line.split("Leaderboard running on ", 1)[1].split()[0]
                 for path in ("", "config", "gradio_api/info"):
                     assert httpx.get(url + path, timeout=30).status_code == 200
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(stop)
         assert proc.wait(timeout=60) == 0, "".join(lines)
     finally:
         proc.kill()
