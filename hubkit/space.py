@@ -113,7 +113,8 @@ def serving(demo: Any, host: str = "127.0.0.1", port: int | None = None, quiet: 
         demo.close(verbose=False)
         deadline = time.monotonic() + timeout
         for thread in set(threading.enumerate()) - before:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.daemon:  # Python itself waits for the others at exit
+                thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def wait_until_interrupted() -> None:
