@@ -10,7 +10,10 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,6 +182,38 @@ def own_hub(tmp_path):
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class ServingCommand:
+    """A `hubkit` command that ends by serving the leaderboard, in a subprocess read line by line; `serving`
+    is set once it prints its URL (or once it has ended without one)."""
+
+    def __init__(self, *args: str, cwd: str | Path | None = None, env: dict[str, str] | None = None):
+        self.lines: list[str] = []
+        self.url: str | None = None
+        self.serving = threading.Event()
+        self.proc = subprocess.Popen([sys.executable, "-m", "hubkit", *args], cwd=cwd, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def wait(self, timeout: float) -> int:
+        """The exit status, once the command has ended and all its output is read."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=30)
+        return code
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if "Leaderboard running on " in line:
+                self.url = line.split("Leaderboard running on ", 1)[1].split()[0]
+                self.serving.set()
+        self.serving.set()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
 
 
 @contextlib.contextmanager

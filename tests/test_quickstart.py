@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pandas as pd
 import pytest
 from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
-from .conftest import chromium_page
+from .conftest import ServingCommand, chromium_page
 
 REDUCED = ["grid.dataset=[math]", "eval_limit=4"]
 RUNS = {"full", "lora"}
@@ -31,42 +30,17 @@ def _env(tmp: Path) -> dict[str, str]:
     return env
 
 
-class Quickstart:
-    """`hubkit quickstart` in a subprocess, read line by line until it serves the leaderboard."""
-
-    def __init__(self, tmp: Path, *args: str):
-        self.lines: list[str] = []
-        self.url: str | None = None
-        self.serving = threading.Event()
-        self.proc = subprocess.Popen([sys.executable, "-m", "hubkit", "quickstart", *REDUCED, *args], cwd=tmp,
-                                     env=_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if "Leaderboard running on " in line:
-                self.url = line.split("Leaderboard running on ", 1)[1].split()[0]
-                self.serving.set()
-        self.serving.set()
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-
 @pytest.fixture(scope="module")
 def first(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("quickstart")
-    run = Quickstart(tmp)
+    run = ServingCommand("quickstart", *REDUCED, cwd=tmp, env=_env(tmp))
     try:
         run.serving.wait(timeout=1200)
         assert run.url, f"no leaderboard URL; exit {run.proc.poll()}\n{run.output[-4000:]}"
         run.tmp = tmp
         run.page = _page_checks(run.url)
         run.proc.send_signal(signal.SIGINT)  # Ctrl-C stops the leaderboard; the quickstart ends cleanly
-        run.returncode = run.proc.wait(timeout=120)
-        time.sleep(0.2)
+        run.returncode = run.wait(timeout=120)
         yield run
     finally:
         if run.proc.poll() is None:

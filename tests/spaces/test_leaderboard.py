@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +16,7 @@ from hubkit.publish import push_results
 from hubkit.results import ResultsTable, import_massive_sft_csv, rows_frame
 from hubkit.space import SPACE_DIR, benchmarks_json, build_app, deploy_space, load_board, serving
 
-from ..conftest import _free_port, chromium_page
+from ..conftest import ServingCommand, _free_port, chromium_page
 from ..test_cli import _assert_one_line_error, hubkit
 
 STUDY_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "massive_sft_results" / "evaluation_result.csv"
@@ -159,21 +157,17 @@ def test_leaderboard_serve_until_stopped(results, stop):
     serving pages."""
     import httpx
 
-    proc = subprocess.Popen([sys.executable, "-m", "hubkit", "leaderboard", "serve", "--results", results,
-                             "--port", str(_free_port())], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
+    served = ServingCommand("leaderboard", "serve", "--results", results, "--port", str(_free_port()))
     try:
-        for line in proc.stdout:
-            lines.append(line)
-            if "Leaderboard running on " in line:
-                url = line.split("Leaderboard running on ", 1)[1].split()[0]
-                for path in ("", "config", "gradio_api/info"):
-                    assert httpx.get(url + path, timeout=30).status_code == 200
-                proc.send_signal(stop)
-        assert proc.wait(timeout=60) == 0, "".join(lines)
+        served.serving.wait(timeout=120)
+        assert served.url, served.output
+        for path in ("", "config", "gradio_api/info"):
+            assert httpx.get(served.url + path, timeout=30).status_code == 200
+        served.proc.send_signal(stop)
+        assert served.wait(timeout=60) == 0, served.output
     finally:
-        proc.kill()
-    out = "".join(lines)
+        served.proc.kill()
+    out = served.output
     assert "Leaderboard stopped." in out and "terminate" not in out and "Traceback" not in out
 
 
