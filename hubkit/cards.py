@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import slug
+from .results import BENCHMARKS, SCALES, ResultRow
 from .train import RunResult
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "model_cards"
@@ -62,51 +63,88 @@ _GENERATE = ("\ninputs = tokenizer(prompt, return_tensors=\"pt\")\n"
              "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0], skip_special_tokens=True))")
 
 
-def eval_results(results: list[dict[str, Any]]) -> list:
-    """The model-index entries (`EvalResult`) of results-schema rows."""
+def _rows(results: list[ResultRow | dict[str, Any]] | None) -> list[ResultRow]:
+    return [r if isinstance(r, ResultRow) else ResultRow.from_json(r) for r in results or []]
+
+
+def _shots_label(row: ResultRow) -> str:
+    return f"{row.n_shot}-shot" if row.n_shot is not None else "shots unknown"
+
+
+def eval_results(results: list[ResultRow | dict[str, Any]]) -> list:
+    """The model-index entries (`EvalResult`) of results-schema rows.
+
+    Each entry says how it was measured: shots and sample counts in `dataset_args`, scale and direction in
+    `metric_args`, and a subset score says so in its `metric_name` too (the name sites display).
+    """
     from huggingface_hub import EvalResult
 
     from .eval.tasks import PUBLIC_IDS
-    from .results import BENCHMARKS
 
     out = []
-    for r in results:
-        bench = BENCHMARKS.get(r["benchmark"])
-        shots = r.get("n_shot")
+    for r in _rows(results):
+        bench = BENCHMARKS.get(r.benchmark)
+        label = f"{r.metric} ({_shots_label(r)}" + (f", subset: {r.samples_text()}" if r.subset else "") + ")"
+        args: dict[str, Any] = {"num_few_shot": int(r.n_shot)} if r.n_shot is not None else {}
+        if r.n_samples is not None:
+            args["n_samples"] = int(r.n_samples)
+        if r.n_total is not None:
+            args["n_total"] = int(r.n_total)
+        if r.subset is not None:
+            args["subset"] = bool(r.subset)
         out.append(EvalResult(
-            task_type="text-generation", dataset_type=PUBLIC_IDS.get(r["benchmark"], r["benchmark"]),
-            dataset_name=bench.title if bench else r["benchmark"], metric_type=r["metric"],
-            metric_value=round(float(r["score"]), 4), metric_name=f"{r['metric']} ({shots}-shot)" if shots is not None
-            else r["metric"], dataset_args={"num_few_shot": int(shots)} if shots is not None else None,
-            verified=False))
+            task_type="text-generation", dataset_type=PUBLIC_IDS.get(r.benchmark, r.benchmark),
+            dataset_name=bench.title if bench else r.benchmark, metric_type=r.metric,
+            metric_value=round(float(r.score), 4), metric_name=label, dataset_args=args or None,
+            metric_args={"scale": r.scale, "higher_is_better": bool(r.higher_is_better)}, verified=False))
     return out
 
 
-def eval_results_files(results: list[dict[str, Any]], repo_id: str) -> dict[str, str]:
-    """The Hub's `.eval_results/<benchmark>.yaml` files (path → YAML text) of results-schema rows."""
+def measured(row: ResultRow) -> str:
+    """How a score was measured, in one line: shots, metric, scale, samples, harness, revision."""
+    parts = [f"{_shots_label(row)} {row.metric}",
+             f"{SCALES.get(row.scale, row.scale)}, {'higher' if row.higher_is_better else 'lower'} is better",
+             f"{row.samples_text()} samples" if row.n_samples is not None or row.n_total is not None
+             else row.samples_text().replace("unknown", "sample count unknown"),
+             " ".join(str(x) for x in (row.harness, row.harness_version) if x)]
+    if row.model_revision:
+        parts.append(f"model revision {row.model_revision}")
+    return "; ".join(p for p in parts if p)
+
+
+def eval_results_files(results: list[ResultRow | dict[str, Any]], repo_id: str,
+                       include_subsets: bool = False) -> dict[str, str]:
+    """The Hub's `.eval_results/<benchmark>.yaml` files (path → YAML text) of results-schema rows.
+
+    These files feed the Hub's public benchmark leaderboards, so only scores on a whole benchmark go in by
+    default: a subset score (or one whose sample count is unknown) is left out unless `include_subsets`,
+    and then its `notes` start with `SUBSET`.
+    """
     import yaml
 
     from .eval.tasks import PUBLIC_IDS
 
     files = {}
-    for r in results:
-        shots = r.get("n_shot")
-        notes = f"{shots}-shot, {r['metric']}" if shots is not None else r["metric"]
-        if r.get("gain") is not None:
-            notes += f"; {float(r['gain']):+.2f} over the base model {r.get('base_model') or ''}".rstrip()
-        entry = {"dataset": {"id": PUBLIC_IDS.get(r["benchmark"], r["benchmark"]), "task_id": r["benchmark"]},
-                 "value": round(float(r["score"]), 4),
-                 "date": str(r.get("evaluated_at") or "")[:10] or None,
+    for r in _rows(results):
+        if r.subset is not False and not include_subsets:
+            continue
+        notes = ("SUBSET: " if r.subset else "") + measured(r)
+        if r.gain is not None and not (isinstance(r.gain, float) and r.gain != r.gain):
+            notes += f"; {float(r.gain):+.2f} over the base model {r.base_model or ''}".rstrip()
+            notes += " on the same samples"
+        entry = {"dataset": {"id": PUBLIC_IDS.get(r.benchmark, r.benchmark), "task_id": r.benchmark},
+                 "value": round(float(r.score), 4),
+                 "date": str(r.evaluated_at or "")[:10] or None,
                  "source": {"name": "hubkit eval", "url": f"https://huggingface.co/{repo_id}"},
                  "notes": notes}
-        files[f".eval_results/{r['benchmark']}.yaml"] = yaml.safe_dump([{k: v for k, v in entry.items() if v}],
-                                                                       sort_keys=False)
+        files[f".eval_results/{r.benchmark}.yaml"] = yaml.safe_dump([{k: v for k, v in entry.items() if v}],
+                                                                    sort_keys=False, allow_unicode=True)
     return files
 
 
 def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None = None,
-                results: list[dict[str, Any]] | None = None, loss_curve: bool = False,
-                license: str = "other", epoch: int | None = None) -> str:
+                results: list[ResultRow | dict[str, Any]] | None = None, loss_curve: bool = False,
+                license: str = "other", epoch: int | None = None, subset_eval_results: bool = False) -> str:
     """The README.md of a published run.
 
     Args:
@@ -118,9 +156,11 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         loss_curve: whether `loss_curve.png` is published beside the card.
         license: the card's license (the base model's and the data's terms still apply).
         epoch: the card of the checkpoint saved after this epoch (default: the final model).
+        subset_eval_results: whether subset scores were also written to `.eval_results/` (the card says so).
     """
     from huggingface_hub import ModelCard, ModelCardData
 
+    results = _rows(results)
     spec = run.spec.resolved()
     epoch = epoch if epoch is not None and epoch != spec.epochs else None
     lora = spec.tuning == "lora"
@@ -160,12 +200,11 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
                 ("trainable parameters",
                  f"{metrics.get('trainable_parameters', 0):,} of {metrics.get('parameters', 0):,}")]
     training = [(k, v) for k, v in training if v not in (None, "", "None")]
-    from .results import BENCHMARKS
-
-    rows = [{**r, "title": md(BENCHMARKS[r["benchmark"]].title if r["benchmark"] in BENCHMARKS else r["benchmark"]),
-             "score": _num(r.get("score"), 2), "base_score": _num(r.get("base_score"), 2),
-             "gain": _signed(r.get("gain")), "metric": md(r["metric"]),
-             "n_shot": "" if r.get("n_shot") is None else r["n_shot"]} for r in results or []]
+    rows = [{"title": md(BENCHMARKS[r.benchmark].title if r.benchmark in BENCHMARKS else r.benchmark),
+             "score": _num(r.score, 2), "base_score": _num(r.base_score, 2), "gain": _signed(r.gain),
+             "metric": md(r.metric) + ("" if r.scale == "percent" and r.higher_is_better else
+                                       f" ({r.scale}, {'higher' if r.higher_is_better else 'lower'} is better)"),
+             "samples": r.samples_text(), "n_shot": "" if r.n_shot is None else r.n_shot} for r in results]
     card = ModelCard.from_template(
         data, template_path=str(TEMPLATES / "sft_model.md"), title=md(repo_id.split("/")[-1]), summary=summary,
         usage=_usage(repo_id, base_model, lora),
@@ -174,37 +213,48 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         prompt_format="the study's `###Question: …\\n###Answer: …`" if spec.prompt_format == "study"
         else "the tokenizer's chat template",
         lora=lora, hyperparameters=hyper, training=training, loss_curve=loss_curve, results=rows,
-        gains=any(r.get("gain") is not None for r in results or []),
-        results_note=_results_note(results or []),
+        gains=any(r.gain is not None and r.gain == r.gain for r in results),
+        results_note=_results_note(results, subset_eval_results),
         command="hubkit train hubkit_config.yaml", versions=sorted(metrics.get("versions", {}).items()),
     )
     return str(card)
 
 
-def _results_note(results: list[dict[str, Any]]) -> str:
+def _results_note(results: list[ResultRow], subset_eval_results: bool = False) -> str:
     if not results:
         return ""
-    base = next((r.get("base_model") for r in results if r.get("base_score") is not None), None)
-    note = "Scores in percent, from `hubkit eval` (`eval/` holds the lm-eval-style results file)"
+    base = next((r.base_model for r in results if r.base_score is not None and r.base_score == r.base_score), None)
+    harness = next((f"{r.harness} {r.harness_version or ''}".strip() for r in results if r.harness), "hubkit eval")
+    note = (f"Scores in percent (higher is better) unless the metric says otherwise, from {md(harness)} "
+            "(`eval/` holds the lm-eval-style results file)")
     if base:
-        note += f"; base and gain: the same suite on {md(base)}"
-    return note + "."
+        note += f"; base and gain: the same suite, on the same samples, on {md(base)}"
+    note += "."
+    subsets = [r for r in results if r.subset]
+    if subsets:
+        where = ("they are also in `.eval_results/`, each marked SUBSET" if subset_eval_results
+                 else "they are kept out of `.eval_results/`, which feeds public benchmark leaderboards")
+        note += (f"\n\n**Subset scores.** {len(subsets)} of these {len(results)} scores were measured on a fixed, "
+                 "seeded subset of the benchmark (see *samples*): they show how this model compares with its base "
+                 "on those samples, and are not comparable with full-benchmark results or other models' published "
+                 f"scores; {where}.")
+    return note
 
 
 def _num(value: Any, digits: int = 4) -> str | None:
-    if value is None:
-        return None
     try:
-        return f"{float(value):.{digits}f}"
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return None if number != number else f"{number:.{digits}f}"
 
 
 def _signed(value: Any) -> str:
     try:
-        return f"{float(value):+.2f}"
+        number = float(value)
     except (TypeError, ValueError):
         return ""
+    return "" if number != number else f"{number:+.2f}"
 
 
 def loss_curve_png(run: RunResult, path: Path) -> bool:

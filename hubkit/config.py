@@ -197,6 +197,9 @@ class SweepSpec:
     private: bool = field(default=False, metadata={"help": "publish stage: create the repos private."})
     base_model_id: str | None = field(default=None, metadata={
         "help": "publish stage: the base model's Hub id, when `run.model` is a local copy of it."})
+    subset_eval_results: bool = field(default=False, metadata={
+        "help": "publish stage: also write subset scores (`quick`, `tiny`, `eval_limit`) to `.eval_results/`, "
+                "marked SUBSET; off by default because those files feed the Hub's public leaderboards."})
     eval_suite: str = field(default="quick", metadata={
         "help": "eval stage: `study`, `quick`, `tiny`, a benchmark or a comma list (see `hubkit eval --help`)."})
     eval_limit: int | None = field(default=None, metadata={"help": "eval stage: at most N records per benchmark."})
@@ -207,7 +210,8 @@ class SweepSpec:
     def stage_options(self) -> dict[str, Any]:
         """What the stages of a run need to know about its sweep."""
         return {"sweep": self.name, "namespace": self.namespace, "private": self.private,
-                "base_model_id": self.base_model_id, "eval_suite": self.eval_suite, "eval_limit": self.eval_limit,
+                "base_model_id": self.base_model_id, "subset_eval_results": self.subset_eval_results,
+                "eval_suite": self.eval_suite, "eval_limit": self.eval_limit,
                 "eval_batch_size": self.eval_batch_size, "data_namespace": self.data_namespace}
 
     def validate(self) -> None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from .cards import TEMPLATES, eval_results_files, loss_curve_png, render_card
 from .errors import HubkitError
-from .results import COLUMNS, ResultsTable, add_gains
+from .results import COLUMNS, ResultRow, ResultsTable, add_gains, normalize
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,9 +61,9 @@ def _read_rows(api: HfApi, repo_id: str, revision: str) -> pd.DataFrame:
     for f in sorted(files):
         local = hf_hub_download(repo_id, f, repo_type="dataset", revision=revision, token=api.token,
                                 endpoint=api.endpoint)
-        frames.append(pd.read_parquet(local))
+        frames.append(normalize(pd.read_parquet(local)))  # rows files written before a column existed get it
     if not frames:
-        return pd.DataFrame(columns=COLUMNS)
+        return normalize(pd.DataFrame(columns=COLUMNS))
     frame = pd.concat(frames, ignore_index=True)
     frame = frame.drop_duplicates(["run_id", "benchmark", "n_shot"], keep="last")
     return add_gains(frame)
@@ -119,7 +119,7 @@ def push_results(table: ResultsTable, repo_id: str, key: str, private: bool = Fa
         with tempfile.TemporaryDirectory() as tmp:
             staged = Path(tmp) / rows_file
             staged.parent.mkdir(parents=True)
-            table.frame[COLUMNS].to_parquet(staged, index=False)
+            normalize(table.frame).to_parquet(staged, index=False)
             for path_in_repo, local in (files or {}).items():
                 _link_or_copy(Path(local), Path(tmp) / path_in_repo)
             push_folder(repo_id, tmp, repo_type="dataset", commit_message=f"Add results rows {rows_file}", api=api)
@@ -238,7 +238,7 @@ def published_file(epoch: int | None) -> str:
     return PUBLISHED_FILE if epoch is None else f"published-epoch-{epoch}.json"
 
 
-def run_evaluation(run, repo_id: str, base_model: str, epoch: int | None = None) -> tuple[Path | None, list[dict]]:
+def run_evaluation(run, repo_id: str, base_model: str, epoch: int | None = None) -> tuple[Path | None, list[ResultRow]]:
     """The run's latest `hubkit eval` results file and its results-schema rows (none for an epoch checkpoint)."""
     import json
 
@@ -253,12 +253,16 @@ def run_evaluation(run, repo_id: str, base_model: str, epoch: int | None = None)
     except (OSError, ValueError) as e:
         raise HubkitError(f"run {run.run_id}: unreadable evaluation results {path.name}: {e}") from None
     axes = {**run.spec.axes(), "base_model": base_model}
-    rows = lm_eval_rows(data, model_id=repo_id, run_id=run.run_id, axes=axes, source="hubkit")
+    rows = lm_eval_rows(data, model_id=repo_id, run_id=run.run_id, axes=axes, source="hubkit", file=path.name)
     return path, rows
 
 
-def stage_run(run, folder: Path, repo_id: str, base_model: str, sweep: str | None, epoch: int | None = None) -> None:
-    """Lay out the repo content of a run (or of its checkpoint after `epoch`) in `folder`."""
+def stage_run(run, folder: Path, repo_id: str, base_model: str, sweep: str | None, epoch: int | None = None,
+              subset_eval_results: bool = False) -> None:
+    """Lay out the repo content of a run (or of its checkpoint after `epoch`) in `folder`.
+
+    Subset scores go into `.eval_results/` only with `subset_eval_results` (see `cards.eval_results_files`).
+    """
     import json
 
     import yaml
@@ -289,11 +293,12 @@ def stage_run(run, folder: Path, repo_id: str, base_model: str, sweep: str | Non
     results_file, results = run_evaluation(run, repo_id, base_model, epoch)
     if results_file is not None:
         _link_or_copy(results_file, folder / "eval" / results_file.name)
-        for name, text in eval_results_files(results, repo_id).items():
+        for name, text in eval_results_files(results, repo_id, include_subsets=subset_eval_results).items():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text(text, encoding="utf-8")
     (folder / "README.md").write_text(render_card(run, repo_id, base_model, sweep=sweep, loss_curve=curve,
-                                                  epoch=epoch, results=results), encoding="utf-8")
+                                                  epoch=epoch, results=results,
+                                                  subset_eval_results=subset_eval_results), encoding="utf-8")
 
 
 def _file_ids(path: Path) -> tuple[str, str]:
@@ -330,7 +335,8 @@ def repo_matches(api: HfApi, repo_id: str, folder: Path) -> str | None:
 
 def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str | None = None,
                 private: bool = False, base_model: str | None = None, sweep: str | None = None,
-                epoch: int | None = None, results_repo: str | None = None, api: HfApi | None = None) -> PublishResult:
+                epoch: int | None = None, results_repo: str | None = None, api: HfApi | None = None,
+                subset_eval_results: bool = False) -> PublishResult:
     """Publish a finished run as a model repo with its card, in one commit, and its results to a results dataset.
 
     Args:
@@ -346,6 +352,10 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
             per-sample details under `models/<run id>/`); default `<owner>/<sweep>-results` for a sweep's
             run, none otherwise. Nothing is pushed when the run has no evaluation or it was pushed before.
         api: a client; defaults to `get_api()`.
+        subset_eval_results: also write scores measured on a subset of a benchmark (`--limit`, the `quick` and
+            `tiny` suites) to `.eval_results/`, marked SUBSET. Off by default: those files feed the Hub's
+            public benchmark leaderboards. The card and the model-index always carry every score, each
+            with its sample count.
 
     Raises:
         HubkitError: not a run directory, a base model with no Hub id, or the Hub refused the upload.
@@ -374,7 +384,7 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
             namespace = namespace or with_retries(lambda: api.whoami()["name"])
             repo_id = f"{namespace}/{make_run_id(run.spec, epoch) if epoch else run.run_id}"
         with tempfile.TemporaryDirectory() as tmp:
-            stage_run(run, Path(tmp), repo_id, base, sweep, epoch)
+            stage_run(run, Path(tmp), repo_id, base, sweep, epoch, subset_eval_results=subset_eval_results)
             head = None
             if previous.get("repo_id") == repo_id:
                 head = with_retries(lambda: repo_matches(api, repo_id, Path(tmp)))

@@ -177,6 +177,10 @@ def summarize(results: pd.DataFrame, run_ids: list[str], perplexities: pd.DataFr
     table = table[[c for pair in zip(scores.columns, gains.columns) for c in pair]]
     table["mean gain"] = gains.mean(axis=1)
     table = table.reset_index()
+    subset = rows[rows["subset"].astype("boolean").fillna(False).to_numpy(bool)]
+    smallest = subset.groupby("run_id")["n_samples"].min()
+    table["samples"] = [f"subset (n={int(smallest[r])})" if r in smallest.index and not pd.isna(smallest[r])
+                        else "subset" if r in set(subset["run_id"]) else "full" for r in table["run_id"]]
     if perplexities is not None and not perplexities.empty:
         table = table.merge(perplexities[["base_model", "dataset", "perplexity"]].rename(
             columns={"perplexity": "data perplexity"}), on=["base_model", "dataset"], how="left")
@@ -203,6 +207,10 @@ def _print_summary(console: Console, table: pd.DataFrame, result: QuickstartResu
     for label, (_, row) in zip(labels, table.iterrows()):
         scores.add_row(label, *(f"{number(row[c], '.1f')} ({number(row[c + ' gain'], '+.1f')})" for c in benches))
     console.print(scores)
+    subsets = sorted({s for s in table.get("samples", []) if str(s).startswith("subset")})
+    if subsets:
+        console.print(f"[dim]Scores on a subset of each benchmark ({', '.join(subsets)}): gains are over the base on "
+                      "the same records; not comparable with full-benchmark results.[/dim]")
     extra = [c for c in ("mean gain", "data perplexity", "mid-layer change") if c in table.columns]
     joined = Table(title="what the analysis relates: gain, perplexity of the training data under the base, "
                          "mean ‖ΔW‖/‖W‖ of the middle third of layers")

@@ -32,11 +32,13 @@ SPACE_FILES = ("app.py", "leaderboard.py", "benchmarks.json", "requirements.txt"
 
 
 def benchmarks_json() -> str:
-    """`benchmarks.json`: hubkit's benchmark table as the app reads it (name → group, title, metric, dataset)."""
+    """`benchmarks.json`: hubkit's benchmark table as the app reads it (name → group, title, metric, scale,
+    direction, dataset)."""
     from .eval.tasks import PUBLIC_IDS
     from .results import BENCHMARKS
 
-    table = {name: {"group": b.group, "title": b.title, "metric": b.metric, "dataset": PUBLIC_IDS.get(name, "")}
+    table = {name: {"group": b.group, "title": b.title, "metric": b.metric, "scale": b.scale,
+                    "higher_is_better": b.higher_is_better, "dataset": PUBLIC_IDS.get(name, "")}
              for name, b in BENCHMARKS.items()}
     return json.dumps(table, indent=1, ensure_ascii=False) + "\n"
 

@@ -6,7 +6,7 @@
     numeric column of the properties table, e.g. average length), per benchmark: Pearson and Spearman
     coefficients with bootstrap 95 % confidence intervals.
 (c) **Layers**: per normalised depth, the correlation across models between the layer's weight change
-    (`hubkit layerdiff`) and the model's mean gain.
+    (`hubkit layerdiff`) and the model's mean gain over its percent-scale benchmarks.
 (d) **Training factors**: LoRA vs full on otherwise identical runs (paired), and mean gains by epochs and
     by data size.
 
@@ -154,13 +154,19 @@ def _gain_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _percent_gains(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose gains may be averaged across benchmarks: percent scale, higher is better (MT-Bench's 1–10
+    grades and raw metrics such as perplexity stay out of every cross-benchmark mean)."""
+    return frame[(frame["scale"] == "percent") & frame["higher_is_better"].astype(bool) & frame["gain"].notna()]
+
+
 def synergy(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(a): mean gain per base × dataset × benchmark column; and per dataset × column, sign agreement across bases."""
     rows = _gain_rows(frame)
-    cells = rows.groupby(["base_model", "dataset", "column"], as_index=False)["gain"].mean()
+    cells = rows.groupby(["base_model", "dataset", "column", "scale"], as_index=False)["gain"].mean()
     signs = cells.assign(positive=cells["gain"] > 0)
-    agree = signs.groupby(["dataset", "column"]).agg(bases=("gain", "size"), positive=("positive", "sum"),
-                                                      mean_gain=("gain", "mean")).reset_index()
+    agree = signs.groupby(["dataset", "column", "scale"]).agg(bases=("gain", "size"), positive=("positive", "sum"),
+                                                               mean_gain=("gain", "mean")).reset_index()
     agree["agreement"] = np.maximum(agree["positive"], agree["bases"] - agree["positive"]) / agree["bases"]
     return cells, agree
 
@@ -195,10 +201,11 @@ def _run_ids(frame: pd.DataFrame, models: pd.Series) -> pd.Series:
 
 
 def layer_correlation(frame: pd.DataFrame, layers: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
-    """(c): per depth bin, Pearson and Spearman across models of the layer's weight change vs the mean gain."""
+    """(c): per depth bin, Pearson and Spearman across models of the layer's weight change vs the mean gain
+    (over the model's percent-scale benchmarks)."""
     import pandas as pd
 
-    gains = frame[frame["gain"].notna()].groupby("run_id")["gain"].mean()
+    gains = _percent_gains(frame).groupby("run_id")["gain"].mean()
     layers = layers.copy()
     layers["run_id"] = _run_ids(frame, layers["model"])
     layers["bin"] = np.minimum((layers["depth"] * bins).astype(int), bins - 1)
@@ -234,6 +241,31 @@ def training_factors(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"lora_vs_full": lora_vs_full, "epochs": epochs, "data_size": sizes}
 
 
+def _heatmaps(plt, cells: pd.DataFrame, path: Path, scale: str) -> bool:
+    """Per base model, the synergy matrix of one metric scale, with a shared colour bar centred at 0."""
+    bases = sorted(cells["base_model"].unique())[:12]
+    if not bases:
+        return False
+    cols = min(3, len(bases))
+    rows = (len(bases) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4 * rows), squeeze=False)
+    bound = float(cells["gain"].abs().quantile(0.95)) or 1.0
+    image = None
+    for ax, base in zip(axes.flat, bases):
+        m = cells[cells["base_model"] == base].pivot(index="dataset", columns="column", values="gain")
+        image = ax.imshow(m.to_numpy(float), cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
+        ax.set_title(str(base), fontsize=9)
+        ax.set_xticks(range(len(m.columns)), list(m.columns), rotation=70, fontsize=6)
+        ax.set_yticks(range(len(m.index)), list(m.index), fontsize=6)
+    for ax in list(axes.flat)[len(bases):]:
+        ax.axis("off")
+    unit = {"percent": "points", "1-10": "grade points (1–10 scale)"}.get(scale, scale)
+    fig.colorbar(image, ax=list(axes.flat), shrink=0.6, label=f"mean gain ({unit})")
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return True
+
+
 def _plots(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
     import matplotlib
 
@@ -242,24 +274,10 @@ def _plots(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
 
     written = []
     cells = tables["synergy"]
-    bases = sorted(cells["base_model"].unique())[:12]
-    if bases:
-        cols = min(3, len(bases))
-        rows = (len(bases) + cols - 1) // cols
-        fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4 * rows), squeeze=False)
-        bound = float(cells["gain"].abs().quantile(0.95)) or 1.0
-        for ax, base in zip(axes.flat, bases):
-            m = cells[cells["base_model"] == base].pivot(index="dataset", columns="column", values="gain")
-            ax.imshow(m.to_numpy(float), cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
-            ax.set_title(str(base), fontsize=9)
-            ax.set_xticks(range(len(m.columns)), list(m.columns), rotation=70, fontsize=6)
-            ax.set_yticks(range(len(m.index)), list(m.index), fontsize=6)
-        for ax in list(axes.flat)[len(bases):]:
-            ax.axis("off")
-        fig.tight_layout()
-        written.append(out / "synergy.png")
-        fig.savefig(written[-1], metadata={"Software": None})
-        plt.close(fig)
+    for scale, part in cells.groupby("scale"):  # one colour scale per metric scale: never points next to grades
+        path = out / ("synergy.png" if scale == "percent" else f"synergy-{scale}.png")
+        if _heatmaps(plt, part, path, scale):
+            written.append(path)
     if "layer_correlation" in tables and not tables["layer_correlation"].empty:
         t = tables["layer_correlation"]
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -290,6 +308,9 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
     Raises:
         HubkitError: results without gains, or tables without the columns they need.
     """
+    from ..results import normalize
+
+    frame = normalize(frame)  # older results tables get each benchmark's declared scale
     if frame.empty or frame["gain"].notna().sum() == 0:
         raise HubkitError("analyze: the results hold no gains (no base-model rows to compare with)")
     for name, table, needed in (("properties", properties, ["dataset"]),
@@ -326,9 +347,11 @@ def _report(frame: pd.DataFrame, result: Analysis) -> str:
              f"{models:,} fine-tuned models over {frame['base_model'].nunique()} base models, "
              f"{frame['benchmark'].nunique()} benchmarks.", "", "## (a) Training data × benchmark synergy", ""]
     agree = t["agreement"].sort_values("mean_gain", ascending=False)
-    lines += ["Cells where the base models agree most on the sign of the gain (mean gain in points):", "",
+    lines += ["Cells where the base models agree most on the sign of the gain (percent-scale benchmarks; mean gain "
+              "in points; MT-Bench's 1–10 grades are in `agreement.parquet` and `synergy-1-10.png`):", "",
               "| training data | benchmark | bases | agreement | mean gain |", "| --- | --- | --- | --- | --- |"]
-    top = agree[agree["bases"] >= 2].sort_values(["agreement", "mean_gain"], ascending=False).head(10)
+    top = agree[(agree["bases"] >= 2) & (agree["scale"] == "percent")].sort_values(
+        ["agreement", "mean_gain"], ascending=False).head(10)
     lines += [f"| {r.dataset} | {r.column} | {r.bases} | {r.agreement:.0%} | {r.mean_gain:+.2f} |"
               for r in top.itertuples()]
     lines += ["", "## (d) Training factors", "", "LoRA − full on otherwise identical runs:", "",
@@ -345,6 +368,8 @@ def _report(frame: pd.DataFrame, result: Analysis) -> str:
                   "| depth | method | models | r | 95 % CI |", "| --- | --- | --- | --- | --- |"]
         lines += [f"| {r.depth:.2f} | {r.method} | {r.models} | {r.r:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] |"
                   for r in t["layer_correlation"].itertuples()]
-    if any(p.name == "synergy.png" for p in result.plots):
-        lines += ["", "## Synergy heatmaps", "", "![](synergy.png)"]
+    heatmaps = [p.name for p in result.plots if p.name.startswith("synergy")]
+    if heatmaps:
+        lines += ["", "## Synergy heatmaps", "", "One colour scale per metric scale: gains in percentage points, and "
+                  "MT-Bench's grade points (1–10) apart.", ""] + [f"![]({name})" for name in heatmaps]
     return "\n".join(lines) + "\n"

@@ -42,16 +42,18 @@ def evaluate(
     if report.gains:
         table.add_column("base", justify="right")
         table.add_column("gain", justify="right")
-    samples = {}
-    for name, path in report.samples_files.items():
-        with open(path, encoding="utf-8") as f:
-            samples[name] = sum(1 for _ in f)
+    from ..results import samples_text
+
     for name, score in report.scores.items():
         metric = next(iter(report.metrics[name]))
-        row = [name, str(report.n_shot[name]), str(samples.get(name, "")), metric, f"{score:.1f}"]
+        scored, total = report.sizes.get(name, (None, None))
+        row = [name, str(report.n_shot[name]), samples_text(scored, total, report.subset(name)), metric, f"{score:.1f}"]
         if report.gains:
             row += [f"{report.base_scores[name]:.1f}", f"{report.gains[name]:+.1f}"]
         table.add_row(*row)
     console = Console()
     console.print(table)
+    if any(report.subset(name) for name in report.scores):
+        console.print("Scores marked subset come from part of their benchmark: compare them only with scores on the "
+                      "same samples (the base's, here), never with full-benchmark results.")
     console.print(f"Results: {report.results_file}  ({report.seconds:.0f} s)")

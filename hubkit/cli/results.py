@@ -27,9 +27,9 @@ def import_results(
         table = import_lm_eval(list(files))
     else:
         raise HubkitError(f"unknown format {format!r} (massive-sft-csv or lm-eval)")
-    key = import_key(format, files)
     if table.frame.empty:
         raise HubkitError("no results found in the given files")
+    key = import_key(format, files, table.frame)
     from ..hub import get_api
     from ..publish import push_results
 
@@ -37,9 +37,17 @@ def import_results(
     if repo_id is None:
         repo_id = f"{api.whoami()['name']}/{format}-results"
     pushed = push_results(table, repo_id, key, private=private, api=api)
-    without = int((~table.frame.drop_duplicates("run_id")["has_repo"]).sum())
-    Console().print(f"Imported {table.models:,} models ({len(table.frame):,} rows; {without:,} without a model repo) "
-                    f"into [cyan]{pushed.repo_id}[/cyan] @ {pushed.commit[:10]}: {pushed.models:,} models in all")
+    frame = table.frame
+    without = int((~frame.drop_duplicates("run_id")["has_repo"]).sum())
+    console = Console()
+    console.print(f"Imported {table.models:,} models ({len(frame):,} rows; {without:,} without a model repo) "
+                  f"into [cyan]{pushed.repo_id}[/cyan] @ {pushed.commit[:10]}: {pushed.models:,} models in all")
+    subsets = int(frame["subset"].fillna(False).astype(bool).sum())
+    scales = frame.groupby("scale")["benchmark"].nunique().to_dict()
+    console.print("Scales: " + ", ".join(f"{n} benchmark(s) {s}" for s, n in sorted(scales.items()))
+                  + (f"; {subsets:,} row(s) scored on a subset (flagged, never averaged)" if subsets else ""))
+    for note in table.notes:
+        console.print(f"Note: {note}")
 
 
 def publish(
@@ -52,6 +60,9 @@ def publish(
     epoch: int = typer.Option(None, "--epoch", help="Publish the checkpoint saved after this epoch (save_epochs)."),
     results_repo: str = typer.Option(None, "--results-repo", help="Results dataset for the run's evaluation "
                                      "(default: <owner>/<sweep>-results with --sweep)."),
+    subset_eval_results: bool = typer.Option(False, "--subset-eval-results", help="Also write scores measured on "
+                                             "a subset of a benchmark to .eval_results/ (marked SUBSET; they feed "
+                                             "the Hub's public leaderboards, so they are left out by default)."),
 ) -> None:
     """Publish a trained run with its card in one commit (nothing is uploaded when it is unchanged)."""
     from rich.console import Console
@@ -59,7 +70,8 @@ def publish(
     from ..publish import publish_run
 
     result = publish_run(run_dir, repo_id=repo_id, namespace=namespace, private=private, base_model=base_model,
-                         sweep=sweep, epoch=epoch, results_repo=results_repo)
+                         sweep=sweep, epoch=epoch, results_repo=results_repo,
+                         subset_eval_results=subset_eval_results)
     what = f"{result.files} file(s) in one commit" if result.changed else "unchanged: no commit"
     console = Console()
     console.print(f"Published [cyan]{result.repo_id}[/cyan] @ {result.commit[:10]} ({what})")

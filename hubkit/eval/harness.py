@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import HubkitError
 from .lm import LM, ModelSource, resolve_model
-from .tasks import BenchmarkRun, Instance, build_instances, get_suite
+from .tasks import BenchmarkRun, Instance, build_instances, evaluable, get_suite
 
 DEFAULT_DATA_NAMESPACE = "hubkit-data"
 RESULTS_PREFIX = "results_"
@@ -49,6 +49,7 @@ class EvalReport:
         scores: benchmark → main metric in percent (the results schema's `score`).
         base_scores, gains: the base model's score and the difference, in points, where a base is known.
         results_file: the results JSON; `samples_files` the per-sample details per benchmark.
+        sizes: benchmark → (samples scored, samples in the whole benchmark); fewer scored: a subset score.
     """
 
     model: ModelSource
@@ -62,6 +63,12 @@ class EvalReport:
     results_file: Path | None = None
     samples_files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def subset(self, benchmark: str) -> bool:
+        """Whether `benchmark` was scored on part of its records only (`--limit`, the quick and tiny suites)."""
+        scored, total = self.sizes.get(benchmark, (0, 0))
+        return scored < total
 
 
 def eval_cache_dir() -> Path:
@@ -239,7 +246,8 @@ def _evaluate_source(source: ModelSource, runs: list[BenchmarkRun], data: _Data,
                         done.update({r["doc_id"]: r for r in records})
                         bar.update(len(chunk))
             samples[task.name] = [done[inst.doc_id] for inst in instances]
-            facts[task.name] = {"original": len(docs), "effective": len(instances), "data_revision": revision,
+            facts[task.name] = {"original": len(evaluable(run, docs, shot_docs)[0]), "effective": len(instances),
+                                "data_revision": revision,
                                 "dataset": f"{data.namespace}/{task.repo}"}
     return samples, facts
 
@@ -294,7 +302,8 @@ def evaluate_model(
     samples, facts = _evaluate_source(source, runs, data, batch_size, progress, sandbox_timeout)
     metrics = {run.name: _aggregate(run, samples[run.name]) for run in runs}
     scores = {run.name: 100.0 * metrics[run.name][run.task.metrics[0]] for run in runs}
-    report = EvalReport(source, suite, metrics, scores, {r.name: r.n_shot for r in runs})
+    report = EvalReport(source, suite, metrics, scores, {r.name: r.n_shot for r in runs},
+                        sizes={r.name: (facts[r.name]["effective"], facts[r.name]["original"]) for r in runs})
     base_id = base or source.base_model
     if compare_base and base_id and base_id != model:
         base_source = resolve_model(base_id, None if base else source.base_revision)

@@ -281,6 +281,20 @@ class Instance:
     requests: list[tuple[str, str]] = field(default_factory=list)
 
 
+def evaluable(run: BenchmarkRun, docs: list[dict], shot_docs: list[dict] | None) -> tuple[list[dict], list[dict]]:
+    """(the records the benchmark evaluates in full, the pool its shots come from).
+
+    Its length is the benchmark's size as scores report it (`n_total`): MBPP's test ids, or a split less
+    the records held back as shots.
+    """
+    task = run.task
+    if task.select:
+        return task.select(docs), task.shot_pool(docs) if task.shot_pool else []
+    if shot_docs is None:
+        return _held_back(docs) if run.n_shot else (docs, [])
+    return docs, shot_docs
+
+
 def build_instances(run: BenchmarkRun, docs: list[dict], shot_docs: list[dict] | None) -> list[Instance]:
     """The records `run` evaluates, each with its few-shot prompt, in a model-independent order.
 
@@ -290,13 +304,7 @@ def build_instances(run: BenchmarkRun, docs: list[dict], shot_docs: list[dict] |
         shot_docs: the records of the shots split, when the task has one.
     """
     task = run.task
-    if task.select:
-        pool = task.shot_pool(docs) if task.shot_pool else []
-        docs = task.select(docs)
-    elif shot_docs is None:
-        docs, pool = _held_back(docs) if run.n_shot else (docs, [])
-    else:
-        pool = shot_docs
+    docs, pool = evaluable(run, docs, shot_docs)
     order = list(range(len(docs)))
     if run.limit is not None and run.limit < len(docs):
         random.Random(DATA_SEED).shuffle(order)

@@ -82,7 +82,8 @@ def _publish(spec: RunSpec, options: dict[str, Any]) -> None:
     for epoch in sorted(load_run(_run_dir(spec)).epoch_dirs, key=lambda e: (e == spec.epochs, e)):
         result = publish_run(_run_dir(spec), namespace=options.get("namespace"),
                              private=bool(options.get("private")), base_model=options.get("base_model_id"),
-                             sweep=options.get("sweep"), epoch=epoch)
+                             sweep=options.get("sweep"), epoch=epoch,
+                             subset_eval_results=bool(options.get("subset_eval_results")))
         print(f"published {result.repo_id} @ {result.commit} ({'new commit' if result.changed else 'unchanged'})")
 
 

@@ -12,7 +12,18 @@ import time
 import gradio as gr
 import pandas as pd
 
-from leaderboard import AXES, AXIS_TITLES, BENCHMARKS, GROUPS, MAX_ROWS, Board, load_analysis, load_results, settings
+from leaderboard import (
+    AXES,
+    AXIS_TITLES,
+    BENCHMARKS,
+    GROUPS,
+    MAX_ROWS,
+    SCALE_TITLES,
+    Board,
+    load_analysis,
+    load_results,
+    settings,
+)
 
 ABOUT = """
 ## About
@@ -21,17 +32,29 @@ Each row is one supervised fine-tuning (SFT) run — a base model trained on one
 full-parameter or LoRA tuning, a number of epochs and a learning-rate schedule — or a base model itself
 (`pretrain`). Columns are benchmarks, named `<benchmark>-<shots>shot`.
 
-**Scores** are in percent (MT-Bench: 1–10). **Gains** are a model's score minus its base model's score on
-the same benchmark and shot count: the quantity the study's analyses explain. Switch between them with
-*Show*.
+**Scores** are on each benchmark's own scale: percent (0–100) for most, grades from 1 to 10 for MT-Bench
+(an LLM judge), raw numbers for imported metrics such as perplexity (lower is better). **Gains** are a model's
+score minus its base model's score on the same benchmark, shot count and samples: the quantity the study's
+analyses explain. Switch between them with *Show*.
+
+**How the average is built.** The table is ranked by *average*: the mean over the shown benchmarks that are
+on the percent scale and higher-is-better, and — while *Average full-benchmark scores only* is ticked, as
+it is by default — that were scored on the **whole** benchmark. MT-Bench grades, perplexities, and scores
+measured on a subset of a benchmark (`hubkit eval --limit`, the `quick` and `tiny` suites) or with an
+unknown sample count are shown but never averaged, so a model scored on 8 questions is never ranked
+beside one scored on 14,042. *benchmarks averaged* says how many scores an average rests on (averages over
+different benchmark sets are not comparable either); *samples* says how a model's scores were measured:
+`full`, `subset (n=…)` with the smallest subset, or `unknown`. Each score's sample count, shots, harness and
+source are in the results dataset (`n_samples`, `n_total`, `subset`, `n_shot`, `harness`, `source`).
 
 Rows marked *no repo (imported)* come from imported results (the study's released CSV) and have no model
 repository; every other row links to its model repo, whose card holds the full configuration, and shows
 the command that reproduces it.
 
-| benchmark | group | metric |
-| --- | --- | --- |
-""" + "\n".join(f"| {b['title']} | {b['group']} | {b['metric']} |" for b in BENCHMARKS.values())
+| benchmark | group | metric | scale |
+| --- | --- | --- | --- |
+""" + "\n".join(f"| {b['title']} | {b['group']} | {b['metric']} | {SCALE_TITLES.get(b.get('scale'), b.get('scale'))} |"
+                for b in BENCHMARKS.values())
 
 
 def build(board: Board, source: str) -> gr.Blocks:
@@ -46,6 +69,8 @@ def build(board: Board, source: str) -> gr.Blocks:
                 value = gr.Radio(["score", "gain"], value="score", label="Show", elem_id="value")
                 groups = gr.CheckboxGroup([g for g in GROUPS if any(board.column_group[c] == g for c in board.columns)],
                                           label="Benchmark groups (none: all)", elem_id="groups")
+                full_only = gr.Checkbox(True, label="Average full-benchmark scores only (subset scores are shown, "
+                                        "not ranked)", elem_id="full-only")
             with gr.Row():
                 filters = [gr.Dropdown(board.choices(axis), multiselect=True, label=AXIS_TITLES[axis],
                                        elem_id=f"filter-{axis}") for axis in AXES]
@@ -73,17 +98,18 @@ def build(board: Board, source: str) -> gr.Blocks:
         with gr.Tab("About", id="about"):
             gr.Markdown(ABOUT)
 
-        def refresh(text, values, chosen_groups, *axis_values):
-            view = board.view(text, dict(zip(AXES, axis_values)), chosen_groups, values)
+        def refresh(text, values, chosen_groups, full, *axis_values):
+            view = board.view(text, dict(zip(AXES, axis_values)), chosen_groups, values, full_only=full)
             note = f"showing the best {MAX_ROWS:,} by average; filter, search or export for all" \
                 if len(view) > MAX_ROWS else ""
             return _display(view.head(MAX_ROWS)), f"{len(view):,} models", note
 
-        inputs = [search, value, groups, *filters]
+        inputs = [search, value, groups, full_only, *filters]
         for component in inputs:
             component.change(refresh, inputs, [table, count, shown], show_progress="hidden")
         demo.load(refresh, inputs, [table, count, shown])
-        export.click(lambda *a: board.export(board.view(a[0], dict(zip(AXES, a[3:])), a[2], a[1])), inputs, exported)
+        export.click(lambda *a: board.export(board.view(a[0], dict(zip(AXES, a[4:])), a[2], a[1], full_only=a[3])),
+                     inputs, exported)
         picked.change(lambda ids, shown: board.compare(ids or [], shown), [picked, compare_value], compared)
         compare_value.change(lambda ids, shown: board.compare(ids or [], shown), [picked, compare_value], compared)
         base.change(board.heatmap, base, heat)

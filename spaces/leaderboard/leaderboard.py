@@ -42,7 +42,28 @@ BENCHMARKS: dict[str, dict[str, str]] = json.loads((HERE / "benchmarks.json").re
 _ORDER = ["code", "math", "knowledge", "chat", "multilingual", "long-context", "instruction"]
 GROUPS = sorted({b["group"] for b in BENCHMARKS.values()} | {"other"},
                 key=lambda g: _ORDER.index(g) if g in _ORDER else len(_ORDER))
-PERCENT = {name for name, b in BENCHMARKS.items() if b.get("metric") != "judge_score"}
+# The results schema's columns the leaderboard reads, with what an older table (or a card) lacks filled in.
+COLUMNS = ["model_id", "has_repo", "run_id", "model_revision", *AXES, "benchmark", "n_shot", "metric", "scale",
+           "higher_is_better", "score", "base_score", "gain", "n_samples", "n_total", "subset", "harness",
+           "harness_version", "source", "source_file", "evaluated_at"]
+SCALE_TITLES = {"percent": "percent (0–100)", "1-10": "grade 1–10 (LLM judge)", "raw": "raw (e.g. perplexity)"}
+
+
+def complete(long: pd.DataFrame) -> pd.DataFrame:
+    """Every column of `COLUMNS`: a table written before `scale`/`subset` existed gets each benchmark's
+    declared scale and direction, and an unknown sample count (never counted as a full-benchmark score)."""
+    long = long.copy()
+    for name in COLUMNS:
+        if name not in long.columns:
+            long[name] = None
+    declared = long["benchmark"].map(lambda b: BENCHMARKS.get(b, {}))
+    long["scale"] = long["scale"].where(long["scale"].notna(), declared.map(lambda b: b.get("scale", "percent")))
+    long["higher_is_better"] = long["higher_is_better"].where(
+        long["higher_is_better"].notna(), declared.map(lambda b: b.get("higher_is_better", True))).astype(bool)
+    long["subset"] = long["subset"].astype("boolean")
+    for name in ("n_samples", "n_total", "n_shot"):
+        long[name] = pd.to_numeric(long[name], errors="coerce").astype("Int64")
+    return long
 
 
 def _group(benchmark: str) -> str:
@@ -80,17 +101,19 @@ def rows_from_cards(author: str, endpoint: str | None = None, token: str | bool 
             for result in entry.get("results") or []:
                 dataset = result.get("dataset") or {}
                 bench = next((k for k, v in _PUBLIC_IDS.items() if v == dataset.get("type")), dataset.get("type"))
-                shots = (dataset.get("args") or {}).get("num_few_shot")
+                args = dataset.get("args") or {}
                 for metric in result.get("metrics") or []:
+                    how = metric.get("args") or {}
                     rows.append({"model_id": info.id, "has_repo": True, "run_id": axes.get("run_id") or info.id,
                                  "base_model": card.get("base_model"), "dataset": axes.get("dataset"),
                                  "data_size": axes.get("data_size"), "tuning": axes.get("tuning"),
                                  "epochs": axes.get("epochs"), "lr_schedule": axes.get("lr_schedule"),
-                                 "benchmark": bench, "n_shot": shots, "metric": metric.get("type"),
+                                 "benchmark": bench, "n_shot": args.get("num_few_shot"), "metric": metric.get("type"),
+                                 "scale": how.get("scale"), "higher_is_better": how.get("higher_is_better"),
                                  "score": metric.get("value"), "base_score": None, "gain": None,
-                                 "source": "model card", "evaluated_at": None})
-    return pd.DataFrame(rows, columns=["model_id", "has_repo", "run_id", *AXES, "benchmark", "n_shot", "metric",
-                                       "score", "base_score", "gain", "source", "evaluated_at"])
+                                 "n_samples": args.get("n_samples"), "n_total": args.get("n_total"),
+                                 "subset": args.get("subset"), "source": "model card", "evaluated_at": None})
+    return complete(pd.DataFrame(rows))
 
 
 def load_analysis(repo_id: str, endpoint: str | None = None, token: str | bool | None = None) -> dict[str, pd.DataFrame]:
@@ -124,7 +147,7 @@ class Board:
     analysis: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        long = self.long.copy()
+        long = complete(self.long)
         shots = pd.to_numeric(long["n_shot"], errors="coerce").astype("Int64")
         long["column"] = long["benchmark"].astype(str) + ("-" + shots.astype(str) + "shot").where(shots.notna(), "")
         self.long = long
@@ -139,6 +162,14 @@ class Board:
                                                                                             columns=order)
         self.gains = first.pivot(index="run_id", columns="column", values="gain").reindex(index=meta.index,
                                                                                          columns=order)
+        # how each score was measured: a full-benchmark score (True), a subset (False) or unknown (NaN)
+        full = first["subset"].map({True: 0.0, False: 1.0}).astype("float64")
+        self.full = first.assign(full=full).pivot(index="run_id", columns="column", values="full").reindex(
+            index=meta.index, columns=order)
+        kind = first.drop_duplicates("column").set_index("column")
+        self.column_scale = kind["scale"].astype(str).to_dict()
+        self.averaged = [c for c in order if self.column_scale.get(c) == "percent" and bool(kind.loc[c, "higher_is_better"])]
+        self._samples = self._samples_text(first, meta.index)
         self._axis_text = pd.DataFrame({a: meta[a].astype("string").fillna("").astype(object) for a in AXES},
                                        index=meta.index)
         model_ids = meta["model_id"].astype("string").fillna("").astype(object)
@@ -159,6 +190,23 @@ class Board:
         base = (self._axis_text["dataset"] == "pretrain") | (self._axis_text["tuning"] == "base")
         self._command = ("hf download " + model_ids + " hubkit_config.yaml && hubkit train hubkit_config.yaml") \
             .where(linked, command.where(~base, ""))
+
+    @staticmethod
+    def _samples_text(first: pd.DataFrame, index: pd.Index) -> pd.Series:
+        """Per model: `full`, `subset (n=8)` (the smallest subset it was scored on), `mixed` or `unknown`."""
+        subset = first["subset"].astype("boolean")
+        grouped = first.assign(_sub=subset.fillna(False), _full=subset.eq(False).fillna(False),
+                               _unknown=subset.isna(), _n=first["n_samples"].where(subset.fillna(False)))
+        agg = grouped.groupby("run_id").agg(sub=("_sub", "sum"), full=("_full", "sum"), unknown=("_unknown", "sum"),
+                                            n=("_n", "min"))
+        text = pd.Series("unknown", index=agg.index, dtype=object)
+        text[(agg["full"] > 0) & (agg["sub"] == 0) & (agg["unknown"] == 0)] = "full"
+        has_n = agg["n"].notna()
+        sub = agg["sub"] > 0
+        text[sub & has_n] = "subset (n=" + agg["n"][sub & has_n].astype("Int64").astype(str) + ")"
+        text[sub & ~has_n] = "subset"
+        text[sub & (agg["full"] > 0)] = text[sub & (agg["full"] > 0)] + " + full"
+        return text.reindex(index).fillna("unknown")
 
     # -- choices for the filters -------------------------------------------------------------------------
 
@@ -182,8 +230,15 @@ class Board:
         return [c for c in self.columns if not groups or self.column_group[c] in groups]
 
     def view(self, search: str = "", filters: dict[str, list[str]] | None = None, groups: list[str] | None = None,
-             value: str = "score") -> pd.DataFrame:
-        """The visible table: identity, axes, average and benchmark columns (scores or gains), best first."""
+             value: str = "score", full_only: bool = True) -> pd.DataFrame:
+        """The visible table: identity, axes, average and benchmark columns (scores or gains), best first.
+
+        The average (what the table is ranked by) takes only percent-scale, higher-is-better benchmarks (never
+        MT-Bench's 1–10 grades or a perplexity), and, with `full_only` (the default), only scores measured on
+        the whole benchmark: a score on a subset, or one whose sample count is unknown, is shown but not
+        averaged. `benchmarks averaged` says how many scores each average rests on; `samples` says how the
+        model's scores were measured.
+        """
         ids = self.select(search, filters)
         cols = self.benchmark_columns(groups)
         numbers = (self.gains if value == "gain" else self.scores).loc[ids, cols]
@@ -191,8 +246,12 @@ class Board:
         out["repo"] = self._repo.loc[ids]
         for axis in AXES:
             out[AXIS_TITLES[axis]] = self._axis_text.loc[ids, axis]
-        percent = [c for c in cols if c.split("-")[0] in PERCENT]  # MT-Bench's 1-10 stays out of the average
-        out["average"] = numbers[percent].mean(axis=1, skipna=True).round(2)
+        averaged = numbers[[c for c in cols if c in self.averaged]]
+        if full_only:
+            averaged = averaged.where(self.full.loc[ids, averaged.columns] == 1.0)
+        out["average"] = averaged.mean(axis=1, skipna=True).round(2)
+        out["benchmarks averaged"] = averaged.notna().sum(axis=1).astype(int)
+        out["samples"] = self._samples.loc[ids]
         out = pd.concat([out, numbers.round(2)], axis=1)
         out["reproduce"] = self._command.loc[ids]
         return out.sort_values("average", ascending=False, na_position="last").reset_index(drop=True)
@@ -217,32 +276,43 @@ class Board:
             out[f"Δ {r}"] = (table[r] - table[ids[0]]).round(2).to_numpy()
         return out
 
-    def synergy(self, base_model: str) -> pd.DataFrame:
-        """Mean gain per training dataset × benchmark for one base model (the study's synergy matrix)."""
+    def synergy(self, base_model: str, scale: str | None = None) -> pd.DataFrame:
+        """Mean gain per training dataset × benchmark for one base model (the study's synergy matrix), over the
+        benchmarks of one metric scale if `scale` is given."""
         rows = self.long[(self.long["base_model"].map(_as_text) == base_model) & self.long["gain"].notna()
                          & (self.long["dataset"] != "pretrain")]
+        if scale is not None:
+            rows = rows[rows["scale"] == scale]
         return rows.pivot_table(index="dataset", columns="column", values="gain", aggfunc="mean") \
             .reindex(columns=[c for c in self.columns if c in set(rows["column"])])
 
     def heatmap(self, base_model: str):
-        """The synergy matrix as a figure (diverging colours centred on 0)."""
+        """The synergy matrix as a figure: one panel and colour bar per metric scale (points apart from
+        MT-Bench's 1–10 grades), diverging colours centred on 0."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        matrix = self.synergy(base_model)
-        fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(matrix.columns) + 3), max(3, 0.4 * len(matrix) + 1.5)))
-        if matrix.empty:
+        panels = [(scale, m) for scale in ("percent", "1-10", "raw")
+                  if not (m := self.synergy(base_model, scale)).empty]
+        if not panels:
+            fig, ax = plt.subplots(figsize=(6, 3))
             ax.text(0.5, 0.5, "no gains for this base model", ha="center", va="center")
             ax.axis("off")
             return fig
-        bound = float(matrix.abs().max().max()) or 1.0
-        image = ax.imshow(matrix.to_numpy(dtype=float), cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
-        ax.set_xticks(range(len(matrix.columns)), list(matrix.columns), rotation=60, ha="right", fontsize=8)
-        ax.set_yticks(range(len(matrix.index)), list(matrix.index), fontsize=8)
-        ax.set_title(f"mean gain over {base_model} (points)", fontsize=10)
-        fig.colorbar(image, ax=ax, shrink=0.8)
+        widths = [max(2.0, 0.5 * len(m.columns)) for _, m in panels]
+        height = max(3, 0.4 * max(len(m) for _, m in panels) + 1.5)
+        fig, axes = plt.subplots(1, len(panels), figsize=(sum(widths) + 3 * len(panels), height), squeeze=False,
+                                 gridspec_kw={"width_ratios": widths})
+        for ax, (scale, matrix) in zip(axes[0], panels):
+            bound = float(matrix.abs().max().max()) or 1.0
+            image = ax.imshow(matrix.to_numpy(dtype=float), cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
+            ax.set_xticks(range(len(matrix.columns)), list(matrix.columns), rotation=60, ha="right", fontsize=8)
+            ax.set_yticks(range(len(matrix.index)), list(matrix.index), fontsize=8)
+            unit = {"percent": "points", "1-10": "grade points, 1–10 scale"}.get(scale, scale)
+            ax.set_title(f"mean gain over {base_model} ({unit})", fontsize=10)
+            fig.colorbar(image, ax=ax, shrink=0.8)
         fig.tight_layout()
         return fig
 

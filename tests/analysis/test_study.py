@@ -64,7 +64,9 @@ def test_synergy_and_training_factors_equal_pandas(study, inputs, tmp_path):
         assert r["ci_low"] <= r["r"] <= r["ci_high"]
     depth = result.tables["layer_correlation"]
     assert len(depth[depth["method"] == "spearman"]) == 10
-    model_gain = study[study["gain"].notna()].groupby("run_id")["gain"].mean()
+    # the mean gain per model is over percent-scale benchmarks only: MT-Bench's 1-10 grades stay out
+    percent = study[study["gain"].notna() & ~study["benchmark"].str.startswith("mt_bench")]
+    model_gain = percent.groupby("run_id")["gain"].mean()
     first = layers[layers["layer"] == 0].set_index("model")["rel_change"]
     both = pd.concat([first, model_gain], axis=1, join="inner")
     got = depth[(depth["method"] == "pearson")].sort_values("depth").iloc[0]["r"]
@@ -72,6 +74,11 @@ def test_synergy_and_training_factors_equal_pandas(study, inputs, tmp_path):
     report = result.report.read_text()
     assert "## (a)" in report and "## (b)" in report and "## (c)" in report and "## (d)" in report
     assert (tmp_path / "synergy.png").stat().st_size > 1000
+    assert (tmp_path / "synergy-1-10.png").stat().st_size > 1000  # MT-Bench's grades on a colour scale of their own
+    scales = result.tables["synergy"].groupby("column")["scale"].first()
+    assert scales["mt_bench"] == "1-10" and scales["truthfulqa-0shot"] == "percent"
+    top = report.split("## (d)")[0]
+    assert "| mt_bench" not in top  # the top-synergy list never ranks grades beside percentage points
 
 
 def test_bootstrap_interval_is_seeded_and_covers_the_estimate():

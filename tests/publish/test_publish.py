@@ -210,7 +210,9 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
     result = publish_run(run.run_dir, sweep="evald", api=alice)
     files = _files(alice, result.repo_id)
     assert f"eval/{report.results_file.name}" in files
-    assert {".eval_results/mmlu.yaml", ".eval_results/hellaswag.yaml"} <= files
+    # 4 records per benchmark: subset scores, labelled everywhere and kept out of `.eval_results/` by default
+    assert report.subset("mmlu") and report.sizes["mmlu"][0] == 4
+    assert not any(f.startswith(".eval_results/") for f in files)
 
     card = ModelCard.load(result.repo_id, token=hub.tokens["alice"])
     card.validate()
@@ -219,11 +221,12 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
     assert ModelCardData(**card.data.to_dict()).to_dict() == card.data.to_dict()  # the YAML round-trips
     evals = {r.dataset_type: r for r in card.data.eval_results}
     assert evals["cais/mmlu"].metric_value == pytest.approx(report.scores["mmlu"], abs=1e-4)
-    assert evals["cais/mmlu"].dataset_args == {"num_few_shot": 5}
+    total = report.sizes["mmlu"][1]
+    assert evals["cais/mmlu"].dataset_args == {"num_few_shot": 5, "n_samples": 4, "n_total": total, "subset": True}
+    assert evals["cais/mmlu"].metric_args == {"scale": "percent", "higher_is_better": True}
+    assert f"subset: 4 of {total:,}" in evals["cais/mmlu"].metric_name
     assert "## Evaluation" in card.text and f"{report.gains['mmlu']:+.2f}" in card.text
-    with open(hf_hub_download(result.repo_id, ".eval_results/mmlu.yaml", token=hub.tokens["alice"])) as f:
-        entry = yaml.safe_load(f)
-    assert entry[0]["dataset"]["id"] == "cais/mmlu" and entry[0]["value"] == pytest.approx(report.scores["mmlu"], abs=1e-4)
+    assert f"| 4 of {total:,} (subset) |" in card.text and "**Subset scores.**" in card.text
 
     # the results dataset: the model's folder (results JSON + per-sample details) and its consolidated rows
     assert result.results is not None and result.results.repo_id == "alice/evald-results"
@@ -236,11 +239,13 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
     assert set(mine.index) == {"mmlu", "hellaswag"} and (mine["model_id"] == result.repo_id).all()
     assert mine.loc["mmlu", "gain"] == pytest.approx(report.gains["mmlu"])
     assert mine.loc["mmlu", "base_model"] == tiny_base and mine.loc["mmlu", "dataset"] == "lima"
+    assert (mine.loc["mmlu", "n_samples"], mine.loc["mmlu", "n_total"], mine.loc["mmlu", "subset"]) == (4, total, True)
+    assert (mine.loc["mmlu", "harness"], mine.loc["mmlu", "source"], mine.loc["mmlu", "n_shot"]) == ("hubkit", "hubkit", 5)
     assert not pd.isna(mine.loc["hellaswag", "evaluated_at"])
     details = hf_hub_download("alice/evald-results", f"models/{key}/{report.samples_files['mmlu'].name}",
                               repo_type="dataset", token=hub.tokens["alice"])
     assert len([json.loads(x) for x in Path(details).read_text(encoding="utf-8").splitlines()]) == 4
-    for path in [f"eval/{report.results_file.name}", "README.md", ".eval_results/mmlu.yaml"]:
+    for path in [f"eval/{report.results_file.name}", "README.md"]:
         with open(hf_hub_download(result.repo_id, path, token=hub.tokens["alice"]), encoding="utf-8") as f:
             text = f.read()
         assert str(tmp_path) not in text and hub.tokens["alice"] not in text, path
@@ -252,3 +257,16 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
     assert not again.changed and again.results is None
     assert len(alice.list_repo_commits(result.repo_id)) == model_commits
     assert len(alice.list_repo_commits("alice/evald-results", repo_type="dataset")) == data_commits
+
+    # opting in puts the subset scores in `.eval_results/` too, each marked SUBSET with its sample count
+    opted = publish_run(run.run_dir, repo_id="alice/evald-opt-in", subset_eval_results=True, api=alice)
+    assert {".eval_results/mmlu.yaml", ".eval_results/hellaswag.yaml"} <= _files(alice, opted.repo_id)
+    with open(hf_hub_download(opted.repo_id, ".eval_results/mmlu.yaml", token=hub.tokens["alice"]),
+              encoding="utf-8") as f:
+        text = f.read()
+    entry = yaml.safe_load(text)[0]
+    assert entry["dataset"]["id"] == "cais/mmlu" and entry["value"] == pytest.approx(report.scores["mmlu"], abs=1e-4)
+    assert entry["notes"].startswith(f"SUBSET: 5-shot acc; percent (0–100), higher is better; 4 of {total:,} (subset)")
+    assert str(tmp_path) not in text and hub.tokens["alice"] not in text
+    opt_card = ModelCard.load(opted.repo_id, token=hub.tokens["alice"]).text
+    assert "each marked SUBSET" in opt_card

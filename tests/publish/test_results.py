@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from ..test_cli import _assert_one_line_error, hubkit
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 CSV = DATA / "massive_sft_results" / "evaluation_result.csv"
 LM_EVAL = sorted((DATA / "lm_eval_results_v04").glob("*/*.json"))
+V03 = sorted((Path(__file__).resolve().parent / "lm_eval_v03").glob("*.json"))
+PYTHIA = "eleutherai-pythia-160m-rev-step"
 
 
 def test_the_study_csv_becomes_1027_models_with_gains():
@@ -63,6 +66,108 @@ def test_lm_eval_files_never_store_local_paths():
     assert frame["evaluated_at"].str.endswith("Z").all()
     first = json.loads(LM_EVAL[0].read_text())["results"]["ifeval"]["prompt_level_strict_acc,none"]
     assert frame.sort_values("run_id")["score"].iloc[0] == pytest.approx(100 * first)
+
+
+def test_lm_eval_04_files_keep_their_limit_and_provenance():
+    frame = import_lm_eval(LM_EVAL).frame.sort_values("run_id").set_index("run_id")
+    for run, path in zip(frame.index, LM_EVAL):
+        data = json.loads(path.read_text())
+        counts = data["n-samples"]["ifeval"]
+        row = frame.loc[run]
+        assert (row["n_samples"], row["n_total"]) == (counts["effective"], counts["original"])  # `limit` kept
+        assert row["subset"] and row["n_samples"] < row["n_total"]
+        assert (row["scale"], row["higher_is_better"]) == ("percent", True)
+        assert (row["harness"], row["harness_version"], row["source_file"]) == ("lm-eval", "0.4.13", path.name)
+        assert row["n_shot"] == data["n-shot"]["ifeval"] == 0
+
+
+def test_the_study_import_keeps_one_scale_per_benchmark():
+    frame = import_massive_sft_csv(CSV).frame
+    raw = pd.read_csv(CSV, na_values=["None"])
+    truthful = frame[frame["benchmark"] == "truthfulqa"]
+    assert (truthful["scale"] == "percent").all()
+    assert truthful["score"].max() == pytest.approx(100 * raw["Truthful_QA-0shot"].max())  # 18.0, not 0.18
+    # by hand: Llama-3-8B, `all`, LoRA, epoch 7, cosine has Truthful_QA-0shot 0.07 in the CSV: 7 points
+    row = truthful[truthful["run_id"] == "meta-llama-3-8b-all-10k-lora-e7-cosine"].iloc[0]
+    assert row["score"] == pytest.approx(7.0)
+    judged = frame["benchmark"].str.startswith("mt_bench")
+    assert (frame[judged]["scale"] == "1-10").all() and frame[judged]["score"].between(1, 10).all()
+    assert set(frame[~judged]["scale"]) == {"percent"} and frame["higher_is_better"].all()
+    assert (frame["subset"] == False).all()  # noqa: E712 — the study scored whole benchmarks
+    assert set(frame["harness"]) == {"opencompass"} and set(frame["source_file"]) == {CSV.name}
+
+
+def test_lm_eval_03_files_keep_direction_scale_shots_and_revision():
+    table = import_lm_eval(V03)
+    frame = table.frame
+    assert len(frame) == 3 + 3 + 1
+    rows = frame.set_index(["run_id", "benchmark", "n_shot"])
+    wiki = rows.loc[(f"{PYTHIA}1000", "wikitext", 0)]
+    assert (wiki["metric"], wiki["scale"], wiki["higher_is_better"]) == ("word_perplexity", "raw", False)
+    assert wiki["score"] == pytest.approx(171.23)  # a perplexity as it is: never ×100, never a percentage
+    lambada = rows.loc[(f"{PYTHIA}1000", "lambada_openai", 0)]
+    assert (lambada["metric"], lambada["scale"], lambada["score"]) == ("ppl", "raw", 2184.31)
+    # two checkpoints of one model, and two shot counts of one checkpoint, are rows of their own
+    step1, step2 = rows.loc[(f"{PYTHIA}1000", "hellaswag", 0)], rows.loc[(f"{PYTHIA}2000", "hellaswag", 0)]
+    five = rows.loc[(f"{PYTHIA}2000", "hellaswag", 5)]
+    assert (step1["score"], step2["score"], five["score"]) == pytest.approx((26.51, 27.03, 28.0))
+    assert (step1["model_revision"], step2["model_revision"]) == ("step1000", "step2000")
+    assert (step2["subset"], five["subset"], five["n_samples"]) == (False, True, 100)  # `limit: 100` is a subset
+    assert set(frame["model_id"]) == {"EleutherAI/pythia-160m"} and set(frame["harness_version"]) == {"0.3"}
+    assert frame["gain"].isna().all()  # no base rows: no gain is made up
+
+
+def _v03(tmp_path: Path, name: str, change) -> Path:
+    data = json.loads(V03[0].read_text())
+    change(data)
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("name, change, message", [
+    ("odd-metric.json", lambda d: d["results"]["wikitext"].update({"word_perplexity": None, "byte_perplexity": None,
+                                                                    "bits_per_byte": None, "weirdness": 3.0}),
+     "odd-metric.json: cannot interpret metric 'weirdness' of results.wikitext"),
+    ("no-layout.json", lambda d: d.pop("config"), "no-layout.json: cannot tell the lm-eval layout"),
+    ("bad-shots.json", lambda d: d["config"].update(num_fewshot="five"),
+     "bad-shots.json: config.num_fewshot is 'five', not a shot count"),
+    ("bad-limit.json", lambda d: d["config"].update(limit="all"), "bad-limit.json: config.limit is 'all'"),
+])
+def test_lm_eval_files_it_cannot_interpret_are_refused(tmp_path, name, change, message):
+    with pytest.raises(HubkitError, match=re.escape(message)):
+        import_lm_eval([V03[1], _v03(tmp_path, name, change)])
+
+
+def test_a_04_metric_without_direction_is_refused(tmp_path):
+    data = json.loads(LM_EVAL[0].read_text())
+    data["higher_is_better"]["ifeval"] = {}
+    path = tmp_path / "results_x.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(HubkitError, match=re.escape("higher_is_better.ifeval.prompt_level_strict_acc is missing")):
+        import_lm_eval([path])
+
+
+def test_imports_of_checkpoints_and_shot_counts_never_replace_each_other(hub, alice, repo_name, tmp_path):
+    env = {"HF_TOKEN": hub.tokens["alice"]}
+    repo_id = f"alice/{repo_name}"
+    for path in V03:  # one import per file, as a user would run them over time
+        proc = hubkit("import-results", str(path), "--format", "lm-eval", "--repo-id", repo_id, env=env)
+        assert proc.returncode == 0, proc.stderr
+        if path == V03[0]:
+            assert "1 benchmark(s) percent, 2 benchmark(s) raw" in proc.stdout  # the import says what it read
+    rows = load_results(repo_id, api=alice)
+    assert len(rows) == 7 and rows["run_id"].nunique() == 2
+    assert len(rows[rows["benchmark"] == "hellaswag"]) == 3
+    again = hubkit("import-results", str(V03[0]), "--format", "lm-eval", "--repo-id", repo_id, env=env)
+    assert again.returncode == 0 and len(load_results(repo_id, api=alice)) == 7  # the same file replaces itself
+
+    commits = len(alice.list_repo_commits(repo_id, repo_type="dataset"))
+    bad = _v03(tmp_path, "odd.json", lambda d: d["results"]["hellaswag"].update({"acc": None, "acc_norm": None,
+                                                                                "vibes": 0.9}))
+    _assert_one_line_error(hubkit("import-results", str(V03[0]), str(bad), "--format", "lm-eval", "--repo-id",
+                                  repo_id, env=env), "odd.json: cannot interpret metric 'vibes' of results.hellaswag")
+    assert len(alice.list_repo_commits(repo_id, repo_type="dataset")) == commits  # nothing written
 
 
 def test_import_results_cli_publishes_a_loadable_results_dataset(hub, alice, repo_name):

@@ -87,6 +87,37 @@ def test_search_compare_synergy_and_export(board):
     assert list(hostile["model"]) == [HOSTILE] and hostile.loc[0, "repo"] == "no repo (imported)"
 
 
+def test_the_average_never_ranks_unlike_with_unlike(monkeypatch):
+    monkeypatch.syspath_prepend(str(SPACE_DIR))  # the Space's own module, as `app.py` imports it
+    from leaderboard import Board
+
+    def row(run: str, bench: str, score: float, subset: bool | None, n: int | None, total: int | None,
+            scale: str = "percent") -> dict:
+        return {**_row(run, f"alice/{run}", "full", bench, score), "n_shot": 0, "scale": scale, "subset": subset,
+                "n_samples": n, "n_total": total, "base_score": None, "gain": None}
+
+    rows = [row("full", "mmlu", 50.0, False, 14042, 14042), row("full", "boolq", 60.0, False, 3270, 3270),
+            row("full", "mt_bench", 9.0, False, 80, 80, scale="1-10"),
+            row("tiny", "mmlu", 90.0, True, 8, 14042), row("tiny", "boolq", 95.0, True, 8, 3270),
+            row("unsure", "mmlu", 70.0, None, None, None)]
+    board = Board(rows_frame(rows))
+    view = board.view().set_index("model")
+    assert list(view.index) == ["full", "tiny", "unsure"]  # ranked on full-benchmark scores only
+    assert view.loc["full", "average"] == 55.0 and view.loc["full", "benchmarks averaged"] == 2  # MT-Bench apart
+    assert pd.isna(view.loc["tiny", "average"]) and view.loc["tiny", "benchmarks averaged"] == 0
+    assert view.loc["tiny", "mmlu-0shot"] == 90.0  # shown, flagged, not ranked
+    assert (view.loc["full", "samples"], view.loc["tiny", "samples"], view.loc["unsure", "samples"]) == (
+        "full", "subset (n=8)", "unknown")
+    mixed = board.view(full_only=False).set_index("model")  # the toggle off: subsets averaged, still flagged
+    assert list(mixed.index) == ["tiny", "unsure", "full"] and mixed.loc["tiny", "average"] == 92.5
+    assert mixed.loc["tiny", "samples"] == "subset (n=8)"
+    # a results table written before these columns existed still loads: its sample counts are unknown
+    legacy = Board(rows_frame(rows).drop(columns=["scale", "higher_is_better", "subset", "n_samples", "n_total"]))
+    old = legacy.view().set_index("model")
+    assert set(old["samples"]) == {"unknown"} and old["average"].isna().all()
+    assert "mt_bench" not in legacy.averaged
+
+
 def test_rebuilds_from_model_cards_when_the_parquet_is_missing(hub):
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
