@@ -19,6 +19,8 @@ def evaluate(
     revision: str = typer.Option(None, "--revision", help="Hub revision of MODEL."),
     data_namespace: str = typer.Option("hubkit-data", "--data-namespace", help="Where the benchmark repos live."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    allow_unisolated_code: bool = typer.Option(False, "--allow-unisolated-code", help="Run HumanEval/MBPP programs "
+                                               "even without isolation (not root): they can read your files."),
 ) -> None:
     """Evaluate a model; write lm-eval-style results JSON and per-sample details.
 
@@ -35,7 +37,8 @@ def evaluate(
     get_suite(suite)  # an unknown suite fails before any model is loaded
     report = evaluate_model(model, suite=suite, limit=limit, n_shot=n_shot, output_dir=output, base=base,
                             compare_base=compare_base, batch_size=batch_size, revision=revision,
-                            data_namespace=data_namespace, progress=progress)
+                            data_namespace=data_namespace, progress=progress,
+                            allow_unisolated_code=allow_unisolated_code)
     table = Table(title=f"{report.model.name} · suite {suite}")
     for col in ("benchmark", "shots", "samples", "metric", "score"):
         table.add_column(col, justify="right" if col in ("shots", "samples", "score") else "left")

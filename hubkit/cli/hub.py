@@ -34,7 +34,12 @@ def add_user(
     root: Path = typer.Option(..., "--root", help="Storage folder of the Hub."),
     org: list[str] = typer.Option([], "--org", help="Organisation the user may write to (repeatable)."),
 ) -> None:
-    """Create a user (or add orgs to one) and print a new write token for them."""
+    """Create a user (or add orgs to one) and print a new write token for them.
+
+    For an existing user this rotates their token: the one printed before stops working.
+
+    Example: hubkit hub add-user alice --root ./hub --org acme
+    """
     from ..hub.server.auth import Users
 
     try:
@@ -48,6 +53,48 @@ def add_user(
             raise HubkitError(e.message) from None
         raise
     typer.echo(token)
+
+
+@app.command("revoke")
+def revoke(
+    name: str = typer.Argument(..., help="The user whose tokens to revoke."),
+    root: Path = typer.Option(..., "--root", help="Storage folder of the Hub."),
+    token_name: str = typer.Option(None, "--token-name", help="Revoke only this token (default: all of them)."),
+) -> None:
+    """Revoke a user's tokens at once, even while the Hub serves (`add-user` issues a new one).
+
+    Example: hubkit hub revoke alice --root ./hub
+    """
+    from ..hub.server.auth import Users
+
+    try:
+        count = Users(root).revoke(name, token_name)
+    except ValueError as e:
+        raise HubkitError(str(e)) from None
+    typer.echo(f"Revoked {count} token(s) of {name}.")
+
+
+@app.command("gc")
+def gc(
+    root: Path = typer.Option(None, "--root", help="Storage folder of the Hub (default: the embedded Hub's)."),
+    min_age: float = typer.Option(3600.0, "--min-age", min=0, help="Keep anything younger than this (seconds)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would be removed, remove nothing."),
+) -> None:
+    """Remove what no repo reaches any more (deleted repos and branches, uploads never committed) and crash
+    debris; safe while the Hub serves.
+
+    Example: hubkit hub gc --root ./hub --dry-run
+    """
+    from ..hub.client import embedded_root
+    from ..hub.server.storage import Store
+
+    root = root or embedded_root()
+    if not (root / "repos").is_dir():
+        raise HubkitError(f"{root} is not a hubkit Hub folder (no repos/)")
+    report = Store(root).gc(min_age=min_age, dry_run=dry_run)
+    verb = "Would remove" if dry_run else "Removed"
+    typer.echo(f"{verb} {report['commits']} commit(s), {report['blobs']} blob(s), {report['uploads']} uncommitted "
+               f"upload(s) and {report['debris']} partial file(s): {report['bytes'] / 1e6:.1f} MB.")
 
 
 @app.command("start")

@@ -275,6 +275,7 @@ def evaluate_model(
     data_namespace: str = DEFAULT_DATA_NAMESPACE,
     sandbox_timeout: float = 10.0,
     progress: bool = True,
+    allow_unisolated_code: bool = False,
 ) -> EvalReport:
     """Evaluate a model on a suite; write the results JSON and per-sample details; return the scores.
 
@@ -291,12 +292,18 @@ def evaluate_model(
         data_namespace: where the seeded benchmark repos live.
         sandbox_timeout: seconds each generated program may run.
         progress: show progress bars.
+        allow_unisolated_code: run code benchmarks even where generated programs cannot be isolated (not
+            root): they can then read the user's files and reach the network (see `hubkit.eval.sandbox`).
 
     Raises:
         HubkitError: an unknown suite, missing benchmark data, or a model that cannot be loaded.
     """
     started = time.time()
     runs = get_suite(suite, limit=limit, n_shot=n_shot)
+    if any(r.task.kind == "code" for r in runs):
+        from .sandbox import require_isolation
+
+        require_isolation(allow_unisolated_code)  # before any model is loaded
     source = resolve_model(model, revision)
     data = _Data(data_namespace)
     samples, facts = _evaluate_source(source, runs, data, batch_size, progress, sandbox_timeout)

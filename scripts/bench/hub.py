@@ -9,6 +9,9 @@ Measures:
      (streamed LFS PUT) vs `cp` (target >= 0.5x)
   3. list_models(cardData=True) over 2,000 repos with cards (target <= 2 s)
   4. peak server RSS while receiving a 1 GB file through hubkit's upload path (target <= 200 MB)
+  5. adversarial requests, anonymous: the whole commit list of a repo with a long history of large trees
+     (200 commits of 5,000 files), and a YAML alias bomb sent to validate-yaml; server RSS over idle (target
+     <= 100 MB: the commit cache is bounded by bytes) and the time of a small request made meanwhile
 """
 
 from __future__ import annotations
@@ -166,6 +169,31 @@ def main() -> None:
         t_filter = timed(lambda: list(stock.list_models(author="sweep", filter=["sft", "epoch-3"], cardData=True)))
         rows.append((f"list_models(cardData) over {n_repos:,} repos", f"{min(t_list):.2f} s",
                      f"median {sorted(t_list)[1]:.2f} s; filtered slice {t_filter:.2f} s", "<= 2 s"))
+
+        # adversarial: an anonymous client walks a huge history, another sends parser bombs
+        import httpx
+
+        store.create_repo("model", "sweep/long-history")
+        files = [Operation("add", f"shard-{i:05d}.txt", FileEntry("a" * 64, 1, "b" * 40, False)) for i in range(5000)]
+        n_commits = max(20, int(200 * args.scale))
+        for c in range(n_commits):
+            store.commit("model", "sweep/long-history", "main", files[: 4000 + c % 1000], title=f"c{c}", author="x")
+        idle = psutil.Process(server.pid).memory_info().rss
+        sampler = RssSampler(server.pid)
+        sampler.start()
+        bomb = "---\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)) + "---\n"
+        t_walk = timed(lambda: list(HfApi(endpoint=server.url, token=False).list_repo_commits("sweep/long-history")))
+        during = []
+        for _ in range(20):
+            threading.Thread(target=lambda: httpx.post(f"{server.url}/api/validate-yaml", json={"content": bomb},
+                                                       timeout=60), daemon=True).start()
+            during.append(timed(lambda: httpx.get(f"{server.url}/api/models", params={"limit": 1})))
+        peak = sampler.stop()
+        rows.append((f"server RSS, anonymous walk of {n_commits} commits x 5,000 files + 20 YAML bombs",
+                     f"{(peak - idle) / MB:+.0f} MB over idle",
+                     f"walk {t_walk:.1f} s; small request meanwhile median {sorted(during)[10] * 1000:.0f} ms",
+                     "<= 100 MB"))
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -97,3 +98,84 @@ def test_canonical_solutions_pass_and_swapped_ones_fail(name):
     with ThreadPoolExecutor(4) as pool:
         assert all(o.passed for o in pool.map(run_untrusted, right))
         assert not any(o.passed for o in pool.map(run_untrusted, wrong))
+
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="isolation needs root (CI runs as root)")
+
+
+@root_only
+def test_the_program_sees_no_file_but_the_standard_library_and_its_own_directory(tmp_path, hub):
+    secret = tmp_path / "hub-token"
+    secret.write_text("hf_secret_value")
+    home_secret = Path.home() / ".hubkit-sandbox-secret"
+    home_secret.write_text("hf_secret_value")
+    storage = Path(hub.root) if hasattr(hub, "root") else tmp_path
+    program = f"""
+import os, sys, json, decimal, statistics
+assert not {{'etc', 'proc', 'home', 'work', 'var', 'sys'}} & set(os.listdir('/')), os.listdir('/')
+for path in ({str(secret)!r}, {str(storage)!r}, '/etc/passwd', '/proc/self/environ', {str(home_secret)!r},
+             {os.path.expanduser('~/.cache')!r}, {sys.prefix + '/bin'!r}):
+    assert not os.path.exists(path), path
+stdlib = os.path.dirname(os.path.dirname(json.__file__))
+assert os.listdir(stdlib + '/site-packages') == []  # installed packages are out of view
+try:
+    import numpy
+    raise AssertionError('numpy importable')
+except ImportError:
+    pass
+open('mine.txt', 'w').write('ok')
+"""
+    try:
+        outcome = run_untrusted(program)
+        assert outcome.status == "passed", outcome.detail
+        leak = run_untrusted(f"import sys\nprint(open({str(secret)!r}).read(), file=sys.stderr)\n")
+        assert leak.status == "failed" and "hf_secret_value" not in leak.detail and "No such file" in leak.detail
+    finally:
+        home_secret.unlink()
+
+
+@root_only
+def test_tampering_with_the_guard_does_not_switch_it_off(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    attempts = [
+        # the prelude's names are not in __main__, and ctypes is not importable or cached
+        "import __main__, sys\n"
+        "assert not [n for n in vars(__main__) if n not in ('__name__', '__doc__', '__package__', '__loader__',"
+        " '__spec__', '__annotations__', '__builtins__', '_code', '__main__', 'sys')], vars(__main__).keys()\n"
+        "assert 'ctypes' not in sys.modules and '_ctypes' not in sys.modules\n"
+        "try:\n    import ctypes\nexcept PermissionError:\n    pass\nelse:\n    raise AssertionError('ctypes')\n",
+        # the garbage collector would hand out the hook and its closure
+        "import gc\ntry:\n    gc.get_objects()\nexcept PermissionError:\n    pass\nelse:\n    raise AssertionError('gc')\n",
+        # a refused event's traceback reaches the hook's frame: its locals are a copy, its settings immutable
+        "import sys\ntry:\n    open('/tmp/x', 'w')\nexcept PermissionError as e:\n    tb = e.__traceback__\n"
+        "    while tb.tb_next:\n        tb = tb.tb_next\n    frame = tb.tb_frame\n"
+        "    frame.f_locals.update(denied=frozenset(), root='/')\n    frame.f_globals.clear()\n"
+        "try:\n    open('/tmp/x', 'w')\nexcept (PermissionError, OSError):\n    pass\nelse:\n"
+        "    raise AssertionError('guard off')\n",
+    ]
+    for program in attempts:
+        outcome = run_untrusted(program)
+        assert outcome.status == "passed", (program, outcome.detail)
+    # whatever the guard, the view is read-only outside the working directory and holds no victim
+    outcome = run_untrusted(f"open({str(victim)!r}, 'w').write('gone')")
+    assert outcome.status == "failed" and victim.read_text() == "keep me"
+
+
+def test_what_a_program_prints_is_capped_and_printable():
+    outcome = run_untrusted("import sys\nsys.stderr.write('\\x1b[31m' + 'x' * 10_000)\nsys.exit(1)\n")
+    assert outcome.status == "failed" and len(outcome.detail) <= 200 and "\x1b" not in outcome.detail
+
+
+def test_code_benchmarks_refuse_to_run_unisolated_unless_the_user_opts_in(monkeypatch):
+    from hubkit.errors import HubkitError
+    from hubkit.eval import sandbox
+    from hubkit.eval.harness import evaluate_model
+
+    monkeypatch.setattr(sandbox, "isolation_available", lambda: False)
+    monkeypatch.delenv(sandbox.UNISOLATED_ENV, raising=False)
+    with pytest.raises(HubkitError, match="cannot be isolated here.*--allow-unisolated-code"):
+        evaluate_model("no/such-model", suite="humaneval", progress=False)  # refused before any model loads
+    assert sandbox.require_isolation(allow_unisolated=True) is False
+    monkeypatch.setenv(sandbox.UNISOLATED_ENV, "1")
+    assert sandbox.require_isolation() is False

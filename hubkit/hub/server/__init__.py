@@ -39,7 +39,8 @@ def serve(
     import uvicorn
 
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)  # everything the Hub writes is private to its user: folders 0700, files 0600
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
     app = create_app(root, page_size=page_size)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -57,6 +58,6 @@ def serve(
     logging.getLogger("hubkit.hub.server").info("local Hub serving %s on %s", root, url)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, http="h11", lifespan="off", timeout_keep_alive=30,
-        h11_max_incomplete_event_size=64 * 1024 * 1024,
+        h11_max_incomplete_event_size=1024 * 1024, limit_concurrency=1024,
     )
     uvicorn.Server(config).run(sockets=[sock])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import os
@@ -62,7 +63,53 @@ from .storage import (
 logger = logging.getLogger("hubkit.hub.server")
 
 MAX_JSON_BODY = 16 * 1024 * 1024
+MAX_CARD_BODY = 2 * 1024 * 1024  # validate-yaml: a card's text (its metadata is limited to 1 MB by `yamlsafe`)
+MAX_COMMIT_BODY = 8 * 1024 * 1024 * 1024  # one NDJSON commit (inline files are base64; large files go through LFS)
+BODY_IDLE_SECONDS = 60.0  # a client that sends nothing for this long in the middle of a body is dropped (408)
+BODY_TOTAL_SECONDS = 300.0  # a JSON body must arrive whole within this time
 LFS_URL_TTL = 3600
+
+
+def _int_param(ctx: Ctx, name: str, default: int = 0, minimum: int = 0) -> int:
+    """A non-negative integer query parameter (`cursor`, `p`, `limit`).
+
+    Raises:
+        BadRequest: present and not an integer of at least `minimum`.
+    """
+    raw = ctx.q(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"Invalid {name} {raw[:40]!r}: expected an integer") from None
+    if value < minimum:
+        raise BadRequest(f"Invalid {name} {value}: must be at least {minimum}")
+    return value
+
+
+async def _chunks(request: Request, limit: int, total: float | None = None):
+    """The request body in chunks, refusing bodies over `limit` bytes (413) and stalled or endless uploads (408)."""
+    import asyncio
+
+    stream = request.stream().__aiter__()
+    loop = asyncio.get_running_loop()
+    deadline = None if total is None else loop.time() + total
+    n = 0
+    while True:
+        wait = BODY_IDLE_SECONDS if deadline is None else min(BODY_IDLE_SECONDS, deadline - loop.time())
+        if wait <= 0:
+            raise HubError("Request body took too long to arrive", status=408)
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), timeout=wait)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise HubError("Request body took too long to arrive", status=408) from None
+        n += len(chunk)
+        if n > limit:
+            raise HubError("Request body too large", status=413)
+        yield chunk
 
 
 def _safe_header(text: str) -> str:
@@ -190,13 +237,7 @@ class HubApp:
         raise NotFound(f"No route for {method} {raw_path}")
 
     async def _read_body(self, request: Request, limit: int = MAX_JSON_BODY) -> bytes:
-        chunks, n = [], 0
-        async for chunk in request.stream():
-            n += len(chunk)
-            if n > limit:
-                raise HubError("Request body too large", status=413)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return b"".join([chunk async for chunk in _chunks(request, limit, BODY_TOTAL_SECONDS)])
 
     async def _api(self, ctx: Ctx, method: str, p: list[str]) -> Response:
         req = ctx.request
@@ -205,9 +246,9 @@ class HubApp:
             return self.whoami(ctx)
         if p == ["agent-harnesses"]:
             return JSONResponse({"standardEnvVars": [], "harnesses": {}})
-        if p == ["validate-yaml"] and method == "POST":
-            ctx.body = await self._read_body(req)
-            return self.validate_yaml(ctx)
+        if p == ["validate-yaml"] and method == "POST":  # parsed off the event loop, within limits
+            ctx.body = await self._read_body(req, MAX_CARD_BODY)
+            return await run(self.validate_yaml, ctx)
         if p[:1] == ["repos"] and len(p) == 2:
             ctx.body = await self._read_body(req)
             if p[1] == "create" and method == "POST":
@@ -403,7 +444,8 @@ class HubApp:
         expand = ctx.query.get("expand")
         full = ctx.flag("full")
         want_card = ctx.flag("cardData") or full
-        offset = int(ctx.q("cursor") or 0)
+        offset = _int_param(ctx, "cursor")
+        limit_n = _int_param(ctx, "limit", default=-1, minimum=1) if limit not in (None, "") else None
 
         rows: list[tuple[Repo, Commit]] = []
         for repo in self.store.iter_repos(repo_type):
@@ -427,12 +469,7 @@ class HubApp:
             rows.sort(key=key, reverse=str(ctx.q("direction", "-1")) != "1")
         else:
             rows.sort(key=lambda r: r[0].id)
-        page = self.page_size
-        if limit is not None:
-            try:
-                page = max(1, min(page, int(limit)))
-            except ValueError:
-                raise BadRequest(f"Invalid limit {limit!r}") from None
+        page = self.page_size if limit_n is None else min(self.page_size, limit_n)
         chunk = rows[offset: offset + page]
         if expand:
             fields: set[str] | None = set(expand)
@@ -446,7 +483,7 @@ class HubApp:
             if ctx.flag("config"):
                 fields.add("config")
         body = [self.repo_json(r, c, fields) for r, c in chunk]
-        more = offset + page < len(rows) and (limit is None or offset + page < int(limit))
+        more = offset + page < len(rows) and (limit_n is None or offset + page < limit_n)
         return JSONResponse(body, headers=_next_link(ctx, offset + page) if more else {})
 
     # ---- files --------------------------------------------------------------------------------------------
@@ -529,7 +566,7 @@ class HubApp:
         entries = self._entries(commit, path, ctx.flag("recursive"))
         expand = ctx.flag("expand")
         page = 50 if expand else self.page_size
-        offset = int(ctx.q("cursor") or 0)
+        offset = _int_param(ctx, "cursor")
         chunk = entries[offset: offset + page]
         if expand:
             last = self._last_commits(repo, commit, [e["path"] for e in chunk])
@@ -585,7 +622,9 @@ class HubApp:
             if not isinstance(f, dict) or not isinstance(f.get("path"), str):
                 raise BadRequest("Each preupload entry needs a 'path'")
             path = validate_path(f["path"])
-            size = int(f.get("size") or 0)
+            size = f.get("size") or 0
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise BadRequest(f"Invalid size {size!r} for {path!r}: expected a non-negative integer")
             mode = "lfs" if want_lfs and size > 0 and is_lfs_path(path, size) else "regular"
             existing = head.tree.get(path) if head else None
             oid = None
@@ -599,14 +638,40 @@ class HubApp:
         spool = self.store.tmp_path(".ndjson")
         try:
             with open(spool, "wb") as f:
-                async for chunk in ctx.request.stream():
+                async for chunk in _chunks(ctx.request, MAX_COMMIT_BODY):
                     f.write(chunk)
             return await run_in_threadpool(self._apply_commit, ctx, repo, revision, spool)
         finally:
             spool.unlink(missing_ok=True)
 
     def _apply_commit(self, ctx: Ctx, repo: Repo, revision: str, spool: Path) -> Response:
+        with self.store.writing():
+            return self._apply_commit_locked(ctx, repo, revision, spool)
+
+    def _lfs_entry(self, repo: Repo, path: str, value: dict, known: dict) -> FileEntry:
+        """The entry of an `lfsFile` line: only an object uploaded to this repo, or already in it, may be named.
+
+        Whether a blob exists elsewhere in the store is never revealed: an object of another repo gets the
+        same answer as one that does not exist.
+        """
+        if value.get("algo", "sha256") != "sha256":
+            raise BadRequest(f"Unsupported LFS algorithm for {path!r}")
+        oid = str(value.get("oid", ""))
+        size = value.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise BadRequest(f"Invalid LFS size {size!r} for {path!r}: expected a non-negative integer")
+        if "refs" not in known and not self.store.granted(repo, oid):
+            known["refs"] = self.store.referenced(repo)
+        if not re.fullmatch(r"[0-9a-f]{64}", oid) or not self.store.may_reference(repo, oid, known.get("refs")):
+            raise BadRequest(f"Unknown LFS object {oid[:64]!r} for {path!r}: upload it to {repo.id} first")
+        entry = self.store.entry_for_blob(path, oid, lfs=True)
+        if size is not None and size != entry.size:
+            raise BadRequest(f"LFS object {oid} has {entry.size} bytes, commit says {size}")
+        return entry
+
+    def _apply_commit_locked(self, ctx: Ctx, repo: Repo, revision: str, spool: Path) -> Response:
         header: dict | None = None
+        known: dict = {}
         ops: list[Operation] = []
         for lineno, item, blob in read_commit_lines(spool, self.store):
             key, value = item["key"], item["value"]
@@ -620,16 +685,7 @@ class HubApp:
                 ops.append(Operation("add", path, FileEntry(sha, size, gitoid, is_lfs_path(path, size))))
             elif key == "lfsFile":
                 path = validate_path(value.get("path"))
-                if value.get("algo", "sha256") != "sha256":
-                    raise BadRequest(f"Unsupported LFS algorithm for {path!r}")
-                oid = str(value.get("oid", ""))
-                if value.get("size") is None and self.store.blob_meta(oid) is not None:
-                    ops.append(Operation("add", path, self.store.entry_for_blob(path, oid, lfs=True)))
-                    continue
-                entry = self.store.entry_for_blob(path, oid, lfs=True)
-                if value.get("size") is not None and int(value["size"]) != entry.size:
-                    raise BadRequest(f"LFS object {oid} has {entry.size} bytes, commit says {value['size']}")
-                ops.append(Operation("add", path, entry))
+                ops.append(Operation("add", path, self._lfs_entry(repo, path, value, known)))
             elif key == "deletedFile":
                 ops.append(Operation("delete_file", validate_path(value.get("path"))))
             elif key == "deletedFolder":
@@ -641,6 +697,9 @@ class HubApp:
                 raise BadRequest(f"Unknown commit operation {key!r}")
         if header is None:
             raise BadRequest("Commit payload has no header line")
+        parent = header.get("parentCommit")
+        if parent is not None and (not isinstance(parent, str) or not re.fullmatch(r"[0-9a-f]{5,40}", parent)):
+            raise BadRequest(f"Invalid parentCommit {str(parent)[:60]!r}: expected a commit sha")
         create_pr = ctx.flag("create_pr")
         commit, pr = self.store.commit(
             repo.type, repo.id, revision, ops,
@@ -654,47 +713,78 @@ class HubApp:
             body["pullRequestUrl"] = f"{url}/discussions/{pr}"
         return JSONResponse(body)
 
-    def _sign(self, oid: str, size: int, exp: int) -> str:
-        return hmac.new(self.secret, f"{oid}:{size}:{exp}".encode(), hashlib.sha256).hexdigest()
+    def _sign(self, oid: str, size: int, exp: int, repo: str) -> str:
+        return hmac.new(self.secret, f"{oid}:{size}:{exp}:{repo}".encode(), hashlib.sha256).hexdigest()
 
     def lfs_batch(self, ctx: Ctx, repo_type: str, repo_id: str) -> Response:
+        """Upload and download actions for LFS objects of one repo.
+
+        The answer depends only on that repo: an object uploaded to another repo (even a private one with the
+        same content) is asked for again, and never offered for download, so the endpoint is no oracle for
+        what the store holds.
+        """
         body = ctx.json()
         operation = body.get("operation")
+        if operation not in ("upload", "download"):
+            raise BadRequest(f"Invalid LFS operation {str(operation)[:40]!r}: expected upload or download")
+        objects_in = body.get("objects") or []
+        if not isinstance(objects_in, list) or not all(isinstance(o, dict) for o in objects_in):
+            raise BadRequest("LFS batch expects 'objects': a list of {oid, size}")
         repo = self._repo(ctx, repo_type, repo_id, write=operation == "upload")
+        key = f"{repo.type}:{repo.id}"
+        in_repo: dict[str, str] | None = None
         objects = []
-        for obj in body.get("objects") or []:
+        for obj in objects_in:
             oid, size = str(obj.get("oid", "")), obj.get("size")
-            if not re.fullmatch(r"[0-9a-f]{64}", oid) or not isinstance(size, int) or size < 0:
-                objects.append({"oid": oid, "size": size or 0, "error": {"code": 422, "message": "Invalid oid or size"}})
+            if not re.fullmatch(r"[0-9a-f]{64}", oid) or not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                objects.append({"oid": oid[:64], "size": size if isinstance(size, int) else 0,
+                                "error": {"code": 422, "message": "Invalid oid or size"}})
                 continue
             entry: dict[str, Any] = {"oid": oid, "size": size}
-            if operation == "upload" and not self.store.has_blob(oid, size):
-                exp = int(time.time()) + LFS_URL_TTL
-                sig = self._sign(oid, size, exp)
-                entry["actions"] = {"upload": {"href": f"{ctx.base}/api/lfs-upload/{oid}?size={size}&exp={exp}&sig={sig}"}}
-            elif operation == "download":
-                if not self.store.has_blob(oid, size):
+            if operation == "upload":
+                if not (self.store.granted(repo, oid) and self.store.has_blob(oid, size)):
+                    exp = int(time.time()) + LFS_URL_TTL
+                    sig = self._sign(oid, size, exp, key)
+                    entry["actions"] = {"upload": {"href": f"{ctx.base}/api/lfs-upload/{oid}?"
+                                                   + urlencode({"size": size, "exp": exp, "repo": key, "sig": sig})}}
+            else:
+                if in_repo is None:
+                    head = self.store.resolve(repo, "main")
+                    in_repo = {e.sha256: p for p, e in head.tree.items() if e.lfs}
+                path = in_repo.get(oid)
+                if path is None or self.store.blob_meta(oid) is None or self.store.blob_meta(oid)["size"] != size:
                     entry["error"] = {"code": 404, "message": "Object does not exist"}
                 else:
-                    path = next((p for p, e in self.store.resolve(repo, "main").tree.items() if e.sha256 == oid), None)
-                    if path:
-                        entry["actions"] = {"download": {"href": f"{self._repo_url(ctx, repo)}/resolve/main/{quote(path)}"}}
+                    entry["actions"] = {"download": {"href": f"{self._repo_url(ctx, repo)}/resolve/main/{quote(path)}"}}
             objects.append(entry)
         return JSONResponse({"transfer": "basic", "objects": objects}, media_type="application/vnd.git-lfs+json")
 
     async def lfs_upload(self, ctx: Ctx, oid: str) -> Response:
-        """Receive one LFS object, streamed to disk while hashing: memory stays flat whatever the size."""
+        """Receive one LFS object for one repo, streamed to disk while hashing: memory stays flat whatever the
+        size. Once its bytes match `oid`, the repo may reference it in a commit."""
         try:
             size, exp, sig = int(ctx.q("size") or -1), int(ctx.q("exp") or 0), ctx.q("sig") or ""
         except ValueError:
             raise Forbidden("Invalid upload signature") from None
-        if exp < time.time() or not hmac.compare_digest(sig, self._sign(oid, size, exp)):
+        key = ctx.q("repo") or ""
+        if exp < time.time() or not hmac.compare_digest(sig, self._sign(oid, size, exp, key)):
             raise Forbidden("Invalid or expired upload signature")
+        repo_type, _, repo_id = key.partition(":")
+        try:
+            repo = self.store.get_repo(repo_type, repo_id)
+        except HubError:
+            raise Forbidden("The repository of this upload no longer exists") from None
         writer = self.store.blob_writer(size, oid)
         try:
-            async for chunk in ctx.request.stream():
+            async for chunk in _chunks(ctx.request, size + 1):
                 writer.write(chunk)
-            await run_in_threadpool(writer.finish)
+
+            def finish() -> None:
+                with self.store.writing():
+                    writer.finish()
+                    self.store.grant(repo, oid)
+
+            await run_in_threadpool(finish)
         finally:
             writer.abort()
         return Response(status_code=200)
@@ -731,17 +821,20 @@ class HubApp:
 
     def commits(self, ctx: Ctx, repo_type: str, repo_id: str, revision: str) -> Response:
         repo = self._repo(ctx, repo_type, repo_id)
-        history = self.store.log(repo, revision)
         formatted = "formatted" in ctx.query.get("expand[]", []) + ctx.query.get("expand", [])
-        offset = int(ctx.q("p") or ctx.q("cursor") or 0)
+        offset = _int_param(ctx, "p") or _int_param(ctx, "cursor")
         page = self.page_size
         out = []
-        for c in history[offset: offset + page]:
+        more = False
+        for i, c in enumerate(itertools.islice(self.store.log(repo, revision), offset, offset + page + 1)):
+            if i == page:  # one past the page: there is a next one (only metadata is kept, never trees)
+                more = True
+                break
             item = {"id": c.id, "title": c.title, "message": c.message, "date": c.date, "authors": [{"user": c.author}]}
             if formatted:
                 item["formatted"] = {"title": _html_escape(c.title), "message": _html_escape(c.message)}
             out.append(item)
-        return JSONResponse(out, headers=_next_link(ctx, offset + page) if offset + page < len(history) else {})
+        return JSONResponse(out, headers=_next_link(ctx, offset + page) if more else {})
 
     def discussions(self, ctx: Ctx, method: str, repo_type: str, repo_id: str, args: list[str]) -> Response:
         if method == "POST" and not args:
@@ -783,14 +876,31 @@ class HubApp:
             raise BadRequest(f"Invalid collection slug {slug!r}")
         return self.root / "collections" / ns / f"{rest}.json"
 
-    def _load_collection(self, ctx: Ctx, slug: str) -> dict:
+    def _item_visible(self, ctx: Ctx, item: dict) -> bool:
+        """Whether the caller may see a collection item: a repo they can read, or a collection they can."""
+        try:
+            if item.get("type") in ("model", "dataset", "space"):
+                self._repo(ctx, item["type"], str(item.get("id")))
+            elif item.get("type") == "collection":
+                self._load_collection(ctx, str(item.get("slug") or item.get("id")), filtered=False)
+            return True
+        except HubError:
+            return False
+
+    def _for_caller(self, ctx: Ctx, coll: dict) -> dict:
+        """The collection as the caller may see it: items they cannot read are left out (private repos)."""
+        shown = dict(coll)
+        shown["items"] = [i for i in coll["items"] if self._item_visible(ctx, i)]
+        return shown
+
+    def _load_collection(self, ctx: Ctx, slug: str, filtered: bool = False) -> dict:
         try:
             coll = json.loads(self._collection_file(slug).read_text())
         except OSError:
             raise NotFound(f"Collection {slug} not found") from None
         if coll["private"] and not (ctx.user and ctx.user.can_write(coll["owner"]["name"])):
             raise NotFound(f"Collection {slug} not found")
-        return coll
+        return self._for_caller(ctx, coll) if filtered else coll
 
     def collections(self, ctx: Ctx, method: str, p: list[str]) -> Response:
         store = self.store
@@ -827,12 +937,12 @@ class HubApp:
                     continue
                 if coll["private"] and not (ctx.user and ctx.user.can_write(coll["owner"]["name"])):
                     continue
-                if item and not any(f"{i['type']}s/{i['id']}" == item for i in coll["items"]):
+                listed = self._for_caller(ctx, coll)
+                if item and not any(f"{i['type']}s/{i['id']}" == item for i in listed["items"]):
                     continue
-                listed = dict(coll)
                 listed.pop("position", None)
                 out.append(listed)
-            limit = int(ctx.q("limit") or len(out) or 1)
+            limit = _int_param(ctx, "limit", default=len(out) or 1, minimum=1)
             return JSONResponse(out[:limit])
         if len(p) >= 2:
             slug = f"{p[0]}/{p[1]}"
@@ -840,7 +950,7 @@ class HubApp:
             with store.lock(f"collection:{slug}"):
                 coll = self._load_collection(ctx, slug)
                 if not rest and method == "GET":
-                    return JSONResponse(coll)
+                    return JSONResponse(self._for_caller(ctx, coll))
                 self._require_write(ctx, coll["owner"]["name"])
                 if not rest and method == "DELETE":
                     self._collection_file(slug).unlink()
@@ -873,12 +983,15 @@ class HubApp:
                             if "note" in body:
                                 i["note"] = {"text": str(body["note"]), "html": _html_escape(str(body["note"]))}
                             if "position" in body:
-                                i["position"] = int(body["position"])
+                                if not isinstance(body["position"], int) or body["position"] < 0:
+                                    raise BadRequest("Invalid position: expected a non-negative integer")
+                                i["position"] = body["position"]
                 else:
                     raise NotFound("No such collection route")
                 coll["lastUpdated"] = now_iso()
                 store.write_json_atomic(self._collection_file(slug), coll)
-                return JSONResponse({"data": coll} if method == "PATCH" and not rest else coll)
+                shown = self._for_caller(ctx, coll)
+                return JSONResponse({"data": shown} if method == "PATCH" and not rest else shown)
         raise NotFound("No such collection route")
 
 
@@ -930,11 +1043,15 @@ def validate_card_metadata(content: str) -> list[str]:
     """The problems the Hub would report for a card's YAML metadata (an empty list when it is valid)."""
     import yaml
 
+    from .yamlsafe import YamlLimit, load
+
     raw = front_matter_yaml(content)
     if raw is None:
         return []
     try:
-        data = yaml.safe_load(raw)
+        data = load(raw)
+    except YamlLimit as e:
+        return [f"Card metadata refused: {e}"]
     except yaml.YAMLError as e:
         return [f"Invalid YAML in card metadata: {str(e).splitlines()[0]}"]
     if data is None:

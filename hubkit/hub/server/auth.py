@@ -1,7 +1,8 @@
 """Users, organisations and access tokens of the local Hub.
 
 Tokens are never stored: `users.json` keeps their SHA-256 only, and is re-read whenever it changes on disk,
-so `hubkit hub add-user` works while the server runs.
+so `hubkit hub add-user` and `hubkit hub revoke` take effect while the server runs. A user holds one token
+per name: issuing a token under a name the user already has rotates it (the old one stops working).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class Users:
     def add_user(self, name: str, orgs: list[str] | None = None, token_name: str = "default") -> str:
         """Create the user (or add orgs to it) and return a new write token for it.
 
+        An existing user's token of the same `token_name` is replaced: the old token stops working.
+
         Example:
             >>> token = Users(Path("/tmp/hub")).add_user("alice", orgs=["acme"])
         """
@@ -93,11 +96,34 @@ class Users:
                 if org not in user["orgs"]:
                     user["orgs"].append(org)
             if token:
-                user["tokens"].append(token)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1))
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
+                user["tokens"] = [t for t in user["tokens"] if t.get("name") != token["name"]] + [token]
+            self._save(data)
+
+    def _save(self, data: dict) -> None:
+        """Replace `users.json` atomically, private to its owner (call with the lock held)."""
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)
+
+    def revoke(self, name: str, token_name: str | None = None) -> int:
+        """Revoke the user's tokens (all of them, or the one named `token_name`); returns how many.
+
+        Raises:
+            ValueError: no such user, or no token of that name.
+        """
+        with self._locked():
+            data = json.loads(json.dumps(self._load() if self.path.exists() else {"users": {}, "orgs": {}}))
+            user = data["users"].get(name)
+            if user is None:
+                raise ValueError(f"no user {name!r} on this Hub")
+            keep = [t for t in user["tokens"] if token_name is not None and t.get("name") != token_name]
+            revoked = len(user["tokens"]) - len(keep)
+            if token_name is not None and not revoked:
+                raise ValueError(f"{name!r} has no token named {token_name!r}")
+            user["tokens"] = keep
+            self._save(data)
+            return revoked
 
     def authenticate(self, authorization: str | None) -> User | None:
         """The user behind an `Authorization: Bearer` header; None when anonymous.

@@ -6,7 +6,14 @@ Layout under the root folder::
     objects/blobs/ab/<sha256>.json     blob facts: size, git blob oid, safetensors parameter counts
     objects/commits/ab/<sha1>.json     immutable commit objects: parents, full file tree, card data
     repos/<type>/<ns>/<name>/repo.json the only mutable record: visibility, branches, tags, PRs
+    repos/<type>/<ns>/<name>/lfs/<sha256>  LFS objects uploaded to that repo (what its commits may reference)
     tmp/                               partial writes; a crash leaves debris here, never a half state
+    gc.lock                            writers hold it shared, `Store.gc` exclusively
+
+Everything is private to the serving user: folders 0700, files 0600. Blobs are shared between repos, but a
+commit may reference an LFS object only if it was uploaded to that repo or is already in its history, so
+knowing a private file's hash never gives access to it. `Store.gc` removes what no ref reaches any more
+(commits and blobs of deleted repos and branches, uploads never committed) and crash debris.
 
 A commit is made visible by one atomic `os.replace` of `repo.json`, after every blob and the commit object
 are durable. A crash at any moment therefore leaves the repo at its previous commit. Commits to one repo
@@ -15,6 +22,8 @@ are serialised by a per-repo lock, so concurrent writers never lose each other's
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -25,6 +34,7 @@ import shutil
 import struct
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +64,7 @@ LFS_SUFFIXES = (
     ".jpg", ".jpeg", ".wav", ".mp3",
 )
 LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
+COMMIT_CACHE_BYTES = 16 * 1024 * 1024  # of commit JSON held parsed in memory (about 3x that in RSS)
 
 
 def now_iso() -> str:
@@ -100,6 +111,8 @@ def validate_repo_id(repo_id: str) -> tuple[str, str]:
 
 
 def validate_repo_type(repo_type: str | None) -> str:
+    if repo_type is not None and not isinstance(repo_type, str):
+        raise BadRequest(f"Invalid repo type {repo_type!r}: expected one of {', '.join(REPO_TYPES)}")
     repo_type = repo_type or "model"
     repo_type = SINGULARS.get(repo_type, repo_type)
     if repo_type not in REPO_TYPES:
@@ -251,14 +264,20 @@ def front_matter_yaml(text: str) -> str | None:
 
 
 def parse_front_matter(text: str) -> dict[str, Any]:
-    """The README's YAML front matter, parsed leniently (as the Hub does): errors give an empty dict."""
+    """The README's YAML front matter, parsed leniently (as the Hub does): errors give an empty dict.
+
+    Raises:
+        YamlLimit: metadata over the size, depth or alias-expansion limits (`yamlsafe`): refused, not stored.
+    """
     import yaml
+
+    from .yamlsafe import load
 
     raw = front_matter_yaml(text)
     if raw is None:
         return {}
     try:
-        data = yaml.safe_load(raw)
+        data = load(raw)
     except yaml.YAMLError:
         return {}
     return data if isinstance(data, dict) else {}
@@ -382,6 +401,15 @@ class BlobWriter:
         self.tmp.unlink(missing_ok=True)
 
 
+def _writes(method):
+    """A `Store` method that adds objects or moves refs: it runs holding `Store.writing()` (see `Store.gc`)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.writing():
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The store
 # ----------------------------------------------------------------------------------------------------------
@@ -404,12 +432,40 @@ class Store:
         self.repos_dir = self.root / "repos"
         self.tmp = self.root / "tmp"
         for d in (self.blobs, self.commits, self.repos_dir, self.tmp, self.root / "collections"):
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
         self._repo_cache: dict[str, tuple[int, Repo]] = {}
+        self._commits: OrderedDict[str, tuple[int, Commit]] = OrderedDict()
+        self._commit_bytes = 0
+        self._commit_guard = threading.Lock()
         if owner:
             self._clean_tmp()
+            self._make_private()
+
+    def _make_private(self) -> None:
+        """Folders 0700 and files 0600 (a store written by an older hubkit was world-readable); once per store."""
+        marker = self.root / ".private-v1"
+        os.chmod(self.root, 0o700)
+        if marker.exists():
+            return
+        for folder, dirs, files in os.walk(self.root):
+            for d in dirs:
+                os.chmod(os.path.join(folder, d), 0o700)
+            for f in files:
+                with contextlib.suppress(OSError):
+                    os.chmod(os.path.join(folder, f), 0o600)
+        marker.touch(mode=0o600)
+
+    @contextlib.contextmanager
+    def writing(self):
+        """Held (shared) by every write that adds objects or moves refs; `gc` holds it exclusively."""
+        with open(self.root / "gc.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _clean_tmp(self) -> None:
         """Partial writes from a crashed process are debris: drop the old ones at start-up."""
@@ -516,12 +572,31 @@ class Store:
     def _commit_file(self, sha: str) -> Path:
         return self.commits / sha[:2] / f"{sha}.json"
 
-    @functools.lru_cache(maxsize=8192)  # noqa: B019 - commits are immutable; the store lives as long as the server
     def get_commit(self, sha: str) -> Commit:
+        """A commit by sha, from a cache bounded by bytes (`COMMIT_CACHE_BYTES` of commit JSON): a repo with a
+        long history of large trees costs bounded memory, whoever asks for it."""
+        with self._commit_guard:
+            hit = self._commits.get(sha)
+            if hit is not None:
+                self._commits.move_to_end(sha)
+                return hit[1]
         try:
-            d = json.loads(self._commit_file(sha).read_text())
+            raw = self._commit_file(sha).read_bytes()
+            d = json.loads(raw)
         except (OSError, ValueError) as e:
             raise RevisionNotFound(f"Commit {sha} not found") from e
+        commit = self._commit_from(sha, d)
+        if len(raw) <= COMMIT_CACHE_BYTES // 8:
+            with self._commit_guard:
+                if sha not in self._commits:
+                    self._commits[sha] = (len(raw), commit)
+                    self._commit_bytes += len(raw)
+                while self._commit_bytes > COMMIT_CACHE_BYTES and self._commits:
+                    self._commit_bytes -= self._commits.popitem(last=False)[1][0]
+        return commit
+
+    @staticmethod
+    def _commit_from(sha: str, d: dict) -> Commit:
         return Commit(
             id=sha, parents=d["parents"], tree={p: FileEntry.from_json(e) for p, e in d["tree"].items()},
             title=d["title"], message=d["message"], date=d["date"], author=d["author"], card=d.get("card"),
@@ -531,10 +606,15 @@ class Store:
     def _write_commit(
         self, repo: Repo, parents: list[str], tree: dict[str, FileEntry], title: str, message: str, author: str
     ) -> Commit:
+        from .yamlsafe import YamlLimit
+
         card = None
         readme = tree.get("README.md")
         if readme is not None and readme.size < 5 * 1024 * 1024:
-            card = parse_front_matter(self.blob_path(readme.sha256).read_text(encoding="utf-8", errors="replace"))
+            try:
+                card = parse_front_matter(self.blob_path(readme.sha256).read_text(encoding="utf-8", errors="replace"))
+            except YamlLimit as e:
+                raise BadRequest(f"README.md metadata refused: {e}") from None
         safetensors = None
         params: dict[str, int] = {}
         for p, e in tree.items():
@@ -597,6 +677,7 @@ class Store:
         self.write_json_atomic(self.repo_dir(repo.type, repo.id) / "repo.json", repo.to_json())
         self._repo_cache.pop(f"{repo.type}:{repo.id}", None)
 
+    @_writes
     def create_repo(
         self, repo_type: str, repo_id: str, *, private: bool = False, sdk: str | None = None, author: str = "hub"
     ) -> Repo:
@@ -621,6 +702,7 @@ class Store:
             self.save_repo(repo)
             return repo
 
+    @_writes
     def delete_repo(self, repo_type: str, repo_id: str) -> None:
         repo = self.get_repo(repo_type, repo_id)
         with self.lock(f"{repo.type}:{repo.id}"):
@@ -683,16 +765,106 @@ class Store:
             yield sha
             stack.extend(self.get_commit(sha).parents)
 
-    def log(self, repo: Repo, revision: str) -> list[Commit]:
-        """First-parent history from `revision`, newest first."""
-        out = []
+    def log(self, repo: Repo, revision: str) -> Iterator[Commit]:
+        """First-parent history from `revision`, newest first, read lazily (a page costs a page)."""
         commit: Commit | None = self.resolve(repo, revision)
         while commit is not None:
-            out.append(commit)
+            yield commit
             commit = self.get_commit(commit.parents[0]) if commit.parents else None
-        return out
+
+    # ---- LFS objects per repo -----------------------------------------------------------------------------
+    def _grant(self, repo: Repo, sha256: str) -> Path:
+        return self.repo_dir(repo.type, repo.id) / "lfs" / sha256
+
+    def grant(self, repo: Repo, sha256: str) -> None:
+        """Record that `sha256` was uploaded to `repo` (its bytes were received and verified for it)."""
+        path = self._grant(repo, sha256)
+        path.parent.mkdir(exist_ok=True, mode=0o700)
+        path.touch(mode=0o600)
+
+    def granted(self, repo: Repo, sha256: str) -> bool:
+        return bool(re.fullmatch(r"[0-9a-f]{64}", sha256)) and self._grant(repo, sha256).exists()
+
+    def referenced(self, repo: Repo) -> set[str]:
+        """Every blob any revision of `repo` holds."""
+        return {e.sha256 for sha in self.history_shas(repo) for e in self.get_commit(sha).tree.values()}
+
+    def may_reference(self, repo: Repo, sha256: str, known: set[str] | None = None) -> bool:
+        """Whether a commit to `repo` may point at blob `sha256`: uploaded to this repo, or already in it."""
+        if not self.has_blob(sha256):
+            return False
+        return self.granted(repo, sha256) or sha256 in (known if known is not None else self.referenced(repo))
+
+    # ---- garbage collection -------------------------------------------------------------------------------
+    def gc(self, min_age: float = 3600.0, dry_run: bool = False) -> dict[str, int]:
+        """Remove what no ref of any repo reaches: commits, blobs, uploads never committed, and crash debris.
+
+        Safe while the server runs: writers hold `writing()` shared, this holds it exclusively, and nothing
+        younger than `min_age` seconds is touched (an upload waiting for its commit, a write in progress).
+
+        Returns:
+            counts: `commits`, `blobs`, `uploads` (stale LFS grants), `debris` (tmp files) and `bytes` freed.
+        """
+        cutoff = time.time() - min_age
+        report = {"commits": 0, "blobs": 0, "uploads": 0, "debris": 0, "bytes": 0}
+
+        def old(path: Path) -> bool:
+            try:
+                return path.lstat().st_mtime < cutoff
+            except OSError:
+                return False
+
+        def remove(path: Path, kind: str | None) -> None:
+            try:
+                size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() \
+                    else path.stat().st_size
+            except OSError:
+                size = 0
+            if kind:
+                report[kind] += 1
+            report["bytes"] += size
+            if not dry_run:
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+        with open(self.root / "gc.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                commits: set[str] = set()
+                blobs: set[str] = set()
+                grants: list[Path] = []
+                for repo_type in REPO_TYPES:
+                    for repo in self.iter_repos(repo_type):
+                        for sha in self.history_shas(repo):
+                            if sha not in commits:
+                                commits.add(sha)
+                                blobs.update(e.sha256 for e in self.get_commit(sha).tree.values())
+                        grant_dir = self.repo_dir(repo.type, repo.id) / "lfs"
+                        if grant_dir.is_dir():
+                            grants.extend(grant_dir.iterdir())
+                for grant in grants:
+                    if grant.name in blobs or not old(grant):
+                        blobs.add(grant.name)  # committed, or an upload whose commit may still come
+                    else:
+                        remove(grant, "uploads")
+                for path in self.commits.glob("*/*.json"):
+                    if path.stem not in commits and old(path):
+                        remove(path, "commits")
+                        with self._commit_guard:
+                            hit = self._commits.pop(path.stem, None)
+                            self._commit_bytes -= hit[0] if hit else 0
+                for path in self.blobs.glob("*/*"):
+                    sha = path.name[:64]
+                    if sha not in blobs and old(path):
+                        remove(path, "blobs" if path.suffix != ".json" else None)  # the data, then its facts
+                for path in self.tmp.iterdir():
+                    if old(path):
+                        remove(path, "debris")
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return report
 
     # ---- writing ------------------------------------------------------------------------------------------
+    @_writes
     def commit(
         self,
         repo_type: str,
@@ -727,7 +899,7 @@ class Store:
             else:
                 raise RevisionNotFound(f"Invalid rev id: {revision}")
             if parent_commit is not None:
-                if not _HEX_PREFIX.match(parent_commit):
+                if not isinstance(parent_commit, str) or not _HEX_PREFIX.match(parent_commit):
                     raise BadRequest(f"Invalid parentCommit {parent_commit!r}")
                 if not head.id.startswith(parent_commit):
                     raise PreconditionFailed("A commit has happened since. Please refresh and try again.")
@@ -770,6 +942,7 @@ class Store:
             self.save_repo(repo)
             return commit, pr_num
 
+    @_writes
     def open_pr(self, repo_type: str, repo_id: str, title: str, author: str, base: str = "main") -> int:
         repo = self.get_repo(repo_type, repo_id)
         with self.lock(f"{repo.type}:{repo.id}"):
@@ -783,6 +956,7 @@ class Store:
             self.save_repo(repo)
             return num
 
+    @_writes
     def set_ref(self, repo_type: str, repo_id: str, kind: str, name: str, target: str | None, message: str = "") -> None:
         """Create (target = a revision) or delete (target = None) a branch or tag."""
         repo = self.get_repo(repo_type, repo_id)
