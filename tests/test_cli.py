@@ -67,3 +67,24 @@ def test_unreachable_hub_is_one_line(tmp_path):
 def test_serve_on_a_busy_port(hub, tmp_path):
     port = hub.url.rsplit(":", 1)[1]
     _assert_one_line_error(hubkit("hub", "serve", "--root", str(tmp_path), "--port", port, timeout=60), "cannot serve")
+
+
+def test_commands_settle_the_embedded_hub_at_entry_with_no_endpoint_set(tmp_path):
+    """With no HF_ENDPOINT, the commands that import huggingface_hub on their way (leaderboard, layerdiff,
+    analyze --results) reach the embedded Hub instead of failing on the endpoint; help starts nothing."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_TOKEN")}
+    env.update(HUBKIT_HOME=str(tmp_path / "home"), HF_HOME=str(tmp_path / "hf"))
+    try:
+        helped = subprocess.run([sys.executable, "-m", "hubkit", "analyze", "--help"], capture_output=True,
+                                text=True, env=env, timeout=120)
+        assert helped.returncode == 0 and not (tmp_path / "home" / "hub").exists()
+        for args, answer in ((["analyze", "--results", "hubkit/none-results", "-o", str(tmp_path / "out")],
+                              "results dataset hubkit/none-results not found"),
+                             (["leaderboard", "serve", "--results", "hubkit/none-results"], "no results"),
+                             (["layerdiff", "hubkit/a", "--base", "hubkit/b"], "model hubkit/b")):
+            proc = subprocess.run([sys.executable, "-m", "hubkit", *args], capture_output=True, text=True, env=env,
+                                  timeout=300)
+            _assert_one_line_error(proc, answer)
+            assert "imported with endpoint" not in proc.stderr
+    finally:
+        subprocess.run([sys.executable, "-m", "hubkit", "hub", "stop"], env=env, capture_output=True, timeout=60)

@@ -42,8 +42,16 @@ app.command("pull")(analysis_cli.pull)
 app.command("analyze")(analysis_cli.analyze)
 
 
+# Commands that settle the endpoint themselves: the `hub` group manages Hubs (its `seed` and `add-model` settle
+# it as they start); `quickstart`, `train` and `sweep` first check their recipe, so that a bad one is refused
+# before any Hub starts, then settle it before importing the client.
+SETTLED_BY_COMMAND = {"hub", "quickstart", "train", "sweep"}
+_ARGV: list[str] = []
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
 ) -> None:
     if version:
@@ -51,6 +59,20 @@ def _root(
 
         typer.echo(__version__)
         raise typer.Exit()
+    settle_endpoint(ctx.invoked_subcommand, _ARGV)
+
+
+def settle_endpoint(command: str | None, argv: list[str]) -> None:
+    """Choose the Hub once, at CLI entry, before any command module imports `huggingface_hub` (which reads
+    `HF_ENDPOINT` when it is imported): `HF_ENDPOINT` when set, else the embedded Hub, started if needed.
+
+    Help needs no endpoint and starts nothing; `SETTLED_BY_COMMAND` settle it themselves.
+    """
+    if command is None or command in SETTLED_BY_COMMAND or "--help" in argv or "-h" in argv:
+        return
+    from ..hub.client import ensure_endpoint
+
+    ensure_endpoint()
 
 
 def _one_line(err: BaseException) -> str:
@@ -65,6 +87,7 @@ def _one_line(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `hubkit` console script."""
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         app(args=argv, standalone_mode=False)
     except click.exceptions.Exit as e:

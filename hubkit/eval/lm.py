@@ -112,7 +112,7 @@ def resolve_model(model: str, revision: str | None = None) -> ModelSource:
 
             run = load_run(path)
             folder = path / MODEL_DIR
-            base_rev = run.record.get("base_revision")
+            base_rev = run.record.get("base_model_revision")  # the key train.py writes
             base = run.spec.model
             return ModelSource(run.run_id, _local_revision(folder), base, base_rev,
                                adapter=(folder / "adapter_config.json").is_file(), run_dir=path, path=str(folder))
