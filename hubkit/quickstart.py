@@ -158,6 +158,16 @@ def _layer_diff(base: str, models: list[str], out: Path, api) -> pd.DataFrame:
     return layers
 
 
+def _condition_of(specs: list[Any]) -> dict[str, Any]:
+    """The analysis condition of the quickstart's own runs: the recipe's data size, epochs and schedule (an axis
+    the grid varies stays open), with subset scores admitted (its suites score a few records per benchmark)."""
+    where: dict[str, Any] = {"samples": "any"}
+    for axis in ("data_size", "epochs", "lr_schedule"):
+        values = {getattr(s, axis) for s in specs}
+        where[axis] = values.pop() if len(values) == 1 else None
+    return where
+
+
 def summarize(results: pd.DataFrame, run_ids: list[str], perplexities: pd.DataFrame | None,
               layers: pd.DataFrame | None) -> pd.DataFrame:
     """One row per run: its axes, `<benchmark>` score and `<benchmark> gain`, mean gain, the perplexity of its
@@ -330,7 +340,7 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
         from .publish import load_results
 
         frame = load_results(results_repo, api=api)
-        result = analyze(frame, out / "analysis", properties=perplexities, layers=layers)
+        result = analyze(frame, out / "analysis", properties=perplexities, layers=layers, where=_condition_of(specs))
         commit = push_analysis(result, results_repo, out / "analysis", api=api)
         return (f"{len(result.tables)} tables, {len(result.plots)} plots, report {out / 'analysis' / 'report.md'}; "
                 f"pushed to {results_repo} @ {commit[:10]}")

@@ -66,18 +66,19 @@ def load_board(results_repo: str):
 
     endpoint = ensure_endpoint()
     _app_module()
-    from leaderboard import Board, load_analysis, load_results
+    from leaderboard import Board, load_analysis, load_results, load_study_analyses
 
     try:
         frame = load_results(results_repo, endpoint=endpoint)
         analysis = load_analysis(results_repo, endpoint=endpoint)
+        analyses = load_study_analyses(results_repo, endpoint=endpoint)
     except HfHubHTTPError as e:
         raise HubkitError(f"results dataset {results_repo}: {str(e).splitlines()[0]}") from None
     except transport_errors() as e:
         raise HubkitError(f"cannot reach the Hub at {endpoint}: {e}") from None
     if frame.empty:
         raise HubkitError(f"results dataset {results_repo}: no results (and no hubkit model cards under its owner)")
-    return Board(frame, endpoint=endpoint, analysis=analysis)
+    return Board(frame, endpoint=endpoint, analysis=analysis, analyses=analyses)
 
 
 def build_app(results_repo: str):

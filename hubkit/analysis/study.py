@@ -1,48 +1,140 @@
-"""`hubkit analyze`: the study's analyses over a results table, joined with perplexity and layer-diff tables.
+"""`hubkit analyze`: the study's analyses, condition by condition, over a results table.
 
-(a) **Synergy**: per base model, the mean gain per training dataset × benchmark, and per cell how many
-    base models agree on the sign of the gain.
-(b) **Data properties**: gain against the training data's perplexity under the base model (and any other
-    numeric column of the properties table, e.g. average length), per benchmark: Pearson and Spearman
-    coefficients with bootstrap 95 % confidence intervals.
-(c) **Layers**: per normalised depth, the correlation across models between the layer's weight change
-    (`hubkit layerdiff`) and the model's mean gain over its percent-scale benchmarks.
-(d) **Training factors**: LoRA vs full on otherwise identical runs (paired), and mean gains by epochs and
-    by data size.
+Every analysis runs on an explicit `Condition` (see `conditions.py`): by default the study's main grid —
+1,000 examples, cosine schedule, epoch 10, full-parameter, the single training sets, full-benchmark scores.
+Comparisons free the axis they compare along and pair runs that agree on every other axis; their intervals
+come from a bootstrap over training runs. Each table, plot and paragraph of `report.md` states its
+condition, how many observations it rests on and what was left out for missing values. The report follows
+the paper's order:
 
-Outputs: parquet tables, PNG plots and `report.md` in one folder. The perplexity and layer tables can be
-pushed to the results dataset (`analysis/…`), where the leaderboard plots them.
+- **RQ1** training data × benchmark synergy (per base model, sign agreement across models), per-model
+  dataset rankings, correlation of gain patterns between benchmarks and between models, PCA of the patterns;
+- **RQ2** gains vs training-data properties (perplexity under the base model, length, similarity);
+- **RQ3** weight change by normalised depth vs gain;
+- **training factors** LoRA vs full, 1k vs 20k examples, epochs, leave-one-out sets;
+- **cross-lingual transfer** MMLU vs JMMLU vs CMMLU by the base model's language.
+
+Base-model **format failures** — a base scoring near 0 on a few-shot benchmark (BoolQ 5-shot bases score
+0–2: they do not answer in the expected format, so any fine-tune "gains" 60 points) — are flagged and kept
+out of synergy rankings and cross-benchmark means unless `include_format_failures` is set.
+
+Outputs: a parquet per table (each with its `condition`), PNG figures, `index.json` (each analysis: title,
+condition, n, what was dropped, its tables and figures) and `report.md`, in one folder; `push_analysis`
+uploads them to a results dataset's `analysis/`, where the leaderboard's Plots tab shows them.
 
 Example:
     >>> report = analyze(load_results_table("evaluation_result.csv"), output_dir="analysis")
-    >>> report.tables["synergy"].head()
+    >>> report.tables["lora_vs_full"].head()
 """
 
 from __future__ import annotations
 
+import html
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..config import did_you_mean
 from ..errors import HubkitError
+from . import figures
+from .conditions import (
+    ANY,
+    BOOTSTRAP,
+    DATASET_KINDS,
+    LINEAGE,
+    MAIN_GRID,
+    MATCH,
+    SEED,
+    Condition,
+    cluster_bootstrap_mean,
+    dataset_kind,
+    lineage_keys,
+    paired,
+    split_names,
+    summarize_pairs,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-BOOTSTRAP = 1000
-SEED = 0
-MATCH = ["base_model", "dataset", "data_size", "epochs", "lr_schedule", "benchmark", "n_shot"]
+# A base model "fails the format" of a few-shot benchmark when it scores at most this many points, or under a
+# quarter of chance on a multiple-choice benchmark: its fine-tunes' gains there measure format, not skill.
+FORMAT_FAILURE_POINTS = 2.5
+CHANCE = {"boolq": 50.0, "mmlu": 25.0, "hellaswag": 25.0, "jmmlu": 25.0, "cmmlu": 25.0}
+MIN_COVERAGE = 0.5  # a benchmark enters a cross-benchmark mean when at least half the units have it
+CROSS_LINGUAL = ("mmlu", "jmmlu", "cmmlu")
+_SCALE_ORDER = {"percent": 0, "1-10": 1, "raw": 2}
+
+# Each analysis's own default condition; `where` overrides apply to all of them, and each then frees the
+# axis it compares along.
+DEFAULTS: dict[str, Condition] = {
+    "synergy": MAIN_GRID, "dataset_ranking": MAIN_GRID, "gain_correlation": MAIN_GRID, "pca": MAIN_GRID,
+    "data_properties": MAIN_GRID, "layer_correlation": MAIN_GRID, "lora_vs_full": MAIN_GRID,
+    # 20,000-example runs exist with a constant schedule, full-parameter, at every epoch (paired epoch by epoch)
+    "data_size": Condition(data_size=None, lr_schedule="constant", epochs=None),
+    # the epoch series: 1,000 examples, constant schedule, full-parameter, epochs 1–10
+    "epochs": Condition(lr_schedule="constant", epochs=None),
+    "leave_one_out": Condition(data_size=None, datasets=ANY),
+    "cross_lingual": MAIN_GRID,
+}
+TITLES = {  # name → (title, part of the report, unit of n)
+    "synergy": ("Training data × benchmark synergy", "RQ1", "runs"),
+    "dataset_ranking": ("Best, second and worst training data per base model", "RQ1", "runs"),
+    "gain_correlation": ("Correlation of gain patterns between benchmarks and between models", "RQ1", "runs"),
+    "pca": ("Principal components of gain patterns", "RQ1", "runs"),
+    "data_properties": ("Gains vs training-data properties", "RQ2", "base model × training data pairs"),
+    "layer_correlation": ("Weight change by depth vs gain", "RQ3", "runs"),
+    "lora_vs_full": ("LoRA vs full-parameter tuning", "training factors", "paired training runs"),
+    "data_size": ("Larger vs smaller training sets", "training factors", "paired training runs"),
+    "epochs": ("Gain by epoch", "training factors", "training runs"),
+    "leave_one_out": ("Leave one training set out", "training factors", "leave-one-out runs"),
+    "cross_lingual": ("Cross-lingual transfer: MMLU vs JMMLU vs CMMLU", "cross-lingual", "runs"),
+}
+CONTRAST = {"lora_vs_full": "tuning", "data_size": "data_size", "epochs": "epochs", "leave_one_out": "dataset"}
+
+
+@dataclass
+class Section:
+    """One analysis as the report, the index and the leaderboard present it."""
+
+    name: str
+    title: str
+    part: str
+    condition: Condition
+    n: int
+    unit: str
+    dropped: list[str] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+    finding: str = ""
+    compared: str = ""  # the axis a paired comparison runs along
+    method: str = ""  # how the numbers were made, when the condition alone does not say
+    lines: list[str] = field(default_factory=list)  # the report's table for this section (Markdown)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "part": self.part, "condition": self.condition.text(),
+                "condition_values": self.condition.to_json(), "compared": self.compared,
+                "pooled": self.pooled(), "n": self.n,
+                "unit": self.unit, "dropped": self.dropped, "method": self.method, "finding": self.finding,
+                "tables": [f"{t}.parquet" for t in self.tables], "figures": [p.name for p in self.figures]}
+
+    def pooled(self) -> list[str]:
+        """The open axes other than the compared one (a paired comparison matches them pair by pair)."""
+        compared = self.compared.split(", ")
+        return [a for a in self.condition.pooled() if a not in compared]
 
 
 @dataclass
 class Analysis:
-    """The tables (name → DataFrame), the plots written, and the report's path."""
+    """The sections, their tables (name → DataFrame), the plots written, and the report's path."""
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     plots: list[Path] = field(default_factory=list)
     inputs: dict[str, pd.DataFrame] = field(default_factory=dict)  # the joined inputs, as the leaderboard reads them
+    sections: list[Section] = field(default_factory=list)
     report: Path | None = None
 
 
@@ -86,10 +178,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def push_analysis(result: Analysis, repo_id: str, folder: str | Path, api=None) -> str:
-    """Upload the analysis tables and report to a results dataset under `analysis/` (one commit).
+    """Upload the analysis (tables, figures, `index.json`, `report.md`) to a results dataset's `analysis/`.
 
-    The leaderboard reads `analysis/perplexity.parquet` (base_model, dataset, perplexity) and
-    `analysis/layerdiff.parquet` (run_id, depth, rel_change) from there.
+    The leaderboard reads `analysis/index.json` and its figures for the Plots tab, and
+    `analysis/perplexity.parquet` (base_model, dataset, perplexity) and `analysis/layerdiff.parquet`
+    (run_id, depth, rel_change) for its gain scatters. The previous analysis is replaced, not merged.
     """
     import shutil
     import tempfile
@@ -103,16 +196,18 @@ def push_analysis(result: Analysis, repo_id: str, folder: str | Path, api=None) 
         target = Path(tmp) / "analysis"
         target.mkdir()
         for path in Path(folder).iterdir():
-            if path.suffix in (".parquet", ".png", ".md"):
+            if path.suffix in (".parquet", ".png", ".md", ".json"):
                 shutil.copy2(path, target / path.name)
         for name, table in result.inputs.items():
             table.to_parquet(target / f"{name}.parquet", index=False)
         try:
             return push_folder(repo_id, tmp, repo_type="dataset", commit_message="Add analysis tables",
-                               api=api).commit
+                               delete_patterns=["analysis/*"], api=api).commit
         except HfHubHTTPError as e:
             raise HubkitError(f"cannot push the analysis to {repo_id}: {str(e).splitlines()[0]}") from None
 
+
+# -- statistics ------------------------------------------------------------------------------------------
 
 def _rowwise_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     x = x - x.mean(axis=-1, keepdims=True)
@@ -145,34 +240,282 @@ def bootstrap_corr(x: np.ndarray, y: np.ndarray, method: str, n: int = BOOTSTRAP
     return value, float(low), float(high)
 
 
-def _gain_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """The fine-tuned models' rows that have a gain, with their `<benchmark>-<n>shot` column name."""
+# -- the cells every analysis starts from ----------------------------------------------------------------
+
+def is_format_failure(benchmark: Any, n_shot: Any, scale: Any, base_score: Any) -> bool:
+    """Whether a base score is a few-shot format failure (see `FORMAT_FAILURE_POINTS`)."""
+    if scale != "percent" or base_score is None or n_shot is None:
+        return False
+    try:
+        shots, base = int(n_shot), float(base_score)
+    except (TypeError, ValueError):
+        return False
+    if shots < 1 or np.isnan(base):
+        return False
+    return base <= FORMAT_FAILURE_POINTS or base < CHANCE.get(str(benchmark), 0.0) / 4
+
+
+def gain_cells(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per run and benchmark column (`<benchmark>-<n>shot`), with its gain and format-failure flag."""
     from ..results import bench_column
 
-    rows = frame[(frame["dataset"] != "pretrain") & frame["gain"].notna()].copy()
-    rows["column"] = [bench_column(b, n) for b, n in zip(rows["benchmark"], rows["n_shot"])]
-    return rows
+    cells = rows.assign(column=[bench_column(b, n) for b, n in zip(rows["benchmark"], rows["n_shot"])])
+    cells = cells.drop_duplicates(["run_id", "column"])
+    cells["format_failure"] = [is_format_failure(b, n, s, v) for b, n, s, v in zip(
+        cells["benchmark"], cells["n_shot"].astype(object), cells["scale"], cells["base_score"].astype(object))]
+    return cells.reset_index(drop=True)
 
 
-def _percent_gains(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows whose gains may be averaged across benchmarks: percent scale, higher is better (MT-Bench's 1–10
-    grades and raw metrics such as perplexity stay out of every cross-benchmark mean)."""
-    return frame[(frame["scale"] == "percent") & frame["higher_is_better"].astype(bool) & frame["gain"].notna()]
+def _averageable(cells: pd.DataFrame, include_failures: bool) -> pd.DataFrame:
+    keep = (cells["scale"] == "percent") & cells["higher_is_better"].astype(bool)
+    if not include_failures:
+        keep &= ~cells["format_failure"]
+    return cells[keep.to_numpy(bool)]
 
 
-def synergy(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(a): mean gain per base × dataset × benchmark column; and per dataset × column, sign agreement across bases."""
-    rows = _gain_rows(frame)
-    cells = rows.groupby(["base_model", "dataset", "column", "scale"], as_index=False)["gain"].mean()
-    signs = cells.assign(positive=cells["gain"] > 0)
-    agree = signs.groupby(["dataset", "column", "scale"]).agg(bases=("gain", "size"), positive=("positive", "sum"),
-                                                               mean_gain=("gain", "mean")).reset_index()
+def mean_gain(cells: pd.DataFrame, within: list[str] | None = None,
+              include_failures: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """Per run, the mean gain over the percent-scale benchmarks common to the runs of its group.
+
+    A benchmark enters a group's mean when at least half of the group's runs have it (`MIN_COVERAGE`); runs
+    lacking one of those are dropped, never averaged over fewer benchmarks. Returns the runs (with their axes,
+    `mean_gain` and `benchmarks`) and notes on what was left out.
+    """
+    import pandas as pd
+
+    usable = _averageable(cells, include_failures)
+    notes: list[str] = []
+    out = []
+    groups = [((), usable)] if not within else usable.groupby(within, sort=True)
+    for key, part in groups:
+        wide = part.pivot_table(index="run_id", columns="column", values="gain", aggfunc="mean")
+        if wide.empty:
+            continue
+        coverage = wide.notna().mean()
+        used = sorted(coverage[coverage >= MIN_COVERAGE].index)
+        where = "" if not within else f" ({', '.join(map(str, key if isinstance(key, tuple) else (key,)))})"
+        left = sorted(set(wide.columns) - set(used))
+        if left:
+            notes.append(f"benchmarks scored for under half the runs{where} left out: {', '.join(left)}")
+        complete = wide[used].dropna()
+        if len(complete) < len(wide):
+            notes.append(f"{len(wide) - len(complete)} run(s){where} lacking one of the averaged benchmarks dropped")
+        out.append(pd.DataFrame({"run_id": complete.index, "mean_gain": complete.mean(axis=1).to_numpy(),
+                                 "benchmarks": len(used)}))
+    if not out:
+        return pd.DataFrame(columns=["run_id", "mean_gain", "benchmarks", *MATCH]), notes
+    runs = pd.concat(out, ignore_index=True)
+    meta = cells.drop_duplicates("run_id").set_index("run_id")[["model_id", *MATCH]]
+    return runs.join(meta, on="run_id"), notes
+
+
+def _failure_note(cells: pd.DataFrame, include_failures: bool) -> list[str]:
+    failed = cells[cells["format_failure"]].drop_duplicates(["base_model", "column"])
+    if failed.empty:
+        return []
+    by_column = failed.groupby("column")["base_model"].nunique()
+    listed = ", ".join(f"{c} ({n} base model{'s' if n > 1 else ''})" for c, n in by_column.items())
+    verb = "kept (include_format_failures)" if include_failures else "left out of rankings and means"
+    return [f"base-model format failures (base ≤ {FORMAT_FAILURE_POINTS:g} points on a few-shot benchmark) {verb}: "
+            f"{listed}"]
+
+
+def _md(value: Any) -> str:
+    """A value safe inside a Markdown table cell: escaped HTML, no pipes, no line breaks."""
+    return html.escape(str(value)).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+
+
+def _ci(low: float, high: float, digits: int = 2) -> str:
+    return "—" if np.isnan(low) else f"[{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+# -- RQ1 -------------------------------------------------------------------------------------------------
+
+def synergy(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures: bool = False,
+            out: Path | None = None) -> Section:
+    """Per base model, the gain per training dataset × benchmark; per cell, the sign agreement across models."""
+    grid = cells.groupby(["base_model", "dataset", "column", "scale"], as_index=False).agg(
+        gain=("gain", "mean"), runs=("run_id", "nunique"), format_failure=("format_failure", "any"))
+    use = grid if include_failures else grid[~grid["format_failure"]]
+    signs = use.assign(positive=use["gain"] > 0)
+    agree = signs.groupby(["dataset", "column", "scale"]).agg(
+        bases=("gain", "size"), positive=("positive", "sum"), mean_gain=("gain", "mean")).reset_index()
     agree["agreement"] = np.maximum(agree["positive"], agree["bases"] - agree["positive"]) / agree["bases"]
-    return cells, agree
+    failures = grid[grid["format_failure"]].drop_duplicates(["base_model", "column"])[["base_model", "column"]]
+    failures = failures.merge(cells[cells["format_failure"]].drop_duplicates(["base_model", "column"])[
+        ["base_model", "column", "base_score"]], on=["base_model", "column"])
+    section = Section("synergy", "Training data × benchmark synergy", "RQ1", condition, int(cells["run_id"].nunique()),
+                      "runs", _failure_note(cells, include_failures),
+                      {"synergy": grid, "agreement": agree, "format_failures": failures})
+    if pooled := condition.pooled():
+        section.dropped.append(f"each cell averages over {', '.join(pooled)} (pooled by the condition)")
+    top = agree[(agree["bases"] >= 2) & (agree["scale"] == "percent")].sort_values(
+        ["agreement", "mean_gain"], ascending=False).head(10)
+    section.lines = ["| training data | benchmark | bases | agreement | mean gain |", "| --- | --- | --- | --- | --- |"]
+    section.lines += [f"| {_md(r.dataset)} | {_md(r.column)} | {r.bases} | {r.agreement:.0%} | {r.mean_gain:+.2f} |"
+                      for r in top.itertuples()]
+    if not top.empty:
+        best = agree[(agree["bases"] >= 2) & (agree["scale"] == "percent")].sort_values("mean_gain").iloc[-1]
+        section.finding = (f"The largest mean gain on a percent-scale benchmark is {_md(best['dataset'])} on "
+                           f"{_md(best['column'])} ({best['mean_gain']:+.1f} points, {best['positive']} of "
+                           f"{best['bases']} base models gain).")
+    if out is not None:
+        for scale, part in sorted(grid.groupby("scale"), key=lambda kv: _SCALE_ORDER.get(kv[0], 9)):
+            panels = [(base, m.pivot(index="dataset", columns="column", values="gain"))
+                      for base, m in part.groupby("base_model")]
+            if not include_failures:
+                panels = [(b, m.mask(_failure_mask(m, part[part["base_model"] == b]))) for b, m in panels]
+            name = "synergy.png" if scale == "percent" else f"synergy-{scale}.png"
+            path = figures.heatmap_panels(
+                panels, out / name, f"gain ({figures.UNITS.get(scale, scale)})",
+                f"Gain over the base model per training data (rows) and benchmark (columns), {scale} scale. "
+                f"Condition: {condition.text()}; n = {section.n} runs. Grey: not scored"
+                + ("" if include_failures else " or a base-model format failure") + ".")
+            if path:
+                section.figures.append(path)
+    return section
 
 
-def data_properties(frame: pd.DataFrame, properties: pd.DataFrame) -> pd.DataFrame:
-    """(b): per benchmark column and property, Pearson and Spearman of mean gains vs the property.
+def _failure_mask(matrix: pd.DataFrame, part: pd.DataFrame):
+    failed = set(part[part["format_failure"]]["column"])
+    return matrix.apply(lambda col: col.map(lambda _: col.name in failed))
+
+
+def dataset_ranking(cells: pd.DataFrame, condition: Condition = MAIN_GRID,
+                    include_failures: bool = False) -> Section:
+    """Per base model, the training datasets ranked by mean gain (over that model's common benchmarks)."""
+    import pandas as pd
+
+    runs, notes = mean_gain(cells, within=["base_model"], include_failures=include_failures)
+    per = runs.groupby(["base_model", "dataset"], as_index=False).agg(mean_gain=("mean_gain", "mean"),
+                                                                      benchmarks=("benchmarks", "first"))
+    per["rank"] = per.groupby("base_model")["mean_gain"].rank(ascending=False, method="first").astype(int)
+    rows = []
+    for base, part in per.sort_values("rank").groupby("base_model"):
+        order = part.sort_values("rank")
+        rows.append({"base_model": base, "datasets": len(order), "benchmarks": int(order["benchmarks"].iloc[0]),
+                     "best": order["dataset"].iloc[0], "best_gain": order["mean_gain"].iloc[0],
+                     "second": order["dataset"].iloc[1] if len(order) > 1 else None,
+                     "second_gain": order["mean_gain"].iloc[1] if len(order) > 1 else np.nan,
+                     "worst": order["dataset"].iloc[-1], "worst_gain": order["mean_gain"].iloc[-1]})
+    ranking = pd.DataFrame(rows, columns=["base_model", "datasets", "benchmarks", "best", "best_gain", "second",
+                                          "second_gain", "worst", "worst_gain"])
+    section = Section("dataset_ranking", "Best, second and worst training data per base model", "RQ1", condition,
+                      len(runs), "runs", notes + _failure_note(cells, include_failures),
+                      {"dataset_gains": per, "dataset_ranking": ranking})
+    section.lines = ["| base model | best | 2nd | worst | benchmarks |", "| --- | --- | --- | --- | --- |"]
+    section.lines += [f"| {_md(r.base_model)} | {_md(r.best)} ({r.best_gain:+.1f}) | {_md(r.second)} "
+                      f"({r.second_gain:+.1f}) | {_md(r.worst)} ({r.worst_gain:+.1f}) | {r.benchmarks} |"
+                      for r in ranking.itertuples()]
+    if not ranking.empty:
+        top = ranking["best"].value_counts()
+        section.finding = (f"{_md(top.index[0])} is the best training data for {top.iloc[0]} of {len(ranking)} base "
+                           f"models; the worst is most often {_md(ranking['worst'].value_counts().index[0])}.")
+    return section
+
+
+def _pairwise(wide: pd.DataFrame, a: str, b: str, min_periods: int = 3) -> pd.DataFrame:
+    """Pearson correlation of every pair of `wide`'s columns over the rows both have (long form)."""
+    import pandas as pd
+
+    out = []
+    values = wide.to_numpy(float)
+    for i, ci in enumerate(wide.columns):
+        for j, cj in enumerate(wide.columns):
+            both = ~(np.isnan(values[:, i]) | np.isnan(values[:, j]))
+            r = float(_rowwise_pearson(values[both, i], values[both, j])) if both.sum() >= min_periods else np.nan
+            out.append({a: ci, b: cj, "n": int(both.sum()), "r": r})
+    return pd.DataFrame(out, columns=[a, b, "n", "r"])
+
+
+def gain_correlation(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures: bool = False,
+                     out: Path | None = None) -> Section:
+    """Correlation of gain patterns: benchmark × benchmark (across runs) and model × model (across
+    training data × benchmark cells, percent scale)."""
+    use = cells if include_failures else cells[~cells["format_failure"]]
+    by_run = use.pivot_table(index="run_id", columns="column", values="gain", aggfunc="mean")
+    bench = _pairwise(by_run, "column_a", "column_b")
+    percent = _averageable(cells, include_failures)
+    by_model = percent.pivot_table(index=["dataset", "column"], columns="base_model", values="gain", aggfunc="mean")
+    models = _pairwise(by_model, "model_a", "model_b")
+    section = Section("gain_correlation", "Correlation of gain patterns between benchmarks and between models", "RQ1",
+                      condition, int(by_run.shape[0]), "runs", _failure_note(cells, include_failures),
+                      {"benchmark_correlation": bench, "model_correlation": models})
+    section.method = "Pearson r; each pair of benchmarks (or models) over the runs (cells) that have both: n per pair in the table."
+    off = models[models["model_a"] != models["model_b"]]
+    off_b = bench[bench["column_a"] < bench["column_b"]].dropna(subset=["r"])
+    if not off.empty and not off_b.empty:
+        strongest = off_b.sort_values("r").iloc[-1]
+        section.finding = (f"Across base models the gain patterns correlate with a median r = {off['r'].median():.2f}; "
+                           f"the most similar benchmarks are {_md(strongest['column_a'])} and "
+                           f"{_md(strongest['column_b'])} (r = {strongest['r']:.2f}, n = {strongest['n']}).")
+        section.lines = ["| model | median r with the others |", "| --- | --- |"]
+        section.lines += [f"| {_md(m)} | {r:.2f} |" for m, r in off.groupby("model_a")["r"].median().items()]
+    if out is not None:
+        for name, table, a, b, title in (("benchmark_correlation", bench, "column_a", "column_b", "benchmarks"),
+                                         ("model_correlation", models, "model_a", "model_b", "base models")):
+            matrix = table.pivot(index=a, columns=b, values="r")
+            path = figures.heatmap_panels([(f"gain-pattern correlation between {title}", matrix)],
+                                          out / f"{name}.png", "Pearson r", f"Condition: {condition.text()}; "
+                                          f"n = {section.n} runs; each cell over the observations both share.",
+                                          bound=1.0, cols=1)
+            if path:
+                section.figures.append(path)
+    return section
+
+
+def pca(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures: bool = False,
+        out: Path | None = None) -> Section:
+    """PCA of the runs' gain patterns (percent-scale benchmarks, centred): how many components explain them."""
+    import pandas as pd
+
+    percent = _averageable(cells, include_failures)
+    wide = percent.pivot_table(index="run_id", columns="column", values="gain", aggfunc="mean")
+    dropped = []
+    if not wide.empty:
+        coverage = wide.notna().mean()
+        left = sorted(coverage[coverage < MIN_COVERAGE].index)
+        if left:
+            dropped.append(f"benchmarks scored for under half the runs left out: {', '.join(left)}")
+        wide = wide[sorted(coverage[coverage >= MIN_COVERAGE].index)]
+        complete = wide.dropna()
+        if len(complete) < len(wide):
+            dropped.append(f"{len(wide) - len(complete)} run(s) lacking one of the benchmarks dropped")
+        wide = complete
+    section = Section("pca", "Principal components of gain patterns", "RQ1", condition, len(wide), "runs",
+                      dropped + _failure_note(cells, include_failures))
+    if len(wide) < 3 or wide.shape[1] < 2:
+        section.finding = "Too few complete gain patterns for a PCA under this condition."
+        section.tables = {"pca": pd.DataFrame(columns=["component", "explained", "cumulative"])}
+        return section
+    x = wide.to_numpy(float)
+    x = x - x.mean(axis=0)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    explained = s ** 2 / (s ** 2).sum()
+    comps = [f"PC{i + 1}" for i in range(len(s))]
+    table = pd.DataFrame({"component": comps, "explained": explained, "cumulative": np.cumsum(explained)})
+    loadings = pd.DataFrame(vt.T, index=wide.columns, columns=comps).reset_index()
+    scores = pd.DataFrame(x @ vt.T, index=wide.index, columns=comps).reset_index()
+    scores = scores.join(cells.drop_duplicates("run_id").set_index("run_id")[["base_model", "dataset"]], on="run_id")
+    section.tables = {"pca": table, "pca_loadings": loadings, "pca_scores": scores[["run_id", "base_model", "dataset",
+                                                                                     *comps[:3]]]}
+    k90 = int(np.searchsorted(np.cumsum(explained), 0.9) + 1)
+    section.finding = (f"{k90} of {len(s)} components explain 90 % of the variance of {len(wide)} gain patterns over "
+                       f"{wide.shape[1]} benchmarks (PC1 alone {explained[0]:.0%}).")
+    section.lines = ["| component | explained | cumulative |", "| --- | --- | --- |"]
+    section.lines += [f"| {r.component} | {r.explained:.1%} | {r.cumulative:.1%} |" for r in table.head(8).itertuples()]
+    if out is not None and (path := figures.pca_figure(table.head(12), scores, out / "pca.png",
+                                                       f"PCA of centred gain patterns ({wide.shape[1]} percent-scale "
+                                                       f"benchmarks). Condition: {condition.text()}; n = {len(wide)} runs.")):
+        section.figures.append(path)
+    return section
+
+
+# -- RQ2 and RQ3 -----------------------------------------------------------------------------------------
+
+def data_properties(cells: pd.DataFrame, properties: pd.DataFrame, condition: Condition = MAIN_GRID,
+                    include_failures: bool = False) -> Section:
+    """Per benchmark column and property: Pearson and Spearman of gains vs the property, with bootstrap CIs.
 
     `properties` is keyed by `dataset` plus `base_model` (perplexity under each base) and/or `benchmark`
     (similarity of the data to each benchmark); gains are averaged over the rows that share those keys.
@@ -180,133 +523,322 @@ def data_properties(frame: pd.DataFrame, properties: pd.DataFrame) -> pd.DataFra
     import pandas as pd
 
     keys = [k for k in ("base_model", "dataset", "benchmark") if k in properties.columns]
-    rows = _gain_rows(frame)
-    gains = rows.groupby(["base_model", "dataset", "benchmark", "column"], as_index=False)["gain"].mean()
+    use = cells if include_failures else cells[~cells["format_failure"]]
+    gains = use.groupby(["base_model", "dataset", "benchmark", "column"], as_index=False)["gain"].mean()
     numeric = [c for c in properties.columns if c not in keys and pd.api.types.is_numeric_dtype(properties[c])]
     joined = gains.merge(properties, on=keys)
+    missing = len(gains.drop_duplicates([k for k in keys if k != "benchmark"] or ["dataset"])) - len(
+        joined.drop_duplicates([k for k in keys if k != "benchmark"] or ["dataset"]))
     out = []
     for column, part in joined.groupby("column"):
         for prop in numeric:
             for method in ("pearson", "spearman"):
                 value, low, high = bootstrap_corr(part[prop].to_numpy(), part["gain"].to_numpy(), method)
-                out.append({"column": column, "property": prop, "method": method, "n": int(part[prop].notna().sum()),
+                out.append({"column": column, "property": prop, "method": method,
+                            "n": int((part[prop].notna() & part["gain"].notna()).sum()),
                             "r": value, "ci_low": low, "ci_high": high})
-    return pd.DataFrame(out, columns=["column", "property", "method", "n", "r", "ci_low", "ci_high"])
+    table = pd.DataFrame(out, columns=["column", "property", "method", "n", "r", "ci_low", "ci_high"])
+    section = Section("data_properties", "Gains vs training-data properties", "RQ2", condition,
+                      int(joined[["base_model", "dataset"]].drop_duplicates().shape[0]) if not joined.empty else 0,
+                      "base model × training data pairs", _failure_note(cells, include_failures),
+                      {"data_properties": table})
+    if missing > 0:
+        section.dropped.append(f"{missing} (base model, training data) pair(s) with gains but no property row dropped")
+    section.lines = ["| benchmark | property | method | n | r | 95 % CI |", "| --- | --- | --- | --- | --- | --- |"]
+    section.lines += [f"| {_md(r.column)} | {_md(r.property)} | {r.method} | {r.n} | {r.r:.3f} | "
+                      f"{_ci(r.ci_low, r.ci_high, 3)} |" for r in table.itertuples()]
+    sp = table[(table["method"] == "spearman") & table["r"].notna()]
+    if not sp.empty:
+        mean_r = sp.groupby("property")["r"].mean().sort_values()
+        section.finding = "Mean Spearman r over benchmarks: " + ", ".join(
+            f"{_md(p)} {r:+.2f}" for p, r in mean_r.items()) + "."
+    return section
 
 
-def _run_ids(frame: pd.DataFrame, models: pd.Series) -> pd.Series:
+def _run_ids(cells: pd.DataFrame, models: pd.Series) -> pd.Series:
     """Layer-diff model names (Hub ids or run ids) as the results' run ids."""
-    by_repo = {m: r for m, r in zip(frame["model_id"], frame["run_id"]) if isinstance(m, str) and m}
+    by_repo = {m: r for m, r in zip(cells["model_id"], cells["run_id"]) if isinstance(m, str) and m}
     return models.map(lambda m: by_repo.get(m, m))
 
 
-def layer_correlation(frame: pd.DataFrame, layers: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
-    """(c): per depth bin, Pearson and Spearman across models of the layer's weight change vs the mean gain
-    (over the model's percent-scale benchmarks)."""
+def layer_correlation(cells: pd.DataFrame, layers: pd.DataFrame, condition: Condition = MAIN_GRID,
+                      include_failures: bool = False, bins: int = 10, out: Path | None = None) -> Section:
+    """Per depth bin, Pearson and Spearman across runs of the layer's weight change vs the run's mean gain."""
     import pandas as pd
 
-    gains = _percent_gains(frame).groupby("run_id")["gain"].mean()
+    runs, notes = mean_gain(cells, include_failures=include_failures)
     layers = layers.copy()
-    layers["run_id"] = _run_ids(frame, layers["model"])
+    layers["run_id"] = _run_ids(cells, layers["model"])
     layers["bin"] = np.minimum((layers["depth"] * bins).astype(int), bins - 1)
     per = layers.groupby(["run_id", "bin"], as_index=False)["rel_change"].mean()
-    per = per.merge(gains.rename("gain").reset_index(), on="run_id")
-    out = []
-    for b, part in per.groupby("bin"):
+    joined = per.merge(runs[["run_id", "mean_gain"]], on="run_id")
+    rows = []
+    for b, part in joined.groupby("bin"):
         for method in ("pearson", "spearman"):
-            value, low, high = bootstrap_corr(part["rel_change"].to_numpy(), part["gain"].to_numpy(), method)
-            out.append({"depth": (b + 0.5) / bins, "method": method, "models": len(part), "r": value,
-                        "ci_low": low, "ci_high": high})
-    return pd.DataFrame(out, columns=["depth", "method", "models", "r", "ci_low", "ci_high"])
+            value, low, high = bootstrap_corr(part["rel_change"].to_numpy(), part["mean_gain"].to_numpy(), method)
+            rows.append({"depth": (b + 0.5) / bins, "method": method, "models": len(part), "r": value,
+                         "ci_low": low, "ci_high": high})
+    table = pd.DataFrame(rows, columns=["depth", "method", "models", "r", "ci_low", "ci_high"])
+    n = int(joined["run_id"].nunique())
+    section = Section("layer_correlation", "Weight change by depth vs gain", "RQ3", condition, n, "runs",
+                      notes + _failure_note(cells, include_failures), {"layer_correlation": table})
+    unmatched = set(layers["run_id"]) - set(joined["run_id"])
+    if unmatched:
+        section.dropped.append(f"{len(unmatched)} layer-diff model(s) outside the condition or without a mean gain")
+    section.lines = ["| depth | method | models | r | 95 % CI |", "| --- | --- | --- | --- | --- |"]
+    section.lines += [f"| {r.depth:.2f} | {r.method} | {r.models} | {r.r:.3f} | {_ci(r.ci_low, r.ci_high, 3)} |"
+                      for r in table.itertuples()]
+    pearson = table[(table["method"] == "pearson") & table["r"].notna()]
+    if not pearson.empty:
+        peak = pearson.loc[pearson["r"].idxmax()]
+        section.finding = f"The correlation peaks at depth {peak['depth']:.2f} (Pearson r = {peak['r']:.2f}, n = {n})."
+    if out is not None and (path := figures.depth_curve(table, out / "layer_correlation.png",
+                                                        f"Condition: {condition.text()}; n = {n} runs; mean gain over "
+                                                        "percent-scale benchmarks.")):
+        section.figures.append(path)
+    return section
 
 
-def training_factors(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """(d): paired LoRA − full gains per benchmark column, and mean gains by epochs and by data size."""
-    rows = _gain_rows(frame)
-    keys = ["base_model", "dataset", "data_size", "epochs", "lr_schedule", "column"]
-    full = rows[rows["tuning"] == "full"].groupby(keys, dropna=False)["gain"].mean()
-    lora = rows[rows["tuning"] == "lora"].groupby(keys, dropna=False)["gain"].mean()
-    paired = (lora - full).dropna().rename("lora_minus_full").reset_index()
-    lora_vs_full = paired.groupby("column").agg(pairs=("lora_minus_full", "size"),
-                                                mean=("lora_minus_full", "mean")).reset_index()
-    cis = []
-    for _column, part in paired.groupby("column"):
-        values = part["lora_minus_full"].to_numpy()
-        idx = np.random.default_rng(SEED).integers(0, len(values), (BOOTSTRAP, len(values)))
-        cis.append(np.percentile(values[idx].mean(axis=1), [2.5, 97.5]))
-    lora_vs_full["ci_low"] = [c[0] for c in cis]
-    lora_vs_full["ci_high"] = [c[1] for c in cis]
-    epochs = rows.groupby(["tuning", "epochs", "column"], as_index=False)["gain"].mean()
-    sizes = rows.groupby(["tuning", "data_size", "column"], as_index=False)["gain"].mean()
-    return {"lora_vs_full": lora_vs_full, "epochs": epochs, "data_size": sizes}
+# -- training factors ------------------------------------------------------------------------------------
+
+def _paired_section(name: str, title: str, cells: pd.DataFrame, condition: Condition, axis: str, a: Any, b: Any,
+                    match: list[str], clusters: list[str], include_failures: bool, label: str, out: Path | None,
+                    key: Any = None, by_extra: list[str] | None = None) -> Section:
+    use = cells if include_failures else cells[~cells["format_failure"]]
+    pairs = paired(use, axis, a, b, match, key=key)
+    pairs = pairs.merge(use.drop_duplicates("column")[["column", "scale"]], on="column", how="left")
+    summary = summarize_pairs(pairs, clusters, ["column", "scale"])
+    tables = {name: summary, f"{name}_pairs": pairs}
+    if by_extra:
+        tables[f"{name}_by_{by_extra[0]}"] = summarize_pairs(pairs, clusters, [*by_extra, "column", "scale"])
+    runs = len(set(lineage_keys(pairs, clusters))) if not pairs.empty else 0
+    section = Section(name, title, "training factors", condition, runs, "paired training runs",
+                      _failure_note(cells, include_failures), tables, compared=axis)
+    section.method = (f"Runs are paired when equal on {', '.join(k for k in match if k != axis)} (runs without a "
+                      "counterpart are not used); 95 % intervals resample training runs (cluster bootstrap, "
+                      f"{BOOTSTRAP} resamples), not evaluated checkpoints.")
+    section.lines = ["| benchmark | pairs | runs | mean difference | 95 % CI |", "| --- | --- | --- | --- | --- |"]
+    section.lines += [f"| {_md(r.column)} | {r.pairs} | {r.runs} | {r.mean:+.2f} | {_ci(r.ci_low, r.ci_high)} |"
+                      for r in summary.itertuples()]
+    percent = summary[summary["scale"] == "percent"]
+    if not percent.empty:
+        up = int((percent["mean"] > 0).sum())
+        sure = percent[(percent["ci_low"] > 0) | (percent["ci_high"] < 0)]
+        section.finding = (f"{label} is positive on {up} of {len(percent)} percent-scale benchmarks; the interval "
+                           f"excludes 0 on {len(sure)}" + (f" ({', '.join(_md(c) for c in sure['column'])})"
+                                                            if 0 < len(sure) <= 8 else "") + ".")
+    if out is not None and (path := figures.forest(summary, out / f"{name}.png", label, title,
+                                                   f"Condition: {condition.text()}; n = {runs} paired training runs.")):
+        section.figures.append(path)
+    return section
 
 
-def _heatmaps(plt, cells: pd.DataFrame, path: Path, scale: str) -> bool:
-    """Per base model, the synergy matrix of one metric scale, with a shared colour bar centred at 0."""
-    bases = sorted(cells["base_model"].unique())[:12]
-    if not bases:
-        return False
-    cols = min(3, len(bases))
-    rows = (len(bases) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4 * rows), squeeze=False)
-    bound = float(cells["gain"].abs().quantile(0.95)) or 1.0
-    image = None
-    for ax, base in zip(axes.flat, bases):
-        m = cells[cells["base_model"] == base].pivot(index="dataset", columns="column", values="gain")
-        image = ax.imshow(m.to_numpy(float), cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
-        ax.set_title(str(base), fontsize=9)
-        ax.set_xticks(range(len(m.columns)), list(m.columns), rotation=70, fontsize=6)
-        ax.set_yticks(range(len(m.index)), list(m.index), fontsize=6)
-    for ax in list(axes.flat)[len(bases):]:
-        ax.axis("off")
-    unit = {"percent": "points", "1-10": "grade points (1–10 scale)"}.get(scale, scale)
-    fig.colorbar(image, ax=list(axes.flat), shrink=0.6, label=f"mean gain ({unit})")
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return True
+def lora_vs_full(cells: pd.DataFrame, condition: Condition, include_failures: bool = False,
+                 out: Path | None = None) -> Section:
+    """LoRA − full-parameter gain on runs equal on every other axis."""
+    return _paired_section("lora_vs_full", "LoRA vs full-parameter tuning", cells, condition, "tuning", "full", "lora",
+                           MATCH, ["base_model", "dataset", "data_size", "lr_schedule"], include_failures,
+                           "LoRA − full", out)
 
 
-def _plots(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
-    import matplotlib
+def data_size(cells: pd.DataFrame, condition: Condition, include_failures: bool = False,
+              sizes: tuple[int, int] = (1000, 20000), out: Path | None = None) -> Section:
+    """Gain with the larger training set minus gain with the smaller, paired at equal epochs."""
+    present = sorted(int(s) for s in cells["data_size"].dropna().unique())
+    if not set(sizes) <= set(present) and len(present) >= 2:
+        sizes = (present[0], present[-1])
+    a, b = sizes
+    return _paired_section("data_size", f"{b:,} vs {a:,} training examples", cells, condition, "data_size", a, b, MATCH,
+                           ["base_model", "dataset", "tuning", "lr_schedule"], include_failures,
+                           f"{b:,} − {a:,} examples", out, by_extra=["epochs"])
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    written = []
-    cells = tables["synergy"]
-    for scale, part in cells.groupby("scale"):  # one colour scale per metric scale: never points next to grades
-        path = out / ("synergy.png" if scale == "percent" else f"synergy-{scale}.png")
-        if _heatmaps(plt, part, path, scale):
-            written.append(path)
-    if "layer_correlation" in tables and not tables["layer_correlation"].empty:
-        t = tables["layer_correlation"]
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for method, part in t.groupby("method"):
-            ax.plot(part["depth"], part["r"], marker="o", label=method)
-            ax.fill_between(part["depth"], part["ci_low"], part["ci_high"], alpha=0.15)
-        ax.axhline(0, color="grey", lw=0.8)
-        ax.set_xlabel("normalised layer depth")
-        ax.set_ylabel("correlation: weight change vs gain")
-        ax.legend()
-        fig.tight_layout()
-        written.append(out / "layer_correlation.png")
-        fig.savefig(written[-1], metadata={"Software": None})
-        plt.close(fig)
-    return written
+def epochs(cells: pd.DataFrame, condition: Condition, include_failures: bool = False,
+           out: Path | None = None) -> Section:
+    """Per base model and training data, the mean gain at each epoch; each epoch against the last."""
+    import pandas as pd
+
+    runs, notes = mean_gain(cells, within=["base_model"], include_failures=include_failures)
+    lineage = list(LINEAGE)
+    curves = runs[[*lineage, "epochs", "mean_gain", "benchmarks", "run_id"]].copy()
+    section = Section("epochs", "Gain by epoch", "training factors", condition, 0, "training runs",
+                      notes + _failure_note(cells, include_failures), {"epochs": curves}, compared="epochs")
+    if curves.empty:
+        section.finding = "No epoch series under this condition."
+        return section
+    curves["lineage"] = lineage_keys(curves, lineage)
+    last = int(curves["epochs"].max())  # every run is compared with the grid's last epoch, never its own last
+    final = curves[curves["epochs"] == last][["lineage", "mean_gain"]].rename(columns={"mean_gain": "last_gain"})
+    without = set(curves["lineage"]) - set(final["lineage"])
+    if without:
+        section.dropped.append(f"{len(without)} training run(s) not evaluated at epoch {last}: not compared with it")
+    diffs = curves.merge(final, on="lineage")
+    diffs = diffs[diffs["epochs"] < last]
+    diffs["diff"] = diffs["mean_gain"] - diffs["last_gain"]
+    rows = []
+    for e, part in diffs.groupby("epochs"):
+        low, high = cluster_bootstrap_mean(part["diff"].to_numpy(float), part["lineage"].to_numpy())
+        rows.append({"epochs": int(e), "runs": len(part), "mean": float(part["diff"].mean()),
+                     "better_than_last": float((part["diff"] > 0).mean()), "ci_low": low, "ci_high": high})
+    vs_last = pd.DataFrame(rows, columns=["epochs", "runs", "mean", "better_than_last", "ci_low", "ci_high"])
+    vs_last["last_epoch"] = last
+    best = curves.loc[curves.groupby("lineage")["mean_gain"].idxmax()][[*lineage, "epochs", "mean_gain"]]
+    series = curves.groupby("lineage")["epochs"].nunique()
+    single = int((series < 2).sum())
+    if single:
+        section.dropped.append(f"{single} training run(s) evaluated at one epoch only: no curve")
+    section.n = int((series >= 2).sum())
+    section.tables.update({"epochs_vs_last": vs_last, "best_epoch": best.rename(columns={"epochs": "best_epoch"})})
+    section.lines = [f"| epoch | runs | gain − gain at epoch {last} | 95 % CI | share better than epoch {last} |",
+                     "| --- | --- | --- | --- | --- |"]
+    section.lines += [f"| {r.epochs} | {r.runs} | {r.mean:+.2f} | {_ci(r.ci_low, r.ci_high)} | "
+                      f"{r.better_than_last:.0%} |" for r in vs_last.itertuples()]
+    if section.n:
+        early = int((best.assign(lineage=lineage_keys(best, lineage))
+                     .set_index("lineage").loc[series[series >= 2].index]["epochs"] <= 3).sum())
+        section.finding = (f"For {early} of {section.n} training runs the best epoch is 1–3 "
+                           f"(mean gain over each base model's common percent-scale benchmarks).")
+    if out is not None and (path := figures.facet_lines(
+            curves, "base_model", "dataset", "epochs", "mean_gain", out / "epochs.png", "mean gain (points)",
+            "Mean gain by epoch, one panel per base model",
+            f"Mean over each base model's common percent-scale benchmarks; one line per training run. "
+            f"Condition: {condition.text()}; n = {section.n} training runs.")):
+        section.figures.append(path)
+    return section
+
+
+def leave_one_out(cells: pd.DataFrame, condition: Condition, include_failures: bool = False,
+                  out: Path | None = None) -> Section:
+    """Gain without one training set (`w/o-X`) minus gain with all sets merged: what X contributed."""
+
+    use = cells if include_failures else cells[~cells["format_failure"]]
+    use = use[use["dataset"].map(dataset_kind).isin(["all", "leave-one-out"]).to_numpy(bool)]
+    cells = cells[cells["dataset"].map(dataset_kind).isin(["all", "leave-one-out"]).to_numpy(bool)]
+    match = ["base_model", "tuning", "epochs", "lr_schedule"]
+    pairs = paired(use, "dataset", "all", "leave-one-out", match + ["dataset"], key=dataset_kind)
+    pairs = pairs.merge(use.drop_duplicates("column")[["column", "scale"]], on="column", how="left")
+    pairs["removed"] = pairs["dataset_b"].astype(str).str.removeprefix("w/o-")
+    table = pairs.rename(columns={"a": "all", "b": "without", "diff": "effect"})[
+        ["removed", *match, "column", "scale", "all", "without", "effect"]]
+    section = Section("leave_one_out", "Leave one training set out", "training factors", condition,
+                      int(table[["removed", *match]].drop_duplicates().shape[0]) if not table.empty else 0,
+                      "leave-one-out runs", _failure_note(cells, include_failures), {"leave_one_out": table},
+                      compared="dataset, data_size")
+    section.method = ("Effect = gain without X − gain with all sets merged, paired on base model, tuning, epoch and "
+                      "schedule (9,000 vs 10,000 examples in the study).")
+    if table.empty:
+        section.finding = "No leave-one-out runs under this condition."
+        return section
+    percent = table[table["scale"] == "percent"]
+    per = percent.groupby("removed")["effect"].mean().sort_values()
+    section.lines = ["| removed set | mean effect (percent-scale benchmarks) | most affected benchmark |",
+                     "| --- | --- | --- |"]
+    for removed, effect in per.items():
+        part = percent[percent["removed"] == removed]
+        worst = part.loc[part["effect"].idxmin()]
+        section.lines.append(f"| {_md(removed)} | {effect:+.2f} | {_md(worst['column'])} ({worst['effect']:+.1f}) |")
+    section.finding = (f"Removing {_md(per.index[0])} costs the most ({per.iloc[0]:+.2f} points on average); removing "
+                       f"{_md(per.index[-1])} helps the most ({per.iloc[-1]:+.2f}).")
+    if out is not None:
+        panels = []
+        for scale, part in sorted(table.groupby("scale"), key=lambda kv: _SCALE_ORDER.get(kv[0], 9)):
+            m = part.groupby(["removed", "column"])["effect"].mean().unstack()
+            panels.append((scale, m))
+        for scale, m in panels:
+            path = figures.heatmap_panels([(f"without X − all ({scale})", m)],
+                                          out / ("leave_one_out.png" if scale == "percent" else f"leave_one_out-{scale}.png"),
+                                          f"effect ({figures.UNITS.get(scale, scale)})",
+                                          f"Rows: the set left out. Condition: {condition.text()}; n = {section.n} runs.",
+                                          cols=1)
+            if path:
+                section.figures.append(path)
+    return section
+
+
+def cross_lingual(cells: pd.DataFrame, condition: Condition = MAIN_GRID, out: Path | None = None) -> Section:
+    """MMLU, JMMLU and CMMLU gains by the base model's pretraining language, and how they go together."""
+    import pandas as pd
+
+    from ..results import STUDY_BASE_LANGUAGES
+
+    part = cells[cells["benchmark"].isin(CROSS_LINGUAL).to_numpy(bool)].copy()
+    part["language"] = part["base_model"].map(lambda b: STUDY_BASE_LANGUAGES.get(str(b)))
+    unknown = sorted(part[part["language"].isna()]["base_model"].astype(str).unique())
+    part = part[part["language"].notna()]
+    rows = []
+    for (language, column), group in part.groupby(["language", "column"]):
+        low, high = cluster_bootstrap_mean(group["gain"].to_numpy(float), group["run_id"].to_numpy())
+        rows.append({"language": language, "column": column, "bases": group["base_model"].nunique(),
+                     "runs": len(group), "mean": float(group["gain"].mean()), "ci_low": low, "ci_high": high})
+    table = pd.DataFrame(rows, columns=["language", "column", "bases", "runs", "mean", "ci_low", "ci_high"])
+    wide = part.pivot_table(index=["run_id", "language"], columns="column", values="gain").reset_index()
+    transfer = []
+    source = next((c for c in ("mmlu-0shot", "mmlu-5shot") if c in wide.columns), None)
+    for language, group in wide.groupby("language"):
+        for target in [c for c in wide.columns if str(c).startswith(("jmmlu", "cmmlu"))]:
+            if source is None:
+                continue
+            r, low, high = bootstrap_corr(group[source].to_numpy(float), group[target].to_numpy(float), "pearson")
+            transfer.append({"language": language, "source": source, "target": target,
+                             "n": int((group[source].notna() & group[target].notna()).sum()), "r": r,
+                             "ci_low": low, "ci_high": high})
+    transfer = pd.DataFrame(transfer, columns=["language", "source", "target", "n", "r", "ci_low", "ci_high"])
+    section = Section("cross_lingual", "Cross-lingual transfer: MMLU vs JMMLU vs CMMLU", "cross-lingual", condition,
+                      int(part["run_id"].nunique()), "runs", [], {"cross_lingual": table,
+                                                                  "cross_lingual_transfer": transfer})
+    if unknown:
+        section.dropped.append(f"base models of unknown pretraining language left out: {', '.join(unknown)}")
+    section.lines = ["| language | benchmark | bases | runs | mean gain | 95 % CI |", "| --- | --- | --- | --- | --- | --- |"]
+    section.lines += [f"| {_md(r.language)} | {_md(r.column)} | {r.bases} | {r.runs} | {r.mean:+.2f} | "
+                      f"{_ci(r.ci_low, r.ci_high)} |" for r in table.itertuples()]
+    if not transfer.empty:
+        section.finding = "Correlation of MMLU gains with the other languages' across runs: " + "; ".join(
+            f"{_md(r.language)} {_md(r.target)} r = {r.r:.2f} (n = {r.n})" for r in transfer.itertuples()) + "."
+    if out is not None and (path := figures.grouped_bars(
+            table, "language", "column", out / "cross_lingual.png", "mean gain (points)",
+            "MMLU / JMMLU / CMMLU gains by the base model's language",
+            f"Condition: {condition.text()}; n = {section.n} runs; 95 % bootstrap intervals over runs.")):
+        section.figures.append(path)
+    return section
+
+
+# -- the whole analysis ----------------------------------------------------------------------------------
+
+def conditions(where: dict[str, Any] | None = None) -> dict[str, Condition]:
+    """Each analysis's condition: its default with `where` applied, and its compared axis left open."""
+    out = {}
+    for name, default in DEFAULTS.items():
+        condition = default.replace(**(where or {}))
+        if name in CONTRAST:
+            condition = condition.free(CONTRAST[name])
+        if name == "leave_one_out":
+            condition = condition.free("data_size")
+        out[name] = condition
+    return out
 
 
 def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFrame | None = None,
-            layers: pd.DataFrame | None = None) -> Analysis:
-    """Run the analyses that the given tables allow; write tables, plots and `report.md` to `output_dir`.
+            layers: pd.DataFrame | None = None, where: dict[str, Any] | None = None,
+            include_format_failures: bool = False, progress: bool = False) -> Analysis:
+    """Run every analysis the given tables allow, each on its condition; write tables, figures, `index.json`
+    and `report.md` to `output_dir`.
 
     Args:
         frame: results rows (with gains).
         output_dir: where the outputs go.
         properties: per (base_model, dataset) data properties, e.g. `perplexity` (from `hubkit perplexity`).
         layers: per-layer weight changes (`hubkit layerdiff`'s `layerdiff_layers.parquet`).
+        where: overrides of every analysis's condition (`parse_where`), e.g. `{"tuning": "lora"}`.
+        include_format_failures: keep base-model format failures in rankings and means.
+        progress: show a progress bar over the analyses.
 
     Raises:
         HubkitError: results without gains, or tables without the columns they need.
+
+    Example:
+        >>> result = analyze(frame, "analysis", where={"tuning": "lora"})
+        >>> [s.condition.text() for s in result.sections][:1]
+        ['data size 1,000 · cosine schedule · epoch 10 · LoRA · single training sets · full-benchmark scores']
     """
     from ..results import normalize
 
@@ -319,57 +851,102 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
             missing = [c for c in needed if c not in table.columns]
             if missing:
                 raise HubkitError(f"analyze: the {name} table lacks column {missing[0]!r}")
+    for key, column in (("base_models", "base_model"), ("datasets", "dataset")):
+        value = (where or {}).get(key)
+        if value and value not in DATASET_KINDS:
+            known = set(frame[column].dropna().astype(str))
+            for name in split_names(value):
+                if name not in known:
+                    raise HubkitError(f"analyze: no results for {column} `{name}`{did_you_mean(name, known)}")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*"):  # a previous analysis's figures and tables would be pushed with this one
+        if old.suffix in (".png", ".parquet") or old.name in ("index.json", "report.md"):
+            old.unlink()
+    conds = conditions(where)
+    cells = {name: gain_cells(c.select(frame)) for name, c in conds.items()}
+    fails = include_format_failures
     result = Analysis()
-    cells, agree = synergy(frame)
-    result.tables.update({"synergy": cells, "agreement": agree, **training_factors(frame)})
+    steps = [
+        ("synergy", lambda: synergy(cells["synergy"], conds["synergy"], fails, out)),
+        ("dataset_ranking", lambda: dataset_ranking(cells["dataset_ranking"], conds["dataset_ranking"], fails)),
+        ("gain_correlation", lambda: gain_correlation(cells["gain_correlation"], conds["gain_correlation"], fails, out)),
+        ("pca", lambda: pca(cells["pca"], conds["pca"], fails, out)),
+    ]
     if properties is not None:
-        result.tables["data_properties"] = data_properties(frame, properties)
+        steps.append(("data_properties", lambda: data_properties(cells["data_properties"], properties,
+                                                                 conds["data_properties"], fails)))
         if {"perplexity", "base_model"} <= set(properties.columns):
             result.inputs["perplexity"] = properties[["base_model", "dataset", "perplexity"]]
     if layers is not None:
-        result.tables["layer_correlation"] = layer_correlation(frame, layers)
-        result.inputs["layerdiff"] = layers.assign(run_id=_run_ids(frame, layers["model"]))[
+        steps.append(("layer_correlation", lambda: layer_correlation(cells["layer_correlation"], layers,
+                                                                     conds["layer_correlation"], fails, out=out)))
+        result.inputs["layerdiff"] = layers.assign(run_id=_run_ids(gain_cells(frame), layers["model"]))[
             ["run_id", "depth", "rel_change"]]
-    for name, table in result.tables.items():
-        table.to_parquet(out / f"{name}.parquet", index=False)
-    result.plots = _plots(result.tables, out)
+    steps += [
+        ("lora_vs_full", lambda: lora_vs_full(cells["lora_vs_full"], conds["lora_vs_full"], fails, out)),
+        ("data_size", lambda: data_size(cells["data_size"], conds["data_size"], fails, out=out)),
+        ("epochs", lambda: epochs(cells["epochs"], conds["epochs"], fails, out)),
+        ("leave_one_out", lambda: leave_one_out(cells["leave_one_out"], conds["leave_one_out"], fails, out)),
+        ("cross_lingual", lambda: cross_lingual(cells["cross_lingual"], conds["cross_lingual"], out)),
+    ]
+    from tqdm.auto import tqdm
+
+    sections = []
+    for name, step in tqdm(steps, desc="analyses", unit="analysis", disable=not progress):
+        if cells[name].empty:  # nothing under this condition: say so rather than fail or show an empty plot
+            title, part, unit = TITLES[name]
+            sections.append(Section(name, title, part, conds[name], 0, unit, compared=CONTRAST.get(name, ""),
+                                    finding="No results under this condition."))
+        else:
+            sections.append(step())
+    result.sections = sections
+    for section in sections:
+        for name, table in section.tables.items():
+            result.tables[name] = table
+            table.assign(condition=section.condition.text()).to_parquet(out / f"{name}.parquet", index=False)
+        result.plots += section.figures
+    (out / "index.json").write_text(json.dumps({"analyses": [s.to_json() for s in sections]}, indent=2),
+                                    encoding="utf-8")
     result.report = out / "report.md"
-    result.report.write_text(_report(frame, result), encoding="utf-8")
+    result.report.write_text(_report(frame, sections), encoding="utf-8")
     return result
 
 
-def _report(frame: pd.DataFrame, result: Analysis) -> str:
-    t = result.tables
+def _report(frame: pd.DataFrame, sections: list[Section]) -> str:
     models = frame[frame["dataset"] != "pretrain"]["run_id"].nunique()
     lines = ["# hubkit analysis", "",
              f"{models:,} fine-tuned models over {frame['base_model'].nunique()} base models, "
-             f"{frame['benchmark'].nunique()} benchmarks.", "", "## (a) Training data × benchmark synergy", ""]
-    agree = t["agreement"].sort_values("mean_gain", ascending=False)
-    lines += ["Cells where the base models agree most on the sign of the gain (percent-scale benchmarks; mean gain "
-              "in points; MT-Bench's 1–10 grades are in `agreement.parquet` and `synergy-1-10.png`):", "",
-              "| training data | benchmark | bases | agreement | mean gain |", "| --- | --- | --- | --- | --- |"]
-    top = agree[(agree["bases"] >= 2) & (agree["scale"] == "percent")].sort_values(
-        ["agreement", "mean_gain"], ascending=False).head(10)
-    lines += [f"| {r.dataset} | {r.column} | {r.bases} | {r.agreement:.0%} | {r.mean_gain:+.2f} |"
-              for r in top.itertuples()]
-    lines += ["", "## (d) Training factors", "", "LoRA − full on otherwise identical runs:", "",
-              "| benchmark | pairs | mean | 95 % CI |", "| --- | --- | --- | --- |"]
-    lines += [f"| {r.column} | {r.pairs} | {r.mean:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] |"
-              for r in t["lora_vs_full"].itertuples()]
-    if "data_properties" in t:
-        lines += ["", "## (b) Gains vs training-data properties", "",
-                  "| benchmark | property | method | n | r | 95 % CI |", "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r.column} | {r.property} | {r.method} | {r.n} | {r.r:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] |"
-                  for r in t["data_properties"].itertuples()]
-    if "layer_correlation" in t:
-        lines += ["", "## (c) Weight change by depth vs gain", "", "![](layer_correlation.png)", "",
-                  "| depth | method | models | r | 95 % CI |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| {r.depth:.2f} | {r.method} | {r.models} | {r.r:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] |"
-                  for r in t["layer_correlation"].itertuples()]
-    heatmaps = [p.name for p in result.plots if p.name.startswith("synergy")]
-    if heatmaps:
-        lines += ["", "## Synergy heatmaps", "", "One colour scale per metric scale: gains in percentage points, and "
-                  "MT-Bench's grade points (1–10) apart.", ""] + [f"![]({name})" for name in heatmaps]
+             f"{frame['benchmark'].nunique()} benchmarks. Each analysis runs on an explicit condition (a value "
+             "for every axis of the grid), stated with the number of observations it rests on and what was left "
+             "out; comparisons pair runs equal on every other axis, and their 95 % intervals resample training "
+             "runs. Gains are in points on percent-scale benchmarks and in grade points for MT-Bench (1–10); "
+             "the two are never averaged together.", ""]
+    part = None
+    titles = {"RQ1": "RQ1 — Training data × benchmark", "RQ2": "RQ2 — Data properties",
+              "RQ3": "RQ3 — Layers", "training factors": "Training factors", "cross-lingual": "Cross-lingual transfer"}
+    for s in sections:
+        if s.part != part:
+            part = s.part
+            lines += [f"## {titles.get(part, part)}", ""]
+        lines += [f"### {s.title}", "", f"- *Condition:* {_md(s.condition.text())}; *n* = {s.n:,} {s.unit}."]
+        if s.compared:
+            lines.append(f"- *Compared:* {s.compared}, pairing runs equal on every other axis"
+                         + (f" (matched within pairs, then averaged: {', '.join(s.pooled())})" if s.pooled() else "")
+                         + ".")
+        elif s.pooled():
+            lines.append(f"- *Pooled over:* {', '.join(s.pooled())}.")
+        lines += [f"- *Left out:* {_md(note)}." for note in s.dropped]
+        if s.method:
+            lines.append(f"- *Method:* {_md(s.method)}")
+        lines.append("")
+        if s.finding:
+            lines += [s.finding, ""]
+        lines += [f"![]({p.name})" for p in s.figures]
+        if s.figures:
+            lines.append("")
+        if len(s.lines) > 2:
+            lines += s.lines + [""]
+        lines.append(f"Tables: {', '.join(f'`{t}.parquet`' for t in s.tables)}.")
+        lines.append("")
     return "\n".join(lines) + "\n"

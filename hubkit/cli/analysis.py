@@ -97,17 +97,40 @@ def analyze(
                                           help="Data properties: base_model, dataset, perplexity (`hubkit perplexity`), "
                                           "or dataset, benchmark, … (`hubkit data properties`)."),
     layers: Path = typer.Option(None, "--layers", help="`hubkit layerdiff`'s layerdiff_layers.parquet."),
+    where: list[str] = typer.Option(None, "--where", "-w", metavar="KEY=VALUE",
+                                    help="Change every analysis's condition (default: the study's main grid, data_size=1000 "
+                                    "lr_schedule=cosine epochs=10 tuning=full datasets=single samples=full); `any` "
+                                    "opens an axis. Repeat for several keys."),
+    include_format_failures: bool = typer.Option(False, "--include-format-failures",
+                                                 help="Keep base-model format failures (a base near 0 on a few-shot "
+                                                 "benchmark) in rankings and means."),
     output: Path = typer.Option(Path("analysis"), "--output", "-o", help="Folder for tables, plots and report.md."),
     push: str = typer.Option(None, "--push", help="Also upload the tables to this results dataset (analysis/…)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """The study's analyses: synergy, gains vs data properties, weight change by depth, training factors."""
+    """The study's analyses, each on a stated condition: synergy, rankings, gain correlations and PCA (RQ1), data
+    properties (RQ2), weight change by depth (RQ3), LoRA vs full, data size, epochs, leave-one-out, cross-lingual.
+
+    Examples:
+
+        hubkit analyze --results evaluation_result.csv
+
+        hubkit analyze --results evaluation_result.csv --where tuning=lora --where samples=any
+
+        hubkit analyze --results alice/sweep-results --perplexity ppl.parquet --push alice/sweep-results
+    """
+    from ..analysis.conditions import parse_where
     from ..analysis.study import analyze as run
     from ..analysis.study import load_results_table, push_analysis, read_table
 
+    overrides = parse_where(where)
     analysis = run(load_results_table(results), output,
                    properties=read_table(perplexity_table) if perplexity_table else None,
-                   layers=read_table(layers) if layers else None)
+                   layers=read_table(layers) if layers else None, where=overrides,
+                   include_format_failures=include_format_failures, progress=progress)
+    for s in analysis.sections:
+        typer.echo(f"{s.title}: n = {s.n:,} {s.unit} [{s.condition.text()}]")
     typer.echo(f"{len(analysis.tables)} tables and {len(analysis.plots)} plots in {output}; report: {analysis.report}")
     if push:
         commit = push_analysis(analysis, push, output)
-        typer.echo(f"Pushed the analysis tables to {push} @ {commit[:10]}")
+        typer.echo(f"Pushed the analysis to {push} @ {commit[:10]}")

@@ -22,6 +22,7 @@ from leaderboard import (
     Board,
     load_analysis,
     load_results,
+    load_study_analyses,
     settings,
 )
 
@@ -93,6 +94,14 @@ def build(board: Board, source: str) -> gr.Blocks:
             bench = gr.Dropdown(board.columns, value=board.columns[0] if board.columns else None, label="Benchmark",
                                 elem_id="plot-bench")
             curve = gr.Plot(label="Score vs epochs")
+            if board.analyses:
+                gr.Markdown("### The study's analyses\nComputed by `hubkit analyze` on stated conditions and pushed "
+                            "to the results dataset's `analysis/`; each says what it rests on.")
+                titles = board.analysis_titles()
+                study_pick = gr.Dropdown(titles, value=titles[0], label="Analysis", elem_id="analysis-pick")
+                study_about = gr.Markdown(elem_id="analysis-about")
+                study_figures = gr.Gallery(label="Figures", columns=1, height="auto", elem_id="analysis-figures",
+                                           allow_preview=True)
             ppl_plot = gr.Plot(label="Gain vs training-data perplexity under the base", visible="perplexity" in board.analysis)
             layer_plot = gr.Plot(label="Gain vs mid-layer weight change", visible="layerdiff" in board.analysis)
         with gr.Tab("About", id="about"):
@@ -117,6 +126,9 @@ def build(board: Board, source: str) -> gr.Blocks:
         for trigger in (base, bench):
             trigger.change(board.epoch_curves, [base, bench], curve)
         demo.load(board.epoch_curves, [base, bench], curve)
+        if board.analyses:
+            study_pick.change(board.analysis_view, study_pick, [study_figures, study_about])
+            demo.load(board.analysis_view, study_pick, [study_figures, study_about])
         if "perplexity" in board.analysis:
             ppl = lambda c: board.scatter(board.gain_vs_perplexity(c), "perplexity", f"{c}: gain vs perplexity")  # noqa: E731
             bench.change(ppl, bench, ppl_plot)
@@ -143,7 +155,8 @@ def main() -> gr.Blocks:
         raise SystemExit("set HUBKIT_RESULTS_REPO (or settings.json) to the results dataset to show")
     started = time.perf_counter()
     endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
-    board = Board(load_results(repo), endpoint=endpoint, analysis=load_analysis(repo))
+    board = Board(load_results(repo), endpoint=endpoint, analysis=load_analysis(repo),
+                  analyses=load_study_analyses(repo))
     print(f"loaded {len(board.meta):,} models from {repo} in {time.perf_counter() - started:.2f} s", flush=True)
     return build(board, repo)
 

@@ -10,6 +10,7 @@ Analysis tables, when the results dataset has them, add two plots:
 | --- | --- |
 | `analysis/perplexity.parquet` | `base_model`, `dataset`, `perplexity` (the training data under its base model) |
 | `analysis/layerdiff.parquet` | `run_id`, `depth` (normalised layer depth, 0–1), `rel_change` (‖ΔW‖/‖W‖) |
+| `analysis/index.json` | the analyses of `hubkit analyze`: title, condition, n, what was left out, figures (`*.png` beside it) |
 
 Example:
     >>> board = Board(load_results("my-org/massive-sft-results"))
@@ -131,6 +132,42 @@ def load_analysis(repo_id: str, endpoint: str | None = None, token: str | bool |
     return out
 
 
+ANALYSIS_INDEX = "analysis/index.json"
+_FIGURE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.png$")
+
+
+def load_study_analyses(repo_id: str, endpoint: str | None = None,
+                        token: str | bool | None = None) -> list[dict[str, Any]]:
+    """The analyses `hubkit analyze --push` wrote (`analysis/index.json`), each with its figures downloaded.
+
+    Each entry has `title`, `part`, `condition`, `n`, `unit`, `dropped`, `method`, `finding` and
+    `figure_paths` (local files). Figure names that are not plain `*.png` names are ignored.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        index = json.loads(Path(hf_hub_download(repo_id, ANALYSIS_INDEX, repo_type="dataset", endpoint=endpoint,
+                                                token=token)).read_text(encoding="utf-8"))
+    except (EntryNotFoundError, RepositoryNotFoundError, ValueError, OSError):
+        return []
+    entries = index.get("analyses") if isinstance(index, dict) else None
+    out = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("title"), str):
+            continue
+        paths = []
+        for name in entry.get("figures") or []:
+            if isinstance(name, str) and _FIGURE.match(name):
+                try:
+                    paths.append(hf_hub_download(repo_id, f"analysis/{name}", repo_type="dataset", endpoint=endpoint,
+                                                 token=token))
+                except EntryNotFoundError:
+                    continue
+        out.append({**entry, "figure_paths": paths})
+    return out
+
+
 _PUBLIC_IDS = {name: b.get("dataset", "") for name, b in BENCHMARKS.items()}
 
 
@@ -145,6 +182,7 @@ class Board:
     long: pd.DataFrame
     endpoint: str = "https://huggingface.co"
     analysis: dict[str, pd.DataFrame] = field(default_factory=dict)
+    analyses: list[dict[str, Any]] = field(default_factory=list)  # `load_study_analyses`
 
     def __post_init__(self) -> None:
         long = complete(self.long)
@@ -337,6 +375,33 @@ class Board:
         ax.grid(alpha=0.3)
         fig.tight_layout()
         return fig
+
+    def analysis_titles(self) -> list[str]:
+        return [a["title"] for a in self.analyses]
+
+    def analysis_view(self, title: str | None) -> tuple[list[tuple[str, str]], str]:
+        """One pushed analysis as the Plots tab shows it: its figures (path, caption) and a Markdown note that
+        states its condition, n, what was left out and what it found."""
+        entry = next((a for a in self.analyses if a["title"] == title), None)
+        if entry is None:
+            return [], ""
+        def text(value: Any) -> str:  # one line of plain text: the Markdown component sanitises the rest
+            return str(value).replace("\n", " ").replace("|", "\\|")
+
+        lines = [f"**{text(entry['title'])}** ({text(entry.get('part', ''))})", "",
+                 f"- *Condition:* {text(entry.get('condition', 'not stated'))}; *n* = {text(entry.get('n', '?'))} "
+                 f"{text(entry.get('unit', ''))}"]
+        if entry.get("compared"):
+            lines.append(f"- *Compared:* {text(entry['compared'])}, pairing runs equal on every other axis")
+        elif entry.get("pooled"):
+            lines.append(f"- *Pooled over:* {text(', '.join(map(str, entry['pooled'])))}")
+        lines += [f"- *Left out:* {text(d)}" for d in entry.get("dropped") or []]
+        if entry.get("method"):
+            lines.append(f"- *Method:* {text(entry['method'])}")
+        if entry.get("finding"):
+            lines += ["", text(entry["finding"])]
+        figures = [(p, f"{text(entry['title'])}: {Path(p).name}") for p in entry.get("figure_paths") or []]
+        return figures, "\n".join(lines)
 
     def gain_vs_perplexity(self, column: str) -> pd.DataFrame:
         """Per (base model, training data): the mean gain on `column` and the data's perplexity under the base."""
