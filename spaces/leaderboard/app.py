@@ -89,11 +89,6 @@ def build(board: Board, source: str) -> gr.Blocks:
             compare_value = gr.Radio(["score", "gain"], value="score", label="Show", elem_id="compare-value")
             compared = gr.Dataframe(interactive=False, elem_id="compared")
         with gr.Tab("Plots", id="plots"):
-            base = gr.Dropdown(bases, value=bases[0] if bases else None, label="Base model", elem_id="plot-base")
-            heat = gr.Plot(label="Synergy: mean gain, training data × benchmark")
-            bench = gr.Dropdown(board.columns, value=board.columns[0] if board.columns else None, label="Benchmark",
-                                elem_id="plot-bench")
-            curve = gr.Plot(label="Score vs epochs")
             if board.analyses:
                 gr.Markdown("### The study's analyses\nComputed by `hubkit analyze` on stated conditions and pushed "
                             "to the results dataset's `analysis/`; each says what it rests on.")
@@ -102,6 +97,13 @@ def build(board: Board, source: str) -> gr.Blocks:
                 study_about = gr.Markdown(elem_id="analysis-about")
                 study_figures = gr.Gallery(label="Figures", columns=1, height="auto", elem_id="analysis-figures",
                                            allow_preview=True)
+            gr.Markdown("### Explore one base model\nEvery run of the chosen base model, whatever its data size, "
+                        "schedule or epochs: the heatmap averages over them, the curves show each dataset and tuning.")
+            base = gr.Dropdown(bases, value=bases[0] if bases else None, label="Base model", elem_id="plot-base")
+            heat = gr.Plot(label="Synergy: mean gain, training data × benchmark")
+            bench = gr.Dropdown(board.columns, value=board.columns[0] if board.columns else None, label="Benchmark",
+                                elem_id="plot-bench")
+            curve = gr.Plot(label="Score vs epochs")
             ppl_plot = gr.Plot(label="Gain vs training-data perplexity under the base", visible="perplexity" in board.analysis)
             layer_plot = gr.Plot(label="Gain vs mid-layer weight change", visible="layerdiff" in board.analysis)
         with gr.Tab("About", id="about"):

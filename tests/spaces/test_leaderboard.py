@@ -268,3 +268,35 @@ def test_analysis_tables_add_gain_plots(hub, results, tmp_path):
     layer = board.gain_vs_layer_change("gsm8k-4shot").set_index("run_id")
     assert layer.loc[runs.iloc[0], "rel_change"] == pytest.approx(0.01 * 1.5)  # the middle layer only
     assert build_app(results) is not None
+
+
+def test_the_plots_tab_shows_the_pushed_analyses(hub, tmp_path):
+    """`hubkit analyze --push` → the Space's Plots tab lists each analysis with its figures, condition and n."""
+    from hubkit.analysis.study import analyze, push_analysis
+
+    study = import_massive_sft_csv(STUDY_CSV)
+    repo = "alice/lb-analyses"
+    push_results(study, repo, "study", api=hub.api("alice"))
+    bases = "Qwen/Qwen2.5-7B,allenai/OLMo-7B-hf,llm-jp/llm-jp-3-7.2b"  # three models: a quicker analysis
+    result = analyze(study.frame, tmp_path, where={"base_models": bases})
+    push_analysis(result, repo, tmp_path, api=hub.api("alice"))
+    board = load_board(repo)
+    assert board.analysis_titles() == [s.title for s in result.sections]
+    with serving(build_app(repo), port=_free_port()) as url, chromium_page() as page:
+        if page is None:
+            pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        page.goto(url)
+        page.get_by_role("tab", name="Plots").click()
+        page.wait_for_function("() => document.querySelector('#analysis-about')?.innerText.includes('Condition:')",
+                               timeout=60_000)
+        about = page.locator("#analysis-about").inner_text()
+        assert "data size 1,000 · cosine schedule · epoch 10" in about and "n = 30 runs" in about
+        page.locator("#analysis-figures img").first.wait_for(timeout=30_000)
+        page.locator("#analysis-pick input").click()
+        page.locator("#analysis-pick input").fill("LoRA vs full")
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => document.querySelector('#analysis-about').innerText.includes('Compared:')",
+                               timeout=30_000)
+        assert "n = 30 paired training runs" in page.locator("#analysis-about").inner_text()
+        page.wait_for_function("() => [...document.querySelectorAll('#analysis-figures img')]"
+                               ".some(i => (i.getAttribute('src') || '').includes('lora_vs_full'))", timeout=30_000)
