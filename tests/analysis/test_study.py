@@ -98,7 +98,7 @@ def test_data_size_is_paired_at_equal_epochs_and_resamples_runs(study, result):
     assert table.loc["gsm8k-4shot", "pairs"] == 270 and table.loc["gsm8k-4shot", "runs"] == 27
     # ten checkpoints of one run are not ten observations: the run-level interval is wider than a naive one
     pairs = result.tables["data_size_pairs"]
-    part = pairs[pairs["column"] == "hellaswag-0shot"]  # 2.6× as wide here; 1.4–3.0× over the benchmarks
+    part = pairs[pairs["column"] == "hellaswag-0shot"]  # run-level intervals are 1.4–3.0× as wide over the benchmarks
     lineage = part["base_model"] + "|" + part["dataset"]
     clustered = cluster_bootstrap_mean(part["diff"].to_numpy(), lineage.to_numpy())
     naive = cluster_bootstrap_mean(part["diff"].to_numpy())
