@@ -383,3 +383,36 @@ def test_transformers_and_peft_from_repo(alice, repo_name, tmp_path):
     expected = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_id, token=alice.token),
                                          str(tmp_path / "adapter"))
     assert torch.allclose(peft_model(ids).logits, expected(ids).logits)
+
+
+def test_connections_are_served_with_tcp_nodelay():
+    """asyncio (and so uvicorn) sets TCP_NODELAY only on sockets created with IPPROTO_TCP; the Hub's listening
+    socket names it, so small responses on a kept-alive connection do not wait for a delayed ACK."""
+    import asyncio
+    import socket
+
+    from hubkit.hub.server import listening_socket
+
+    async def nodelay_of(sock: socket.socket) -> int:
+        seen: list[int] = []
+
+        async def handle(reader, writer):
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return seen[0]
+
+    assert asyncio.run(nodelay_of(listening_socket("127.0.0.1", 0))) != 0
+    plain = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # what the server used to create
+    plain.bind(("127.0.0.1", 0))
+    plain.listen(8)
+    assert asyncio.run(nodelay_of(plain)) == 0
