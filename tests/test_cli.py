@@ -88,3 +88,10 @@ def test_commands_settle_the_embedded_hub_at_entry_with_no_endpoint_set(tmp_path
             assert "imported with endpoint" not in proc.stderr
     finally:
         subprocess.run([sys.executable, "-m", "hubkit", "hub", "stop"], env=env, capture_output=True, timeout=60)
+
+
+def test_hub_status_fails_when_the_endpoint_does_not_answer(hub):
+    down = hubkit("hub", "status", env={"HF_ENDPOINT": "http://127.0.0.1:9"})
+    assert down.returncode == 1 and "not answering" in down.stdout
+    up = hubkit("hub", "status", env={"HF_ENDPOINT": hub.url})
+    assert up.returncode == 0 and "(from HF_ENDPOINT, answering)" in up.stdout

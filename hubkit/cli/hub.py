@@ -120,19 +120,38 @@ def stop() -> None:
 
 @app.command("status")
 def status() -> None:
-    """Print the endpoint hubkit uses and whether it answers."""
+    """Print the endpoint hubkit uses and whether it answers; exit 1 when `HF_ENDPOINT` does not answer.
+
+    Example:
+
+        HF_ENDPOINT=http://127.0.0.1:8000 hubkit hub status
+    """
     from ..hub.client import embedded_root, ping, running_hub
 
     endpoint = os.environ.get("HF_ENDPOINT")
     if endpoint:
-        state = "answering" if ping(endpoint.rstrip("/")) else "not answering"
-        typer.echo(f"endpoint: {endpoint} (from HF_ENDPOINT, {state})")
+        answering = ping(endpoint.rstrip("/")) or _answers(endpoint.rstrip("/"))
+        typer.echo(f"endpoint: {endpoint} (from HF_ENDPOINT, {'answering' if answering else 'not answering'})")
+        if not answering:
+            raise typer.Exit(1)
         return
     hub = running_hub(embedded_root())
     if hub:
         typer.echo(f"endpoint: {hub.url} (embedded Hub, root {hub.root}, pid {hub.pid})")
     else:
         typer.echo(f"endpoint: embedded Hub, not running (root {embedded_root()}); any command starts it")
+
+
+def _answers(endpoint: str, timeout: float = 3.0) -> bool:
+    """Whether any Hub (hubkit's or huggingface.co) answers the model-list API at `endpoint`."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{endpoint}/api/models?limit=1", timeout=timeout) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 @app.command("seed")

@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the `hubkit` console script."""
     _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # click returns a `typer.Exit(code)`'s code in this mode
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
