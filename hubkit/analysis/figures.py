@@ -97,17 +97,22 @@ def heatmap_figure(panels: list[tuple[str, pd.DataFrame]], label: str, caption: 
     return fig
 
 
-def forest(table: pd.DataFrame, path: Path, xlabel: str, title: str, caption: str) -> Path | None:
-    """Mean paired difference with its 95 % interval per benchmark column; one panel per metric scale."""
+def forest(table: pd.DataFrame, path: Path, xlabel: str, title: str, caption: str, panel: str = "scale",
+           units: dict[str, str] | None = None) -> Path | None:
+    """Mean (or r) with its 95 % interval per benchmark column; one panel per value of `panel` (by default
+    the metric scale, so points and grade points never share an axis)."""
     if table.empty:
         return None
     plt = _plt()
-    scales = [s for s in ("percent", "1-10", "raw") if s in set(table["scale"])]
-    heights = [max(1.5, 0.22 * (table["scale"] == s).sum() + 0.8) for s in scales]
+    units = UNITS if units is None else units
+    present = list(dict.fromkeys(table[panel]))
+    scales = [s for s in ("percent", "1-10", "raw") if s in present] + [s for s in present
+                                                                        if s not in ("percent", "1-10", "raw")]
+    heights = [max(1.5, 0.22 * (table[panel] == s).sum() + 0.8) for s in scales]
     fig, axes = plt.subplots(len(scales), 1, figsize=(7, sum(heights) + 0.8), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, scale in zip(axes[:, 0], scales):
-        part = table[table["scale"] == scale].sort_values("mean")
+        part = table[table[panel] == scale].sort_values("mean")
         y = np.arange(len(part))
         excludes = (part["ci_low"] > 0) | (part["ci_high"] < 0)
         colours = np.where(excludes, "#b2182b", "#4d4d4d")
@@ -116,10 +121,35 @@ def forest(table: pd.DataFrame, path: Path, xlabel: str, title: str, caption: st
         ax.scatter(part["mean"], y, c=colours, s=18, zorder=3)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_yticks(y, [f"{c} (n={n})" for c, n in zip(part["column"], part["pairs"])], fontsize=7)
-        ax.set_xlabel(f"{xlabel} ({UNITS.get(scale, scale)})", fontsize=8)
+        ax.set_xlabel(f"{xlabel} ({units.get(scale, scale)})", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     axes[0, 0].set_title(title, fontsize=10)
     _caption(fig, caption + " Red: the 95 % interval excludes 0.")
+    return _save(fig, path)
+
+
+def ranked_heatmap(matrix: pd.DataFrame, ranks: pd.DataFrame, path: Path, label: str, title: str,
+                   caption: str) -> Path | None:
+    """Rows × columns of values on a diverging scale centred at 0, each cell annotated with its rank."""
+    if matrix.empty:
+        return None
+    plt = _plt()
+    values = matrix.to_numpy(float)
+    bound = _bound(values)
+    fig, ax = plt.subplots(figsize=(0.75 * matrix.shape[1] + 3.5, 0.42 * matrix.shape[0] + 2))
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="#d9d9d9")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-bound, vmax=bound, aspect="auto")
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            rank = ranks.iat[i, j]
+            if rank == rank:  # not NaN
+                ax.text(j, i, f"{int(rank)}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(values[i, j]) > 0.6 * bound else "black")
+    ax.set_xticks(range(matrix.shape[1]), [str(c) for c in matrix.columns], rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(matrix.shape[0]), [str(r) for r in matrix.index], fontsize=7)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, shrink=0.8, label=label)
+    _caption(fig, caption)
     return _save(fig, path)
 
 

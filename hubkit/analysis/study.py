@@ -382,7 +382,7 @@ def _failure_mask(matrix: pd.DataFrame, part: pd.DataFrame):
 
 
 def dataset_ranking(cells: pd.DataFrame, condition: Condition = MAIN_GRID,
-                    include_failures: bool = False) -> Section:
+                    include_failures: bool = False, out: Path | None = None) -> Section:
     """Per base model, the training datasets ranked by mean gain (over that model's common benchmarks)."""
     import pandas as pd
 
@@ -411,6 +411,13 @@ def dataset_ranking(cells: pd.DataFrame, condition: Condition = MAIN_GRID,
         top = ranking["best"].value_counts()
         section.finding = (f"{_md(top.index[0])} is the best training data for {top.iloc[0]} of {len(ranking)} base "
                            f"models; the worst is most often {_md(ranking['worst'].value_counts().index[0])}.")
+    if out is not None and (path := figures.ranked_heatmap(
+            per.pivot(index="base_model", columns="dataset", values="mean_gain"),
+            per.pivot(index="base_model", columns="dataset", values="rank"), out / "dataset_ranking.png",
+            "mean gain (points)", "Mean gain per base model and training data (numbers: rank within the model)",
+            f"Mean over each base model's common percent-scale benchmarks. Condition: {condition.text()}; "
+            f"n = {len(runs)} runs.")):
+        section.figures.append(path)
     return section
 
 
@@ -514,7 +521,7 @@ def pca(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures:
 # -- RQ2 and RQ3 -----------------------------------------------------------------------------------------
 
 def data_properties(cells: pd.DataFrame, properties: pd.DataFrame, condition: Condition = MAIN_GRID,
-                    include_failures: bool = False) -> Section:
+                    include_failures: bool = False, out: Path | None = None) -> Section:
     """Per benchmark column and property: Pearson and Spearman of gains vs the property, with bootstrap CIs.
 
     `properties` is keyed by `dataset` plus `base_model` (perplexity under each base) and/or `benchmark`
@@ -529,15 +536,15 @@ def data_properties(cells: pd.DataFrame, properties: pd.DataFrame, condition: Co
     joined = gains.merge(properties, on=keys)
     missing = len(gains.drop_duplicates([k for k in keys if k != "benchmark"] or ["dataset"])) - len(
         joined.drop_duplicates([k for k in keys if k != "benchmark"] or ["dataset"]))
-    out = []
+    rows = []
     for column, part in joined.groupby("column"):
         for prop in numeric:
             for method in ("pearson", "spearman"):
                 value, low, high = bootstrap_corr(part[prop].to_numpy(), part["gain"].to_numpy(), method)
-                out.append({"column": column, "property": prop, "method": method,
+                rows.append({"column": column, "property": prop, "method": method,
                             "n": int((part[prop].notna() & part["gain"].notna()).sum()),
                             "r": value, "ci_low": low, "ci_high": high})
-    table = pd.DataFrame(out, columns=["column", "property", "method", "n", "r", "ci_low", "ci_high"])
+    table = pd.DataFrame(rows, columns=["column", "property", "method", "n", "r", "ci_low", "ci_high"])
     section = Section("data_properties", "Gains vs training-data properties", "RQ2", condition,
                       int(joined[["base_model", "dataset"]].drop_duplicates().shape[0]) if not joined.empty else 0,
                       "base model × training data pairs", _failure_note(cells, include_failures),
@@ -552,6 +559,12 @@ def data_properties(cells: pd.DataFrame, properties: pd.DataFrame, condition: Co
         mean_r = sp.groupby("property")["r"].mean().sort_values()
         section.finding = "Mean Spearman r over benchmarks: " + ", ".join(
             f"{_md(p)} {r:+.2f}" for p, r in mean_r.items()) + "."
+    if out is not None and not sp.empty and (path := figures.forest(
+            sp.rename(columns={"r": "mean", "n": "pairs"}), out / "data_properties.png", "Spearman r with the gain",
+            "Gain vs training-data properties, per benchmark",
+            f"One panel per property; n = (base model, training data) pairs per benchmark. Condition: "
+            f"{condition.text()}.", panel="property", units={})):
+        section.figures.append(path)
     return section
 
 
@@ -869,13 +882,13 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
     result = Analysis()
     steps = [
         ("synergy", lambda: synergy(cells["synergy"], conds["synergy"], fails, out)),
-        ("dataset_ranking", lambda: dataset_ranking(cells["dataset_ranking"], conds["dataset_ranking"], fails)),
+        ("dataset_ranking", lambda: dataset_ranking(cells["dataset_ranking"], conds["dataset_ranking"], fails, out)),
         ("gain_correlation", lambda: gain_correlation(cells["gain_correlation"], conds["gain_correlation"], fails, out)),
         ("pca", lambda: pca(cells["pca"], conds["pca"], fails, out)),
     ]
     if properties is not None:
         steps.append(("data_properties", lambda: data_properties(cells["data_properties"], properties,
-                                                                 conds["data_properties"], fails)))
+                                                                 conds["data_properties"], fails, out)))
         if {"perplexity", "base_model"} <= set(properties.columns):
             result.inputs["perplexity"] = properties[["base_model", "dataset", "perplexity"]]
     if layers is not None:
