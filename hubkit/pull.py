@@ -4,8 +4,9 @@ A selection is repo ids, or card metadata filters over an author's hubkit models
 carries: `sft-dataset-<name>`, `tuning-<full|lora>`, `epochs-<n>`, `data-size-<n>`, `schedule-<name>`,
 `sweep-<name>`, plus the base model from `base_model`). File patterns pick weights only, configs only or
 everything. Downloads go through `snapshot_download` at the repo's current commit (interrupted files resume);
-then each file is checked against the repo's file list and sizes, and anything missing or short is fetched
-again — a snapshot that silently misses files is a known pain at scale.
+then each file is checked against the repo's file list and checksums (sha256 for LFS files, the git blob id for
+the others), and anything missing, short or corrupted is fetched again — a snapshot that silently misses
+files is a known pain at scale, and `snapshot_download` trusts its local metadata.
 
 Example:
     >>> pull(author="my-org", tuning="lora", dataset="lima", only="configs", output_dir="pulled")
@@ -89,6 +90,30 @@ def select_models(repo_ids: list[str] | None = None, author: str | None = None, 
     return sorted(found)
 
 
+def file_digest_matches(path: Path, sibling) -> bool:
+    """Whether a downloaded file is the repo's: sha256 for LFS files, the git blob id (sha1 of `blob <size>\\0`
+    and the content) for the others, as `model_info(files_metadata=True)` reports them; size where neither is
+    known. A same-size corruption fails it."""
+    import hashlib
+
+    if not path.is_file():
+        return False
+    size = path.stat().st_size
+    if sibling.size is not None and size != sibling.size:
+        return False
+    lfs = getattr(sibling, "lfs", None)
+    if lfs is not None and getattr(lfs, "sha256", None):
+        digest, expected = hashlib.sha256(), lfs.sha256
+    elif getattr(sibling, "blob_id", None):
+        digest, expected = hashlib.sha1(f"blob {size}\0".encode()), sibling.blob_id
+    else:
+        return True
+    with open(path, "rb") as f:
+        while chunk := f.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest() == expected
+
+
 def _wanted(name: str, patterns: list[str] | None) -> bool:
     return patterns is None or any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(Path(name).name, p) for p in patterns)
 
@@ -113,7 +138,8 @@ def pull_model(repo_id: str, output_dir: str | Path, only: str = "all", progress
     folder = Path(output_dir) / repo_id.replace("/", "--")
     try:
         info = api.model_info(repo_id, files_metadata=True)
-        expected = {s.rfilename: s.size for s in info.siblings or [] if _wanted(s.rfilename, patterns)}
+        wanted = {s.rfilename: s for s in info.siblings or [] if _wanted(s.rfilename, patterns)}
+        expected = {name: s.size for name, s in wanted.items()}
         from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
         quiet = not progress and not are_progress_bars_disabled()
@@ -126,16 +152,17 @@ def pull_model(repo_id: str, output_dir: str | Path, only: str = "all", progress
             if quiet:
                 enable_progress_bars()
         refetched = []
-        for name, size in sorted(expected.items()):
+        for name, sibling in sorted(wanted.items()):
             local = folder / name
-            if local.is_file() and (size is None or local.stat().st_size == size):
+            if file_digest_matches(local, sibling):
                 continue
             refetched.append(name)
             hf_hub_download(repo_id, name, revision=info.sha, local_dir=folder, force_download=True,
                             token=api.token, endpoint=api.endpoint)
-            if not local.is_file() or (size is not None and local.stat().st_size != size):
-                raise HubkitError(f"pull {repo_id}: {name} is incomplete after a second download "
-                                  f"({local.stat().st_size if local.is_file() else 0:,} of {size:,} bytes)")
+            if not file_digest_matches(local, sibling):
+                have = local.stat().st_size if local.is_file() else 0
+                raise HubkitError(f"pull {repo_id}: {name} does not match the repo after a second download "
+                                  f"({have:,} of {sibling.size or 0:,} bytes; checksum differs)")
     except HfHubHTTPError as e:
         raise HubkitError(f"pull {repo_id}: {str(e).splitlines()[0]}") from None
     except transport_errors() as e:

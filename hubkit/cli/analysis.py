@@ -80,7 +80,14 @@ def pull(
     output: Path = typer.Option(Path("pulled"), "--output", "-o", help="Folder that receives one folder per model."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
 ) -> None:
-    """Download models by id or card metadata, resumably, verifying every file against the repo."""
+    """Download models by id or card metadata, resumably, verifying every file's checksum against the repo.
+
+    Examples:
+
+        hubkit pull my-org/run-a my-org/run-b -o pulled
+
+        hubkit pull --author my-org --tuning lora --dataset lima --only weights
+    """
     from ..pull import pull as run_pull
 
     pulled = run_pull(output, only=only, progress=progress, repo_ids=repo_ids or None, author=author,
@@ -88,7 +95,8 @@ def pull(
                       sweep=sweep)
     for p in pulled:
         again = f", {len(p.refetched)} re-fetched" if p.refetched else ""
-        typer.echo(f"{p.repo_id} @ {p.revision[:10]}: {p.files} files, {p.bytes:,} bytes verified{again} → {output / p.folder}")
+        typer.echo(f"{p.repo_id} @ {p.revision[:10]}: {p.files} files, {p.bytes:,} bytes, checksums verified{again} "
+                   f"→ {output / p.folder}")
 
 
 def analyze(

@@ -51,6 +51,15 @@ def test_pull_verifies_and_repairs_a_partial_snapshot(hub, published, tmp_path):
     assert weights.stat().st_size == size and (folder / "config.json").is_file()
     # snapshot_download trusts its local metadata for the cut file: only the size check catches it
     assert again.refetched == ["model.safetensors"]
+    # a same-size corruption (one flipped byte) fails the sha256 check and is fetched again
+    good = weights.read_bytes()
+    with open(weights, "r+b") as f:
+        f.seek(size // 3)
+        f.write(bytes([good[size // 3] ^ 0xFF]))
+    proc = hubkit("pull", published["full"], "--only", "weights", "--output", str(tmp_path), "--no-progress", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 re-fetched" in proc.stdout and "checksums verified" in proc.stdout
+    assert weights.read_bytes() == good
     record = json.loads((folder / "pulled.json").read_text())
     assert record["repo_id"] == published["full"] and record["files"] == again.files
 
