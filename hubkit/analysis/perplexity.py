@@ -14,7 +14,7 @@ prompt/completion pairs in the study's format), or any dataset with a `text` col
   comparable.
 - Windows are length-sorted and right-padded in batches under a token budget, in inference mode; the
   values do not depend on the batch size (tested to 1e-5).
-- Results are cached by (model weights, dataset revision, mode, settings): at sweep scale perplexity under
+- Results are cached by (model weights, content hash of the scored texts, dataset revision, mode, settings): at sweep scale perplexity under
   a base is computed once per (base, dataset), not once per run.
 
 Example:
@@ -135,7 +135,8 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
         batch_tokens: padded tokens per forward pass at most.
         batch_size: windows per forward pass at most.
         progress: show a progress bar.
-        use_cache: reuse a cached result of the same model weights, data revision, mode and settings.
+        use_cache: reuse a cached result of the same model weights, scored texts (their content hash), data
+            revision, mode and settings.
         lm: the model already loaded (`hubkit.eval.lm.LM`) for `model`, to score several datasets with one load;
             or a function returning it, called only when the value is not cached.
 
@@ -155,8 +156,11 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
     pairs, data_revision = _texts(data, size, seed)
     if not pairs:
         raise HubkitError(f"dataset {data}: no examples to score")
-    settings = {"size": size, "seed": seed, "max_length": max_length, "stride": stride, "mode": mode, "v": 1}
-    key = hashlib.sha256(json.dumps([data, data_revision, settings], sort_keys=True).encode()).hexdigest()[:16]
+    settings = {"size": size, "seed": seed, "max_length": max_length, "stride": stride, "mode": mode, "v": 2}
+    # the texts themselves are part of the key: an edited local file (no revision) is never answered from the cache
+    content = hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode()).hexdigest()
+    data_revision = data_revision or f"sha256:{content[:16]}"
+    key = hashlib.sha256(json.dumps([data, data_revision, content, settings], sort_keys=True).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("HUBKIT_PPL_CACHE") or hubkit_home() / "perplexity-cache") / source.key / f"{key}.json"
     if use_cache and cache.is_file():
         return PerplexityResult(**{**json.loads(cache.read_text()), "cached": True})
@@ -220,3 +224,40 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
     tmp.write_text(json.dumps(result.to_dict(), indent=2))
     tmp.replace(cache)
     return result
+
+
+TABLE_COLUMNS = ["base_model", "dataset", "mode", "perplexity", "bits_per_byte", "documents", "tokens",
+                 "model_revision", "data_revision"]
+
+
+def add_to_table(result: PerplexityResult, path: str | Path) -> int:
+    """Add (or replace) `result`'s row in a perplexity table that `hubkit analyze --perplexity` reads directly:
+    `base_model` (the scoring model), `dataset`, `mode`, `perplexity`, … One row per (model, dataset, mode);
+    returns the table's row count. The file is replaced atomically.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    row = {"base_model": result.model, "dataset": result.data, "mode": result.mode, "perplexity": result.perplexity,
+           "bits_per_byte": result.bits_per_byte, "documents": result.documents, "tokens": result.tokens,
+           "model_revision": result.model_revision, "data_revision": result.data_revision}
+    if path.is_file():
+        from .study import read_table
+
+        table = read_table(path)
+        missing = [c for c in ("base_model", "dataset", "mode") if c not in table.columns]
+        if missing:
+            raise HubkitError(f"{path.name}: not a perplexity table (no {missing[0]!r} column)")
+        keep = ~((table["base_model"] == result.model) & (table["dataset"] == result.data)
+                 & (table["mode"] == result.mode))
+        table = pd.concat([table[keep], pd.DataFrame([row])], ignore_index=True)
+    else:
+        table = pd.DataFrame([row], columns=TABLE_COLUMNS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    if path.suffix == ".csv":
+        table.to_csv(tmp, index=False)
+    else:
+        table.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return len(table)

@@ -67,6 +67,7 @@ CHANCE = {"boolq": 50.0, "mmlu": 25.0, "hellaswag": 25.0, "jmmlu": 25.0, "cmmlu"
 MIN_COVERAGE = 0.5  # a benchmark enters a cross-benchmark mean when at least half the units have it
 CROSS_LINGUAL = ("mmlu", "jmmlu", "cmmlu")
 _SCALE_ORDER = {"percent": 0, "1-10": 1, "raw": 2}
+NOT_PROPERTIES = {"documents", "tokens", "bytes", "seconds", "nll"}  # counts a perplexity table carries beside it
 
 # Each analysis's own default condition; `where` overrides apply to all of them, and each then frees the
 # axis it compares along.
@@ -532,7 +533,8 @@ def data_properties(cells: pd.DataFrame, properties: pd.DataFrame, condition: Co
     keys = [k for k in ("base_model", "dataset", "benchmark") if k in properties.columns]
     use = cells if include_failures else cells[~cells["format_failure"]]
     gains = use.groupby(["base_model", "dataset", "benchmark", "column"], as_index=False)["gain"].mean()
-    numeric = [c for c in properties.columns if c not in keys and pd.api.types.is_numeric_dtype(properties[c])]
+    numeric = [c for c in properties.columns if c not in keys and c not in NOT_PROPERTIES
+               and pd.api.types.is_numeric_dtype(properties[c])]
     joined = gains.merge(properties, on=keys)
     missing = len(gains.drop_duplicates([k for k in keys if k != "benchmark"] or ["dataset"])) - len(
         joined.drop_duplicates([k for k in keys if k != "benchmark"] or ["dataset"]))

@@ -50,15 +50,31 @@ def perplexity(
     stride: int = typer.Option(None, "--stride", min=1, help="New tokens per window after the first."),
     batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Windows per forward pass at most."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    table: Path = typer.Option(None, "--table", "-t", help="Add the result to this table (parquet or CSV; one row "
+                               "per model, dataset and mode), which `hubkit analyze --perplexity` reads."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Score again even when a cached result exists."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Token-weighted perplexity and bits-per-byte of a dataset under a model (cached)."""
+    """Token-weighted perplexity and bits-per-byte of a dataset under a model (cached by model weights, the
+    scored texts' content, mode and settings).
+
+    Examples:
+
+        hubkit perplexity --model HuggingFaceTB/SmolLM2-135M-Instruct --data lima --size 1000 -t ppl.parquet
+
+        hubkit perplexity --model ./my-run --data notes.jsonl --mode full --no-cache
+    """
     import json
 
+    from ..analysis.perplexity import add_to_table
     from ..analysis.perplexity import perplexity as measure
 
     result = measure(model, data, mode=mode, size=size, max_length=max_length, stride=stride,
-                     batch_size=batch_size, progress=progress)
+                     batch_size=batch_size, progress=progress, use_cache=not no_cache)
+    if table is not None:
+        rows = add_to_table(result, table)
+        if not as_json:
+            typer.echo(f"{table}: {rows} row(s) (use it with `hubkit analyze --perplexity {table}`)")
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +15,8 @@ from hubkit.errors import HubkitError
 from hubkit.eval.lm import LM
 
 from ..test_cli import _assert_one_line_error, hubkit
+
+STUDY_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "massive_sft_results" / "evaluation_result.csv"
 
 
 def _direct(lm: LM, pairs, mode: str) -> tuple[float, int]:
@@ -121,3 +124,33 @@ def test_a_text_dataset_is_scored_in_full(tiny_model, tmp_path):
     nll, count = _direct(lm, [("", t) for t in texts], "full")
     assert result.tokens == count and result.nll == pytest.approx(nll, rel=1e-5)
     assert result.data == "texts.jsonl" and result.documents == 2
+
+
+def test_an_edited_file_is_scored_again_and_results_build_a_table(tiny_model, tmp_path):
+    """The cache is keyed by the scored texts' content: editing a local file gives the new file's value;
+    `--no-cache` scores again; `--table` builds the (base_model, dataset, perplexity) table `analyze` reads."""
+    import pandas as pd
+
+    path = tmp_path / "notes.jsonl"
+    path.write_text(json.dumps({"text": "The cat sat on the mat."}) + "\n")
+    first = perplexity(str(tiny_model), str(path), mode="full", progress=False)
+    path.write_text(json.dumps({"text": "Colourless green ideas sleep furiously, again and again."}) + "\n")
+    edited = perplexity(str(tiny_model), str(path), mode="full", progress=False)
+    assert not edited.cached and edited.tokens != first.tokens and edited.data_revision != first.data_revision
+    assert perplexity(str(tiny_model), str(path), mode="full", progress=False).cached
+    table = tmp_path / "ppl.parquet"
+    args = ["perplexity", "--model", str(tiny_model), "--mode", "full", "--table", str(table), "--no-progress"]
+    proc = hubkit(*args, "--data", str(path), "--no-cache")
+    assert proc.returncode == 0, proc.stderr
+    assert " in " in proc.stdout and "(cached)" not in proc.stdout and "1 row(s)" in proc.stdout
+    (tmp_path / "other.jsonl").write_text(json.dumps({"text": "Another text to score."}) + "\n")
+    assert hubkit(*args, "--data", str(tmp_path / "other.jsonl")).returncode == 0
+    again = hubkit(*args, "--data", str(path))  # the same (model, dataset, mode): its row is replaced
+    assert "(cached)" in again.stdout and "2 row(s)" in again.stdout
+    rows = pd.read_parquet(table)
+    assert sorted(rows["dataset"]) == ["notes.jsonl", "other.jsonl"] and set(rows["base_model"]) == {tiny_model.name}
+    assert rows.set_index("dataset").loc["notes.jsonl", "perplexity"] == pytest.approx(edited.perplexity)
+    study = str(STUDY_CSV)
+    proc = hubkit("analyze", "--results", study, "--perplexity", str(table), "-o", str(tmp_path / "a"), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "Gains vs training-data properties" in proc.stdout
