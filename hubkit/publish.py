@@ -105,42 +105,58 @@ def push_results(table: ResultsTable, repo_id: str, key: str, private: bool = Fa
         files: more files for the same commit as the rows (repo path → local file): a model's results
             JSON and per-sample details under `models/<key>/`.
 
+    Transient failures (429, 5xx, dropped connections) are retried with backoff (`with_retries`).
+
     Raises:
-        HubkitError: the Hub refused the writes.
+        HubkitError: the Hub refused the writes, or kept failing.
     """
     from huggingface_hub.errors import HfHubHTTPError
 
-    from .hub import get_api, push_folder
+    from .hub import get_api
 
     api = api or get_api()
     rows_file = f"rows/{rows_key(key)}.parquet"
+    from .hub.client import transport_errors
+
     try:
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            staged = Path(tmp) / rows_file
-            staged.parent.mkdir(parents=True)
-            normalize(table.frame).to_parquet(staged, index=False)
-            for path_in_repo, local in (files or {}).items():
-                _link_or_copy(Path(local), Path(tmp) / path_in_repo)
-            push_folder(repo_id, tmp, repo_type="dataset", commit_message=f"Add results rows {rows_file}", api=api)
-        for attempt in range(MAX_ATTEMPTS):
-            head = api.dataset_info(repo_id).sha
-            frame = _read_rows(api, repo_id, head)
-            with tempfile.TemporaryDirectory() as tmp:
-                (Path(tmp) / CONSOLIDATED).parent.mkdir(parents=True)
-                frame.to_parquet(Path(tmp) / CONSOLIDATED, index=False)
-                (Path(tmp) / "README.md").write_text(_card(repo_id, frame, table.notes), encoding="utf-8")
-                try:
-                    pushed = push_folder(repo_id, tmp, repo_type="dataset", parent_commit=head, api=api,
-                                         commit_message=f"Rebuild {CONSOLIDATED} ({len(frame)} rows)")
-                except HfHubHTTPError as e:
-                    if e.response is None or e.response.status_code != 412:
-                        raise
-                    time.sleep(min(2.0, 0.05 * 2 ** attempt))  # another publisher moved the head: read again
-                    continue
-            return ResultsPush(repo_id, pushed.commit, rows_file, int(frame["run_id"].nunique()), len(frame))
+        return with_retries(lambda: _push_results(table, repo_id, rows_file, private, api, files))
     except HfHubHTTPError as e:
         raise HubkitError(f"cannot publish results to {repo_id}: {str(e).splitlines()[0]}") from None
+    except transport_errors() as e:
+        raise HubkitError(f"cannot reach the Hub at {api.endpoint} to publish results to {repo_id}: {e}") from None
+
+
+def _push_results(table: ResultsTable, repo_id: str, rows_file: str, private: bool, api: HfApi,
+                  files: dict[str, Path] | None) -> ResultsPush:
+    """`push_results` without the error translation, so that `with_retries` sees the Hub's errors."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .hub import push_folder
+
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / rows_file
+        staged.parent.mkdir(parents=True)
+        normalize(table.frame).to_parquet(staged, index=False)
+        for path_in_repo, local in (files or {}).items():
+            _link_or_copy(Path(local), Path(tmp) / path_in_repo)
+        push_folder(repo_id, tmp, repo_type="dataset", commit_message=f"Add results rows {rows_file}", api=api)
+    for attempt in range(MAX_ATTEMPTS):
+        head = api.dataset_info(repo_id).sha
+        frame = _read_rows(api, repo_id, head)
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / CONSOLIDATED).parent.mkdir(parents=True)
+            frame.to_parquet(Path(tmp) / CONSOLIDATED, index=False)
+            (Path(tmp) / "README.md").write_text(_card(repo_id, frame, table.notes), encoding="utf-8")
+            try:
+                pushed = push_folder(repo_id, tmp, repo_type="dataset", parent_commit=head, api=api,
+                                     commit_message=f"Rebuild {CONSOLIDATED} ({len(frame)} rows)")
+            except HfHubHTTPError as e:
+                if e.response is None or e.response.status_code != 412:
+                    raise
+                time.sleep(min(2.0, 0.05 * 2 ** attempt))  # another publisher moved the head: read again
+                continue
+        return ResultsPush(repo_id, pushed.commit, rows_file, int(frame["run_id"].nunique()), len(frame))
     raise HubkitError(f"{repo_id}: the head kept moving; {rows_file} is committed, rerun to rebuild {CONSOLIDATED}")
 
 
@@ -414,8 +430,8 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
             stamp = results_file.stem[len("results_"):]
             for sample in sorted(results_file.parent.glob(f"samples_*_{stamp}.jsonl")):
                 files[f"models/{key}/{sample.name}"] = sample
-            result.results = with_retries(lambda: push_results(ResultsTable(rows_frame(rows), "hubkit"), results_repo,
-                                                               key, private=private, api=api, files=files))
+            result.results = push_results(ResultsTable(rows_frame(rows), "hubkit"), results_repo, key,
+                                          private=private, api=api, files=files)  # retries transient failures
     except HfHubHTTPError as e:
         raise HubkitError(f"cannot publish {run.run_id} to {repo_id}: {str(e).splitlines()[0]}") from None
     except transport_errors() as e:

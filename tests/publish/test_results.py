@@ -222,3 +222,71 @@ def test_results_errors(hub, repo_name):
         load_results("alice/none-such", api=hub.api("alice"))
     with pytest.raises(HubkitError, match="cannot publish results to bob/x"):
         push_results(_table(0), "bob/x", "k", api=hub.api("alice"))
+
+
+class _FlakyProxy:
+    """A real HTTP proxy in front of the local Hub that answers 503 to the first `fail` commits it sees: the
+    transient failure a busy Hub gives, over the wire, with the client's own error handling."""
+
+    def __init__(self, target: str, fail: int) -> None:
+        import http.server
+        import threading
+
+        import httpx
+
+        self.fail, self.commits = fail, 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if "/commit/" in self.path and self.command == "POST":
+                    proxy.commits += 1
+                    if proxy.commits <= proxy.fail:
+                        self.send_response(503)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                r = httpx.request(self.command, target + self.path, headers=headers, content=body, timeout=60)
+                self.send_response(r.status_code)
+                for k, v in r.headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+
+            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _forward
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_pushing_results_retries_a_transient_failure(hub, monkeypatch):
+    from huggingface_hub import HfApi
+
+    import hubkit.publish as publish
+
+    monkeypatch.setattr(publish, "RETRY_FIRST_WAIT", 0.01)
+    table = import_massive_sft_csv(CSV)
+    proxy = _FlakyProxy(hub.url, fail=1)
+    try:
+        api = HfApi(endpoint=proxy.url, token=hub.tokens["alice"])
+        pushed = push_results(table, "alice/flaky-results", "study", api=api)
+        assert proxy.commits >= 3  # the refused commit, its retry, and the rebuild
+        assert pushed.models == table.models
+        proxy.fail, proxy.commits = 10**6, 0  # a Hub that keeps failing: one line, after the retries
+        with pytest.raises(HubkitError, match="cannot publish results to alice/flaky-results: .*503"):
+            push_results(table, "alice/flaky-results", "again", api=api)
+        assert proxy.commits == publish.RETRY_ATTEMPTS
+    finally:
+        proxy.close()
+    assert len(load_results("alice/flaky-results", api=hub.api("alice"))) == len(table.frame)
