@@ -121,7 +121,13 @@ def plan_sweep(sweep: SweepSpec) -> list[tuple[str, RunSpec]]:
     """The runs a sweep expands to, without running anything."""
     sweep.validate()
     _stages(sweep)
-    return expand(sweep)
+    runs = expand(sweep)
+    if "publish" in sweep.stages and not sweep.base_model_id:
+        local = sorted({Path(s.model).name for _, s in runs if Path(s.model).exists()})
+        if local:  # said now, not after hours of training when the card needs a public base_model
+            raise HubkitError(f"sweep {sweep.name}: run.model {local[0]!r} is a local directory, and the publish "
+                              "stage needs the base model's Hub id: set `base_model_id` in the recipe")
+    return runs
 
 
 def sweep_status(sweep: SweepSpec) -> list[ManifestRow]:

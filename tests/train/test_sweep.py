@@ -134,6 +134,11 @@ def test_dry_run_lists_the_grid(tiny_model, tmp_path):
     assert proc.returncode == 0 and "3 runs" in proc.stdout
     assert not (tmp_path / "sweeps" / "plan").exists()  # planning writes nothing
     _assert_one_line_error(hubkit("sweep", str(config), "executor=slurm"), "`executor` must be one of local, ray")
+    # publishing a run trained from a local folder needs the base's Hub id: refused before anything trains
+    _assert_one_line_error(hubkit("sweep", str(config), "stages=[train,publish]", "--dry-run"),
+                           "is a local directory, and the publish stage needs the base model's Hub id")
+    named = hubkit("sweep", str(config), "stages=[train,publish]", "base_model_id=alice/tiny-base", "--dry-run")
+    assert named.returncode == 0, named.stderr
 
 
 def _netns_ok() -> bool:
