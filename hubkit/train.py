@@ -123,6 +123,8 @@ def _load_base(spec: RunSpec, dtype: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .hub import hub_kwargs
+
     revision = None
     local = Path(spec.model).is_dir()
     if not local:
@@ -137,8 +139,9 @@ def _load_base(spec: RunSpec, dtype: str):
         except HfHubHTTPError as e:
             raise HubkitError(f"base model {spec.model}: {str(e).splitlines()[0]}") from None
     try:
-        tokenizer = AutoTokenizer.from_pretrained(spec.model, revision=revision)
-        model = AutoModelForCausalLM.from_pretrained(spec.model, revision=revision, dtype=getattr(torch, dtype))
+        tokenizer = AutoTokenizer.from_pretrained(spec.model, **hub_kwargs(revision, spec.model))
+        model = AutoModelForCausalLM.from_pretrained(spec.model, **hub_kwargs(revision, spec.model),
+                                                     dtype=getattr(torch, dtype))
     except Exception as e:  # missing files, corrupted safetensors, unknown architectures: many types
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise HubkitError(f"cannot load base model {spec.model}: {text}") from None

@@ -95,3 +95,42 @@ def test_hub_status_fails_when_the_endpoint_does_not_answer(hub):
     assert down.returncode == 1 and "not answering" in down.stdout
     up = hubkit("hub", "status", env={"HF_ENDPOINT": hub.url})
     assert up.returncode == 0 and "(from HF_ENDPOINT, answering)" in up.stdout
+
+
+_PRIVATE_LOADS = '''
+import json, sys, tempfile
+from pathlib import Path
+from hubkit.hub import ensure_endpoint, get_api, push_folder
+ensure_endpoint()
+api = get_api()
+user = api.whoami()["name"]
+folder = Path(tempfile.mkdtemp())
+(folder / "train.jsonl").write_text("".join(json.dumps({"text": f"private text {i}"}) + "\\n" for i in range(3)))
+api.create_repo(f"{user}/private-texts", repo_type="dataset", private=True, exist_ok=True)
+push_folder(f"{user}/private-texts", folder, repo_type="dataset", api=api)
+api.create_repo(f"{user}/private-model", private=True, exist_ok=True)
+push_folder(f"{user}/private-model", sys.argv[1], api=api)
+from hubkit.analysis.perplexity import perplexity
+from hubkit.eval.lm import LM
+result = perplexity(f"{user}/private-model", f"{user}/private-texts", mode="full", progress=False, use_cache=False)
+print("scored", result.documents, type(LM.load(f"{user}/private-model").model).__name__)
+'''
+
+
+def test_private_repos_load_through_transformers_and_datasets_on_the_embedded_hub(tmp_path, tiny_model):
+    """With no HF_TOKEN, `datasets` and `transformers` get the embedded Hub's token as `HfApi` does, so a
+    private model and a private dataset load (before, both were read anonymously and not found)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_TOKEN")}
+    env.update(HUBKIT_HOME=str(tmp_path / "home"), HF_HOME=str(tmp_path / "hf"))
+    try:
+        proc = subprocess.run([sys.executable, "-c", _PRIVATE_LOADS, str(tiny_model)], capture_output=True, text=True,
+                              env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "scored 3 LlamaForCausalLM" in proc.stdout
+        anonymous = subprocess.run([sys.executable, "-c", "import datasets, sys; datasets.load_dataset(sys.argv[1])",
+                                    "hubkit/private-texts"], capture_output=True, text=True,
+                                   env={**env, "HF_HOME": str(tmp_path / "hf-anonymous"), "HF_ENDPOINT": (tmp_path / "home" / "hub" / "server.json").read_text()
+                                        .split('"url": "')[1].split('"')[0]}, timeout=300)
+        assert anonymous.returncode != 0  # the repo is private indeed
+    finally:
+        subprocess.run([sys.executable, "-m", "hubkit", "hub", "stop"], env=env, capture_output=True, timeout=60)

@@ -63,7 +63,7 @@ def fetch_split(source: Source, label: str) -> tuple[datasets.Dataset, str | Non
     Raises:
         HubkitError: the repo, config or split does not exist, or the Hub cannot be read.
     """
-    from ..hub import ensure_endpoint, get_api
+    from ..hub import ensure_endpoint, get_api, hub_kwargs
 
     ensure_endpoint()
     import datasets as hf_datasets
@@ -77,7 +77,7 @@ def fetch_split(source: Source, label: str) -> tuple[datasets.Dataset, str | Non
     except HfHubHTTPError as e:
         raise HubkitError(f"dataset '{label}': cannot read {source.repo}: {str(e).splitlines()[0]}") from None
     try:
-        ds = hf_datasets.load_dataset(source.repo, source.config, split=source.split, revision=revision)
+        ds = hf_datasets.load_dataset(source.repo, source.config, split=source.split, **hub_kwargs(revision))
     except ValueError as e:  # unknown split or config
         raise HubkitError(f"dataset '{label}': {source.describe()}: {str(e).splitlines()[0]}") from None
     return ds, revision

@@ -134,7 +134,9 @@ def resolve_model(model: str, revision: str | None = None) -> ModelSource:
     if adapter and not base:
         from huggingface_hub import hf_hub_download
 
-        base = _read_json(Path(hf_hub_download(model, "adapter_config.json", revision=sha))).get(
+        from ..hub import hub_kwargs
+
+        base = _read_json(Path(hf_hub_download(model, "adapter_config.json", **hub_kwargs(sha)))).get(
             "base_model_name_or_path")
     return ModelSource(model, sha, base, adapter=adapter, path=model)
 
@@ -207,6 +209,8 @@ class LM:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from ..hub import hub_kwargs
+
         if isinstance(source, str):
             source = resolve_model(source)
         cuda = torch.cuda.is_available()
@@ -220,18 +224,21 @@ class LM:
 
                 if not source.base_model:
                     raise HubkitError(f"adapter {source.name}: its base model is not known")
-                base = AutoModelForCausalLM.from_pretrained(source.base_model, revision=source.base_revision,
-                                                            dtype=torch_dtype)
-                model = PeftModel.from_pretrained(base, source.path, revision=revision).merge_and_unload()
+                base = AutoModelForCausalLM.from_pretrained(
+                    source.base_model, **hub_kwargs(source.base_revision, source.base_model), dtype=torch_dtype)
+                model = PeftModel.from_pretrained(base, source.path,
+                                                  **hub_kwargs(revision, source.path)).merge_and_unload()
             else:
-                model = AutoModelForCausalLM.from_pretrained(source.path, revision=revision, dtype=torch_dtype)
+                model = AutoModelForCausalLM.from_pretrained(source.path, **hub_kwargs(revision, source.path),
+                                                             dtype=torch_dtype)
             tok_from = source.path
             try:
-                tokenizer = AutoTokenizer.from_pretrained(tok_from, revision=revision)
+                tokenizer = AutoTokenizer.from_pretrained(tok_from, **hub_kwargs(revision, tok_from))
             except (OSError, ValueError):
                 if not source.base_model:
                     raise
-                tokenizer = AutoTokenizer.from_pretrained(source.base_model, revision=source.base_revision)
+                tokenizer = AutoTokenizer.from_pretrained(source.base_model,
+                                                          **hub_kwargs(source.base_revision, source.base_model))
         except HubkitError:
             raise
         except Exception as e:  # corrupted safetensors, missing files, unknown architectures: many types

@@ -11,6 +11,7 @@ from .client import (
     embedded_root,
     ensure_endpoint,
     get_api,
+    hub_kwargs,
     hubkit_home,
     is_local_endpoint,
     running_hub,
@@ -20,5 +21,5 @@ from .transfer import PushResult, push_folder
 
 __all__ = [
     "EMBEDDED_USER", "LocalHub", "PushResult", "default_token", "embedded_hub", "embedded_root", "ensure_endpoint",
-    "get_api", "hubkit_home", "is_local_endpoint", "push_folder", "running_hub", "start_local_hub",
+    "get_api", "hub_kwargs", "hubkit_home", "is_local_endpoint", "push_folder", "running_hub", "start_local_hub",
 ]

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from ..errors import HubkitError
@@ -220,6 +220,27 @@ def default_token() -> str | None:
         if token_file.exists():
             return token_file.read_text().strip()
     return None
+
+
+def hub_kwargs(revision: str | None = None, path: str | Path | None = None) -> dict[str, Any]:
+    """The keyword arguments every `transformers` / `datasets` / `hf_hub_download` call gets: the token hubkit
+    uses (`default_token()`: the embedded Hub's own user when no `HF_TOKEN` is set, so private repos read as
+    they do through `get_api()`) and, when given, the revision. The endpoint is `HF_ENDPOINT`, settled first.
+
+    Args:
+        revision: the revision to load.
+        path: what is loaded; when it is a local path nothing is added (and no Hub is started).
+
+    Example:
+        >>> AutoModelForCausalLM.from_pretrained("alice/private-run", **hub_kwargs("main"))
+    """
+    if path is not None and Path(path).exists():
+        return {}
+    ensure_endpoint()
+    out: dict[str, Any] = {"token": default_token()}
+    if revision is not None:
+        out["revision"] = revision
+    return out
 
 
 def get_api(token: str | None = None) -> HfApi:
