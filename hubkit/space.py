@@ -43,12 +43,17 @@ def benchmarks_json() -> str:
     return json.dumps(table, indent=1, ensure_ascii=False) + "\n"
 
 
-def _app_module():
+def _space_path() -> None:
+    """Put the Space's folder on `sys.path`, so that its `leaderboard` (and `app`) modules import."""
     if not (SPACE_DIR / "app.py").is_file():
         raise HubkitError(f"the leaderboard app is not beside this hubkit ({SPACE_DIR} missing)")
     if str(SPACE_DIR) not in sys.path:
         sys.path.insert(0, str(SPACE_DIR))
-    import app  # the Space's own module
+
+
+def _app_module():
+    _space_path()
+    import app  # the Space's own module (imports gradio: seconds)
 
     return app
 
@@ -62,10 +67,11 @@ def load_board(results_repo: str):
     from huggingface_hub.errors import HfHubHTTPError
 
     from .hub import ensure_endpoint
-    from .hub.client import transport_errors
+    from .hub.client import require_reachable, transport_errors
 
     endpoint = ensure_endpoint()
-    _app_module()
+    require_reachable(endpoint)
+    _space_path()
     from leaderboard import Board, load_analysis, load_results, load_study_analyses
 
     try:
@@ -83,8 +89,8 @@ def load_board(results_repo: str):
 
 def build_app(results_repo: str):
     """The Gradio Blocks of the leaderboard over `results_repo`."""
-    app = _app_module()
-    return app.build(load_board(results_repo), results_repo)
+    board = load_board(results_repo)  # a missing dataset or Hub is said before gradio is imported
+    return _app_module().build(board, results_repo)
 
 
 @contextmanager

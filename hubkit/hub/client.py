@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -236,11 +237,35 @@ def hub_kwargs(revision: str | None = None, path: str | Path | None = None) -> d
     """
     if path is not None and Path(path).exists():
         return {}
-    ensure_endpoint()
+    require_reachable(ensure_endpoint())
     out: dict[str, Any] = {"token": default_token()}
     if revision is not None:
         out["revision"] = revision
     return out
+
+
+_REACHED: set[str] = set()
+
+
+def require_reachable(endpoint: str, timeout: float = 3.0) -> None:
+    """Fail fast, in one line, when nothing listens at `endpoint` (checked once per process).
+
+    The client would otherwise retry a refused or unanswered connection for about half a minute, logging each
+    retry, before the command could say anything.
+
+    Raises:
+        HubkitError: the host does not resolve, refuses the connection, or does not answer within `timeout`.
+    """
+    if endpoint in _REACHED:
+        return
+    url = urlparse(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "", port), timeout=timeout).close()
+    except OSError as e:
+        reason = "no answer" if isinstance(e, TimeoutError) else (e.strerror or str(e) or type(e).__name__)
+        raise HubkitError(f"cannot reach the Hub at {endpoint}: {reason}") from None
+    _REACHED.add(endpoint)
 
 
 def get_api(token: str | None = None) -> HfApi:
@@ -255,6 +280,7 @@ def get_api(token: str | None = None) -> HfApi:
         'hubkit'
     """
     endpoint = ensure_endpoint()
+    require_reachable(endpoint)
     from huggingface_hub import HfApi
 
     from .. import __version__

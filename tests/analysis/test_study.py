@@ -344,9 +344,9 @@ def test_cli_pushes_analyses_the_leaderboard_shows(hub, inputs, tmp_path):
 
 def test_the_leaderboard_ignores_hostile_analysis_entries(hub, tmp_path):
     from hubkit.hub import push_folder
-    from hubkit.space import _app_module
+    from hubkit.space import _space_path
 
-    _app_module()
+    _space_path()
     from leaderboard import Board, load_study_analyses
 
     folder = tmp_path / "up" / "analysis"
