@@ -143,3 +143,29 @@ def test_private_repos_load_through_transformers_and_datasets_on_the_embedded_hu
         assert anonymous.returncode != 0  # the repo is private indeed
     finally:
         subprocess.run([sys.executable, "-m", "hubkit", "hub", "stop"], env=env, capture_output=True, timeout=60)
+
+
+def test_every_command_help_shows_examples_and_flags_as_flags():
+    """`--help` of every command (walked from the command tree, so a new one is covered) has an Examples
+    section whose lines are whole commands, and boolean options read as flags (`--json`, not `--json <bool>`)."""
+    import typer
+
+    from hubkit.cli.main import app
+
+    def walk(cmd, path):
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                yield from walk(sub, [*path, name])
+        else:
+            yield path
+
+    commands = list(walk(typer.main.get_command(app), []))
+    assert len(commands) >= 20
+    for path in commands:
+        out = hubkit(*path, "--help", env={"HF_ENDPOINT": "http://127.0.0.1:9"}, timeout=60).stdout
+        assert "Examples:" in out, path
+        examples = out.split("Examples:")[1].split("\nArguments:")[0].split("\nOptions:")[0]
+        lines = [line.strip() for line in examples.splitlines() if line.strip()]
+        assert lines and all(line.startswith(("hubkit ", "HF_ENDPOINT=")) for line in lines), (path, lines)
+        assert "<bool>" not in out, path

@@ -17,6 +17,12 @@ def layerdiff(
     """Per tensor and layer, how far each fine-tune moved from the base (Hub repos are read by Range requests).
 
     Writes `layerdiff.parquet` (per tensor), `layerdiff_layers.parquet` (per layer) and `layerdiff.png`.
+
+    Examples:
+
+        hubkit layerdiff --base my-org/base my-org/run-a my-org/run-b -o diff
+
+        hubkit layerdiff --base ./base ./pulled/my-org--run-lora
     """
     from rich.console import Console
     from rich.table import Table
@@ -60,9 +66,9 @@ def perplexity(
 
     Examples:
 
-        hubkit perplexity --model HuggingFaceTB/SmolLM2-135M-Instruct --data lima --size 1000 -t ppl.parquet
+        hubkit perplexity -m my-org/base --data lima --size 1000 -t ppl.parquet
 
-        hubkit perplexity --model ./my-run --data notes.jsonl --mode full --no-cache
+        hubkit perplexity -m ./my-run --data notes.jsonl --mode full --no-cache
     """
     import json
 
@@ -139,9 +145,9 @@ def analyze(
 
         hubkit analyze --results evaluation_result.csv
 
-        hubkit analyze --results evaluation_result.csv --where tuning=lora --where samples=any
+        hubkit analyze --results study.csv -w tuning=lora -w samples=any
 
-        hubkit analyze --results alice/sweep-results --perplexity ppl.parquet --push alice/sweep-results
+        hubkit analyze --results ns/res --perplexity ppl.parquet --push ns/res
     """
     from ..analysis.conditions import parse_where
     from ..analysis.study import analyze as run

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="The study's training sets: where they come from, online and offline.", no_args_is_help=True)
+app = typer.Typer(help="The study's training sets: where they come from, online and offline.",
+                 no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("list")
 def list_sets() -> None:
-    """List the registry: name, public Hub id, offline (seeded) source and any stand-in."""
+    """List the registry: name, public Hub id, offline (seeded) source and any stand-in.
+
+    Examples:
+
+        hubkit data list
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -31,7 +37,12 @@ def properties(
     output: str = typer.Option("data_properties.parquet", "--output", "-o", help="Parquet file to write."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
 ) -> None:
-    """Length of each training set and its similarity to each benchmark (embeddings, 3-gram overlap)."""
+    """Length of each training set and its similarity to each benchmark (embeddings, 3-gram overlap).
+
+    Examples:
+
+        hubkit data properties --datasets lima,math --benchmarks gsm8k,mmlu
+    """
     from ..analysis.properties import data_properties
 
     table = data_properties([d.strip() for d in datasets.split(",") if d.strip()],

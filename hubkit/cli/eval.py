@@ -27,6 +27,12 @@ def evaluate(
     Suites: `study` (every benchmark, study shot counts), `quick` (small subsets for CPUs), `tiny` (four
     multiple-choice benchmarks, 0-shot, 8 records: the quickstart's), or benchmark
     names: gsm8k, math, math500, humaneval, mbpp, mmlu, hellaswag, boolq, truthfulqa, nq_open.
+
+    Examples:
+
+        hubkit eval my-org/run-a --suite quick
+
+        hubkit eval sweeps/demo/runs/RUN_ID --suite gsm8k,mmlu --limit 50
     """
     from rich.console import Console
     from rich.table import Table

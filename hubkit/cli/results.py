@@ -13,7 +13,14 @@ def import_results(
     repo_id: str = typer.Option(None, "--repo-id", help="Results dataset (default: <your user>/<format>-results)."),
     private: bool = typer.Option(False, "--private", help="Create the dataset private."),
 ) -> None:
-    """Import external results into a results dataset (rows with the sweep axes and gains over the base)."""
+    """Import external results into a results dataset (rows with the sweep axes and gains over the base).
+
+    Examples:
+
+        hubkit import-results evaluation_result.csv --format massive-sft-csv
+
+        hubkit import-results out/results_*.json --format lm-eval
+    """
     from rich.console import Console
 
     from ..errors import HubkitError
@@ -64,7 +71,14 @@ def publish(
                                              "a subset of a benchmark to .eval_results/ (marked SUBSET; they feed "
                                              "the Hub's public leaderboards, so they are left out by default)."),
 ) -> None:
-    """Publish a trained run with its card in one commit (nothing is uploaded when it is unchanged)."""
+    """Publish a trained run with its card in one commit (nothing is uploaded when it is unchanged).
+
+    Examples:
+
+        hubkit publish sweeps/demo/runs/RUN_ID
+
+        hubkit publish ./run --repo-id my-org/my-run --base-model my-org/base
+    """
     from rich.console import Console
 
     from ..publish import publish_run

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
-space_app = typer.Typer(help="Deploy the leaderboard as a Gradio Space.", no_args_is_help=True)
-leaderboard_app = typer.Typer(help="Run the leaderboard app locally.", no_args_is_help=True)
+space_app = typer.Typer(help="Deploy the leaderboard as a Gradio Space.",
+                 no_args_is_help=True, rich_markup_mode=None)
+leaderboard_app = typer.Typer(help="Run the leaderboard app locally.",
+                 no_args_is_help=True, rich_markup_mode=None)
 
 
 @space_app.command("deploy")
@@ -14,7 +16,12 @@ def deploy(
     results: str = typer.Option(..., "--results", help="The results dataset it shows (NS/DATASET)."),
     private: bool = typer.Option(False, "--private", help="Create the Space private."),
 ) -> None:
-    """Create the Space (sdk gradio) and upload the app with its settings, in one commit."""
+    """Create the Space (sdk gradio) and upload the app with its settings, in one commit.
+
+    Examples:
+
+        hubkit space deploy --results my-org/results --repo-id my-org/board
+    """
     from ..hub import ensure_endpoint
     from ..space import deploy_space
 
@@ -28,7 +35,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(7860, "--port", help="Port to listen on."),
 ) -> None:
-    """Serve the leaderboard over a results dataset on the current Hub, until interrupted."""
+    """Serve the leaderboard over a results dataset on the current Hub, until interrupted.
+
+    Examples:
+
+        hubkit leaderboard serve --results my-org/sweep-results --port 7860
+    """
     import time
 
     from ..space import build_app, serving, wait_until_interrupted

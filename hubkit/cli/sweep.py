@@ -23,6 +23,14 @@ def sweep(
 
     Overrides follow the file: `workers=2`, `executor=ray`, `run.epochs=1` (dotted keys reach into `run`).
     Kill it at any time; rerunning resumes. Logs: <output_dir>/<name>/logs/<run id>.log.
+
+    Examples:
+
+        hubkit sweep scripts/recipes/tiny-demo.yaml
+
+        hubkit sweep scripts/recipes/cpu-demo.yaml workers=2 --dry-run
+
+        hubkit sweep scripts/recipes/cpu-demo.yaml --status
     """
     from ..config import SweepSpec, parse_config
     from ..errors import HubkitError

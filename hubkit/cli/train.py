@@ -44,6 +44,12 @@ def train(
 
     Overrides follow the config as `key=value` or `--key value`, e.g.
     `hubkit train run.yaml epochs=1 --tuning lora`.
+
+    Examples:
+
+        hubkit train model=my-org/base dataset=lima data_size=64 epochs=1
+
+        hubkit train my-run.yaml tuning=lora lora_r=8
     """
     from ..config import RunSpec, parse_config
 
