@@ -227,10 +227,17 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
         result.skipped = True
         return result
 
-    if not Path(spec.model).is_dir() or not Path(spec.dataset).is_file():
-        from .hub import ensure_endpoint
+    from .data.registry import check_name
 
-        ensure_endpoint()  # before torch and transformers import huggingface_hub
+    check_name(spec.dataset)  # an unknown name is said now, not after torch and TRL have imported
+    if not Path(spec.model).is_dir() or not Path(spec.dataset).is_file():
+        from .hub import ensure_endpoint, is_local_endpoint
+
+        endpoint = ensure_endpoint()  # before torch and transformers import huggingface_hub
+        if is_local_endpoint(endpoint):
+            from .hub.seed import ensure_seeded
+
+            ensure_seeded(spec.dataset)  # a registry set not yet on the local Hub is seeded, as the quickstart does
     import torch
     from transformers import set_seed
     from trl import SFTTrainer

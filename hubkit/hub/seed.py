@@ -264,3 +264,33 @@ def seed(
             push_folder(repo_id, tmp, repo_type="dataset", commit_message=f"Seed {spec.name} from shared data", api=api)
         out[spec.name] = repo_id
     return out
+
+
+def ensure_seeded(dataset: str, *, data_dir: str | Path | None = None, api: HfApi | None = None) -> list[str]:
+    """Seed the registry sets `dataset` reads (itself, or the members of `all` / `w/o-X`) that are not yet on
+    the Hub, under their seeded namespace; return the names seeded. Other names (Hub ids, files) need nothing.
+
+    Raises:
+        HubkitError: a set cannot be seeded (its shared data is missing, or the token may not write there).
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from ..data.registry import REGISTRY, members
+    from .client import get_api
+
+    repos = list(dict.fromkeys(REGISTRY[m].offline.repo for m in members(dataset)))
+    if not repos:
+        return []
+    api = api or get_api()
+    missing = [r for r in repos if not api.repo_exists(r, repo_type="dataset")]
+    by_namespace: dict[str, list[str]] = {}
+    for repo in missing:
+        namespace, name = repo.split("/", 1)
+        by_namespace.setdefault(namespace, []).append(name)
+    for namespace, names in by_namespace.items():
+        try:
+            seed(names, data_dir=data_dir, namespace=namespace, progress=False, api=api)
+        except HfHubHTTPError as e:
+            raise HubkitError(f"dataset {dataset}: {namespace}/{names[0]} is not on the Hub and cannot be seeded "
+                              f"({str(e).splitlines()[0]}); run `hubkit hub seed {' '.join(names)}`") from None
+    return [n for names in by_namespace.values() for n in names]

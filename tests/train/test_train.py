@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -136,3 +139,25 @@ def test_errors_before_any_work(tiny_model, seeded, tmp_path):
     with pytest.raises(HubkitError, match="base model nobody/no-such-model: not a local directory and not found"):
         train(_spec(tiny_model, tmp_path, model="nobody/no-such-model"))
     assert not list(tmp_path.iterdir())
+
+
+def test_train_seeds_a_registry_set_missing_from_the_local_hub(hub, tiny_model, tmp_path):
+    """`hubkit train dataset=ultrachat` on a local Hub without its seeded copy seeds it first (as the quickstart
+    does) instead of failing; an unknown name is refused before torch and TRL are imported."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = hub.api("hubkit")
+    repo = "hubkit-data/fastchat_dummy_conversation"  # what `ultrachat` reads offline
+    try:
+        api.delete_repo(repo, repo_type="dataset")
+    except RepositoryNotFoundError:
+        pass
+    env = {"HF_TOKEN": hub.tokens["hubkit"]}
+    proc = hubkit("train", f"model={tiny_model}", "dataset=ultrachat", "data_size=8", "epochs=1", "batch_size=8",
+                  "max_length=128", f"output_dir={tmp_path}", "--no-progress", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert api.repo_exists(repo, repo_type="dataset") and "Trained" in proc.stdout
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "hubkit", "train", f"model={tiny_model}",
+                          "dataset=ultrachatt"], capture_output=True, text=True, env={**os.environ, **env})
+    assert "did you mean `ultrachat`" in out.stderr.splitlines()[-1]
+    assert "| torch" not in out.stderr and "| trl" not in out.stderr  # refused before the heavy imports
