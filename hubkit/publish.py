@@ -194,6 +194,8 @@ class PublishResult:
     changed: bool
     files: int
     results: ResultsPush | None = None  # the rows added to the results dataset, when they were pushed
+    results_repo: str | None = None  # where the run's results rows go (or already are)
+    evaluated: bool = False  # whether the run has an evaluation to publish as rows
 
 
 RETRY_ATTEMPTS = 5
@@ -242,11 +244,19 @@ def _public_base(run, base_model: str | None) -> str:
     return run.spec.model
 
 
+DEFAULT_RESULTS = "hubkit-results"
+
+
 def sweep_results_repo(owner: str, sweep: str) -> str:
     """The results dataset a sweep's runs publish to by default: `<owner>/<sweep>-results`."""
     from .config import slug
 
     return f"{owner}/{slug(sweep)[:80]}-results"
+
+
+def default_results_repo(owner: str, sweep: str | None = None) -> str:
+    """Where a published run's results rows go by default: its sweep's dataset, else `<owner>/hubkit-results`."""
+    return sweep_results_repo(owner, sweep) if sweep else f"{owner}/{DEFAULT_RESULTS}"
 
 
 def published_file(epoch: int | None) -> str:
@@ -366,7 +376,8 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
             default repo id reads `e<k>of<epochs>` (see `hubkit.config.run_id`).
         results_repo: the results dataset that receives the run's evaluation (rows, results JSON and
             per-sample details under `models/<run id>/`); default `<owner>/<sweep>-results` for a sweep's
-            run, none otherwise. Nothing is pushed when the run has no evaluation or it was pushed before.
+            run, `<owner>/hubkit-results` otherwise. Nothing is pushed when the run has no evaluation or it
+            was pushed before.
         api: a client; defaults to `get_api()`.
         subset_eval_results: also write scores measured on a subset of a benchmark (`--limit`, the `quick` and
             `tiny` suites) to `.eval_results/`, marked SUBSET. Off by default: those files feed the Hub's
@@ -418,9 +429,10 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
                 title=f"hubkit sweep {sweep}", namespace=owner, exists_ok=True, private=private,
                 description=f"Every model of the hubkit sweep {sweep}"))
             with_retries(lambda: api.add_collection_item(collection.slug, repo_id, "model", exists_ok=True))
-        if results_repo is None and sweep:
-            results_repo = sweep_results_repo(repo_id.split("/")[0], sweep)
+        if results_repo is None:
+            results_repo = default_results_repo(repo_id.split("/")[0], sweep)
         results_file, rows = run_evaluation(run, repo_id, base, epoch)
+        result.results_repo, result.evaluated = results_repo, results_file is not None
         done = {"repo": results_repo, "file": results_file.name} if results_file is not None and results_repo else None
         if done and previous.get("results") != done:
             from .results import rows_frame

@@ -66,7 +66,7 @@ def publish(
     sweep: str = typer.Option(None, "--sweep", help="Sweep name: tags the card; the repo joins its collection."),
     epoch: int = typer.Option(None, "--epoch", help="Publish the checkpoint saved after this epoch (save_epochs)."),
     results_repo: str = typer.Option(None, "--results-repo", help="Results dataset for the run's evaluation "
-                                     "(default: <owner>/<sweep>-results with --sweep)."),
+                                     "(default: <owner>/<sweep>-results with --sweep, else <owner>/hubkit-results)."),
     subset_eval_results: bool = typer.Option(False, "--subset-eval-results", help="Also write scores measured on "
                                              "a subset of a benchmark to .eval_results/ (marked SUBSET; they feed "
                                              "the Hub's public leaderboards, so they are left out by default)."),
@@ -92,3 +92,8 @@ def publish(
     if result.results:
         console.print(f"Results → [cyan]{result.results.repo_id}[/cyan] ({result.results.rows} rows, "
                       f"{result.results.models} models)")
+    elif result.evaluated:
+        console.print(f"Results: already in [cyan]{result.results_repo}[/cyan] (unchanged)")
+    else:
+        console.print(f"Results: none (the run has no evaluation; `hubkit eval {run_dir}`, then publish again to "
+                      f"add its rows to {result.results_repo})")

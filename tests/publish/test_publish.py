@@ -130,6 +130,9 @@ def test_cli_publish_and_its_errors(hub, runs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     again = hubkit("publish", str(runs["full"].run_dir), "--repo-id", "alice/cli-published", env=env)
     assert "unchanged: no commit" in again.stdout
+    # a run without an evaluation publishes no rows, and the output says where they would go and how
+    assert "Results: none (the run has no evaluation; `hubkit eval" in " ".join(again.stdout.split())
+    assert "alice/hubkit-results" in again.stdout
     _assert_one_line_error(hubkit("publish", str(tmp_path), env=env), "not a hubkit run directory")
     _assert_one_line_error(hubkit("publish", str(runs["full"].run_dir), "--repo-id", "bob/nope", env=env),
                            "cannot publish")
@@ -260,6 +263,9 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
 
     # opting in puts the subset scores in `.eval_results/` too, each marked SUBSET with its sample count
     opted = publish_run(run.run_dir, repo_id="alice/evald-opt-in", subset_eval_results=True, api=alice)
+    # outside a sweep, the rows go to the owner's default results dataset
+    assert opted.results is not None and opted.results.repo_id == "alice/hubkit-results"
+    assert set(load_results("alice/hubkit-results", api=alice)["model_id"]) == {"alice/evald-opt-in"}
     assert {".eval_results/mmlu.yaml", ".eval_results/hellaswag.yaml"} <= _files(alice, opted.repo_id)
     with open(hf_hub_download(opted.repo_id, ".eval_results/mmlu.yaml", token=hub.tokens["alice"]),
               encoding="utf-8") as f:
