@@ -107,6 +107,23 @@ def _settle(manifest: Manifest, row: ManifestRow, stages: list[Stage], spec: Run
             manifest.set_state(row.run_id, stage.done if stage.is_done(spec) else _state_before(stage, stages))
 
 
+def _warn_without_loss(spec: RunSpec, console) -> None:
+    """A run that logged no training loss (fewer optimiser steps than `logging_steps`) gets a card with no
+    loss curve: say so as soon as it is trained."""
+    import json
+
+    from ..config import run_id
+
+    try:
+        metrics = json.loads((Path(spec.output_dir) / run_id(spec) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return
+    if not metrics.get("loss_curve"):
+        console.print(f"[yellow]![/yellow] {run_id(spec)}: no training loss was logged ({metrics.get('steps')} "
+                      f"step(s), logging_steps={spec.logging_steps}): its card will have no loss curve; lower "
+                      "`logging_steps`")
+
+
 def make_executor(sweep: SweepSpec) -> Executor:
     if sweep.executor == "ray":
         return RayExecutor(sweep.ray_address, sweep.cpus_per_run, sweep.gpus_per_run)
@@ -196,36 +213,61 @@ def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: bool = Tru
 
 def _drive(manifest: Manifest, todo: list[ManifestRow], specs: dict[str, RunSpec], stages: list[Stage],
            executor: Executor, directory: Path, options: dict, console, progress) -> tuple[int, int]:
+    """Run the stages of `todo`, showing which run is in which stage; the bar counts stages, so it moves
+    after every train, eval and publish (not only when a whole run is done)."""
+    import time
+
     queue = [r.run_id for r in todo]
     in_flight: dict[str, Stage] = {}
+    started: dict[str, float] = {}
+    spent: dict[str, list[tuple[str, float]]] = {}
     ran = failures = 0
     final = stages[-1].done
+    names = [s.name for s in stages]
+
+    def left(rid: str) -> int:
+        stage = _next_stage(manifest.get(rid).state, stages)
+        return 0 if stage is None else len(names) - names.index(stage.name)
+
+    def describe() -> str:
+        now = time.time()
+        busy = ", ".join(f"{rid[:40]}: {stage.name} {now - started[rid]:.0f} s" for rid, stage in in_flight.items())
+        return f"sweep {directory.name}" + (f" · {busy}" if busy else "")
+
     try:
         with progress:
-            task = progress.add_task(f"sweep {directory.name}", total=len(queue))
+            task = progress.add_task(describe(), total=sum(left(rid) for rid in queue))
             while queue or in_flight:
                 while queue and len(in_flight) < executor.capacity:
                     rid = queue.pop(0)
                     stage = _next_stage(manifest.get(rid).state, stages)
                     if stage is None:
-                        progress.advance(task)
                         continue
                     if stage.is_done(specs[rid]):  # finished before its state was recorded
                         manifest.set_state(rid, stage.done)
+                        progress.advance(task)
                         queue.insert(0, rid)
                         continue
                     manifest.set_state(rid, stage.active, attempt=True)
                     log = directory / "logs" / f"{rid}.log"
                     executor.submit(Job(rid, stage.name, specs[rid].to_dict(), log, options))
                     in_flight[rid] = stage
+                    started[rid] = time.time()
+                progress.update(task, description=describe())
                 for job, outcome in executor.wait(timeout=1.0):
                     stage = in_flight.pop(job.run_id)
                     ran += 1
+                    timings = spent.setdefault(job.run_id, [])
+                    timings.append((stage.name, outcome.seconds))
                     if outcome.ok and stage.is_done(specs[job.run_id]):
                         manifest.set_state(job.run_id, stage.done, timing=(stage.name, outcome.seconds))
+                        progress.advance(task)
+                        if stage.name == "train":
+                            _warn_without_loss(specs[job.run_id], console)
                         if stage.done == final:
-                            progress.advance(task)
-                            console.print(f"[green]✓[/green] {job.run_id} {stage.done} ({outcome.seconds:.1f} s)")
+                            parts = " · ".join(f"{n} {t:.1f} s" for n, t in timings)
+                            console.print(f"[green]✓[/green] {job.run_id} {stage.done} ({parts}; "
+                                          f"{sum(t for _, t in timings):.1f} s in all)")
                         else:
                             queue.insert(0, job.run_id)
                     else:
@@ -233,9 +275,10 @@ def _drive(manifest: Manifest, todo: list[ManifestRow], specs: dict[str, RunSpec
                         error = outcome.error or f"{stage.name} finished without its output"
                         manifest.set_state(job.run_id, "failed", error=error, failed_stage=stage.name,
                                            timing=(stage.name, outcome.seconds))
-                        progress.advance(task)
+                        progress.advance(task, len(names) - names.index(stage.name))  # its stages left undone
                         console.print(f"[red]✗[/red] {job.run_id} failed in {stage.name}: {error} "
                                       f"(log: logs/{job.run_id}.log)")
+                progress.update(task, description=describe())
     except BaseException:
         executor.shutdown()
         for rid in in_flight:

@@ -179,3 +179,15 @@ def test_ray_executor_on_a_local_cluster_in_its_own_network_namespace(tiny_model
         pid = int(log.split("(pid ", 1)[1].split(")", 1)[0])
         assert pid != os.getpid() and "=== done" in log  # ran in a Ray worker, logged to its own file
         assert (tmp_path / "sweeps" / "ray" / "runs" / rid / "model" / "model.safetensors").is_file()
+
+
+def test_progress_names_each_stage_and_warns_when_no_loss_is_logged(tiny_model, seeded, tmp_path):
+    """The sweep's bar counts stages; each finished run prints its stages' times and the total; a run that
+    logged no loss (fewer steps than `logging_steps`) is flagged as soon as it is trained."""
+    config = _sweep_file(tmp_path, tiny_model, ["lima"], name="prog")
+    proc = hubkit("sweep", str(config), "run.logging_steps=50", env={"COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    err = " ".join(proc.stderr.split())
+    assert "no training loss was logged (2 step(s), logging_steps=50)" in err
+    assert "trained (train " in err and " s in all)" in err
+    assert "2/2" not in err and "1/1" in err  # one stage (train) for the one run
