@@ -4,6 +4,9 @@ Tensors are streamed one at a time from safetensors files (sharded too): a local
 read **remotely through HTTP Range requests** (`HfFileSystem`), so a 7B comparison never downloads whole
 files. The base is read once for all fine-tunes. A LoRA adapter is diffed analytically — ΔW = s·B·A with
 s = alpha/r — without merging: ‖ΔW‖² = tr((BᵀB)(AAᵀ)) and ⟨W, ΔW⟩ = Σ (BᵀW) ⊙ A are r×r and r×in work.
+PEFT's variants are followed exactly (`AdapterPlan`): rsLoRA (s = alpha/√r), `rank_pattern` and
+`alpha_pattern`, `modules_to_save` (whole tensors), embedding and `fan_in_fan_out` LoRA, and DoRA (each row
+rescaled to its learned magnitude, computed block by block); other adapter types and settings are refused.
 
 Per tensor: the relative Frobenius change ‖ΔW‖/‖W‖ and the cosine similarity of W and W+ΔW (in float64),
 its module type (attention q/k/v/o, MLP gate/up/down, norm, embedding, other) and its layer's normalised
@@ -36,7 +39,8 @@ MODULES = [("q_proj", "attention.q"), ("k_proj", "attention.k"), ("v_proj", "att
            ("norm", "norm"), ("embed", "embedding"), ("lm_head", "embedding"), ("wte", "embedding")]
 CHUNK_BYTES = 16 << 20  # one read (one Range request remotely) per block of rows
 _LAYER = re.compile(r"(?:layers|h|blocks|layer)\.(\d+)\.")
-COLUMNS = ["model", "tensor", "module", "layer", "depth", "numel", "base_norm", "delta_norm", "rel_change", "cosine"]
+COLUMNS = ["model", "tensor", "module", "layer", "depth", "numel", "base_norm", "delta_norm", "dot", "rel_change",
+           "cosine"]
 
 
 def module_type(name: str) -> str:
@@ -197,14 +201,83 @@ def public_name(model: str) -> str:
     return path.name
 
 
-def _lora_pairs(source: TensorSource) -> dict[str, tuple[str, str]]:
-    """Base tensor name → (lora_A, lora_B) names of an adapter."""
-    pairs: dict[str, dict[str, str]] = {}
-    for name in source.entries:
-        m = re.match(r"^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$", name)
-        if m:
-            pairs.setdefault(f"{m.group(1)}.weight", {})[m.group(2)] = name
-    return {k: (v["A"], v["B"]) for k, v in pairs.items() if "A" in v and "B" in v}
+# adapter_config.json settings that change what merging an adapter does in ways hubkit does not compute:
+# refused, never reported as a (wrong) number
+_UNSUPPORTED = ("lora_bias", "layer_replication", "target_parameters", "use_qalora", "use_bdlora",
+                "alora_invocation_tokens", "arrow_config", "trainable_token_indices", "kasa_config", "velora_config",
+                "monteclora_config")
+_ADAPTER_TENSOR = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+?)\.(?P<kind>lora_A|lora_B|lora_embedding_A|"
+                             r"lora_embedding_B|lora_magnitude_vector|base_layer)(?:\.weight)?$")
+
+
+@dataclass
+class AdapterPlan:
+    """How one LoRA adapter changes each base tensor, from its `adapter_config.json` and tensor names.
+
+    `lora[base tensor] = (A name, B name, scale, transposed)`: ΔW = s·B·A, or s·(B·A)ᵀ for embeddings and
+    `fan_in_fan_out` layers; s = alpha/r (alpha/√r with `use_rslora`), with r the tensor's own rank
+    (`rank_pattern`) and alpha from `alpha_pattern` where a pattern matches (PEFT's rule).
+    `dora[base tensor]` = the magnitude vector (DoRA: W' = m/‖W+ΔW‖_row · (W+ΔW)); `replaced[base tensor]`
+    = an adapter tensor that replaces it whole (`modules_to_save`).
+    """
+
+    lora: dict[str, tuple[str, str, float, bool]] = field(default_factory=dict)
+    dora: dict[str, str] = field(default_factory=dict)
+    replaced: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, source: TensorSource, base_entries: dict[str, Any]) -> AdapterPlan:
+        """Raises:
+            HubkitError: a PEFT type or setting hubkit cannot compute exactly, or a tensor it cannot place.
+        """
+        config = source.adapter or {}
+        if str(config.get("peft_type", "LORA")).upper() != "LORA":
+            raise HubkitError(f"adapter {source.name}: peft_type {config.get('peft_type')} is not supported "
+                              "(LoRA and DoRA are)")
+        for key in _UNSUPPORTED:
+            if config.get(key):
+                raise HubkitError(f"adapter {source.name}: `{key}` is set; hubkit cannot compute that adapter's "
+                                  "weight change exactly, so it does not report one")
+        rslora, dora, fan = bool(config.get("use_rslora")), bool(config.get("use_dora")), bool(
+            config.get("fan_in_fan_out"))
+        alpha, alphas = float(config.get("lora_alpha", 8)), dict(config.get("alpha_pattern") or {})
+        parts: dict[str, dict[str, str]] = {}
+        plan = cls()
+        for name in source.entries:
+            m = _ADAPTER_TENSOR.match(name)
+            if m is None:
+                stem = name.removeprefix("base_model.model.")
+                if stem in base_entries:
+                    plan.replaced[stem] = name  # modules_to_save: the whole tensor, trained
+                    continue
+                raise HubkitError(f"adapter {source.name}: tensor {name} is neither a LoRA factor nor a base "
+                                  "tensor; this adapter type is not supported")
+            parts.setdefault(m.group("module"), {})[m.group("kind")] = name
+        for module, kinds in parts.items():
+            target = f"{module}.weight"
+            if set(kinds) == {"base_layer"}:
+                continue  # PEFT saves an embedding's unchanged base beside its LoRA factors
+            if target not in base_entries:
+                raise HubkitError(f"adapter {source.name}: tensor {target} does not exist in the base")
+            embedding = "lora_embedding_A" in kinds
+            a_name, b_name = (kinds.get("lora_embedding_A"), kinds.get("lora_embedding_B")) if embedding else (
+                kinds.get("lora_A"), kinds.get("lora_B"))
+            if a_name is None or b_name is None:
+                raise HubkitError(f"adapter {source.name}: {module} has only one of its two LoRA factors")
+            rank = source.entries[a_name].shape[0]
+            key = next((k for k in alphas if re.match(rf"(.*\.)?({k})$", module)), None)
+            module_alpha = float(alphas[key]) if key is not None else alpha
+            scale = module_alpha / (math.sqrt(rank) if rslora else rank)
+            plan.lora[target] = (a_name, b_name, scale, embedding or fan)
+            if "lora_magnitude_vector" in kinds:
+                if not dora:
+                    raise HubkitError(f"adapter {source.name}: {module} has a DoRA magnitude but use_dora is off")
+                if embedding:
+                    raise HubkitError(f"adapter {source.name}: DoRA on an embedding ({module}) is not supported")
+                plan.dora[target] = kinds["lora_magnitude_vector"]
+            elif dora:
+                raise HubkitError(f"adapter {source.name}: use_dora is set but {module} has no magnitude vector")
+        return plan
 
 
 def _row(model: str, tensor: str, layers: int, numel: int, base_sq: float, delta_sq: float,
@@ -215,7 +288,7 @@ def _row(model: str, tensor: str, layers: int, numel: int, base_sq: float, delta
     new_sq = base_sq + 2 * dot + delta_sq
     cosine = (base_sq + dot) / math.sqrt(base_sq * new_sq) if base_sq > 0 and new_sq > 0 else float("nan")
     return {"model": model, "tensor": tensor, "module": module_type(tensor), "layer": layer, "depth": depth,
-            "numel": numel, "base_norm": math.sqrt(base_sq), "delta_norm": math.sqrt(max(delta_sq, 0.0)),
+            "numel": numel, "base_norm": math.sqrt(base_sq), "delta_norm": math.sqrt(max(delta_sq, 0.0)), "dot": dot,
             "rel_change": math.sqrt(max(delta_sq, 0.0) / base_sq) if base_sq > 0 else float("nan"),
             "cosine": min(1.0, cosine)}
 
@@ -248,63 +321,74 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
     plans = []
     for src in tuned:
         if src.adapter is not None:
-            pairs = _lora_pairs(src)
-            unknown = [n for n in pairs if n not in base_src.entries]
-            if unknown:
-                raise HubkitError(f"adapter {src.name}: tensor {unknown[0]} does not exist in the base {base}")
-            scale = float(src.adapter.get("lora_alpha", 8)) / float(src.adapter.get("r", 8))
-            plans.append(("lora", src, pairs, scale))
+            plans.append(("lora", src, AdapterPlan.of(src, base_src.entries)))
         else:
             missing = [n for n in names if n not in src.entries]
             extra = [n for n in src.entries if n not in base_src.entries]
             if missing or extra:
                 which = f"lacks tensor {missing[0]}" if missing else f"has tensor {extra[0]} that the base lacks"
                 raise HubkitError(f"model {src.name} {which} (different architecture from {base}?)")
-            plans.append(("full", src, None, 1.0))
+            plans.append(("full", src, None))
     rows = []
     try:
         for name in tqdm(names, desc="layer diff", unit="tensor", disable=not progress):
             entry = base_src.entries[name]
             if entry.dtype not in ("F64", "F32", "F16", "BF16"):
                 continue
-            for kind, src, _pairs, _scale in plans:
-                if kind == "full" and src.entries[name].shape != entry.shape:
-                    raise HubkitError(f"model {src.name}: tensor {name} has shape {src.entries[name].shape}, "
-                                      f"the base {entry.shape}")
-            # one pass over the base tensor, in blocks of rows; each fine-tune's block alongside
-            lora = {}
-            for kind, src, pairs, _scale in plans:
-                if kind == "lora" and name in pairs:
-                    a, b = (src.read(n) for n in pairs[name])  # A: r × in, B: out × r
+            # per fine-tune: how this tensor changes — a whole other tensor, LoRA factors, or nothing
+            whole: dict[int, tuple[TensorSource, str]] = {}
+            factors: dict[int, list] = {}
+            for kind, src, plan in plans:
+                if kind == "full":
+                    if src.entries[name].shape != entry.shape:
+                        raise HubkitError(f"model {src.name}: tensor {name} has shape {src.entries[name].shape}, "
+                                          f"the base {entry.shape}")
+                    whole[id(src)] = (src, name)
+                elif name in plan.replaced:
+                    if src.entries[plan.replaced[name]].shape != entry.shape:
+                        raise HubkitError(f"adapter {src.name}: its saved {name} has shape "
+                                          f"{src.entries[plan.replaced[name]].shape}, the base {entry.shape}")
+                    whole[id(src)] = (src, plan.replaced[name])
+                elif name in plan.lora:
+                    a_name, b_name, scale, transposed = plan.lora[name]
+                    a, b = src.read(a_name), src.read(b_name)
+                    if transposed:  # ΔW = s·(B·A)ᵀ = s·Aᵀ·Bᵀ: the same form with the factors swapped
+                        a, b = b.T, a.T
                     if len(entry.shape) != 2 or (b.shape[0], a.shape[1]) != tuple(entry.shape):
                         raise HubkitError(f"adapter {src.name}: LoRA of {name} is {b.shape[0]}×{a.shape[1]}, "
                                           f"the base tensor {tuple(entry.shape)}")
-                    lora[id(src)] = (a, b, np.zeros_like(a))
+                    magnitude = src.read(plan.dora[name]).reshape(-1) if name in plan.dora else None
+                    factors[id(src)] = [a, scale * b, np.zeros_like(a), magnitude]
             w_sq = 0.0
             sums = {id(p[1]): [0.0, 0.0] for p in plans}  # Σ d², Σ w·d
-            readers = {id(p[1]): p[1].chunks(name) for p in plans if p[0] == "full"}
+            readers = {key: src.chunks(tensor) for key, (src, tensor) in whole.items()}
             row = 0
             for w in base_src.chunks(name):
                 w_sq += float(np.vdot(w, w))
-                for kind, src, _pairs, _scale in plans:
-                    if kind == "full":
-                        d = next(readers[id(src)]) - w
-                        sums[id(src)][0] += float(np.vdot(d, d))
-                        sums[id(src)][1] += float(np.vdot(w, d))
-                    elif id(src) in lora:
-                        a, b, btw = lora[id(src)]
-                        btw += b[row:row + len(w)].T @ w.reshape(len(w), -1)
+                for key, reader in readers.items():
+                    d = next(reader) - w
+                    sums[key][0] += float(np.vdot(d, d))
+                    sums[key][1] += float(np.vdot(w, d))
+                for key, (a, sb, btw, magnitude) in factors.items():
+                    block = w.reshape(len(w), -1)
+                    if magnitude is None:
+                        btw += sb[row:row + len(w)].T @ block  # analytic: only r×in work per block
+                    else:  # DoRA: the row norms of W + s·B·A rescale each row to its learned magnitude
+                        merged = block + sb[row:row + len(w)] @ a
+                        norms = np.linalg.norm(merged, axis=1)
+                        d = (magnitude[row:row + len(w)] / np.where(norms > 0, norms, 1.0))[:, None] * merged - block
+                        sums[key][0] += float(np.vdot(d, d))
+                        sums[key][1] += float(np.vdot(block, d))
                 row += len(w)
             numel = int(np.prod(entry.shape)) if entry.shape else 1
-            for kind, src, _pairs, scale in plans:
-                if kind == "full":
-                    rows.append(_row(src.label, name, layers, numel, w_sq, *sums[id(src)]))
-                elif id(src) in lora:
-                    a, b, btw = lora[id(src)]
-                    delta_sq = scale * scale * float(np.sum((b.T @ b) * (a @ a.T)))
-                    rows.append(_row(src.label, name, layers, numel, w_sq, delta_sq, scale * float(np.sum(btw * a))))
+            for _kind, src, _plan in plans:
+                key = id(src)
+                if key in factors and factors[key][3] is None:
+                    a, sb, btw, _ = factors[key]
+                    delta_sq = float(np.sum((sb.T @ sb) * (a @ a.T)))
+                    rows.append(_row(src.label, name, layers, numel, w_sq, delta_sq, float(np.sum(btw * a))))
                 else:
-                    rows.append(_row(src.label, name, layers, numel, w_sq, 0.0, 0.0))
+                    rows.append(_row(src.label, name, layers, numel, w_sq, *sums[key]))
     finally:
         if stats is not None:
             stats["bytes_read"] = base_src.bytes_read + sum(src.bytes_read for src in tuned)
@@ -316,11 +400,13 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
 
 
 def by_layer(table):
-    """Per model and layer: the layer's relative change over all its tensors (‖ΔW‖/‖W‖ of the layer)."""
+    """Per model and layer, over all its tensors: the relative change ‖ΔW‖/‖W‖ and the cosine of W and W+ΔW."""
     layered = table[table["layer"].notna()].assign(d2=lambda t: t["delta_norm"] ** 2, w2=lambda t: t["base_norm"] ** 2)
-    out = layered.groupby(["model", "layer", "depth"], as_index=False)[["d2", "w2"]].sum()
+    out = layered.groupby(["model", "layer", "depth"], as_index=False)[["d2", "w2", "dot"]].sum()
     out["rel_change"] = (out["d2"] / out["w2"]) ** 0.5
-    return out.drop(columns=["d2", "w2"])
+    out["cosine"] = ((out["w2"] + out["dot"]) / (out["w2"] * (out["w2"] + 2 * out["dot"] + out["d2"])) ** 0.5).clip(
+        upper=1.0)
+    return out.drop(columns=["d2", "w2", "dot"])
 
 
 def plot(table, path: Path) -> None:

@@ -29,21 +29,24 @@ def layerdiff(
 
     from ..analysis.layerdiff import by_layer, layer_diff, plot
 
-    table = layer_diff(base, models, revision=revision, progress=progress)
+    stats: dict[str, int] = {}
+    table = layer_diff(base, models, revision=revision, progress=progress, stats=stats)
     output.mkdir(parents=True, exist_ok=True)
     table.to_parquet(output / "layerdiff.parquet", index=False)
     layers = by_layer(table)
     layers.to_parquet(output / "layerdiff_layers.parquet", index=False)
     plot(table, output / "layerdiff.png")
-    summary = Table(title="relative weight change ‖ΔW‖/‖W‖ by depth")
-    for col in ("model", "first third", "middle third", "last third"):
+    summary = Table(title="relative weight change ‖ΔW‖/‖W‖ by depth, and the cosine of W and W+ΔW")
+    for col in ("model", "first third", "middle third", "last third", "min layer cosine"):
         summary.add_column(col, justify="left" if col == "model" else "right")
     for model, part in layers.groupby("model"):
         thirds = [part[(part["depth"] >= lo) & (part["depth"] <= hi)]["rel_change"].mean()
                   for lo, hi in ((0, 1 / 3), (1 / 3, 2 / 3), (2 / 3, 1))]
-        summary.add_row(str(model), *(f"{v:.4g}" for v in thirds))
+        summary.add_row(str(model), *(f"{v:.4g}" for v in thirds), f"{part['cosine'].min():.6f}")
     console = Console()
     console.print(summary)
+    console.print(f"{stats.get('bytes_read', 0) / 2**20:,.1f} MB of weights read for "
+                  f"{stats.get('tensor_bytes', 0) / 2**20:,.1f} MB of tensors compared (remote repos by Range requests)")
     console.print(f"Tables and plot in {output}")
 
 

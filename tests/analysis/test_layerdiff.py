@@ -111,5 +111,76 @@ def test_cli_writes_a_tidy_parquet_and_a_plot(tiny_model, tuned, tmp_path):
     assert proc.returncode == 0, proc.stderr
     table = pd.read_parquet(out / "layerdiff.parquet")
     assert table["model"].nunique() == 2 and (out / "layerdiff.png").stat().st_size > 1000
-    assert set(pd.read_parquet(out / "layerdiff_layers.parquet").columns) >= {"model", "layer", "depth", "rel_change"}
+    layers = pd.read_parquet(out / "layerdiff_layers.parquet")
+    assert set(layers.columns) >= {"model", "layer", "depth", "rel_change", "cosine"}
+    assert ((layers["cosine"] > 0.5) & (layers["cosine"] <= 1.0)).all()
+    assert "of weights read" in proc.stdout and "cosine" in proc.stdout
     assert module_type("model.layers.2.self_attn.o_proj.weight") == "attention.o"
+
+
+VARIANTS = {
+    "rslora": {"r": 16, "lora_alpha": 8, "use_rslora": True, "target_modules": ["q_proj", "v_proj"]},
+    "modules-to-save": {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj"], "modules_to_save": ["lm_head"]},
+    "patterns": {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "rank_pattern": {"v_proj": 2},
+                 "alpha_pattern": {"layers.1.self_attn.q_proj": 32}},
+    "dora": {"r": 4, "lora_alpha": 8, "use_dora": True, "target_modules": ["q_proj", "down_proj"]},
+    "embedding": {"r": 4, "lora_alpha": 8, "target_modules": ["embed_tokens", "q_proj"]},
+}
+
+
+@pytest.fixture(scope="module")
+def variants(tiny_model, tmp_path_factory):
+    """PEFT adapters of each variant over the tiny base, with every trainable tensor moved off its init."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path_factory.mktemp("variants")
+    torch.manual_seed(0)
+    for name, config in VARIANTS.items():
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model), LoraConfig(**config))
+        with torch.no_grad():
+            for param in model.parameters():
+                if param.requires_grad:
+                    param.add_(torch.randn_like(param) * 0.05)
+        model.save_pretrained(out / name)
+    return out
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_peft_variants_match_the_merged_weights(tiny_model, variants, variant):
+    """rsLoRA, rank/alpha patterns, modules_to_save, DoRA and embedding LoRA: each tensor's change equals PEFT's
+    own merge (`merge_and_unload`), and every tensor the adapter touches is reported as changed."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = {k: v.double().numpy() for k, v in AutoModelForCausalLM.from_pretrained(tiny_model).state_dict().items()}
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), variants / variant)
+    merged = {k: v.double().numpy() for k, v in merged.merge_and_unload().state_dict().items()}
+    table = layer_diff(str(tiny_model), [str(variants / variant)], progress=False)
+    for row in table.itertuples():
+        w, v = base[row.tensor], merged[row.tensor]
+        assert row.rel_change == pytest.approx(np.linalg.norm(v - w) / np.linalg.norm(w), rel=1e-6, abs=1e-12)
+        # PEFT merges in float32: agreement to its rounding
+        assert row.cosine == pytest.approx(np.sum(w * v) / (np.linalg.norm(w) * np.linalg.norm(v)), rel=1e-6)
+    touched = {k for k in base if not np.array_equal(base[k], merged[k])}
+    assert touched and set(table.loc[table["rel_change"] > 0, "tensor"]) == touched
+    del torch
+
+
+def test_unsupported_adapters_are_refused_not_misreported(tiny_model, variants, tmp_path):
+    for key, value in (("lora_bias", True), ("peft_type", "IA3"), ("layer_replication", [[0, 1]])):
+        folder = tmp_path / key
+        shutil.copytree(variants / "rslora", folder)
+        config = json.loads((folder / "adapter_config.json").read_text())
+        (folder / "adapter_config.json").write_text(json.dumps({**config, key: value}))
+        with pytest.raises(HubkitError, match="not supported|cannot compute"):
+            layer_diff(str(tiny_model), [str(folder)], progress=False)
+    folder = tmp_path / "odd"
+    shutil.copytree(variants / "rslora", folder)
+    tensors = load_file(str(folder / "adapter_model.safetensors"))
+    tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_E"] = np.ones((4, 1), np.float32)
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    _assert_one_line_error(hubkit("layerdiff", "--base", str(tiny_model), str(folder), "-o", str(tmp_path / "o")),
+                           "this adapter type is not supported")
