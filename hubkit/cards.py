@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from .config import slug
+from .resources import resource_dir
 from .results import BENCHMARKS, SCALES, ResultRow
 from .train import RunResult
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "model_cards"
+TEMPLATES = resource_dir("model_cards")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 
 

@@ -33,12 +33,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import HubkitError
+from .resources import resource_dir
 
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
 
-RECIPE = Path(__file__).resolve().parent.parent / "scripts" / "recipes" / "quickstart.yaml"
+RECIPE = resource_dir("recipes") / "quickstart.yaml"
 STUDY_CSV = Path("massive_sft_results") / "evaluation_result.csv"
 STAGES = ("hub", "data", "base model", "sweep", "study results", "perplexity", "layer diff", "analysis", "leaderboard")
 

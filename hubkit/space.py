@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import HubkitError
+from .resources import resource_dir
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
-SPACE_DIR = Path(__file__).resolve().parent.parent / "spaces" / "leaderboard"
+SPACE_DIR = resource_dir("leaderboard")
 SPACE_FILES = ("app.py", "leaderboard.py", "benchmarks.json", "requirements.txt", "README.md")
 
 

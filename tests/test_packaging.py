@@ -1,0 +1,57 @@
+"""The installed wheel (not the checkout) finds its card templates, recipes and leaderboard Space."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+_INSTALLED_CHECK = r'''
+import sys
+from pathlib import Path
+import hubkit, hubkit.cards as cards, hubkit.quickstart as quickstart, hubkit.space as space
+site = Path(hubkit.__file__).resolve().parent
+assert not str(site).startswith(sys.argv[1]), f"imported from the checkout: {site}"
+for folder, wanted in ((cards.TEMPLATES, "sft_model.md"), (space.SPACE_DIR, "app.py"),
+                       (space.SPACE_DIR, "leaderboard.py"), (space.SPACE_DIR, "benchmarks.json"),
+                       (quickstart.RECIPE.parent, "quickstart.yaml")):
+    assert (Path(folder) / wanted).is_file(), (folder, wanted)
+    assert str(folder).startswith(str(site)), folder
+space._space_path()
+import leaderboard  # the Space's module, from the wheel
+print("installed resources OK", site.parent.name)
+'''
+
+
+def test_pyproject_lists_every_hubkit_package():
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "hubkit").rglob("__init__.py")}
+    assert found <= listed, f"add to pyproject's [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def test_a_built_wheel_ships_templates_recipes_and_the_space(tmp_path):
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "dist"), str(REPO)], capture_output=True, text=True, env=env,
+                           timeout=600)
+    assert build.returncode == 0, build.stderr[-2000:]
+    [wheel] = list((tmp_path / "dist").glob("hubkit-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
+                             capture_output=True, text=True, env=env, timeout=600)
+    assert install.returncode == 0, install.stderr[-2000:]
+    clean = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    check = subprocess.run([str(python), "-c", _INSTALLED_CHECK, str(REPO)], capture_output=True, text=True,
+                           cwd=tmp_path, env=clean, timeout=300)
+    assert check.returncode == 0, check.stderr[-3000:]
+    assert "installed resources OK" in check.stdout
+    helped = subprocess.run([str(venv / "bin" / "hubkit"), "quickstart", "--help"], capture_output=True, text=True,
+                            cwd=tmp_path, env=clean, timeout=120)
+    assert helped.returncode == 0 and re.search(r"Examples:", helped.stdout), helped.stderr
