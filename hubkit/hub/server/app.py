@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from ..client import TRANSFER_HEADER
 from .auth import User, Users
@@ -234,7 +234,27 @@ class HubApp:
         if len(parts) == 6 and parts[1].endswith(".git") and parts[2:] == ["info", "lfs", "objects", "batch"]:
             ctx.body = await self._read_body(request)
             return await run_in_threadpool(self.lfs_batch, ctx, repo_type, f"{parts[0]}/{parts[1][:-4]}")
+        if len(parts) == 2 and method in ("GET", "HEAD") and not parts[1].endswith(".git"):
+            return await run_in_threadpool(self.repo_page, ctx, repo_type, f"{parts[0]}/{parts[1]}")
         raise NotFound(f"No route for {method} {raw_path}")
+
+    def repo_page(self, ctx: Ctx, repo_type: str, repo_id: str) -> Response:
+        """The web view of a repo (`web.repo_page`): its card rendered safely and its files, as a browser sees it."""
+        from . import web
+
+        try:
+            repo = self._repo(ctx, repo_type, repo_id)
+        except HubError as e:
+            return HTMLResponse(web.not_found_page(f"No {repo_type} {repo_id} here (or it is private)."),
+                                status_code=e.status, headers=web.page_headers())
+        commit = self.store.resolve(repo, "main")
+        readme = commit.tree.get("README.md")
+        text = None
+        if readme is not None:
+            text = b"".join(self.store.read_blob(readme.sha256, 0, min(readme.size, web.MAX_CARD_BYTES))).decode(
+                "utf-8", errors="replace")
+        page = web.repo_page(repo, commit, text)
+        return HTMLResponse("" if ctx.request.method == "HEAD" else page, headers=web.page_headers())
 
     async def _read_body(self, request: Request, limit: int = MAX_JSON_BODY) -> bytes:
         return b"".join([chunk async for chunk in _chunks(request, limit, BODY_TOTAL_SECONDS)])
