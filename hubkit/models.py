@@ -193,3 +193,39 @@ def add_bundled_model(name: str, api=None) -> tuple[str, str]:
     pushed = push_folder(entry.repo_id, folder, commit_message=f"Mirror {entry.repo_id} from {entry.filename}",
                          api=api)
     return entry.repo_id, pushed.commit
+
+
+TINY_CARD = """---
+license: apache-2.0
+library_name: transformers
+pipeline_tag: text-generation
+tags: [hubkit-tiny, random-weights]
+---
+
+# {repo_id}
+
+A tiny random Llama (hidden size 64, 4 layers, about 235k parameters) with a 512-token BPE tokenizer, built by
+`hubkit hub add-model tiny`. It knows nothing: it is for trying the pipeline end to end in seconds.
+"""
+
+
+def add_tiny_model(repo_id: str | None = None, api=None) -> tuple[str, str]:
+    """Build a tiny random Llama (once, cached) and publish it to the current Hub as `<user>/tiny-llama`;
+    returns (repo id, commit). A rerun makes no commit.
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .hub import get_api, hubkit_home, push_folder
+
+    api = api or get_api()
+    folder = hubkit_home() / "models" / "tiny-llama"
+    if not (folder / "model.safetensors").is_file():
+        build_tiny_model(folder)
+    try:
+        repo_id = repo_id or f"{api.whoami()['name']}/tiny-llama"
+        (folder / "README.md").write_text(TINY_CARD.format(repo_id=repo_id), encoding="utf-8")
+        api.create_repo(repo_id, exist_ok=True)
+        pushed = push_folder(repo_id, folder, commit_message="A tiny random Llama for trying hubkit", api=api)
+    except HfHubHTTPError as e:
+        raise HubkitError(f"cannot publish the tiny model: {str(e).splitlines()[0]}") from None
+    return repo_id, pushed.commit

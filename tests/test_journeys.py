@@ -1,0 +1,122 @@
+"""The README's three journeys — publish a sweep, browse the leaderboard, download for reanalysis — run as
+written (read from the README), in order, on the embedded Hub of a fresh machine with no environment set."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from .conftest import ServingCommand
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def journeys() -> dict[str, list[str]]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    found = re.findall(r"<!-- journey: (\w+) -->\n```bash\n(.*?)```", text, re.S)
+    return {name: [line for line in block.splitlines() if line.strip()] for name, block in found}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A checkout-shaped folder (its `scripts/`, and `../shared` beside it) and a fresh hubkit home."""
+    tmp = tmp_path_factory.mktemp("journeys")
+    work = tmp / "checkout"
+    work.mkdir()
+    (work / "scripts").symlink_to(REPO / "scripts")
+    (tmp / "shared").symlink_to(SHARED)
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_TOKEN")}
+    env.update(HUBKIT_HOME=str(tmp / "home"), HF_HOME=str(tmp / "hf"), COLUMNS="200")
+    yield {"work": work, "env": env, "home": tmp / "home"}
+    subprocess.run(["hubkit", "hub", "stop"], env=env, capture_output=True, timeout=60)
+
+
+def _run(line: str, world) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["bash", "-c", line], cwd=world["work"], env=world["env"], capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, f"{line}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def _hub(world):
+    from huggingface_hub import HfApi
+
+    url = json.loads((world["home"] / "hub" / "server.json").read_text())["url"]
+    return url, HfApi(endpoint=url, token=(world["home"] / "hub" / "embedded-token").read_text().strip())
+
+
+def test_the_readme_has_three_journeys():
+    assert list(journeys()) == ["publish", "browse", "reanalyse"]
+
+
+def test_publish_a_sweep(world):
+    outputs = [_run(line, world) for line in journeys()["publish"]]
+    assert "hubkit/tiny-llama @" in outputs[0].stdout
+    status = outputs[-1].stdout
+    assert status.count("published") >= 3, status
+    url, api = _hub(world)
+    models = [m.id for m in api.list_models(author="hubkit", filter="hubkit-sft")]
+    assert len(models) == 3
+    for repo in models:
+        files = set(api.list_repo_files(repo))
+        assert {"README.md", "loss_curve.png", "hubkit_config.yaml"} <= files, files
+        assert "model-index" in api.model_info(repo).card_data.to_dict()
+    page = httpx.get(f"{url}/{models[0]}")  # the URL hubkit prints opens a page
+    assert page.status_code == 200 and models[0] in page.text and "loss_curve.png" in page.text
+    results = api.list_repo_files("hubkit/tiny-demo-results", repo_type="dataset")
+    assert "data/results.parquet" in results
+
+
+def test_browse_the_leaderboard(world):
+    importing, serving = journeys()["browse"]
+    _run(importing, world)
+    args = shlex.split(serving, comments=True)
+    assert args[:3] == ["hubkit", "leaderboard", "serve"]
+    served = ServingCommand(*args[1:], "--port", str(_port()), cwd=world["work"], env=world["env"])
+    try:
+        served.serving.wait(timeout=240)
+        assert served.url, served.output
+        assert httpx.get(served.url, timeout=60).status_code == 200
+        assert httpx.get(served.url + "config", timeout=60).status_code == 200
+        assert "Loaded hubkit/tiny-demo-results" in served.output
+        served.proc.send_signal(signal.SIGINT)
+        assert served.wait(timeout=60) == 0, served.output
+    finally:
+        served.proc.kill()
+    assert "Leaderboard stopped." in served.output
+
+
+def _port() -> int:
+    from .conftest import _free_port
+
+    return _free_port()
+
+
+def test_download_for_reanalysis(world):
+    for line in journeys()["reanalyse"]:
+        _run(line, world)
+    work = world["work"]
+    pulled = sorted(p for p in (work / "pulled").iterdir() if p.is_dir())
+    assert len(pulled) == 3 and all((p / "pulled.json").is_file() for p in pulled)
+    diff = pd.read_parquet(work / "diff" / "layerdiff.parquet")
+    assert set(diff["model"]) == {json.loads((p / "pulled.json").read_text())["repo_id"] for p in pulled}
+    assert (diff["rel_change"] > 0).any()
+    ppl = pd.read_parquet(work / "ppl.parquet")
+    assert ppl[["base_model", "dataset"]].values.tolist() == [["hubkit/tiny-llama", "lima"]]
+    index = json.loads((work / "analysis" / "index.json").read_text())["analyses"]
+    layer = next(a for a in index if a["name"] == "layer_correlation")
+    assert layer["n"] >= 1 and "data size 64" in layer["condition"]
+    props = next(a for a in index if a["name"] == "data_properties")
+    assert props["n"] >= 1  # the perplexity table joined the sweep's runs
+    _, api = _hub(world)
+    assert "analysis/index.json" in api.list_repo_files("hubkit/tiny-demo-results", repo_type="dataset")
