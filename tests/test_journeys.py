@@ -120,3 +120,46 @@ def test_download_for_reanalysis(world):
     assert props["n"] >= 1  # the perplexity table joined the sweep's runs
     _, api = _hub(world)
     assert "analysis/index.json" in api.list_repo_files("hubkit/tiny-demo-results", repo_type="dataset")
+
+
+# The commands the journeys above do not run, each on its happy path in the same fresh world (no HF_ENDPOINT):
+# together with the journeys and the quickstart's own test, every command of the tree.
+OTHERS = [
+    "hubkit hub start",
+    "hubkit hub status",
+    "hubkit data list",
+    "hubkit train model=hubkit/tiny-llama dataset=lima data_size=16 epochs=1 batch_size=8 max_length=128 "
+    "logging_steps=1 output_dir=runs --no-progress",
+    "hubkit eval runs/* --suite mmlu --limit 2 --no-progress",
+    "hubkit publish runs/*",
+    "hubkit space deploy --results hubkit/tiny-demo-results --repo-id hubkit/tiny-demo-board",
+    "hubkit data properties --datasets lima --benchmarks mmlu --size 4 -o props.parquet --no-progress",
+    "hubkit hub add-user bob --root \"$HUBKIT_HOME/hub\"",
+    "hubkit hub revoke bob --root \"$HUBKIT_HOME/hub\"",
+    "hubkit hub gc --dry-run",
+]
+ELSEWHERE = {("quickstart",): "tests/test_quickstart.py", ("hub", "serve"): "tests/test_cli.py (serve on a busy "
+             "port) and every test's Hub fixture", ("hub", "stop"): "the fixtures' teardown"}
+
+
+def test_every_other_command_on_the_embedded_hub(world):
+    import typer
+
+    from hubkit.cli.main import app
+
+    outputs = {line: _run(line, world).stdout for line in OTHERS}
+    assert "embedded Hub" in outputs["hubkit hub status"]
+    assert "Results → hubkit/hubkit-results" in " ".join(outputs["hubkit publish runs/*"].split())
+    _, api = _hub(world)
+    assert api.repo_exists("hubkit/tiny-demo-board", repo_type="space")
+    assert pd.read_parquet(world["work"] / "props.parquet")["dataset"].tolist() == ["lima"]
+
+    def walk(cmd, path):
+        subs = getattr(cmd, "commands", None)
+        return [p for name, sub in subs.items() for p in walk(sub, (*path, name))] if subs else [path]
+
+    ran = {tuple(shlex.split(line, comments=True)[1:3]) for lines in journeys().values() for line in lines} | {
+        tuple(shlex.split(line, comments=True)[1:3]) for line in OTHERS}
+    ran |= {(p[0],) for p in ran}
+    missing = [p for p in walk(typer.main.get_command(app), ()) if p not in ran and p not in ELSEWHERE]
+    assert not missing, f"commands no journey or test runs on the embedded Hub: {missing}"
