@@ -154,7 +154,8 @@ def status() -> None:
 
     endpoint = os.environ.get("HF_ENDPOINT")
     if endpoint:
-        answering = ping(endpoint.rstrip("/")) or _answers(endpoint.rstrip("/"))
+        url = endpoint.rstrip("/")
+        answering = ping(url) or ping(url, timeout=3.0, path="/api/models?limit=1")
         typer.echo(f"endpoint: {endpoint} (from HF_ENDPOINT, {'answering' if answering else 'not answering'})")
         if not answering:
             raise typer.Exit(1)
@@ -164,18 +165,6 @@ def status() -> None:
         typer.echo(f"endpoint: {hub.url} (embedded Hub, root {hub.root}, pid {hub.pid})")
     else:
         typer.echo(f"endpoint: embedded Hub, not running (root {embedded_root()}); any command starts it")
-
-
-def _answers(endpoint: str, timeout: float = 3.0) -> bool:
-    """Whether any Hub (hubkit's or huggingface.co) answers the model-list API at `endpoint`."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{endpoint}/api/models?limit=1", timeout=timeout) as r:
-            return r.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
 
 
 @app.command("seed")

@@ -96,10 +96,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def ping(url: str, timeout: float = 2.0) -> bool:
-    """Whether a Hub answers at `url`."""
+def ping(url: str, timeout: float = 2.0, path: str = "/api/agent-harnesses") -> bool:
+    """Whether a Hub answers `path` at `url` (by default an endpoint hubkit's Hub serves cheaply; any Hub,
+    huggingface.co included, answers `/api/models?limit=1`)."""
     try:
-        with urllib.request.urlopen(f"{url}/api/agent-harnesses", timeout=timeout) as r:
+        with urllib.request.urlopen(f"{url}{path}", timeout=timeout) as r:
             return r.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
