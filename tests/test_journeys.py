@@ -9,6 +9,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,11 @@ def journeys() -> dict[str, list[str]]:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     found = re.findall(r"<!-- journey: (\w+) -->\n```bash\n(.*?)```", text, re.S)
     return {name: [line for line in block.splitlines() if line.strip()] for name, block in found}
+
+
+def python_example() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return re.search(r"<!-- journey: python -->\n```python\n(.*?)```", text, re.S).group(1)
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +126,16 @@ def test_download_for_reanalysis(world):
     assert props["n"] >= 1  # the perplexity table joined the sweep's runs
     _, api = _hub(world)
     assert "analysis/index.json" in api.list_repo_files("hubkit/tiny-demo-results", repo_type="dataset")
+
+
+def test_the_python_api_example(world):
+    """The README's Python API block, as written, after the three journeys (same folder, same Hub)."""
+    proc = subprocess.run([sys.executable, "-c", python_example()], cwd=world["work"], env=world["env"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "lima: perplexity" in out and "rel_change" in out and "cosine" in out
+    assert "{'mmlu':" in out and "ci_low" in out
 
 
 # The commands the journeys above do not run, each on its happy path in the same fresh world (no HF_ENDPOINT):
