@@ -178,11 +178,11 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
         if not (completion if mode == "response" else text).strip():
             raise HubkitError(f"dataset {data} row {row}: empty {'completion' if mode == 'response' else 'text'}")
         if mode == "response" and prompt:
-            ctx, cont = lm._split(prompt, completion)
+            ctx, cont = lm.split(prompt, completion)
             tokens, scored_from = ctx + cont, len(ctx)
             total_bytes += len(completion.encode("utf-8"))
         else:
-            tokens, scored_from = [prefix] + lm._encode(text, special=False), 1
+            tokens, scored_from = [prefix] + lm.encode(text, special=False), 1
             total_bytes += len(text.encode("utf-8"))
         work += _windows(tokens, scored_from, window, step)
     work.sort(key=lambda w: -len(w[0]))

@@ -249,22 +249,23 @@ class LM:
 
     # -- tokenisation ------------------------------------------------------------------------------
 
-    def _encode(self, text: str, special: bool) -> list[int]:
+    def encode(self, text: str, special: bool) -> list[int]:
+        """Token ids of `text`, with the tokenizer's special tokens (BOS) when `special`."""
         return self.tokenizer(text, add_special_tokens=special)["input_ids"]
 
-    def _split(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    def split(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Context and continuation tokens, split the way lm-eval does (trailing spaces move to the continuation)."""
         spaces = len(context) - len(context.rstrip(" "))
         if spaces:
             context, continuation = context[:-spaces], context[-spaces:] + continuation
-        ctx = self._encode(context, special=True)
+        ctx = self.encode(context, special=True)
         if not ctx:  # nothing to condition on: start from the end-of-text token, as lm-eval does
             ctx = [self.tokenizer.eos_token_id]
-            return ctx, self._encode(continuation, special=False)
-        whole = self._encode(context + continuation, special=True)
+            return ctx, self.encode(continuation, special=False)
+        whole = self.encode(context + continuation, special=True)
         cont = whole[len(ctx):]
         if not cont:  # the tokenizer merged the continuation into the context's last token
-            cont = self._encode(continuation, special=False)
+            cont = self.encode(continuation, special=False)
         return ctx, cont
 
     # -- log-likelihood ------------------------------------------------------------------------------
@@ -284,7 +285,7 @@ class LM:
 
         groups: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}
         for i, (context, continuation) in enumerate(requests):
-            ctx, cont = self._split(context, continuation)
+            ctx, cont = self.split(context, continuation)
             if share_prefix:
                 groups.setdefault(tuple(ctx), []).append((i, cont))
             else:
@@ -392,7 +393,7 @@ class LM:
 
         stop = [s for s in stop if s]
         tok = self.tokenizer
-        encoded = [self._encode(p, special=True) for p in prompts]
+        encoded = [self.encode(p, special=True) for p in prompts]
         budget = max(1, self.max_length - max_new_tokens)
         encoded = [e[-budget:] for e in encoded]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))

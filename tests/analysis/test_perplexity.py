@@ -27,10 +27,10 @@ def _direct(lm: LM, pairs, mode: str) -> tuple[float, int]:
     total, count = 0.0, 0
     for prompt, completion in pairs:
         if mode == "response":
-            ctx, cont = lm._split(prompt, completion)
+            ctx, cont = lm.split(prompt, completion)
             ids, labels = ctx + cont, [-100] * len(ctx) + cont
         else:
-            body = lm._encode(prompt + completion, special=False)
+            body = lm.encode(prompt + completion, special=False)
             ids, labels = [first] + body, [-100] + body
         with torch.inference_mode():
             out = lm.model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels]))
@@ -54,7 +54,7 @@ def short_lima(hub, seeded, tmp_path_factory):
 def test_perplexity_equals_a_direct_loss_computation(tiny_model, short_lima):
     lm = LM.load(str(tiny_model))
     pairs = [(r["prompt"], r["completion"]) for r in load_training_data(str(short_lima)).dataset]
-    assert len(pairs) == 12 and max(len(lm._encode(p + c, special=True)) for p, c in pairs) < lm.max_length
+    assert len(pairs) == 12 and max(len(lm.encode(p + c, special=True)) for p, c in pairs) < lm.max_length
     for mode in ("response", "full"):
         result = perplexity(str(tiny_model), str(short_lima), mode=mode, progress=False, use_cache=False)
         nll, count = _direct(lm, pairs, mode)

@@ -56,7 +56,7 @@ def test_loglikelihood_equals_a_direct_forward_pass(lm):
     import torch
 
     context, continuation = "The cat sat on the", " mat today"
-    ctx, cont = lm._split(context, continuation)
+    ctx, cont = lm.split(context, continuation)
     with torch.inference_mode():
         logits = lm.model(torch.tensor([ctx + cont])).logits[0].float().log_softmax(-1)
     direct = sum(float(logits[len(ctx) - 1 + j, t]) for j, t in enumerate(cont))
