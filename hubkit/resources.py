@@ -23,6 +23,9 @@ def resource_dir(name: str) -> Path:
     checkout = CHECKOUT / SHIPPED[name]
     if checkout.is_dir():
         return checkout
+    beside = Path(__file__).resolve().parent / "_shipped" / name  # where the wheel puts it, next to this module
+    if beside.is_dir():
+        return beside
     from importlib.util import find_spec
 
     try:  # a folder of data files: a namespace package, whose location its spec gives

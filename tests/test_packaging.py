@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 import hubkit, hubkit.cards as cards, hubkit.quickstart as quickstart, hubkit.space as space
 site = Path(hubkit.__file__).resolve().parent
-assert not str(site).startswith(sys.argv[1]), f"imported from the checkout: {site}"
+assert str(site).startswith(sys.argv[1]), f"not imported from the venv's wheel: {site}"
 for folder, wanted in ((cards.TEMPLATES, "sft_model.md"), (space.SPACE_DIR, "app.py"),
                        (space.SPACE_DIR, "leaderboard.py"), (space.SPACE_DIR, "benchmarks.json"),
                        (quickstart.RECIPE.parent, "quickstart.yaml")):
@@ -45,11 +45,12 @@ def test_a_built_wheel_ships_templates_recipes_and_the_space(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
-    install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
+    # --force-reinstall: the editable checkout beside it (system site-packages) has the same version
+    install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q", str(wheel)],
                              capture_output=True, text=True, env=env, timeout=600)
     assert install.returncode == 0, install.stderr[-2000:]
     clean = {k: v for k, v in env.items() if k != "PYTHONPATH"}
-    check = subprocess.run([str(python), "-c", _INSTALLED_CHECK, str(REPO)], capture_output=True, text=True,
+    check = subprocess.run([str(python), "-c", _INSTALLED_CHECK, str(venv)], capture_output=True, text=True,
                            cwd=tmp_path, env=clean, timeout=300)
     assert check.returncode == 0, check.stderr[-3000:]
     assert "installed resources OK" in check.stdout
