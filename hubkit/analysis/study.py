@@ -128,6 +128,13 @@ class Section:
         return [a for a in self.condition.pooled() if a not in compared]
 
 
+def _section(name: str, condition: Condition, n: int, dropped: list[str], tables: dict | None = None,
+             title: str | None = None, **more: Any) -> Section:
+    """A `Section` with its title, part and unit from `TITLES`."""
+    default_title, part, unit = TITLES[name]
+    return Section(name, title or default_title, part, condition, n, unit, dropped, tables or {}, **more)
+
+
 @dataclass
 class Analysis:
     """The sections, their tables (name → DataFrame), the plots written, and the report's path."""
@@ -274,6 +281,21 @@ def _averageable(cells: pd.DataFrame, include_failures: bool) -> pd.DataFrame:
     return cells[keep.to_numpy(bool)]
 
 
+def _complete(wide: pd.DataFrame, where: str = "") -> tuple[pd.DataFrame, list[str]]:
+    """Runs × benchmarks restricted to the benchmarks at least half the runs have (`MIN_COVERAGE`) and the runs
+    that have all of those, with notes saying what was left out."""
+    coverage = wide.notna().mean()
+    used = sorted(coverage[coverage >= MIN_COVERAGE].index)
+    notes = []
+    left = sorted(set(wide.columns) - set(used))
+    if left:
+        notes.append(f"benchmarks scored for under half the runs{where} left out: {', '.join(left)}")
+    complete = wide[used].dropna()
+    if len(complete) < len(wide):
+        notes.append(f"{len(wide) - len(complete)} run(s){where} lacking one of the kept benchmarks dropped")
+    return complete, notes
+
+
 def mean_gain(cells: pd.DataFrame, within: list[str] | None = None,
               include_failures: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """Per run, the mean gain over the percent-scale benchmarks common to the runs of its group.
@@ -292,17 +314,11 @@ def mean_gain(cells: pd.DataFrame, within: list[str] | None = None,
         wide = part.pivot_table(index="run_id", columns="column", values="gain", aggfunc="mean")
         if wide.empty:
             continue
-        coverage = wide.notna().mean()
-        used = sorted(coverage[coverage >= MIN_COVERAGE].index)
         where = "" if not within else f" ({', '.join(map(str, key if isinstance(key, tuple) else (key,)))})"
-        left = sorted(set(wide.columns) - set(used))
-        if left:
-            notes.append(f"benchmarks scored for under half the runs{where} left out: {', '.join(left)}")
-        complete = wide[used].dropna()
-        if len(complete) < len(wide):
-            notes.append(f"{len(wide) - len(complete)} run(s){where} lacking one of the averaged benchmarks dropped")
+        complete, left = _complete(wide, where)
+        notes += left
         out.append(pd.DataFrame({"run_id": complete.index, "mean_gain": complete.mean(axis=1).to_numpy(),
-                                 "benchmarks": len(used)}))
+                                 "benchmarks": complete.shape[1]}))
     if not out:
         return pd.DataFrame(columns=["run_id", "mean_gain", "benchmarks", *MATCH]), notes
     runs = pd.concat(out, ignore_index=True)
@@ -342,11 +358,9 @@ def synergy(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failu
     agree = signs.groupby(["dataset", "column", "scale"]).agg(
         bases=("gain", "size"), positive=("positive", "sum"), mean_gain=("gain", "mean")).reset_index()
     agree["agreement"] = np.maximum(agree["positive"], agree["bases"] - agree["positive"]) / agree["bases"]
-    failures = grid[grid["format_failure"]].drop_duplicates(["base_model", "column"])[["base_model", "column"]]
-    failures = failures.merge(cells[cells["format_failure"]].drop_duplicates(["base_model", "column"])[
-        ["base_model", "column", "base_score"]], on=["base_model", "column"])
-    section = Section("synergy", "Training data × benchmark synergy", "RQ1", condition, int(cells["run_id"].nunique()),
-                      "runs", _failure_note(cells, include_failures),
+    failures = cells[cells["format_failure"]].drop_duplicates(["base_model", "column"])[
+        ["base_model", "column", "base_score"]]
+    section = _section("synergy", condition, int(cells["run_id"].nunique()), _failure_note(cells, include_failures),
                       {"synergy": grid, "agreement": agree, "format_failures": failures})
     if pooled := condition.pooled():
         section.dropped.append(f"each cell averages over {', '.join(pooled)} (pooled by the condition)")
@@ -401,8 +415,7 @@ def dataset_ranking(cells: pd.DataFrame, condition: Condition = MAIN_GRID,
                      "worst": order["dataset"].iloc[-1], "worst_gain": order["mean_gain"].iloc[-1]})
     ranking = pd.DataFrame(rows, columns=["base_model", "datasets", "benchmarks", "best", "best_gain", "second",
                                           "second_gain", "worst", "worst_gain"])
-    section = Section("dataset_ranking", "Best, second and worst training data per base model", "RQ1", condition,
-                      len(runs), "runs", notes + _failure_note(cells, include_failures),
+    section = _section("dataset_ranking", condition, len(runs), notes + _failure_note(cells, include_failures),
                       {"dataset_gains": per, "dataset_ranking": ranking})
     section.lines = ["| base model | best | 2nd | worst | benchmarks |", "| --- | --- | --- | --- | --- |"]
     section.lines += [f"| {_md(r.base_model)} | {_md(r.best)} ({r.best_gain:+.1f}) | {_md(r.second)} "
@@ -446,8 +459,7 @@ def gain_correlation(cells: pd.DataFrame, condition: Condition = MAIN_GRID, incl
     percent = _averageable(cells, include_failures)
     by_model = percent.pivot_table(index=["dataset", "column"], columns="base_model", values="gain", aggfunc="mean")
     models = _pairwise(by_model, "model_a", "model_b")
-    section = Section("gain_correlation", "Correlation of gain patterns between benchmarks and between models", "RQ1",
-                      condition, int(by_run.shape[0]), "runs", _failure_note(cells, include_failures),
+    section = _section("gain_correlation", condition, int(by_run.shape[0]), _failure_note(cells, include_failures),
                       {"benchmark_correlation": bench, "model_correlation": models})
     section.method = "Pearson r; each pair of benchmarks (or models) over the runs (cells) that have both: n per pair in the table."
     off = models[models["model_a"] != models["model_b"]]
@@ -479,19 +491,8 @@ def pca(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures:
 
     percent = _averageable(cells, include_failures)
     wide = percent.pivot_table(index="run_id", columns="column", values="gain", aggfunc="mean")
-    dropped = []
-    if not wide.empty:
-        coverage = wide.notna().mean()
-        left = sorted(coverage[coverage < MIN_COVERAGE].index)
-        if left:
-            dropped.append(f"benchmarks scored for under half the runs left out: {', '.join(left)}")
-        wide = wide[sorted(coverage[coverage >= MIN_COVERAGE].index)]
-        complete = wide.dropna()
-        if len(complete) < len(wide):
-            dropped.append(f"{len(wide) - len(complete)} run(s) lacking one of the benchmarks dropped")
-        wide = complete
-    section = Section("pca", "Principal components of gain patterns", "RQ1", condition, len(wide), "runs",
-                      dropped + _failure_note(cells, include_failures))
+    wide, dropped = _complete(wide) if not wide.empty else (wide, [])
+    section = _section("pca", condition, len(wide), dropped + _failure_note(cells, include_failures))
     if len(wide) < 3 or wide.shape[1] < 2:
         section.finding = "Too few complete gain patterns for a PCA under this condition."
         section.tables = {"pca": pd.DataFrame(columns=["component", "explained", "cumulative"])}
@@ -547,9 +548,9 @@ def data_properties(cells: pd.DataFrame, properties: pd.DataFrame, condition: Co
                             "n": int((part[prop].notna() & part["gain"].notna()).sum()),
                             "r": value, "ci_low": low, "ci_high": high})
     table = pd.DataFrame(rows, columns=["column", "property", "method", "n", "r", "ci_low", "ci_high"])
-    section = Section("data_properties", "Gains vs training-data properties", "RQ2", condition,
-                      int(joined[["base_model", "dataset"]].drop_duplicates().shape[0]) if not joined.empty else 0,
-                      "base model × training data pairs", _failure_note(cells, include_failures),
+    section = _section("data_properties", condition,
+                       int(joined[["base_model", "dataset"]].drop_duplicates().shape[0]) if not joined.empty else 0,
+                       _failure_note(cells, include_failures),
                       {"data_properties": table})
     if missing > 0:
         section.dropped.append(f"{missing} (base model, training data) pair(s) with gains but no property row dropped")
@@ -570,9 +571,9 @@ def data_properties(cells: pd.DataFrame, properties: pd.DataFrame, condition: Co
     return section
 
 
-def _run_ids(cells: pd.DataFrame, models: pd.Series) -> pd.Series:
-    """Layer-diff model names (Hub ids or run ids) as the results' run ids."""
-    by_repo = {m: r for m, r in zip(cells["model_id"], cells["run_id"]) if isinstance(m, str) and m}
+def _run_ids(rows: pd.DataFrame, models: pd.Series) -> pd.Series:
+    """Layer-diff model names (Hub ids or run ids) as the results' run ids (`rows`: any rows with both)."""
+    by_repo = {m: r for m, r in zip(rows["model_id"], rows["run_id"]) if isinstance(m, str) and m}
     return models.map(lambda m: by_repo.get(m, m))
 
 
@@ -595,8 +596,7 @@ def layer_correlation(cells: pd.DataFrame, layers: pd.DataFrame, condition: Cond
                          "ci_low": low, "ci_high": high})
     table = pd.DataFrame(rows, columns=["depth", "method", "models", "r", "ci_low", "ci_high"])
     n = int(joined["run_id"].nunique())
-    section = Section("layer_correlation", "Weight change by depth vs gain", "RQ3", condition, n, "runs",
-                      notes + _failure_note(cells, include_failures), {"layer_correlation": table})
+    section = _section("layer_correlation", condition, n, notes + _failure_note(cells, include_failures), {"layer_correlation": table})
     unmatched = set(layers["run_id"]) - set(joined["run_id"])
     if unmatched:
         section.dropped.append(f"{len(unmatched)} layer-diff model(s) outside the condition or without a mean gain")
@@ -627,8 +627,8 @@ def _paired_section(name: str, title: str, cells: pd.DataFrame, condition: Condi
     if by_extra:
         tables[f"{name}_by_{by_extra[0]}"] = summarize_pairs(pairs, clusters, [*by_extra, "column", "scale"])
     runs = len(set(lineage_keys(pairs, clusters))) if not pairs.empty else 0
-    section = Section(name, title, "training factors", condition, runs, "paired training runs",
-                      _failure_note(cells, include_failures), tables, compared=axis)
+    section = _section(name, condition, runs, _failure_note(cells, include_failures), tables, compared=axis,
+                       title=title)
     section.method = (f"Runs are paired when equal on {', '.join(k for k in match if k != axis)} (runs without a "
                       "counterpart are not used); 95 % intervals resample training runs (cluster bootstrap, "
                       f"{BOOTSTRAP} resamples), not evaluated checkpoints.")
@@ -676,8 +676,7 @@ def epochs(cells: pd.DataFrame, condition: Condition, include_failures: bool = F
     runs, notes = mean_gain(cells, within=["base_model"], include_failures=include_failures)
     lineage = list(LINEAGE)
     curves = runs[[*lineage, "epochs", "mean_gain", "benchmarks", "run_id"]].copy()
-    section = Section("epochs", "Gain by epoch", "training factors", condition, 0, "training runs",
-                      notes + _failure_note(cells, include_failures), {"epochs": curves}, compared="epochs")
+    section = _section("epochs", condition, 0, notes + _failure_note(cells, include_failures), {"epochs": curves}, compared="epochs")
     if curves.empty:
         section.finding = "No epoch series under this condition."
         return section
@@ -735,9 +734,9 @@ def leave_one_out(cells: pd.DataFrame, condition: Condition, include_failures: b
     pairs["removed"] = pairs["dataset_b"].astype(str).str.removeprefix("w/o-")
     table = pairs.rename(columns={"a": "all", "b": "without", "diff": "effect"})[
         ["removed", *match, "column", "scale", "all", "without", "effect"]]
-    section = Section("leave_one_out", "Leave one training set out", "training factors", condition,
-                      int(table[["removed", *match]].drop_duplicates().shape[0]) if not table.empty else 0,
-                      "leave-one-out runs", _failure_note(cells, include_failures), {"leave_one_out": table},
+    section = _section("leave_one_out", condition,
+                       int(table[["removed", *match]].drop_duplicates().shape[0]) if not table.empty else 0,
+                       _failure_note(cells, include_failures), {"leave_one_out": table},
                       compared="dataset, data_size")
     section.method = ("Effect = gain without X − gain with all sets merged, paired on base model, tuning, epoch and "
                       "schedule (9,000 vs 10,000 examples in the study).")
@@ -798,8 +797,7 @@ def cross_lingual(cells: pd.DataFrame, condition: Condition = MAIN_GRID, out: Pa
                              "n": int((group[source].notna() & group[target].notna()).sum()), "r": r,
                              "ci_low": low, "ci_high": high})
     transfer = pd.DataFrame(transfer, columns=["language", "source", "target", "n", "r", "ci_low", "ci_high"])
-    section = Section("cross_lingual", "Cross-lingual transfer: MMLU vs JMMLU vs CMMLU", "cross-lingual", condition,
-                      int(part["run_id"].nunique()), "runs", [], {"cross_lingual": table,
+    section = _section("cross_lingual", condition, int(part["run_id"].nunique()), [], {"cross_lingual": table,
                                                                   "cross_lingual_transfer": transfer})
     if unknown:
         section.dropped.append(f"base models of unknown pretraining language left out: {', '.join(unknown)}")
@@ -896,7 +894,7 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
     if layers is not None:
         steps.append(("layer_correlation", lambda: layer_correlation(cells["layer_correlation"], layers,
                                                                      conds["layer_correlation"], fails, out=out)))
-        result.inputs["layerdiff"] = layers.assign(run_id=_run_ids(gain_cells(frame), layers["model"]))[
+        result.inputs["layerdiff"] = layers.assign(run_id=_run_ids(frame, layers["model"]))[
             ["run_id", "depth", "rel_change"]]
     steps += [
         ("lora_vs_full", lambda: lora_vs_full(cells["lora_vs_full"], conds["lora_vs_full"], fails, out)),
@@ -910,9 +908,8 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
     sections = []
     for name, step in tqdm(steps, desc="analyses", unit="analysis", disable=not progress):
         if cells[name].empty:  # nothing under this condition: say so rather than fail or show an empty plot
-            title, part, unit = TITLES[name]
-            sections.append(Section(name, title, part, conds[name], 0, unit, compared=CONTRAST.get(name, ""),
-                                    finding="No results under this condition."))
+            sections.append(_section(name, conds[name], 0, [], compared=CONTRAST.get(name, ""),
+                                     finding="No results under this condition."))
         else:
             sections.append(step())
     result.sections = sections
