@@ -19,10 +19,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .config import slug
 from .resources import resource_dir
 from .results import BENCHMARKS, SCALES, ResultRow
-from .train import RunResult
+from .runs import RunResult
+from .utils import slug
 
 TEMPLATES = resource_dir("model_cards")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
@@ -165,8 +165,8 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
     spec = run.spec.resolved()
     epoch = epoch if epoch is not None and epoch != spec.epochs else None
     lora = spec.tuning == "lora"
-    record, metrics = run.record, run.metrics
-    sources = record.get("data_sources", [])
+    metrics = run.metrics
+    sources = run.record.data_sources if run.record else []
     datasets = sorted({s["repo"] for s in sources if "/" in s["repo"]})
     data = ModelCardData(
         base_model=base_model, base_model_relation="adapter" if lora else "finetune",
@@ -179,7 +179,7 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         model_name=repo_id.split("/")[-1] if results else None,
         eval_results=eval_results(results) if results else None,
     )
-    size = f"{metrics.get('examples', spec.data_size):,} examples" if metrics.get("examples") else "all examples"
+    size = f"{metrics.examples:,} examples" if metrics.examples else "all examples"
     summary = (f"{md(base_model)} fine-tuned ({'LoRA adapter' if lora else 'full-parameter'}) on {size} of "
                f"{md(spec.dataset)} for {spec.epochs} epoch{'s' if spec.epochs != 1 else ''} with a "
                f"{md(spec.lr_schedule)} learning-rate schedule"
@@ -189,17 +189,16 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
              ("warm-up ratio", f"{spec.warmup_ratio:g}"), ("epochs", spec.epochs),
              ("effective batch size", spec.batch_size), ("micro batch size", spec.micro_batch_size),
              ("max length", spec.max_length), ("weight decay", f"{spec.weight_decay:g}"), ("seed", spec.seed),
-             ("precision", metrics.get("dtype", spec.dtype)), ("packing", "yes" if spec.packing else "no")]
+             ("precision", metrics.dtype or spec.dtype), ("packing", "yes" if spec.packing else "no")]
     if lora:
         hyper += [("LoRA r", spec.lora_r), ("LoRA alpha", spec.lora_alpha), ("LoRA dropout", spec.lora_dropout),
                   ("LoRA target modules", md(", ".join(spec.lora_target_modules)))]
-    training = [("steps", metrics.get("steps")), ("final loss", _num(metrics.get("final_loss"))),
-                ("mean training loss", _num(metrics.get("train_loss"))),
-                ("tokens seen", f"{metrics.get('train_tokens', 0):,}"),
-                ("tokens/s", _num(metrics.get("tokens_per_second"), 0)),
-                ("training time", f"{metrics.get('train_seconds', 0):.1f} s on {metrics.get('device', 'cpu')}"),
-                ("trainable parameters",
-                 f"{metrics.get('trainable_parameters', 0):,} of {metrics.get('parameters', 0):,}")]
+    training = [("steps", metrics.steps), ("final loss", _num(metrics.final_loss)),
+                ("mean training loss", _num(metrics.train_loss)),
+                ("tokens seen", f"{metrics.train_tokens:,}"),
+                ("tokens/s", _num(metrics.tokens_per_second, 0)),
+                ("training time", f"{metrics.train_seconds:.1f} s on {metrics.device}"),
+                ("trainable parameters", f"{metrics.trainable_parameters:,} of {metrics.parameters:,}")]
     training = [(k, v) for k, v in training if v not in (None, "", "None")]
     rows = [{"title": md(BENCHMARKS[r.benchmark].title if r.benchmark in BENCHMARKS else r.benchmark),
              "score": _num(r.score, 2), "base_score": _num(r.base_score, 2), "gain": _signed(r.gain),
@@ -216,7 +215,7 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         lora=lora, hyperparameters=hyper, training=training, loss_curve=loss_curve, results=rows,
         gains=any(r.gain is not None and r.gain == r.gain for r in results),
         results_note=_results_note(results, subset_eval_results),
-        command="hubkit train hubkit_config.yaml", versions=sorted(metrics.get("versions", {}).items()),
+        command="hubkit train hubkit_config.yaml", versions=sorted(metrics.versions.items()),
     )
     return str(card)
 
@@ -260,7 +259,7 @@ def _signed(value: Any) -> str:
 
 def loss_curve_png(run: RunResult, path: Path) -> bool:
     """Plot the run's loss curve to `path`; False when the run logged no loss."""
-    curve = run.metrics.get("loss_curve") or []
+    curve = run.metrics.loss_curve
     if not curve:
         return False
     import matplotlib
@@ -269,7 +268,7 @@ def loss_curve_png(run: RunResult, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot([p["step"] for p in curve], [p["loss"] for p in curve], marker="o", markersize=3)
+    ax.plot([p.step for p in curve], [p.loss for p in curve], marker="o", markersize=3)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("training loss")
     ax.set_title(run.run_id[:60], fontsize=9)

@@ -28,18 +28,17 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import re
 import types
 import typing
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from .errors import HubkitError
+from .utils import DATA_NAMESPACE, did_you_mean, first_line, size_token, slug
 
 T = TypeVar("T")
 
@@ -204,15 +203,15 @@ class SweepSpec:
         "help": "eval stage: `study`, `quick`, `tiny`, a benchmark or a comma list (see `hubkit eval --help`)."})
     eval_limit: int | None = field(default=None, metadata={"help": "eval stage: at most N records per benchmark."})
     eval_batch_size: int = field(default=8, metadata={"help": "eval stage: prompts or questions per batch."})
-    data_namespace: str = field(default="hubkit-data", metadata={
+    data_namespace: str = field(default=DATA_NAMESPACE, metadata={
         "help": "eval stage: user or org holding the seeded benchmark repos (`hubkit hub seed --namespace`)."})
 
-    def stage_options(self) -> dict[str, Any]:
+    def stage_options(self) -> StageOptions:
         """What the stages of a run need to know about its sweep."""
-        return {"sweep": self.name, "namespace": self.namespace, "private": self.private,
-                "base_model_id": self.base_model_id, "subset_eval_results": self.subset_eval_results,
-                "eval_suite": self.eval_suite, "eval_limit": self.eval_limit,
-                "eval_batch_size": self.eval_batch_size, "data_namespace": self.data_namespace}
+        return StageOptions(sweep=self.name, namespace=self.namespace, private=self.private,
+                            base_model_id=self.base_model_id, subset_eval_results=self.subset_eval_results,
+                            eval_suite=self.eval_suite, eval_limit=self.eval_limit,
+                            eval_batch_size=self.eval_batch_size, data_namespace=self.data_namespace)
 
     def validate(self) -> None:
         if not self.name:
@@ -234,6 +233,40 @@ class SweepSpec:
     @property
     def directory(self) -> Path:
         return Path(self.output_dir) / self.name
+
+
+@dataclass
+class StageOptions:
+    """What the stages of a sweep's run need to know about the sweep (`SweepSpec.stage_options()`); sent to
+    worker processes as JSON.
+
+    Attributes:
+        sweep: the sweep's name (card tag, collection, results dataset).
+        namespace: user or org receiving the model repos; None for the token's user.
+        private: create the repos private.
+        base_model_id: the base model's Hub id, when runs train from a local copy.
+        subset_eval_results: also write subset scores to `.eval_results/`.
+        eval_suite, eval_limit, eval_batch_size: what the eval stage runs.
+        data_namespace: where the seeded benchmark repos live.
+    """
+
+    sweep: str | None = None
+    namespace: str | None = None
+    private: bool = False
+    base_model_id: str | None = None
+    subset_eval_results: bool = False
+    eval_suite: str = "quick"
+    eval_limit: int | None = None
+    eval_batch_size: int = 8
+    data_namespace: str = DATA_NAMESPACE
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> StageOptions:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in names})
 
 
 # ----------------------------------------------------------------------------------------------- parsing
@@ -301,11 +334,6 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         raise HubkitError(f"config: `{key}` must be a string, got {value!r}")
     raise HubkitError(f"config: `{key}` has an unsupported type {_type_name(tp)}")
 
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """` (did you mean `x`?)` for the closest of `known`, or an empty string."""
-    close = difflib.get_close_matches(str(name), list(known), n=1)
-    return f" (did you mean `{close[0]}`?)" if close else ""
 
 
 def build(cls: type[T], values: dict[str, Any], where: str = "config") -> T:
@@ -385,7 +413,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        problem = getattr(e, "problem", None) or first_line(e)
         raise HubkitError(f"{path.name}: invalid YAML{where}: {problem}") from None
     except UnicodeDecodeError:
         raise HubkitError(f"{path.name}: not a UTF-8 text file") from None
@@ -416,24 +444,6 @@ def parse_config(cls: type[T], path: str | Path | None, overrides: list[str] | N
 # ----------------------------------------------------------------------------------------------- run ids
 
 
-def slug(text: str) -> str:
-    """Lower-case letters, digits, `.`, `_` and `-` only; no `--` or `..`; no leading or trailing `-`/`.`.
-
-    The one name-to-identifier rule: run ids, card tags and imported ids all go through it.
-    """
-    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text)
-    text = re.sub(r"-{2,}", "-", text)
-    text = re.sub(r"\.{2,}", ".", text)
-    return text.strip("-.").lower()
-
-
-def size_token(size: int | None) -> str:
-    """`1000` → `1k`, `1500` → `1500`, None (every example) → `full`."""
-    if size is None:
-        return "full"
-    if size >= 1000 and size % 1000 == 0:
-        return f"{size // 1000}k"
-    return str(size)
 
 
 def config_hash(spec: RunSpec) -> str:

@@ -136,7 +136,7 @@ def convert_bundled(name: str, cache_dir: str | Path | None = None) -> Path:
     gguf_path = Path(spec.origin).parent / entry.filename
     if not gguf_path.is_file():
         raise HubkitError(f"{entry.package} does not hold {entry.filename}")
-    from .hub import hubkit_home
+    from .utils import hubkit_home
 
     target = Path(cache_dir) if cache_dir else hubkit_home() / "models" / name
     if (target / "model.safetensors").is_file():
@@ -184,14 +184,12 @@ def add_bundled_model(name: str, api=None) -> tuple[str, str]:
     (folder / "README.md").write_text(MIRROR_CARD.format(
         meta=yaml.safe_dump(meta, sort_keys=False).strip(), repo_id=entry.repo_id, description=entry.description,
         filename=entry.filename, package=entry.package.replace("_", "-")), encoding="utf-8")
-    from huggingface_hub.errors import HfHubHTTPError
+    from .hub import hub_errors, retrying
 
-    try:
-        api.create_repo(entry.repo_id, exist_ok=True)
-    except HfHubHTTPError as e:
-        raise HubkitError(f"cannot create {entry.repo_id} on {endpoint}: {str(e).splitlines()[0]}") from None
-    pushed = push_folder(entry.repo_id, folder, commit_message=f"Mirror {entry.repo_id} from {entry.filename}",
-                         api=api)
+    with hub_errors(f"cannot publish {entry.repo_id} on {endpoint}", endpoint=endpoint):
+        retrying(api.create_repo, entry.repo_id, exist_ok=True)
+        pushed = retrying(push_folder, entry.repo_id, folder,
+                          commit_message=f"Mirror {entry.repo_id} from {entry.filename}", api=api)
     return entry.repo_id, pushed.commit
 
 
@@ -213,19 +211,17 @@ def add_tiny_model(repo_id: str | None = None, api=None) -> tuple[str, str]:
     """Build a tiny random Llama (once, cached) and publish it to the current Hub as `<user>/tiny-llama`;
     returns (repo id, commit). A rerun makes no commit.
     """
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from .hub import get_api, hubkit_home, push_folder
+    from .hub import get_api, hub_errors, push_folder, retrying
+    from .utils import hubkit_home
 
     api = api or get_api()
     folder = hubkit_home() / "models" / "tiny-llama"
     if not (folder / "model.safetensors").is_file():
         build_tiny_model(folder)
-    try:
-        repo_id = repo_id or f"{api.whoami()['name']}/tiny-llama"
+    with hub_errors("cannot publish the tiny model", endpoint=api.endpoint):
+        repo_id = repo_id or f"{retrying(api.whoami)['name']}/tiny-llama"
         (folder / "README.md").write_text(TINY_CARD.format(repo_id=repo_id), encoding="utf-8")
-        api.create_repo(repo_id, exist_ok=True)
-        pushed = push_folder(repo_id, folder, commit_message="A tiny random Llama for trying hubkit", api=api)
-    except HfHubHTTPError as e:
-        raise HubkitError(f"cannot publish the tiny model: {str(e).splitlines()[0]}") from None
+        retrying(api.create_repo, repo_id, exist_ok=True)
+        pushed = retrying(push_folder, repo_id, folder, commit_message="A tiny random Llama for trying hubkit",
+                          api=api)
     return repo_id, pushed.commit

@@ -32,7 +32,7 @@ MANIFEST = "pulled.json"
 
 @dataclass
 class PulledModel:
-    """One downloaded model: where it is and what was verified."""
+    """One downloaded model: where it is and what was verified (`pulled.json` in its folder)."""
 
     repo_id: str
     revision: str
@@ -40,6 +40,21 @@ class PulledModel:
     files: int
     bytes: int
     refetched: list[str]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> PulledModel:
+        return cls(**{k: data[k] for k in ("repo_id", "revision", "folder", "files", "bytes", "refetched")})
+
+    @classmethod
+    def read(cls, folder: str | Path) -> PulledModel | None:
+        """The record of a folder `pull` filled, or None when it holds none (or an unreadable one)."""
+        try:
+            return cls.from_json(json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
 
 def select_models(repo_ids: list[str] | None = None, author: str | None = None, base_model: str | None = None,
@@ -50,18 +65,15 @@ def select_models(repo_ids: list[str] | None = None, author: str | None = None, 
     Raises:
         HubkitError: neither ids nor an author, or nothing matches.
     """
-    from .config import slug
-    from .hub import get_api
+    from .hub import get_api, hub_errors, retrying
+    from .utils import slug
 
     if repo_ids:
-        from huggingface_hub.errors import RepositoryNotFoundError
-
         api = get_api()
         for repo_id in repo_ids:  # fail before any download starts
-            try:
-                api.model_info(repo_id)
-            except RepositoryNotFoundError:
-                raise HubkitError(f"pull {repo_id}: no such model on the Hub (or no access)") from None
+            with hub_errors(f"pull {repo_id}", not_found=f"pull {repo_id}: no such model on the Hub (or no access)",
+                            endpoint=api.endpoint):
+                retrying(api.model_info, repo_id)
         return list(dict.fromkeys(repo_ids))
     if not author:
         raise HubkitError("pull: give repo ids, or --author with filters")
@@ -126,18 +138,16 @@ def pull_model(repo_id: str, output_dir: str | Path, only: str = "all", progress
             second attempt (naming the file).
     """
     from huggingface_hub import hf_hub_download, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError
 
-    from .hub import get_api
-    from .hub.client import transport_errors
+    from .hub import get_api, hub_errors, retrying
 
     if only not in PATTERNS:
         raise HubkitError(f"pull: --only must be one of {', '.join(PATTERNS)}, got {only!r}")
     patterns = PATTERNS[only]
     api = get_api()
     folder = Path(output_dir) / repo_id.replace("/", "--")
-    try:
-        info = api.model_info(repo_id, files_metadata=True)
+    with hub_errors(f"pull {repo_id}", endpoint=api.endpoint):
+        info = retrying(api.model_info, repo_id, files_metadata=True)
         wanted = {s.rfilename: s for s in info.siblings or [] if _wanted(s.rfilename, patterns)}
         expected = {name: s.size for name, s in wanted.items()}
         from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
@@ -157,19 +167,15 @@ def pull_model(repo_id: str, output_dir: str | Path, only: str = "all", progress
             if file_digest_matches(local, sibling):
                 continue
             refetched.append(name)
-            hf_hub_download(repo_id, name, revision=info.sha, local_dir=folder, force_download=True,
-                            token=api.token, endpoint=api.endpoint)
+            retrying(hf_hub_download, repo_id, name, revision=info.sha, local_dir=folder, force_download=True,
+                     token=api.token, endpoint=api.endpoint)
             if not file_digest_matches(local, sibling):
                 have = local.stat().st_size if local.is_file() else 0
                 raise HubkitError(f"pull {repo_id}: {name} does not match the repo after a second download "
                                   f"({have:,} of {sibling.size or 0:,} bytes; checksum differs)")
-    except HfHubHTTPError as e:
-        raise HubkitError(f"pull {repo_id}: {str(e).splitlines()[0]}") from None
-    except transport_errors() as e:
-        raise HubkitError(f"pull {repo_id}: cannot reach the Hub: {e}") from None
     result = PulledModel(repo_id, info.sha, folder.name, len(expected), sum(s or 0 for s in expected.values()),
                          refetched)
-    (folder / MANIFEST).write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+    (folder / MANIFEST).write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
     return result
 
 

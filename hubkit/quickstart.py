@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import HubkitError
 from .resources import resource_dir
+from .runs import RunDir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -328,8 +329,10 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
     results_repo = sweep_results_repo(namespace, spec.name)
     models = []
     for rid, _ in runs:
-        record = spec.directory / "runs" / rid / "published.json"
-        models.append(json.loads(record.read_text())["repo_id"])
+        published = RunDir(spec.directory / "runs" / rid).published()
+        if published is None:
+            raise HubkitError(f"quickstart: run {rid} was not published")
+        models.append(published.repo_id)
     if study:
         stage("study results", lambda: _import_study(results_repo, Path(data_dir) if data_dir else None, api))
     specs = [r for _, r in runs]

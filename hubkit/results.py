@@ -41,8 +41,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import size_token, slug
 from .errors import HubkitError
+from .utils import first_line, size_token, slug
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -337,7 +337,7 @@ def import_massive_sft_csv(path: str | Path) -> ResultsTable:
     try:
         raw = pd.read_csv(path, na_values=["None", "none", ""], keep_default_na=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise HubkitError(f"{path.name}: not a readable CSV: {str(e).splitlines()[0]}") from None
+        raise HubkitError(f"{path.name}: not a readable CSV: {first_line(e)}") from None
     needed = ["model_name", "data_name", "lora", "epoch", "data_size", "lr_strategy"]
     missing = [c for c in needed if c not in raw.columns]
     if missing:
@@ -543,7 +543,7 @@ def import_lm_eval(paths: list[str | Path], axes: dict[str, Any] | None = None) 
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            raise HubkitError(f"{p.name}: not a readable JSON file: {str(e).splitlines()[0]}") from None
+            raise HubkitError(f"{p.name}: not a readable JSON file: {first_line(e)}") from None
         lm_eval_layout(data, p.name)
         config = data.get("config") or {}
         args = _model_args(config.get("model_args"))

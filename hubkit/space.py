@@ -65,24 +65,18 @@ def load_board(results_repo: str):
     Raises:
         HubkitError: the dataset cannot be read or holds no results.
     """
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from .hub import ensure_endpoint
-    from .hub.client import require_reachable, transport_errors
+    from .hub import ensure_endpoint, hub_errors
+    from .hub.client import require_reachable
 
     endpoint = ensure_endpoint()
     require_reachable(endpoint)
     _space_path()
     from leaderboard import Board, load_analysis, load_results, load_study_analyses
 
-    try:
+    with hub_errors(f"results dataset {results_repo}", endpoint=endpoint):
         frame = load_results(results_repo, endpoint=endpoint)
         analysis = load_analysis(results_repo, endpoint=endpoint)
         analyses = load_study_analyses(results_repo, endpoint=endpoint)
-    except HfHubHTTPError as e:
-        raise HubkitError(f"results dataset {results_repo}: {str(e).splitlines()[0]}") from None
-    except transport_errors() as e:
-        raise HubkitError(f"cannot reach the Hub at {endpoint}: {e}") from None
     if frame.empty:
         raise HubkitError(f"results dataset {results_repo}: no results (and no hubkit model cards under its owner)")
     return Board(frame, endpoint=endpoint, analysis=analysis, analyses=analyses)
@@ -148,9 +142,7 @@ def deploy_space(repo_id: str, results_repo: str, private: bool = False, api: Hf
     Raises:
         HubkitError: the Hub refused to create or write the Space.
     """
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from .hub import get_api, push_folder
+    from .hub import get_api, hub_errors, push_folder, retrying
 
     api = api or get_api()
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,10 +152,8 @@ def deploy_space(repo_id: str, results_repo: str, private: bool = False, api: Hf
                 text = text.replace("tags:\n", f"datasets:\n  - {results_repo}\ntags:\n", 1)
             (Path(tmp) / name).write_text(text, encoding="utf-8")
         (Path(tmp) / "settings.json").write_text(json.dumps({"results_repo": results_repo}, indent=2) + "\n")
-        try:
-            api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-            push_folder(repo_id, tmp, repo_type="space", commit_message=f"Deploy the leaderboard of {results_repo}",
-                        api=api)
-        except HfHubHTTPError as e:
-            raise HubkitError(f"cannot deploy the Space {repo_id}: {str(e).splitlines()[0]}") from None
+        with hub_errors(f"cannot deploy the Space {repo_id}", endpoint=api.endpoint):
+            retrying(api.create_repo, repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+            retrying(push_folder, repo_id, tmp, repo_type="space",
+                     commit_message=f"Deploy the leaderboard of {results_repo}", api=api)
     return repo_id

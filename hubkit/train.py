@@ -1,15 +1,8 @@
 """One SFT run: a `RunSpec` in, a run directory out (TRL `SFTTrainer`, full-parameter or LoRA through peft).
 
-Run directory `<output_dir>/<run id>/`:
-
-| path | what |
-| --- | --- |
-| `model/` | the final weights (`model.safetensors`) or LoRA adapter (`adapter_model.safetensors`) and tokenizer |
-| `epochs/epoch-<n>/` | the model after epoch n < last, when `save_epochs` is on (the last epoch is `model/`) |
-| `config.yaml` | the resolved `RunSpec` (feed it back to `hubkit train` to reproduce the run) |
-| `run.json` | the run record: id, axes, base-model revision, data sources, epochs, timings |
-| `metrics.json` | loss curve, train loss, tokens, tokens/s, wall time, peak memory, library versions |
-| `train.log` | the log of the run (under a sweep) |
+It writes the run directory `<output_dir>/<run id>/` that `hubkit.runs.RunDir` lays out: `model/`,
+`epochs/epoch-<n>/` (with `save_epochs`), `config.yaml` (the resolved `RunSpec`), `run.json` (`RunRecord`) and
+`metrics.json` (`RunMetrics`).
 
 The directory is built as `.<run id>.partial` beside its final place and renamed when complete, so a
 run directory that exists is a finished run; a killed run leaves only a `.partial` that the next
@@ -25,87 +18,16 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import resource
 import shutil
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from .config import RunSpec, run_id
 from .errors import HubkitError
-
-RUN_FILE = "run.json"
-METRICS_FILE = "metrics.json"
-CONFIG_FILE = "config.yaml"
-MODEL_DIR = "model"
-VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub")
-
-
-@dataclass
-class RunResult:
-    """A finished run: where it lives and what it produced."""
-
-    run_id: str
-    run_dir: Path
-    spec: RunSpec
-    metrics: dict[str, Any] = field(default_factory=dict)
-    record: dict[str, Any] = field(default_factory=dict)
-    skipped: bool = False  # the run directory already existed; nothing was trained
-
-    @property
-    def model_dir(self) -> Path:
-        return self.run_dir / MODEL_DIR
-
-    @property
-    def epoch_dirs(self) -> dict[int, Path]:
-        """Epoch number → model directory (the last epoch is `model/`)."""
-        return {int(k): self.run_dir / v for k, v in self.record.get("epochs", {}).items()}
-
-
-def now(timestamp: float | None = None) -> str:
-    """An ISO-8601 UTC time ending in `Z` (now, or of a `time.time()` value)."""
-    when = datetime.now(timezone.utc) if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    from . import __version__
-
-    out = {"python": platform.python_version(), "hubkit": __version__}
-    for name in VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def load_run(run_dir: str | Path) -> RunResult:
-    """Read a finished run directory back (what `publish` and `eval` consume).
-
-    Raises:
-        HubkitError: the directory is not a finished hubkit run.
-    """
-    from .config import parse_config
-
-    run_dir = Path(run_dir)
-    record_path = run_dir / RUN_FILE
-    if not record_path.is_file():
-        raise HubkitError(f"{run_dir}: not a hubkit run directory (no {RUN_FILE})")
-    try:
-        record = json.loads(record_path.read_text())
-        metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    except (OSError, ValueError) as e:
-        raise HubkitError(f"{run_dir}: unreadable run record: {e}") from None
-    spec = parse_config(RunSpec, run_dir / CONFIG_FILE)
-    return RunResult(record["run_id"], run_dir, spec, metrics, record)
+from .runs import LossPoint, RunDir, RunMetrics, RunRecord, RunResult, load_run
+from .utils import first_line, now, versions
 
 
 def _device_and_dtype(spec: RunSpec):
@@ -128,22 +50,17 @@ def _load_base(spec: RunSpec, dtype: str):
     revision = None
     local = Path(spec.model).is_dir()
     if not local:
-        from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+        from .hub import get_api, hub_errors, retrying
 
-        from .hub import get_api
-
-        try:
-            revision = get_api().model_info(spec.model, revision=spec.model_revision).sha
-        except RepositoryNotFoundError:
-            raise HubkitError(f"base model {spec.model}: not a local directory and not found on the Hub") from None
-        except HfHubHTTPError as e:
-            raise HubkitError(f"base model {spec.model}: {str(e).splitlines()[0]}") from None
+        with hub_errors(f"base model {spec.model}",
+                        not_found=f"base model {spec.model}: not a local directory and not found on the Hub"):
+            revision = retrying(get_api().model_info, spec.model, revision=spec.model_revision).sha
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.model, **hub_kwargs(revision, spec.model))
         model = AutoModelForCausalLM.from_pretrained(spec.model, **hub_kwargs(revision, spec.model),
                                                      dtype=getattr(torch, dtype))
     except Exception as e:  # missing files, corrupted safetensors, unknown architectures: many types
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = first_line(e)
         raise HubkitError(f"cannot load base model {spec.model}: {text}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -183,27 +100,23 @@ def sft_config(spec: RunSpec, output_dir: Path, device: str, dtype: str, progres
     )
 
 
-def _callbacks(partial: Path, tokenizer, epochs: int, save_epochs: bool, curve: list[dict]):
+def _callbacks(partial: RunDir, tokenizer, epochs: int, save_epochs: bool, curve: list[LossPoint]):
     from transformers import TrainerCallback
 
     class Record(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
-                curve.append({"step": state.global_step, "epoch": round(state.epoch or 0, 4),
-                              **{k: logs[k] for k in ("loss", "learning_rate", "grad_norm") if k in logs}})
+                curve.append(LossPoint(state.global_step, round(state.epoch or 0, 4), logs["loss"],
+                                       logs.get("learning_rate"), logs.get("grad_norm")))
 
         def on_epoch_end(self, args, state, control, model=None, **kwargs):
             epoch = round(state.epoch or 0)
             if save_epochs and 0 < epoch < epochs and model is not None:
-                target = partial / "epochs" / f"epoch-{epoch}"
+                target = partial.epoch_model(epoch)
                 model.save_pretrained(target)
                 tokenizer.save_pretrained(target)
 
     return [Record()]
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
 
 
 def train(spec: RunSpec, force: bool = False, progress: bool = True, command: str | None = None) -> RunResult:
@@ -220,10 +133,9 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
     """
     spec.validate()
     rid = run_id(spec)
-    out_root = Path(spec.output_dir)
-    run_dir = out_root / rid
-    if run_dir.exists() and not force:
-        result = load_run(run_dir)
+    paths = RunDir.of(spec)
+    if paths.root.exists() and not force:
+        result = load_run(paths.root)
         result.skipped = True
         return result
 
@@ -250,13 +162,13 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
     data = load_training_data(spec.dataset, spec.data_size, spec.data_seed, spec.prompt_format)
     set_seed(spec.seed)
     model, tokenizer, base_revision = _load_base(spec, dtype)
-    partial = out_root / f".{rid}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    partial = paths.partial()
+    shutil.rmtree(partial.root, ignore_errors=True)
+    partial.root.mkdir(parents=True)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    curve: list[dict] = []
-    args = sft_config(spec, partial / "trainer", device, dtype, progress)
+    curve: list[LossPoint] = []
+    args = sft_config(spec, partial.root / "trainer", device, dtype, progress)
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=data.dataset, processing_class=tokenizer,
         peft_config=_peft_config(spec) if spec.tuning == "lora" else None,
@@ -267,61 +179,60 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
     output = trainer.train()
     train_seconds = time.time() - train_started
 
-    trainer.model.save_pretrained(partial / MODEL_DIR)
-    tokenizer.save_pretrained(partial / MODEL_DIR)
-    shutil.rmtree(partial / "trainer", ignore_errors=True)
+    trainer.model.save_pretrained(partial.model)
+    tokenizer.save_pretrained(partial.model)
+    shutil.rmtree(partial.root / "trainer", ignore_errors=True)
 
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
-    metrics = {
-        "train_loss": output.training_loss,
-        "final_loss": curve[-1]["loss"] if curve else None,
-        "loss_curve": curve,
-        "steps": output.global_step,
-        "examples": len(data.dataset),
-        "examples_trained": len(trainer.train_dataset),  # TRL drops examples whose response max_length cuts off
-        "train_tokens": tokens_per_epoch * spec.epochs,
-        "tokens_per_second": tokens_per_epoch * spec.epochs / train_seconds if train_seconds else None,
-        "train_seconds": round(train_seconds, 3),
-        "wall_seconds": round(time.time() - started, 3),
-        "peak_cpu_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "peak_gpu_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None,
-        "trainable_parameters": trainable,
-        "parameters": total,
-        "device": device,
-        "dtype": dtype,
-        "versions": versions(),
-    }
-    epochs = {str(e): f"epochs/epoch-{e}" for e in range(1, spec.epochs)
-              if (partial / "epochs" / f"epoch-{e}").is_dir()}
-    epochs[str(spec.epochs)] = MODEL_DIR
-    record = {
-        "run_id": rid,
-        "status": "trained",
-        "axes": spec.axes(),
-        "base_model": spec.model,
-        "base_model_revision": base_revision,
-        "adapter": spec.tuning == "lora",
-        "data_sources": [s.to_dict() for s in data.sources],
-        "epochs": epochs,
-        "command": command or f"hubkit train {CONFIG_FILE}",
-        "started_at": now(started),
-        "finished_at": now(),
-    }
+    metrics = RunMetrics(
+        train_loss=output.training_loss,
+        final_loss=curve[-1].loss if curve else None,
+        loss_curve=curve,
+        steps=output.global_step,
+        examples=len(data.dataset),
+        examples_trained=len(trainer.train_dataset),  # TRL drops examples whose response max_length cuts off
+        train_tokens=tokens_per_epoch * spec.epochs,
+        tokens_per_second=tokens_per_epoch * spec.epochs / train_seconds if train_seconds else None,
+        train_seconds=round(train_seconds, 3),
+        wall_seconds=round(time.time() - started, 3),
+        peak_cpu_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_gpu_memory_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None,
+        trainable_parameters=trainable,
+        parameters=total,
+        device=device,
+        dtype=dtype,
+        versions=versions(),
+    )
+    epochs = {str(e): RunDir.epoch_relative(e) for e in range(1, spec.epochs) if partial.epoch_model(e).is_dir()}
+    epochs[str(spec.epochs)] = RunDir.MODEL
+    record = RunRecord(
+        run_id=rid,
+        status="trained",
+        axes=spec.axes(),
+        base_model=spec.model,
+        base_model_revision=base_revision,
+        adapter=spec.tuning == "lora",
+        data_sources=[s.to_dict() for s in data.sources],
+        epochs=epochs,
+        command=command or f"hubkit train {RunDir.CONFIG}",
+        started_at=now(started),
+        finished_at=now(),
+    )
     import yaml
 
-    (partial / CONFIG_FILE).write_text(
-        f"# Resolved config of run {rid}; reproduce with: hubkit train {CONFIG_FILE}\n"
+    partial.config.write_text(
+        f"# Resolved config of run {rid}; reproduce with: hubkit train {RunDir.CONFIG}\n"
         + yaml.safe_dump({k: v for k, v in resolved.to_dict().items() if k != "output_dir"}, sort_keys=False),
         encoding="utf-8")
-    _write_json(partial / METRICS_FILE, metrics)
-    _write_json(partial / RUN_FILE, record)
-    for f in partial.rglob("*"):
+    metrics.write(partial.metrics_file)
+    record.write(partial.record_file)
+    for f in partial.root.rglob("*"):
         if f.is_file():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-    _replace_dir(partial, run_dir)
-    return RunResult(rid, run_dir, spec, metrics, record)
+    _replace_dir(partial.root, paths.root)
+    return RunResult(rid, paths.root, spec, metrics, record)
 
 
 def _replace_dir(new: Path, target: Path) -> None:

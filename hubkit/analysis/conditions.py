@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import did_you_mean
 from ..errors import HubkitError
+from ..utils import did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd

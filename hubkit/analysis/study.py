@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import did_you_mean
 from ..errors import HubkitError
+from ..utils import did_you_mean, first_line
 from . import figures
 from .conditions import (
     ANY,
@@ -182,7 +182,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
     except Exception as e:  # pyarrow and pandas raise several types for a malformed file
-        raise HubkitError(f"{path.name}: not a readable table: {str(e).splitlines()[0]}") from None
+        raise HubkitError(f"{path.name}: not a readable table: {first_line(e)}") from None
 
 
 def push_analysis(result: Analysis, repo_id: str, folder: str | Path, api=None) -> str:
@@ -195,9 +195,7 @@ def push_analysis(result: Analysis, repo_id: str, folder: str | Path, api=None) 
     import shutil
     import tempfile
 
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from ..hub import get_api, push_folder
+    from ..hub import get_api, hub_errors, push_folder, retrying
 
     api = api or get_api()
     with tempfile.TemporaryDirectory() as tmp:
@@ -208,11 +206,9 @@ def push_analysis(result: Analysis, repo_id: str, folder: str | Path, api=None) 
                 shutil.copy2(path, target / path.name)
         for name, table in result.inputs.items():
             table.to_parquet(target / f"{name}.parquet", index=False)
-        try:
-            return push_folder(repo_id, tmp, repo_type="dataset", commit_message="Add analysis tables",
-                               delete_patterns=["analysis/*"], api=api).commit
-        except HfHubHTTPError as e:
-            raise HubkitError(f"cannot push the analysis to {repo_id}: {str(e).splitlines()[0]}") from None
+        with hub_errors(f"cannot push the analysis to {repo_id}", endpoint=api.endpoint):
+            return retrying(push_folder, repo_id, tmp, repo_type="dataset", commit_message="Add analysis tables",
+                            delete_patterns=["analysis/*"], api=api).commit
 
 
 # -- statistics ------------------------------------------------------------------------------------------

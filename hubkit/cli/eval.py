@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from ..utils import DATA_NAMESPACE
+
 
 def evaluate(
     model: str = typer.Argument(..., help="Hub id, local model or adapter directory, or hubkit run directory."),
@@ -17,7 +19,7 @@ def evaluate(
     compare_base: bool = typer.Option(True, "--gains/--no-gains", help="Evaluate the base (cached) and store gains."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Prompts or questions per forward batch."),
     revision: str = typer.Option(None, "--revision", help="Hub revision of MODEL."),
-    data_namespace: str = typer.Option("hubkit-data", "--data-namespace", help="Where the benchmark repos live."),
+    data_namespace: str = typer.Option(DATA_NAMESPACE, "--data-namespace", help="Where the benchmark repos live."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     allow_unisolated_code: bool = typer.Option(False, "--allow-unisolated-code", help="Run HumanEval/MBPP programs "
                                                "even without isolation (not root): they can read your files."),

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import HubkitError
+from ..utils import DATA_NAMESPACE
 
 app = typer.Typer(help="Run, inspect and seed a local Hugging Face Hub-compatible server.",
                  no_args_is_help=True, rich_markup_mode=None)
@@ -171,7 +172,7 @@ def status() -> None:
 def seed(
     names: list[str] = typer.Argument(None, help="Datasets to seed (default: all)."),
     data: Path = typer.Option(None, "--data", help="The shared data folder (default: ../shared/data)."),
-    namespace: str = typer.Option("hubkit-data", "--namespace", help="User or org that owns the dataset repos."),
+    namespace: str = typer.Option(DATA_NAMESPACE, "--namespace", help="User or org that owns the dataset repos."),
 ) -> None:
     """Upload the shared datasets as dataset repos NAMESPACE/<name>, loadable with `datasets.load_dataset`.
 
@@ -181,9 +182,11 @@ def seed(
 
         hubkit hub seed gsm8k mmlu lima --namespace my-org
     """
+    from ..hub import hub_errors
     from ..hub.seed import seed as run
 
-    repos = run(names or None, data_dir=data, namespace=namespace)
+    with hub_errors(f"cannot seed the datasets under {namespace}"):
+        repos = run(names or None, data_dir=data, namespace=namespace)
     for name, repo_id in repos.items():
         typer.echo(f"{name:32s} {repo_id}")
 

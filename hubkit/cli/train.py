@@ -70,6 +70,6 @@ def train(
     m = result.metrics
     console.print(
         f"Trained [cyan]{result.run_id}[/cyan] → {result.run_dir}\n"
-        f"  loss {m['train_loss']:.4f} · {m['steps']} steps · {m['train_tokens']:,} tokens · "
-        f"{m['tokens_per_second']:.0f} tokens/s · {m['wall_seconds']:.1f} s · "
-        f"peak RAM {m['peak_cpu_memory_mb']:.0f} MB")
+        f"  loss {m.train_loss:.4f} · {m.steps} steps · {m.train_tokens:,} tokens · "
+        f"{m.tokens_per_second or 0:.0f} tokens/s · {m.wall_seconds:.1f} s · "
+        f"peak RAM {m.peak_cpu_memory_mb or 0:.0f} MB")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import STUDY_PROMPT
 from ..errors import HubkitError
+from ..utils import DATA_NAMESPACE, first_line
 from .registry import REGISTRY, Conversation, RecordError, Source, check_name, detect_layout, members
 
 if TYPE_CHECKING:
@@ -67,23 +68,26 @@ def fetch_split(source: Source, label: str) -> tuple[datasets.Dataset, str | Non
 
     ensure_endpoint()
     import datasets as hf_datasets
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-    try:
-        revision = get_api().dataset_info(source.repo).sha
-    except RepositoryNotFoundError:
-        hint = " (seed the local Hub with `hubkit hub seed`)" if source.repo.startswith("hubkit-data/") else ""
-        raise HubkitError(f"dataset '{label}': repo {source.repo} not found on the Hub{hint}") from None
-    except HfHubHTTPError as e:
-        raise HubkitError(f"dataset '{label}': cannot read {source.repo}: {str(e).splitlines()[0]}") from None
+    from ..hub import hub_errors, retrying
+
+    hint = " (seed the local Hub with `hubkit hub seed`)" if source.repo.startswith(f"{DATA_NAMESPACE}/") else ""
+    with hub_errors(f"dataset '{label}': cannot read {source.repo}",
+                    not_found=f"dataset '{label}': repo {source.repo} not found on the Hub{hint}"):
+        revision = retrying(get_api().dataset_info, source.repo).sha
     try:
         ds = hf_datasets.load_dataset(source.repo, source.config, split=source.split, **hub_kwargs(revision))
     except ValueError as e:  # unknown split or config
-        raise HubkitError(f"dataset '{label}': {source.describe()}: {str(e).splitlines()[0]}") from None
+        raise HubkitError(f"dataset '{label}': {source.describe()}: {first_line(e)}") from None
     return ds, revision
 
 
-def _load_file(path: Path) -> datasets.Dataset:
+def load_file(path: Path) -> datasets.Dataset:
+    """A local `.json`, `.jsonl` or `.parquet` file as a `datasets.Dataset` (its `train` split).
+
+    Raises:
+        HubkitError: another suffix, or a file the loader cannot read.
+    """
     import datasets as hf_datasets
 
     kind = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}.get(path.suffix)
@@ -92,7 +96,7 @@ def _load_file(path: Path) -> datasets.Dataset:
     try:
         return hf_datasets.load_dataset(kind, data_files=str(path), split="train")
     except Exception as e:  # a malformed file: pyarrow and datasets raise several types
-        raise HubkitError(f"dataset file {path.name}: cannot be read: {str(e).splitlines()[0]}") from None
+        raise HubkitError(f"dataset file {path.name}: cannot be read: {first_line(e)}") from None
 
 
 def _first_turn(conv: Conversation) -> Conversation:
@@ -182,7 +186,7 @@ def load_training_data(name: str, size: int | None = None, seed: int = 42, promp
     if name.endswith((".json", ".jsonl", ".parquet")) or path.is_file():
         if not path.is_file():
             raise HubkitError(f"dataset file not found: {name}")
-        ds = _load_file(path)
+        ds = load_file(path)
         convert = detect_layout(ds.column_names)
         if convert is None:
             raise HubkitError(f"dataset '{path.name}': no known layout in columns {', '.join(ds.column_names)}")

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..utils import DATA_NAMESPACE
+
 Conversation = list[dict[str, str]]
 
 
@@ -189,7 +191,7 @@ class DatasetEntry:
         return self.offline if offline else self.public
 
 
-SEEDED = "hubkit-data"
+SEEDED = DATA_NAMESPACE
 
 
 def _seeded(name: str, convert: Callable[[dict], Conversation], **kw: Any) -> Source:
@@ -254,8 +256,8 @@ def check_name(name: str) -> None:
     (`owner/name`) nor a data file, before anything is loaded."""
     from pathlib import Path
 
-    from ..config import did_you_mean
     from ..errors import HubkitError
+    from ..utils import did_you_mean
 
     if members(name) or name.endswith((".json", ".jsonl", ".parquet")) or Path(name).is_file():
         return

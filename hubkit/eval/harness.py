@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HubkitError
+from ..utils import DATA_NAMESPACE
 from .lm import LM, ModelSource, resolve_model
 from .tasks import BenchmarkRun, Instance, build_instances, evaluable, get_suite
 
-DEFAULT_DATA_NAMESPACE = "hubkit-data"
+DEFAULT_DATA_NAMESPACE = DATA_NAMESPACE
 RESULTS_PREFIX = "results_"
 
 
@@ -72,7 +73,7 @@ class EvalReport:
 
 
 def eval_cache_dir() -> Path:
-    from ..hub.client import hubkit_home
+    from ..utils import hubkit_home
 
     return Path(os.environ.get("HUBKIT_EVAL_CACHE") or hubkit_home() / "eval-cache")
 
@@ -94,7 +95,7 @@ def _settings_key(run: BenchmarkRun, data_revision: str | None) -> str:
     return f"{run.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
-class _Data:
+class BenchmarkData:
     """Benchmark records from the seeded dataset repos, loaded once per process."""
 
     _cache: dict[tuple[str, str], tuple[list[dict], str | None]] = {}
@@ -216,7 +217,7 @@ def _aggregate(run: BenchmarkRun, samples: list[dict]) -> dict[str, float]:
     return out
 
 
-def _evaluate_source(source: ModelSource, runs: list[BenchmarkRun], data: _Data, batch_size: int,
+def _evaluate_source(source: ModelSource, runs: list[BenchmarkRun], data: BenchmarkData, batch_size: int,
                      progress: bool, sandbox_timeout: float) -> tuple[dict[str, list[dict]], dict[str, Any]]:
     """Per-sample results of every benchmark (from the cache where present) and per-benchmark facts."""
     from tqdm.auto import tqdm
@@ -256,8 +257,10 @@ def _output_dir(source: ModelSource, output_dir: str | Path | None) -> Path:
     if output_dir is not None:
         return Path(output_dir)
     if source.run_dir is not None:
-        return source.run_dir / "eval"
-    from ..config import slug
+        from ..runs import RunDir
+
+        return RunDir(source.run_dir).eval
+    from ..utils import slug
 
     return Path("eval-results") / slug(source.name.replace("/", "--"))
 
@@ -305,7 +308,7 @@ def evaluate_model(
 
         require_isolation(allow_unisolated_code)  # before any model is loaded
     source = resolve_model(model, revision)
-    data = _Data(data_namespace)
+    data = BenchmarkData(data_namespace)
     samples, facts = _evaluate_source(source, runs, data, batch_size, progress, sandbox_timeout)
     metrics = {run.name: _aggregate(run, samples[run.name]) for run in runs}
     scores = {run.name: 100.0 * metrics[run.name][run.task.metrics[0]] for run in runs}
@@ -328,7 +331,7 @@ def evaluate_model(
 def _write(report: EvalReport, runs: list[BenchmarkRun], samples: dict[str, list[dict]], facts: dict[str, Any],
            out: Path, batch_size: int) -> None:
     from .. import __version__
-    from ..train import now, versions
+    from ..utils import now, versions
 
     out.mkdir(parents=True, exist_ok=True)
     stamp = now().replace(":", "-").rstrip("Z")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HubkitError
+from ..utils import first_line
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class ModelSource:
     @property
     def key(self) -> str:
         """A file-name-safe identity of these exact weights, for caches."""
-        from ..config import slug
+        from ..utils import slug
 
         return f"{slug(self.name.replace('/', '--'))[:80]}--{self.revision[:16]}"
 
@@ -78,19 +79,10 @@ def _local_revision(folder: Path) -> str:
 
 
 def _hub_revision(repo_id: str, revision: str | None = None) -> tuple[str, list[str]]:
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+    from ..hub import get_api, hub_errors, retrying
 
-    from ..hub import get_api
-    from ..hub.client import transport_errors
-
-    try:
-        info = get_api().model_info(repo_id, revision=revision)
-    except (RepositoryNotFoundError, RevisionNotFoundError):
-        raise HubkitError(f"model {repo_id}: not a local directory and not found on the Hub") from None
-    except HfHubHTTPError as e:
-        raise HubkitError(f"model {repo_id}: {str(e).splitlines()[0]}") from None
-    except transport_errors() as e:
-        raise HubkitError(f"model {repo_id}: cannot reach the Hub: {e}") from None
+    with hub_errors(f"model {repo_id}", not_found=f"model {repo_id}: not a local directory and not found on the Hub"):
+        info = retrying(get_api().model_info, repo_id, revision=revision)
     card = info.card_data.to_dict() if info.card_data else {}
     base = card.get("base_model")
     base = base[0] if isinstance(base, list) and base else base
@@ -105,16 +97,12 @@ def resolve_model(model: str, revision: str | None = None) -> ModelSource:
     """
     path = Path(model)
     if path.is_dir():
-        from ..train import MODEL_DIR, RUN_FILE
+        from ..runs import RunDir, load_run
 
-        if (path / RUN_FILE).is_file():
-            from ..train import load_run
-
+        if RunDir(path).is_trained():
             run = load_run(path)
-            folder = path / MODEL_DIR
-            base_rev = run.record.get("base_model_revision")  # the key train.py writes
-            base = run.spec.model
-            return ModelSource(run.run_id, _local_revision(folder), base, base_rev,
+            folder = run.model_dir
+            return ModelSource(run.run_id, _local_revision(folder), run.spec.model, run.record.base_model_revision,
                                adapter=(folder / "adapter_config.json").is_file(), run_dir=path, path=str(folder))
         if (path / "adapter_config.json").is_file():
             cfg = _read_json(path / "adapter_config.json")
@@ -148,15 +136,10 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise HubkitError(f"{path.name}: unreadable JSON: {e}") from None
 
 
-def _error_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 PADDING_BUDGET = 0.1  # a batch takes another (shorter) sequence while padding stays under this share
 
 
-def _batches(items: list, size, limit: int) -> list[list]:
+def batches(items: list, size, limit: int) -> list[list]:
     """Consecutive items of a longest-first list in batches of at most `limit`, with little padding.
 
     Padding is work thrown away (on a CPU, batching long sequences gains almost nothing), so a batch is
@@ -242,7 +225,7 @@ class LM:
         except HubkitError:
             raise
         except Exception as e:  # corrupted safetensors, missing files, unknown architectures: many types
-            raise HubkitError(f"cannot load model {source.name}: {_error_line(e)}") from None
+            raise HubkitError(f"cannot load model {source.name}: {first_line(e)}") from None
         if cuda:
             model = model.to("cuda")
         return cls(model, tokenizer, batch_size=batch_size, max_length=max_length)
@@ -302,7 +285,7 @@ class LM:
 
         size = (lambda it: len(it[0])) if share_prefix else (lambda it: len(it[0]) + len(it[1][0][1]))
         with torch.inference_mode(), tqdm(total=len(requests), desc=desc, disable=not progress, unit="req") as bar:
-            for batch in _batches(items, size, self.batch_size):
+            for batch in batches(items, size, self.batch_size):
                 for idx, result in self._score_batch(batch, share_prefix):
                     out[idx] = result
                 bar.update(sum(len(m) for _, m in batch))

@@ -260,7 +260,7 @@ def get_suite(name: str, limit: int | None = None, n_shot: int | None = None) ->
         elif part in TASKS:
             runs.append(BenchmarkRun(TASKS[part], TASKS[part].n_shot))
         else:
-            from ..config import did_you_mean
+            from ..utils import did_you_mean
 
             raise HubkitError(f"unknown suite or benchmark '{part}'{did_you_mean(part, SUITES)} "
                               f"(known: {', '.join(SUITES)})")

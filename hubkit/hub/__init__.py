@@ -12,14 +12,14 @@ from .client import (
     ensure_endpoint,
     get_api,
     hub_kwargs,
-    hubkit_home,
     is_local_endpoint,
     running_hub,
     start_local_hub,
 )
+from .errors import hub_errors, retrying
 from .transfer import PushResult, push_folder
 
 __all__ = [
     "EMBEDDED_USER", "LocalHub", "PushResult", "default_token", "embedded_hub", "embedded_root", "ensure_endpoint",
-    "get_api", "hub_kwargs", "hubkit_home", "is_local_endpoint", "push_folder", "running_hub", "start_local_hub",
+    "get_api", "hub_errors", "hub_kwargs", "is_local_endpoint", "push_folder", "retrying", "running_hub", "start_local_hub",
 ]

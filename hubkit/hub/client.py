@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from ..errors import HubkitError
+from ..utils import DATA_NAMESPACE, hubkit_home
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -34,17 +35,11 @@ if TYPE_CHECKING:
 #: The namespace the embedded Hub's own user writes under.
 EMBEDDED_USER = "hubkit"
 #: The organisation the embedded user also writes to (seeded datasets live there).
-EMBEDDED_ORG = "hubkit-data"
+EMBEDDED_ORG = DATA_NAMESPACE
 #: Request header with which hubkit asks a local Hub for LFS transfers (see `hubkit.hub.transfer`).
 TRANSFER_HEADER = "x-hubkit-transfer"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
-
-def hubkit_home() -> Path:
-    """hubkit's own cache folder: `$HUBKIT_HOME`, else `$XDG_CACHE_HOME/hubkit`, else `~/.cache/hubkit`."""
-    if os.environ.get("HUBKIT_HOME"):
-        return Path(os.environ["HUBKIT_HOME"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hubkit"
 
 
 def embedded_root() -> Path:
@@ -291,15 +286,3 @@ def get_api(token: str | None = None) -> HfApi:
         endpoint=endpoint, token=token or default_token(), library_name="hubkit", library_version=__version__,
         headers=headers,
     )
-
-
-def transport_errors() -> tuple[type[BaseException], ...]:
-    """The exception types of a dropped or refused connection, for whichever HTTP stack the client uses."""
-    errors: list[type[BaseException]] = [ConnectionError]
-    for name in ("httpx2", "httpx"):
-        try:
-            module = __import__(name)
-        except ImportError:
-            continue
-        errors.append(module.TransportError)
-    return tuple(errors)

@@ -41,11 +41,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import HubkitError
+from ..utils import DATA_NAMESPACE
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
-DEFAULT_NAMESPACE = "hubkit-data"
+DEFAULT_NAMESPACE = DATA_NAMESPACE
 
 Records = Iterator[dict]
 
@@ -228,12 +229,15 @@ def seed(
     Returns:
         `{name: repo_id}` for every seeded set.
 
+    Each Hub call retries transient failures; other Hub errors reach the caller untranslated (`hub_errors`).
+
     Raises:
         HubkitError: unknown seed name, or a missing source file.
     """
     from tqdm.auto import tqdm
 
     from .client import get_api
+    from .errors import retrying
     from .transfer import push_folder
 
     root = find_data_dir(data_dir)
@@ -260,8 +264,9 @@ def seed(
                         raise HubkitError(f"dataset {spec.name}: source file missing: {e.filename}") from None
                     counts.setdefault(cfg, {})[split] = n
             (Path(tmp) / "README.md").write_text(_card(spec, namespace, counts), encoding="utf-8")
-            api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
-            push_folder(repo_id, tmp, repo_type="dataset", commit_message=f"Seed {spec.name} from shared data", api=api)
+            retrying(api.create_repo, repo_id, repo_type="dataset", exist_ok=True)
+            retrying(push_folder, repo_id, tmp, repo_type="dataset", commit_message=f"Seed {spec.name} from shared data",
+                     api=api)
         out[spec.name] = repo_id
     return out
 
@@ -273,24 +278,22 @@ def ensure_seeded(dataset: str, *, data_dir: str | Path | None = None, api: HfAp
     Raises:
         HubkitError: a set cannot be seeded (its shared data is missing, or the token may not write there).
     """
-    from huggingface_hub.errors import HfHubHTTPError
-
     from ..data.registry import REGISTRY, members
     from .client import get_api
+    from .errors import hub_errors, retrying
 
     repos = list(dict.fromkeys(REGISTRY[m].offline.repo for m in members(dataset)))
     if not repos:
         return []
     api = api or get_api()
-    missing = [r for r in repos if not api.repo_exists(r, repo_type="dataset")]
+    with hub_errors(f"dataset {dataset}", endpoint=api.endpoint):
+        missing = [r for r in repos if not retrying(api.repo_exists, r, repo_type="dataset")]
     by_namespace: dict[str, list[str]] = {}
     for repo in missing:
         namespace, name = repo.split("/", 1)
         by_namespace.setdefault(namespace, []).append(name)
     for namespace, names in by_namespace.items():
-        try:
+        with hub_errors(f"dataset {dataset}: {namespace}/{names[0]} is not on the Hub and cannot be seeded (try "
+                        f"`hubkit hub seed {' '.join(names)}`)", endpoint=api.endpoint):
             seed(names, data_dir=data_dir, namespace=namespace, progress=False, api=api)
-        except HfHubHTTPError as e:
-            raise HubkitError(f"dataset {dataset}: {namespace}/{names[0]} is not on the Hub and cannot be seeded "
-                              f"({str(e).splitlines()[0]}); run `hubkit hub seed {' '.join(names)}`") from None
     return [n for names in by_namespace.values() for n in names]

@@ -22,25 +22,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..config import StageOptions
 from ..errors import HubkitError
+from ..utils import first_line
+from .stages import Outcome
 
 
 @dataclass
 class Job:
-    """One stage of one run."""
+    """One stage of one run; sent to a worker process (or a Ray task) as `to_json()`."""
 
     run_id: str
     stage: str
     spec: dict[str, Any]
     log_path: Path
-    options: dict[str, Any] = field(default_factory=dict)  # the sweep's stage options
+    options: StageOptions = field(default_factory=StageOptions)  # what the stages need to know of the sweep
 
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "stage": self.stage, "spec": self.spec, "log": str(self.log_path),
+                "options": self.options.to_json()}
 
-@dataclass
-class Outcome:
-    ok: bool
-    seconds: float
-    error: str | None = None
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Job:
+        return cls(data["run_id"], data["stage"], data["spec"], Path(data["log"]),
+                   StageOptions.from_json(data.get("options")))
 
 
 class Executor(Protocol):
@@ -74,8 +79,7 @@ class LocalExecutor:
 
     def submit(self, job: Job) -> None:
         job_file = self._tmp / f"{job.run_id}.{job.stage}.json"
-        job_file.write_text(json.dumps({"stage": job.stage, "spec": job.spec, "log": str(job.log_path),
-                                        "options": job.options}))
+        job_file.write_text(json.dumps(job.to_json()))
         result_file = job_file.with_suffix(".result.json")
         result_file.unlink(missing_ok=True)
         proc = subprocess.Popen(
@@ -97,9 +101,8 @@ class LocalExecutor:
                 if proc.stderr:
                     proc.stderr.close()
                 try:
-                    result = json.loads(result_file.read_text())
-                    done.append((job, Outcome(result["ok"], result["seconds"], result.get("error"))))
-                except (OSError, ValueError):
+                    done.append((job, Outcome.from_json(json.loads(result_file.read_text()))))
+                except (OSError, ValueError, KeyError, TypeError):
                     last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
                     error = f"worker exited with code {proc.returncode}" + (f": {last}" if last else "")
                     done.append((job, Outcome(False, 0.0, error)))
@@ -143,14 +146,14 @@ class RayExecutor:
         try:
             ray.init(**kwargs)
         except ConnectionError as e:
-            raise HubkitError(f"cannot reach the Ray cluster at {address}: {str(e).splitlines()[0]}") from None
+            raise HubkitError(f"cannot reach the Ray cluster at {address}: {first_line(e)}") from None
         self._task = ray.remote(execute).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)
         total_cpus = ray.cluster_resources().get("CPU", 1)
         self.capacity = max(1, int(total_cpus // cpus_per_run)) if cpus_per_run else 64
         self._running: dict[Any, Job] = {}
 
     def submit(self, job: Job) -> None:
-        ref = self._task.remote(job.stage, job.spec, str(job.log_path), job.options)
+        ref = self._task.remote(job.stage, job.spec, str(job.log_path), job.options.to_json())
         self._running[ref] = job
 
     def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:
@@ -161,10 +164,9 @@ class RayExecutor:
         for ref in ready:
             job = self._running.pop(ref)
             try:
-                result = self._ray.get(ref)
-                done.append((job, Outcome(result["ok"], result["seconds"], result.get("error"))))
+                done.append((job, Outcome.from_json(self._ray.get(ref))))
             except Exception as e:  # the task's worker died, or Ray failed to run it
-                done.append((job, Outcome(False, 0.0, f"ray task failed: {str(e).strip().splitlines()[0]}")))
+                done.append((job, Outcome(False, 0.0, f"ray task failed: {first_line(e)}")))
         return done
 
     def shutdown(self) -> None:

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import RunSpec, SweepSpec
+from ..config import RunSpec, StageOptions, SweepSpec
 from ..errors import HubkitError
 from .executors import Executor, Job, LocalExecutor, RayExecutor
 from .grid import expand
@@ -110,16 +110,15 @@ def _settle(manifest: Manifest, row: ManifestRow, stages: list[Stage], spec: Run
 def _warn_without_loss(spec: RunSpec, console) -> None:
     """A run that logged no training loss (fewer optimiser steps than `logging_steps`) gets a card with no
     loss curve: say so as soon as it is trained."""
-    import json
+    from ..runs import RunDir, RunMetrics
 
-    from ..config import run_id
-
+    paths = RunDir.of(spec)
     try:
-        metrics = json.loads((Path(spec.output_dir) / run_id(spec) / "metrics.json").read_text())
-    except (OSError, ValueError):
+        metrics = RunMetrics.read(paths.metrics_file)
+    except HubkitError:
         return
-    if not metrics.get("loss_curve"):
-        console.print(f"[yellow]![/yellow] {run_id(spec)}: no training loss was logged ({metrics.get('steps')} "
+    if not metrics.loss_curve:
+        console.print(f"[yellow]![/yellow] {paths.run_id}: no training loss was logged ({metrics.steps} "
                       f"step(s), logging_steps={spec.logging_steps}): its card will have no loss curve; lower "
                       "`logging_steps`")
 
@@ -212,7 +211,7 @@ def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: bool = Tru
 
 
 def _drive(manifest: Manifest, todo: list[ManifestRow], specs: dict[str, RunSpec], stages: list[Stage],
-           executor: Executor, directory: Path, options: dict, console, progress) -> tuple[int, int]:
+           executor: Executor, directory: Path, options: StageOptions, console, progress) -> tuple[int, int]:
     """Run the stages of `todo`, showing which run is in which stage; the bar counts stages, so it moves
     after every train, eval and publish (not only when a whole run is done)."""
     import time

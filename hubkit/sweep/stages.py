@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import RunSpec, build, run_id
+from ..config import RunSpec, StageOptions, build, run_id
 from ..errors import HubkitError
+from ..runs import RunDir
+from ..utils import first_line
 
 
 @dataclass(frozen=True)
@@ -29,68 +31,73 @@ class Stage:
         name: the stage as `SweepSpec.stages` lists it (`train`).
         active: the manifest state while it runs (`training`).
         done: the manifest state once it finished (`trained`).
-        run: does the work for a run, given the sweep's `stage_options()`; executed in a worker process.
+        run: does the work for a run, given the sweep's `StageOptions`; executed in a worker process.
         is_done: whether the work is already on disk for this run.
     """
 
     name: str
     active: str
     done: str
-    run: Callable[[RunSpec, dict[str, Any]], Any]
+    run: Callable[[RunSpec, StageOptions], Any]
     is_done: Callable[[RunSpec], bool]
 
 
-def _run_dir(spec: RunSpec) -> Path:
-    return Path(spec.output_dir) / run_id(spec)
-
-
-def _train(spec: RunSpec, options: dict[str, Any]) -> None:
+def _train(spec: RunSpec, options: StageOptions) -> None:
     from ..train import train
 
     train(spec, progress=False, command="hubkit train config.yaml")
 
 
 def _trained(spec: RunSpec) -> bool:
-    from ..train import RUN_FILE
-
-    return (_run_dir(spec) / RUN_FILE).is_file()
+    return RunDir.of(spec).is_trained()
 
 
-def _eval(spec: RunSpec, options: dict[str, Any]) -> None:
+def _eval(spec: RunSpec, options: StageOptions) -> None:
     """The sweep's suite on the final model; the base model's results come from (or fill) the shared cache."""
-    from ..eval.harness import DEFAULT_DATA_NAMESPACE, evaluate_model
+    from ..eval.harness import evaluate_model
 
-    report = evaluate_model(str(_run_dir(spec)), suite=options.get("eval_suite") or "quick",
-                            limit=options.get("eval_limit"), batch_size=options.get("eval_batch_size") or 8,
-                            data_namespace=options.get("data_namespace") or DEFAULT_DATA_NAMESPACE, progress=False)
+    report = evaluate_model(str(RunDir.of(spec).root), suite=options.eval_suite, limit=options.eval_limit,
+                            batch_size=options.eval_batch_size, data_namespace=options.data_namespace, progress=False)
     for name, score in report.scores.items():
         gain = f" ({report.gains[name]:+.1f})" if name in report.gains else ""
         print(f"{name}: {score:.1f}{gain}")
 
 
 def _evaluated(spec: RunSpec) -> bool:
-    from ..eval.harness import latest_results
-
-    return latest_results(_run_dir(spec) / "eval") is not None
+    return RunDir.of(spec).is_evaluated()
 
 
-def _publish(spec: RunSpec, options: dict[str, Any]) -> None:
+def _publish(spec: RunSpec, options: StageOptions) -> None:
     """Every saved epoch checkpoint as its own repo, then the final model (whose record marks the stage done)."""
     from ..publish import publish_run
-    from ..train import load_run
+    from ..runs import load_run
 
-    for epoch in sorted(load_run(_run_dir(spec)).epoch_dirs, key=lambda e: (e == spec.epochs, e)):
-        result = publish_run(_run_dir(spec), namespace=options.get("namespace"),
-                             private=bool(options.get("private")), base_model=options.get("base_model_id"),
-                             sweep=options.get("sweep"), epoch=epoch,
-                             subset_eval_results=bool(options.get("subset_eval_results")))
+    paths = RunDir.of(spec)
+    for epoch in sorted(load_run(paths.root).epoch_dirs, key=lambda e: (e == spec.epochs, e)):
+        result = publish_run(paths.root, namespace=options.namespace, private=options.private,
+                             base_model=options.base_model_id, sweep=options.sweep, epoch=epoch,
+                             subset_eval_results=options.subset_eval_results)
         print(f"published {result.repo_id} @ {result.commit} ({'new commit' if result.changed else 'unchanged'})")
 
 
 def _published(spec: RunSpec) -> bool:
-    from ..publish import PUBLISHED_FILE
+    return RunDir.of(spec).is_published()
 
-    return (_run_dir(spec) / PUBLISHED_FILE).is_file()
+
+@dataclass
+class Outcome:
+    """How one stage of one run went: what `execute` returns (as `to_json()` across processes)."""
+
+    ok: bool
+    seconds: float
+    error: str | None = None  # one line, when it failed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "seconds": self.seconds, "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outcome:
+        return cls(bool(data["ok"]), float(data["seconds"]), data.get("error"))
 
 
 STAGES: dict[str, Stage] = {}
@@ -133,10 +140,12 @@ def _output_to(log_path: Path):
 
 
 def execute(stage_name: str, spec_values: dict[str, Any], log_path: str,
-            options: dict[str, Any] | None = None) -> dict[str, Any]:
+            options: StageOptions | dict[str, Any] | None = None) -> dict[str, Any]:
     """Run one stage of one run with its output going to `log_path`; what every executor calls.
 
-    Returns `{"ok": True, "seconds": …}` or `{"ok": False, "error": "<one line>", "seconds": …}`. The full
+    `options` come as a `StageOptions`, or as its `to_json()` from another process.
+
+    Returns `Outcome(...).to_json()` (JSON, so that it crosses process and Ray boundaries as is); the full
     traceback of an unexpected error goes to the log.
     """
     stage = get_stage(stage_name)
@@ -148,14 +157,14 @@ def execute(stage_name: str, spec_values: dict[str, Any], log_path: str,
         print(f"=== {stage.name} {run_id(spec)} (pid {os.getpid()}) at {time.strftime('%Y-%m-%d %H:%M:%S')}",
               file=out, flush=True)
         try:
-            stage.run(spec, options or {})
+            stage.run(spec, options if isinstance(options, StageOptions) else StageOptions.from_json(options))
             ok, error = True, None
         except HubkitError as e:
             ok, error = False, str(e)
             print(f"Error: {error}", file=out)
         except Exception as e:  # a bug or a library failure: keep the traceback in the log
-            ok, error = False, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            ok, error = False, type(e).__name__ + (f": {first_line(e)}" if str(e).strip() else "")
             traceback.print_exc(file=out)
         seconds = time.time() - started
         print(f"=== {'done' if ok else 'failed'} in {seconds:.1f} s", file=out, flush=True)
-    return {"ok": ok, "error": error, "seconds": seconds}
+    return Outcome(ok, seconds, error).to_json()

@@ -13,17 +13,18 @@ from pathlib import Path
 
 def main(job_file: str, result_file: str) -> int:
     from ..errors import HubkitError
-    from .stages import execute
+    from .executors import Job
+    from .stages import Outcome, execute
 
-    job = json.loads(Path(job_file).read_text())
+    job = Job.from_json(json.loads(Path(job_file).read_text()))
     try:
-        result = execute(job["stage"], job["spec"], job["log"], job.get("options"))
+        outcome = Outcome.from_json(execute(job.stage, job.spec, str(job.log_path), job.options))
     except HubkitError as e:
-        result = {"ok": False, "error": str(e), "seconds": 0.0}
+        outcome = Outcome(False, 0.0, str(e))
     tmp = Path(result_file).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
+    tmp.write_text(json.dumps(outcome.to_json()))
     os.replace(tmp, result_file)
-    return 0 if result["ok"] else 1
+    return 0 if outcome.ok else 1
 
 
 if __name__ == "__main__":

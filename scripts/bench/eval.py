@@ -37,7 +37,7 @@ def main() -> None:
     import torch
     from huggingface_hub import HfApi
 
-    from hubkit.eval.harness import _Data
+    from hubkit.eval.harness import BenchmarkData
     from hubkit.eval.lm import LM
     from hubkit.eval.metrics.multiple_choice import scores
     from hubkit.eval.tasks import build_instances, get_suite
@@ -51,7 +51,7 @@ def main() -> None:
         seed(["mmlu", "hellaswag"], api=HfApi(endpoint=server.url, token=token), progress=False)
         model_dir = convert_bundled("smollm2", cache_dir=_REAL_HOME / "models" / "smollm2")
         lm = LM.load(str(model_dir), batch_size=args.batch_size)
-        data = _Data("hubkit-data")
+        data = BenchmarkData("hubkit-data")
         rows = []
         for name, n in (("mmlu", 24), ("hellaswag", 12)):
             run = get_suite(name, limit=max(2, int(n * args.scale)))[0]

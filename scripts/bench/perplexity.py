@@ -40,7 +40,7 @@ def main() -> None:
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    from hubkit.analysis.perplexity import _text_column, perplexity, prefix_token
+    from hubkit.analysis.perplexity import perplexity, prefix_token, text_column
     from hubkit.eval.lm import LM
     from hubkit.hub.seed import seed
     from hubkit.models import convert_bundled
@@ -52,7 +52,7 @@ def main() -> None:
         model_dir = convert_bundled("smollm2", cache_dir=_REAL_HOME / "models" / "smollm2")
         lm = LM.load(str(model_dir))
         # documents that fit one 512-token window, so that every method scores exactly the same tokens
-        texts = [t for _, t in _text_column("hubkit-data/c4_demo", None, 42)[0]
+        texts = [t for _, t in text_column("hubkit-data/c4_demo", None, 42)[0]
                  if len(lm._encode(t, special=False)) < 512][:args.docs]
         docs = work / "docs.jsonl"
         docs.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))

@@ -17,7 +17,6 @@ Measures:
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import time
@@ -39,6 +38,7 @@ from hubkit.config import RunSpec  # noqa: E402
 from hubkit.hub import start_local_hub  # noqa: E402
 from hubkit.hub.server.auth import Users  # noqa: E402
 from hubkit.models import build_tiny_model  # noqa: E402
+from hubkit.runs import RunDir, RunRecord  # noqa: E402
 
 
 class Counter:
@@ -75,9 +75,10 @@ def make_runs(template: Path, out: Path, n: int) -> list[Path]:
         config = yaml.safe_load((target / "config.yaml").read_text())
         config["seed"] = 1000 + i
         (target / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        record = json.loads((target / "run.json").read_text())
-        record["run_id"] = target.name
-        (target / "run.json").write_text(json.dumps(record))
+        paths = RunDir(target)
+        record = RunRecord.read(paths.record_file)
+        record.run_id = target.name
+        record.write(paths.record_file)
         dirs.append(target)
     return dirs
 

@@ -198,7 +198,7 @@ def test_gains_over_the_base_are_computed_once_per_base(hub, seeded_benchmarks, 
     data = json.loads(second.results_file.read_text())
     assert data["hubkit"]["base_model"] == tiny_base and data["hubkit"]["gains"] == second.gains
     # the base is compared (and a LoRA merged) at the revision the run trained from, not the base's current head
-    trained_from = full.record["base_model_revision"]
+    trained_from = full.record.base_model_revision
     assert trained_from == hub.api("alice").model_info(tiny_base).sha
     assert resolve_model(str(full.run_dir)).base_revision == trained_from
     assert first.base.revision == trained_from and data["hubkit"]["base_revision"] == trained_from

@@ -50,6 +50,8 @@ def test_state_persists_across_restarts(own_hub):
     api.create_tag("carol/persist", tag="v1")
     api.create_branch("carol/persist", branch="dev")
     head = api.model_info("carol/persist").sha
+    coll = api.create_collection(title="Persisted runs", private=True)
+    api.add_collection_item(coll.slug, "carol/persist", "model", note="kept across restarts")
     own_hub.server.stop()
     own_hub.restart()
     api = own_hub.api()
@@ -61,6 +63,9 @@ def test_state_persists_across_restarts(own_hub):
                            cache_dir=own_hub.root.parent / "cache")
     assert Path(path).read_bytes() == b"v1"
     assert api.whoami()["name"] == "carol"  # users persist too
+    kept = api.get_collection(coll.slug)  # collections are stored by `Store` like repos
+    assert kept.private and [(i.item_id, i.note) for i in kept.items] == [("carol/persist", "kept across restarts")]
+    assert api.create_collection(title="Persisted runs", exists_ok=True).slug == coll.slug
 
 
 @pytest.mark.slow

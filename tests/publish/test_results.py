@@ -273,9 +273,9 @@ class _FlakyProxy:
 def test_pushing_results_retries_a_transient_failure(hub, monkeypatch):
     from huggingface_hub import HfApi
 
-    import hubkit.publish as publish
+    import hubkit.hub.errors as hub_errors
 
-    monkeypatch.setattr(publish, "RETRY_FIRST_WAIT", 0.01)
+    monkeypatch.setattr(hub_errors, "RETRY_FIRST_WAIT", 0.01)
     table = import_massive_sft_csv(CSV)
     proxy = _FlakyProxy(hub.url, fail=1)
     try:
@@ -286,7 +286,7 @@ def test_pushing_results_retries_a_transient_failure(hub, monkeypatch):
         proxy.fail, proxy.commits = 10**6, 0  # a Hub that keeps failing: one line, after the retries
         with pytest.raises(HubkitError, match="cannot publish results to alice/flaky-results: .*503"):
             push_results(table, "alice/flaky-results", "again", api=api)
-        assert proxy.commits == publish.RETRY_ATTEMPTS
+        assert proxy.commits == hub_errors.RETRY_ATTEMPTS  # retried at the call, once
     finally:
         proxy.close()
     assert len(load_results("alice/flaky-results", api=hub.api("alice"))) == len(table.frame)

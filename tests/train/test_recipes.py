@@ -65,5 +65,5 @@ def test_smollm2_mirror_serves_the_cpu_demo_model(hub, seeded, tmp_path):
     spec = RunSpec(model=repo_id, dataset="lima", data_size=4, epochs=1, batch_size=4, micro_batch_size=4,
                    max_length=64, tuning="lora", lora_r=4, learning_rate=1e-3, output_dir=str(tmp_path))
     result = train(spec, progress=False)
-    assert result.record["base_model_revision"] == commit
-    assert result.metrics["parameters"] > 134e6 and (result.model_dir / "adapter_model.safetensors").is_file()
+    assert result.record.base_model_revision == commit
+    assert result.metrics.parameters > 134e6 and (result.model_dir / "adapter_model.safetensors").is_file()

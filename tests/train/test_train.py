@@ -13,7 +13,8 @@ import yaml
 
 from hubkit.config import RunSpec, run_id
 from hubkit.errors import HubkitError
-from hubkit.train import load_run, train
+from hubkit.runs import load_run
+from hubkit.train import train
 
 from ..test_cli import _assert_one_line_error, hubkit
 
@@ -77,7 +78,7 @@ def test_lora_run_saves_an_adapter_that_loads_over_its_base(tiny_model, seeded, 
     assert (model_dir / "adapter_model.safetensors").is_file() and not (model_dir / "model.safetensors").exists()
     config = json.loads((model_dir / "adapter_config.json").read_text())
     assert config["r"] == 4 and config["lora_alpha"] == 8
-    assert result.metrics["trainable_parameters"] < result.metrics["parameters"] / 5
+    assert result.metrics.trainable_parameters < result.metrics.parameters / 5
     base = AutoModelForCausalLM.from_pretrained(tiny_model)
     ids = torch.tensor([[5, 6, 7, 8]])
     before = base(ids).logits
@@ -100,15 +101,15 @@ def test_a_finished_run_is_not_trained_again(tiny_model, seeded, tmp_path):
     spec = _spec(tiny_model, tmp_path, epochs=1)
     first = train(spec, progress=False)
     again = train(spec, progress=False)
-    assert again.skipped and again.record["finished_at"] == first.record["finished_at"]
+    assert again.skipped and again.record.finished_at == first.record.finished_at
     forced = train(spec, force=True, progress=False)
-    assert not forced.skipped and forced.record["finished_at"] != first.record["finished_at"]
+    assert not forced.skipped and forced.record.finished_at != first.record.finished_at
     assert not list(tmp_path.glob(".*"))  # no partial or swapped-out directory left behind
 
 
 def test_chat_template_prompt_format(tiny_model, seeded, tmp_path):
     result = train(_spec(tiny_model, tmp_path, epochs=1, prompt_format="chat_template"), progress=False)
-    assert result.metrics["examples_trained"] > 0
+    assert result.metrics.examples_trained > 0
 
 
 def test_cli_train_and_its_errors(tiny_model, seeded, tmp_path):

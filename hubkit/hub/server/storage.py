@@ -40,7 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BadRequest, Conflict, EntryNotFound, PreconditionFailed, RepoNotFound, RevisionNotFound
+from .errors import (
+    BadRequest,
+    Conflict,
+    EntryNotFound,
+    NotFound,
+    PreconditionFailed,
+    RepoNotFound,
+    RevisionNotFound,
+)
 
 REPO_TYPES = ("model", "dataset", "space")
 PLURALS = {"model": "models", "dataset": "datasets", "space": "spaces"}
@@ -226,6 +234,44 @@ class Repo:
             sdk=d.get("sdk"), created_at=d["createdAt"], last_modified=d["lastModified"],
             branches=d.get("branches", {}), tags=d.get("tags", {}), prs=d.get("prs", {}),
             downloads=d.get("downloads", 0), likes=d.get("likes", 0),
+        )
+
+
+@dataclass
+class Collection:
+    """A collection: an ordered list of repos (and papers or other collections) under one owner.
+
+    `items` hold the API's item objects (`_id`, `id`, `type`, `position`, `note`) as the client reads them.
+    """
+
+    slug: str
+    title: str
+    owner: dict[str, str]
+    description: str = ""
+    private: bool = False
+    theme: str = "green"
+    position: int = 0
+    upvotes: int = 0
+    last_updated: str = field(default_factory=now_iso)
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def namespace(self) -> str:
+        return self.owner["name"]
+
+    def to_json(self) -> dict:
+        return {
+            "slug": self.slug, "title": self.title, "owner": self.owner, "description": self.description,
+            "lastUpdated": self.last_updated, "position": self.position, "private": self.private,
+            "theme": self.theme, "upvotes": self.upvotes, "items": self.items,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Collection:
+        return cls(
+            slug=d["slug"], title=d["title"], owner=d["owner"], description=d.get("description") or "",
+            private=bool(d.get("private")), theme=d.get("theme", "green"), position=d.get("position", 0),
+            upvotes=d.get("upvotes", 0), last_updated=d.get("lastUpdated") or now_iso(), items=d.get("items", []),
         )
 
 
@@ -735,6 +781,49 @@ class Store:
                     yield self.get_repo(repo_type, f"{ns_dir.name}/{d.name}")
                 except (RepoNotFound, BadRequest):
                     continue
+
+    # ---- collections --------------------------------------------------------------------------------------
+    def _collection_file(self, slug: str) -> Path:
+        ns, _, rest = slug.partition("/")
+        validate_name(ns, "namespace")
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", rest):
+            raise BadRequest(f"Invalid collection slug {slug!r}")
+        return self.root / "collections" / ns / f"{rest}.json"
+
+    def get_collection(self, slug: str) -> Collection:
+        """Raises: NotFound (no such collection), BadRequest (a malformed slug)."""
+        try:
+            return Collection.from_json(json.loads(self._collection_file(slug).read_text()))
+        except (OSError, ValueError, KeyError):
+            raise NotFound(f"Collection {slug} not found") from None
+
+    def iter_collections(self) -> Iterator[Collection]:
+        for f in sorted((self.root / "collections").glob("*/*.json")):
+            try:
+                yield Collection.from_json(json.loads(f.read_text()))
+            except (OSError, ValueError, KeyError):
+                continue
+
+    def create_collection(self, namespace: str, owner_type: str, title: str, description: str = "",
+                          private: bool = False) -> tuple[Collection, bool]:
+        """A new collection, or (with False) the namespace's existing one of the same title."""
+        base = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:80] or "collection"
+        validate_name(namespace, "namespace")
+        with self.lock("collections"):
+            for f in sorted((self.root / "collections" / namespace).glob(f"{base}-*.json")):
+                existing = Collection.from_json(json.loads(f.read_text()))
+                if existing.title == title:
+                    return existing, False
+            coll = Collection(slug=f"{namespace}/{base}-{secrets.token_hex(12)}", title=title,
+                              owner={"name": namespace, "type": owner_type}, description=description, private=private)
+            self.save_collection(coll)
+            return coll, True
+
+    def save_collection(self, coll: Collection) -> None:
+        self.write_json_atomic(self._collection_file(coll.slug), coll.to_json())
+
+    def delete_collection(self, slug: str) -> None:
+        self._collection_file(slug).unlink(missing_ok=True)
 
     # ---- revisions ----------------------------------------------------------------------------------------
     def resolve(self, repo: Repo, revision: str) -> Commit:

@@ -1,0 +1,281 @@
+"""Repos as a whole: identity, create / delete / settings, repo info and listings, card validation, and the
+read-only web view of a repo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from .errors import BadRequest, Conflict, HubError, Unauthorized
+from .http import MAX_CARD_BODY, MAX_JSON_BODY, Ctx, as_str_list, int_param, next_link
+from .routing import Route
+from .storage import (
+    URL_PREFIXES,
+    Commit,
+    Repo,
+    derive_tags,
+    front_matter_yaml,
+    lfs_pointer,
+    validate_repo_id,
+    validate_repo_type,
+)
+
+if TYPE_CHECKING:
+    from .app import HubApp
+
+
+def refuse_move(app: HubApp, ctx: Ctx) -> Response:
+    raise BadRequest("Moving repos is not supported by the local Hub")
+
+
+def agent_harnesses(app: HubApp, ctx: Ctx) -> Response:
+    """Answered cheaply: `hubkit.hub.client.ping` uses it to tell a live Hub."""
+    return JSONResponse({"standardEnvVars": [], "harnesses": {}})
+
+
+def whoami(app: HubApp, ctx: Ctx) -> Response:
+    if ctx.user is None:
+        raise Unauthorized("Invalid credentials in Authorization header")
+    return JSONResponse({
+        "type": "user", "id": ctx.user.name, "name": ctx.user.name, "fullname": ctx.user.name,
+        "isPro": False, "canPay": False, "emailVerified": True,
+        "orgs": [{"type": "org", "name": o, "fullname": o, "roleInOrg": "admin"} for o in ctx.user.orgs],
+        "auth": {"type": "access_token", "accessToken": {"displayName": "hubkit", "role": "write"}},
+    })
+
+
+def create_repo(app: HubApp, ctx: Ctx) -> Response:
+    body = ctx.json()
+    name = body.get("name")
+    ns = body.get("organization") or (ctx.user.name if ctx.user else None)
+    if not isinstance(name, str) or not name:
+        raise BadRequest("Missing repo name")
+    if ns is None:
+        raise Unauthorized("You must be authenticated to create a repo")
+    repo_id = f"{ns}/{name}"
+    repo_type = validate_repo_type(body.get("type"))
+    validate_repo_id(repo_id)
+    app.require_write(ctx, ns)
+    private = body.get("visibility") in ("private", "protected") if "visibility" in body else bool(body.get("private"))
+    url = f"{ctx.base}/{URL_PREFIXES[repo_type]}{repo_id}"
+    try:
+        app.store.create_repo(repo_type, repo_id, private=private, sdk=body.get("sdk"), author=ctx.user.name)
+    except Conflict as e:
+        return JSONResponse({"error": e.message, "url": url}, status_code=409, headers={"X-Error-Message": e.message})
+    return JSONResponse({"url": url, "name": repo_id, "id": repo_id})
+
+
+def delete_repo(app: HubApp, ctx: Ctx) -> Response:
+    body = ctx.json()
+    ns = body.get("organization") or (ctx.user.name if ctx.user else None)
+    if ns is None:
+        raise Unauthorized("You must be authenticated to delete a repo")
+    repo = app.repo(ctx, validate_repo_type(body.get("type")), f"{ns}/{body.get('name')}", write=True)
+    app.store.delete_repo(repo.type, repo.id)
+    return Response(status_code=200)
+
+
+def settings(app: HubApp, ctx: Ctx, repo_type: str, repo_id: str) -> Response:
+    repo = app.repo(ctx, repo_type, repo_id, write=True)
+    body = ctx.json()
+    private = body.get("private")
+    if "visibility" in body:
+        private = body["visibility"] in ("private", "protected")
+    repo = app.store.update_settings(repo.type, repo.id, private=private, gated=body.get("gated"))
+    return JSONResponse({"private": repo.private, "gated": repo.gated})
+
+
+def repo_json(repo: Repo, commit: Commit, fields: set[str] | None = None, blobs: bool = False) -> dict:
+    """A repo-info object as the Hub returns it; `fields` limits it (the `expand` parameter)."""
+    card = commit.card or {}
+    files = list(commit.tree)
+    out: dict[str, Any] = {
+        "_id": hashlib.sha1(f"{repo.type}:{repo.id}".encode()).hexdigest()[:24],
+        "id": repo.id, "author": repo.namespace, "sha": commit.id, "lastModified": repo.last_modified,
+        "createdAt": repo.created_at, "private": repo.private, "gated": repo.gated, "disabled": False,
+        "downloads": repo.downloads, "downloadsAllTime": repo.downloads, "likes": repo.likes, "trendingScore": 0,
+        "tags": derive_tags(repo.type, card, files), "cardData": card,
+        "usedStorage": sum(e.size for e in commit.tree.values()),
+    }
+    siblings = []
+    for path, e in sorted(commit.tree.items()):
+        s: dict[str, Any] = {"rfilename": path}
+        if blobs:
+            s["size"] = e.size
+            s["blobId"] = e.tree_oid
+            if e.lfs:
+                s["lfs"] = {"size": e.size, "sha256": e.sha256, "pointerSize": len(lfs_pointer(e.sha256, e.size))}
+        siblings.append(s)
+    out["siblings"] = siblings
+    if repo.type == "model":
+        out["modelId"] = repo.id
+        out["library_name"] = card.get("library_name") if isinstance(card.get("library_name"), str) else None
+        out["pipeline_tag"] = card.get("pipeline_tag") if isinstance(card.get("pipeline_tag"), str) else None
+        if commit.safetensors:
+            out["safetensors"] = commit.safetensors
+        if commit.config:
+            out["config"] = commit.config
+        if isinstance(card.get("model-index"), list):
+            out["model-index"] = card["model-index"]
+        out["spaces"] = []
+    elif repo.type == "dataset":
+        out["description"] = card.get("pretty_name") if isinstance(card.get("pretty_name"), str) else None
+    else:
+        out["sdk"] = repo.sdk
+        out["runtime"] = {"stage": "STOPPED", "hardware": {"current": None, "requested": "cpu-basic"}}
+        out["models"] = list(as_str_list(card.get("models")))
+        out["datasets"] = list(as_str_list(card.get("datasets")))
+    if fields is not None:
+        keep = fields | {"id", "_id"}
+        out = {k: v for k, v in out.items() if k in keep}
+    return out
+
+
+def repo_info(app: HubApp, ctx: Ctx, repo_type: str, repo_id: str, revision: str | None = None) -> Response:
+    repo = app.repo(ctx, repo_type, repo_id)
+    commit = app.store.resolve(repo, revision or "main")
+    expand = ctx.query.get("expand")
+    return JSONResponse(repo_json(repo, commit, set(expand) if expand else None, blobs=ctx.flag("blobs")))
+
+
+def list_repos(app: HubApp, ctx: Ctx, repo_type: str) -> Response:
+    author = ctx.q("author")
+    searches = [s.lower() for s in ctx.query.get("search", []) if s]
+    filters = [f for f in ctx.query.get("filter", []) if f]
+    sort = ctx.q("sort")
+    limit = ctx.q("limit")
+    expand = ctx.query.get("expand")
+    full = ctx.flag("full")
+    want_card = ctx.flag("cardData") or full
+    offset = int_param(ctx, "cursor")
+    limit_n = int_param(ctx, "limit", default=-1, minimum=1) if limit not in (None, "") else None
+
+    rows: list[tuple[Repo, Commit]] = []
+    for repo in app.store.iter_repos(repo_type):
+        if author and repo.namespace != author:
+            continue
+        if repo.private and not (ctx.user and ctx.user.can_write(repo.namespace)):
+            continue
+        if any(s not in repo.id.lower() for s in searches):
+            continue
+        commit = app.store.get_commit(repo.branches["main"])
+        if filters:
+            tags = set(derive_tags(repo.type, commit.card, commit.tree))
+            tags.update(as_str_list((commit.card or {}).get("tags")))
+            if not all(f in tags or f == repo.id for f in filters):
+                continue
+        rows.append((repo, commit))
+    if sort in ("lastModified", "createdAt", "downloads", "likes", "trendingScore"):
+        key = {"lastModified": lambda r: r[0].last_modified, "createdAt": lambda r: r[0].created_at,
+               "downloads": lambda r: r[0].downloads, "likes": lambda r: r[0].likes,
+               "trendingScore": lambda r: r[0].likes}[sort]
+        rows.sort(key=key, reverse=str(ctx.q("direction", "-1")) != "1")
+    else:
+        rows.sort(key=lambda r: r[0].id)
+    page = app.page_size if limit_n is None else min(app.page_size, limit_n)
+    chunk = rows[offset: offset + page]
+    if expand:
+        fields: set[str] | None = set(expand)
+    else:
+        fields = {"id", "author", "sha", "lastModified", "createdAt", "private", "gated", "disabled", "downloads",
+                  "likes", "tags", "library_name", "pipeline_tag", "modelId", "trendingScore", "sdk"}
+        if full:
+            fields |= {"siblings", "safetensors", "config", "cardData", "usedStorage", "description"}
+        if want_card:
+            fields.add("cardData")
+        if ctx.flag("config"):
+            fields.add("config")
+    body = [repo_json(r, c, fields) for r, c in chunk]
+    more = offset + page < len(rows) and (limit_n is None or offset + page < limit_n)
+    return JSONResponse(body, headers=next_link(ctx, offset + page) if more else {})
+
+
+def validate_yaml(app: HubApp, ctx: Ctx) -> Response:
+    body = ctx.json()
+    content = body.get("content")
+    if not isinstance(content, str):
+        return JSONResponse({"errors": [{"message": "Missing 'content'"}]}, status_code=400)
+    errors = validate_card_metadata(content)
+    if errors:
+        return JSONResponse({"errors": [{"message": m} for m in errors], "warnings": []}, status_code=400)
+    return JSONResponse({"errors": [], "warnings": []})
+
+
+def repo_page(app: HubApp, ctx: Ctx, repo_type: str, repo_id: str) -> Response:
+    """The web view of a repo (`web.repo_page`): its card rendered safely and its files, as a browser sees it."""
+    from . import web
+
+    try:
+        repo = app.repo(ctx, repo_type, repo_id)
+    except HubError as e:
+        return HTMLResponse(web.not_found_page(f"No {repo_type} {repo_id} here (or it is private)."),
+                            status_code=e.status, headers=web.page_headers())
+    commit = app.store.resolve(repo, "main")
+    readme = commit.tree.get("README.md")
+    text = None
+    if readme is not None:
+        text = b"".join(app.store.read_blob(readme.sha256, 0, min(readme.size, web.MAX_CARD_BYTES))).decode(
+            "utf-8", errors="replace")
+    page = web.repo_page(repo, commit, text)
+    return HTMLResponse("" if ctx.request.method == "HEAD" else page, headers=web.page_headers())
+
+
+def validate_card_metadata(content: str) -> list[str]:
+    """The problems the Hub would report for a card's YAML metadata (an empty list when it is valid)."""
+    import yaml
+
+    from .yamlsafe import YamlLimit, load
+
+    raw = front_matter_yaml(content)
+    if raw is None:
+        return []
+    try:
+        data = load(raw)
+    except YamlLimit as e:
+        return [f"Card metadata refused: {e}"]
+    except yaml.YAMLError as e:
+        return [f"Invalid YAML in card metadata: {str(e).splitlines()[0]}"]
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        return ["Card metadata must be a YAML mapping"]
+    errors = []
+    for key in ("tags", "datasets", "language", "metrics"):
+        v = data.get(key)
+        if v is not None and not (isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))):
+            errors.append(f'"{key}" must be a string or a list of strings')
+    for key in ("license", "library_name", "pipeline_tag", "base_model_relation"):
+        v = data.get(key)
+        if v is not None and not isinstance(v, str):
+            errors.append(f'"{key}" must be a string')
+    mi = data.get("model-index")
+    if mi is not None:
+        if not isinstance(mi, list) or not all(isinstance(x, dict) and "name" in x for x in mi):
+            errors.append('"model-index" must be a list of objects with a "name"')
+        else:
+            for entry in mi:
+                for res in entry.get("results") or []:
+                    if not isinstance(res, dict) or "task" not in res or "dataset" not in res:
+                        errors.append('"model-index" results need "task" and "dataset"')
+                        break
+    return errors
+
+
+ROUTES = [
+    Route(("GET",), "api/whoami-v2", whoami),
+    Route(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"), "api/agent-harnesses", agent_harnesses),
+    Route(("POST",), "api/validate-yaml", validate_yaml, body=MAX_CARD_BODY),
+    Route(("POST",), "api/repos/create", create_repo, body=MAX_JSON_BODY),
+    Route(("DELETE",), "api/repos/delete", delete_repo, body=MAX_JSON_BODY),
+    Route(("POST",), "api/repos/move", refuse_move, body=MAX_JSON_BODY),
+    Route(("GET",), "api/{types}", list_repos),
+    Route(("GET",), "api/{types}/{repo}", repo_info),
+    Route(("GET",), "api/{types}/{repo}/revision/{rev}", repo_info),
+    Route(("PUT",), "api/{types}/{repo}/settings", settings, body=MAX_JSON_BODY),
+]
+
+#: The web view; it answers after the other modules' web routes.
+WEB_ROUTES = [Route(("GET", "HEAD"), "{type?}/{repo}", repo_page)]
