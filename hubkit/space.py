@@ -110,7 +110,7 @@ def serving(demo: Any, host: str = "127.0.0.1", port: int | None = None, quiet: 
         ...     wait_until_interrupted()
     """
     before = set(threading.enumerate())
-    demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet)
+    demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet, css=_app_module().CSS)
     try:
         yield f"http://{host}:{demo.server_port}/"
     finally:

@@ -16,8 +16,9 @@ from leaderboard import (
     AXES,
     AXIS_TITLES,
     BENCHMARKS,
+    DEFAULT_COLUMNS,
     GROUPS,
-    MAX_ROWS,
+    OPTIONAL_COLUMNS,
     SCALE_TITLES,
     Board,
     load_analysis,
@@ -38,7 +39,12 @@ full-parameter or LoRA tuning, a number of epochs and a learning-rate schedule �
 score minus its base model's score on the same benchmark, shot count and samples: the quantity the study's
 analyses explain. Switch between them with *Show*.
 
-**How the average is built.** The table is ranked by *average*: the mean over the shown benchmarks that are
+**Reading the table.** It shows one page of 50 models at a time; *Sort all models by* orders every model that
+matches the search and filters (not just the page in view), missing values last. Click a row to see that model's
+details — each score with its scale, sample count, shots, harness, source and revision, and its repo — and to add
+it to *Compare*. *More columns* shows the repo link, data size, schedule, the reproduce command and more.
+
+**How the average is built.** The table is ranked by *average* unless you sort by another column: the mean over the shown benchmarks that are
 on the percent scale and higher-is-better, and — while *Average full-benchmark scores only* is ticked, as
 it is by default — that were scored on the **whole** benchmark. MT-Bench grades, perplexities, and scores
 measured on a subset of a benchmark (`hubkit eval --limit`, the `quick` and `tiny` suites) or with an
@@ -58,37 +64,69 @@ the command that reproduces it.
                 for b in BENCHMARKS.values())
 
 
+#: The model column stays in view while the table scrolls sideways (passed to `launch(css=...)`).
+CSS = """
+#table .first-column {
+    position: sticky !important; left: 0; z-index: 3; background: var(--background-fill-primary);
+    box-shadow: 1px 0 0 var(--border-color-primary);
+}
+#table th.first-column { z-index: 4; }
+#count, #page-info { align-self: center; }
+"""
+
+
 def build(board: Board, source: str) -> gr.Blocks:
-    """The app for one loaded results table."""
+    """The app for one loaded results table.
+
+    Every update of the table sends one page (`PAGE_SIZE` rows), sorted on the server over every matching model;
+    clicking a row shows that model's details, from which it can be added to Compare.
+    """
+    default_base, default_bench = board.plot_defaults()
     bases = board.choices("base_model")
     with gr.Blocks(title="hubkit leaderboard") as demo:
         gr.Markdown(f"# hubkit leaderboard\n{len(board.meta):,} models · {len(board.columns)} benchmark columns · "
                     f"results from `{source}`")
         with gr.Tab("Leaderboard", id="table"):
             with gr.Row():
-                search = gr.Textbox(label="Search", placeholder="model, dataset, base model …", elem_id="search")
-                value = gr.Radio(["score", "gain"], value="score", label="Show", elem_id="value")
-                groups = gr.CheckboxGroup([g for g in GROUPS if any(board.column_group[c] == g for c in board.columns)],
-                                          label="Benchmark groups (none: all)", elem_id="groups")
-                full_only = gr.Checkbox(True, label="Average full-benchmark scores only (subset scores are shown, "
-                                        "not ranked)", elem_id="full-only")
+                search = gr.Textbox(label="Search", placeholder="model, dataset, base model …", elem_id="search",
+                                    scale=3)
+                value = gr.Radio(["score", "gain"], value="score", label="Show", elem_id="value", scale=1)
+                sort = gr.Dropdown(board.sort_choices(), value="average", label="Sort all models by",
+                                   elem_id="sort", scale=2)
+                descending = gr.Checkbox(True, label="Highest first", elem_id="descending", scale=1)
             with gr.Row():
                 filters = [gr.Dropdown(board.choices(axis), multiselect=True, label=AXIS_TITLES[axis],
                                        elem_id=f"filter-{axis}") for axis in AXES]
+            with gr.Accordion("Benchmark groups, columns and the average", open=False, elem_id="more"), gr.Row():
+                groups = gr.CheckboxGroup([g for g in GROUPS if any(board.column_group[c] == g for c in board.columns)],
+                                          label="Benchmark groups (none: all)", elem_id="groups")
+                columns = gr.CheckboxGroup(OPTIONAL_COLUMNS, value=DEFAULT_COLUMNS, label="More columns",
+                                           elem_id="columns")
+                full_only = gr.Checkbox(True, label="Average full-benchmark scores only (subset scores are "
+                                        "shown, not ranked)", elem_id="full-only")
+            first = board.page()  # the default view is in the page itself: no round trip before the first row
+            with gr.Row(equal_height=True):
+                count = gr.Markdown(f"{first.total:,} models", elem_id="count")
+                where = gr.Markdown(_page_info(first, "average", True, True), elem_id="page-info")
+                prev = gr.Button("◀", elem_id="prev", size="sm", scale=0, min_width=40)
+                number = gr.Number(1, precision=0, minimum=1, show_label=False, elem_id="page", scale=0, min_width=70)
+                after = gr.Button("▶", elem_id="next", size="sm", scale=0, min_width=40)
+            table = gr.Dataframe(interactive=False, wrap=False, elem_id="table", max_height=640,
+                                 show_search="none", pinned_columns=1, **_table_settings(first.frame))
+            page_ids = gr.State(first.run_ids)
+            chosen = gr.State("")
+            add = gr.Button("Add this model to Compare", elem_id="add-compare", size="sm")
+            details = gr.Markdown("Click a row of the table to see that model here.", elem_id="details")
+            profile = gr.Plot(label="Weight change by depth", visible=False, elem_id="details-profile")
             with gr.Row():
-                count = gr.Markdown(elem_id="count")
-                shown = gr.Markdown(elem_id="shown")
-            table = gr.Dataframe(interactive=False, wrap=False, elem_id="table", max_height=600,
-                                 show_search="none", pinned_columns=1)
-            with gr.Row():
-                export = gr.Button("Export CSV", elem_id="export")
+                export = gr.Button("Export CSV (every matching model)", elem_id="export")
                 exported = gr.File(label="Current view as CSV", elem_id="exported", interactive=False)
         with gr.Tab("Compare", id="compare"):
-            picked = gr.Dropdown(list(board.meta.index.astype(str)), multiselect=True, label="Models to compare",
-                                 elem_id="compare-models")
+            gr.Markdown("Add models from the table (click a row, then *Add this model to Compare*).")
+            picked = gr.Dropdown([], value=[], multiselect=True, label="Models to compare", elem_id="compare-models")
             compare_value = gr.Radio(["score", "gain"], value="score", label="Show", elem_id="compare-value")
             compared = gr.Dataframe(interactive=False, elem_id="compared")
-        with gr.Tab("Plots", id="plots"):
+        with gr.Tab("Plots", id="plots") as plots_tab:
             if board.analyses:
                 gr.Markdown("### The study's analyses\nComputed by `hubkit analyze` on stated conditions and pushed "
                             "to the results dataset's `analysis/`; each says what it rests on.")
@@ -97,57 +135,109 @@ def build(board: Board, source: str) -> gr.Blocks:
                 study_about = gr.Markdown(elem_id="analysis-about")
                 study_figures = gr.Gallery(label="Figures", columns=1, height="auto", elem_id="analysis-figures",
                                            allow_preview=True)
-            gr.Markdown("### Explore one base model\nEvery run of the chosen base model, whatever its data size, "
-                        "schedule or epochs: the heatmap averages over them, the curves show each dataset and tuning.")
-            base = gr.Dropdown(bases, value=bases[0] if bases else None, label="Base model", elem_id="plot-base")
+            gr.Markdown("### Explore one base model\nThe heatmap pools every run of the chosen base model (its title "
+                        "says over what); the curves hold the data size and schedule fixed, one line per dataset.")
+            base = gr.Dropdown(bases, value=default_base, label="Base model", elem_id="plot-base")
             heat = gr.Plot(label="Synergy: mean gain, training data × benchmark")
-            bench = gr.Dropdown(board.columns, value=board.columns[0] if board.columns else None, label="Benchmark",
-                                elem_id="plot-bench")
-            curve = gr.Plot(label="Score vs epochs")
+            sizes, schedules = board.curve_choices(default_base, default_bench) if default_base else ([], [])
+            size0, schedule0 = board.curve_condition(default_base, default_bench) if default_base else (None, None)
+            with gr.Row():
+                bench = gr.Dropdown(board.columns, value=default_bench, label="Benchmark", elem_id="plot-bench")
+                curve_size = gr.Dropdown(sizes, value=size0, label="Data size", elem_id="plot-size")
+                curve_schedule = gr.Dropdown(schedules, value=schedule0, label="Schedule", elem_id="plot-schedule")
+            curve = gr.Plot(label="Score vs epochs", elem_id="plot-curve")
             ppl_plot = gr.Plot(label="Gain vs training-data perplexity under the base", visible="perplexity" in board.analysis)
             layer_plot = gr.Plot(label="Gain vs mid-layer weight change", visible="layerdiff" in board.analysis)
         with gr.Tab("About", id="about"):
             gr.Markdown(ABOUT)
 
-        def refresh(text, values, chosen_groups, full, *axis_values):
-            view = board.view(text, dict(zip(AXES, axis_values)), chosen_groups, values, full_only=full)
-            note = f"showing the best {MAX_ROWS:,} by average; filter, search or export for all" \
-                if len(view) > MAX_ROWS else ""
-            return _display(view.head(MAX_ROWS)), f"{len(view):,} models", note
+        def query(text, values, chosen_groups, full, order, high, extra, *axis_values) -> dict:
+            return {"search": text, "filters": dict(zip(AXES, axis_values)), "groups": chosen_groups, "value": values,
+                    "full_only": full, "sort": order or "average", "descending": bool(high), "columns": extra or []}
 
-        inputs = [search, value, groups, full_only, *filters]
+        def show(page_number, *args):
+            page = board.page(number=page_number, **query(*args))
+            return (gr.Dataframe(**_table_settings(page.frame)), f"{page.total:,} models",
+                    _page_info(page, args[4], args[5], args[3]), page.run_ids, gr.update(value=page.number))
+
+        inputs = [search, value, groups, full_only, sort, descending, columns, *filters]
+        outputs = [table, count, where, page_ids, number]
         for component in inputs:
-            component.change(refresh, inputs, [table, count, shown], show_progress="hidden")
-        demo.load(refresh, inputs, [table, count, shown])
-        export.click(lambda *a: board.export(board.view(a[0], dict(zip(AXES, a[4:])), a[2], a[1], full_only=a[3])),
-                     inputs, exported)
+            component.change(lambda *a: show(1, *a), inputs, outputs, show_progress="hidden")
+        number.submit(show, [number, *inputs], outputs, show_progress="hidden")
+        prev.click(lambda n, *a: show(max(1, int(n or 1) - 1), *a), [number, *inputs], outputs, show_progress="hidden")
+        after.click(lambda n, *a: show(int(n or 1) + 1, *a), [number, *inputs], outputs, show_progress="hidden")
+
+        def pick(ids: list[str], evt: gr.SelectData):
+            row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+            run_id = ids[row] if isinstance(row, int) and 0 <= row < len(ids) else ""
+            figure = board.layer_profile(run_id) if run_id else None
+            text = board.details(run_id, card_summary=board.card_summary(run_id)) if run_id else board.details("")
+            return text, gr.update(value=figure, visible=figure is not None), run_id
+
+        table.select(pick, page_ids, [details, profile, chosen], show_progress="hidden")
+
+        def add_to_compare(run_id: str, current: list[str] | None):
+            ids = list(dict.fromkeys([*(current or []), *([run_id] if run_id else [])]))
+            return gr.update(choices=ids, value=ids)
+
+        add.click(add_to_compare, [chosen, picked], picked)
+        export.click(lambda *a: board.export(board.view(**{**query(*a), "columns": None})), inputs, exported)
         picked.change(lambda ids, shown: board.compare(ids or [], shown), [picked, compare_value], compared)
         compare_value.change(lambda ids, shown: board.compare(ids or [], shown), [picked, compare_value], compared)
-        base.change(board.heatmap, base, heat)
-        demo.load(board.heatmap, base, heat)
-        for trigger in (base, bench):
-            trigger.change(board.epoch_curves, [base, bench], curve)
-        demo.load(board.epoch_curves, [base, bench], curve)
+
+        def choose_base(name):
+            column = board.curve_column(name) if name else None
+            return (board.heatmap(name), *_curve_controls(board, name, column))
+
+        def choose_bench(name, column):
+            return _curve_controls(board, name, column)[1:]
+
+        # the plots are drawn when their tab opens (not with the page: the table comes first), then on change
+        base.input(choose_base, base, [heat, bench, curve_size, curve_schedule, curve])
+        bench.input(choose_bench, [base, bench], [curve_size, curve_schedule, curve])
+        for trigger in (curve_size, curve_schedule):
+            trigger.input(board.epoch_curves, [base, bench, curve_size, curve_schedule], curve)
+        plots_tab.select(board.heatmap, base, heat)
+        plots_tab.select(board.epoch_curves, [base, bench, curve_size, curve_schedule], curve)
         if board.analyses:
-            study_pick.change(board.analysis_view, study_pick, [study_figures, study_about])
-            demo.load(board.analysis_view, study_pick, [study_figures, study_about])
+            study_pick.input(board.analysis_view, study_pick, [study_figures, study_about])
+            plots_tab.select(board.analysis_view, study_pick, [study_figures, study_about])
         if "perplexity" in board.analysis:
             ppl = lambda c: board.scatter(board.gain_vs_perplexity(c), "perplexity", f"{c}: gain vs perplexity")  # noqa: E731
             bench.change(ppl, bench, ppl_plot)
-            demo.load(ppl, bench, ppl_plot)
+            plots_tab.select(ppl, bench, ppl_plot)
         if "layerdiff" in board.analysis:
             layer = lambda c: board.scatter(board.gain_vs_layer_change(c), "rel_change",  # noqa: E731
                                             f"{c}: gain vs mid-layer change")
             bench.change(layer, bench, layer_plot)
-            demo.load(layer, bench, layer_plot)
+            plots_tab.select(layer, bench, layer_plot)
     return demo
 
 
-def _display(view: pd.DataFrame):
-    """The view as the Dataframe component shows it: only the repo column renders Markdown (links)."""
+def _curve_controls(board: Board, base: str | None, column: str | None):
+    """The benchmark, data size and schedule controls for a base model and column, and the curves they give."""
+    if not base or not column:
+        return gr.update(value=column), gr.update(choices=[], value=None), gr.update(choices=[], value=None), None
+    sizes, schedules = board.curve_choices(base, column)
+    size, schedule = board.curve_condition(base, column)
+    return (gr.update(value=column), gr.update(choices=sizes, value=size), gr.update(choices=schedules, value=schedule),
+            board.epoch_curves(base, column, size, schedule))
+
+
+def _table_settings(view: pd.DataFrame) -> dict:
+    """How the Dataframe shows a page: only the repo column renders Markdown (links); the model column is
+    narrowed (the details panel has the full id)."""
     types = ["markdown" if c == "repo" else "number" if pd.api.types.is_numeric_dtype(view[c]) else "str"
              for c in view.columns]
-    return gr.Dataframe(value=view, datatype=types)
+    widths = ["280px" if c == "model" else "auto" for c in view.columns]
+    return {"value": view, "datatype": types, "column_widths": widths}
+
+
+def _page_info(page, sort: str | None, descending: bool, full_only: bool) -> str:
+    return (f"page {page.number:,} of {page.pages:,} · sorted by {sort or 'average'} "
+            f"({'highest' if descending else 'lowest'} first) over every match · average of "
+            f"{'full-benchmark' if full_only else 'all'} percent-scale scores")
 
 
 def main() -> gr.Blocks:
@@ -166,5 +256,5 @@ def main() -> gr.Blocks:
 demo = main() if __name__ == "__main__" or os.environ.get("SYSTEM") == "spaces" else None
 
 if __name__ == "__main__":
-    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+    demo.launch(css=CSS, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))

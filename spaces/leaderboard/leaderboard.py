@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
@@ -37,7 +38,11 @@ AXIS_TITLES = {"base_model": "base model", "dataset": "training data", "data_siz
 CONSOLIDATED = "data/results.parquet"
 ANALYSIS = {"perplexity": "analysis/perplexity.parquet", "layerdiff": "analysis/layerdiff.parquet"}
 MID_DEPTH = (1 / 3, 2 / 3)
-MAX_ROWS = 1000  # rows the table shows (best first); the count, filters and the CSV export cover all
+PAGE_SIZE = 50  # rows per page: each update sends one page; sorting, counts and the CSV export cover all rows
+#: Columns the picker can show or hide; the rest (model, base model, training data, full/LoRA, epochs, average
+#: and the benchmarks) are always there.
+OPTIONAL_COLUMNS = ["repo", "data size", "schedule", "benchmarks averaged", "samples", "reproduce"]
+DEFAULT_COLUMNS = ["samples"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 BENCHMARKS: dict[str, dict[str, str]] = json.loads((HERE / "benchmarks.json").read_text(encoding="utf-8"))
 _ORDER = ["code", "math", "knowledge", "chat", "multilingual", "long-context", "instruction"]
@@ -47,24 +52,60 @@ GROUPS = sorted({b["group"] for b in BENCHMARKS.values()} | {"other"},
 COLUMNS = ["model_id", "has_repo", "run_id", "model_revision", *AXES, "benchmark", "n_shot", "metric", "scale",
            "higher_is_better", "score", "base_score", "gain", "n_samples", "n_total", "subset", "harness",
            "harness_version", "source", "source_file", "evaluated_at"]
+TITLE_AXES = {AXIS_TITLES[a]: a for a in AXES}
 SCALE_TITLES = {"percent": "percent (0–100)", "1-10": "grade 1–10 (LLM judge)", "raw": "raw (e.g. perplexity)"}
 
 
+#: Text columns of the results schema; held as categoricals (a few distinct values repeated over every row), so
+#: that 100,000 models (~2.9 million rows) fit in well under a gigabyte.
+TEXT = ["model_id", "run_id", "model_revision", "base_model", "dataset", "tuning", "lr_schedule", "benchmark",
+        "metric", "scale", "harness", "harness_version", "source", "source_file", "evaluated_at"]
+
+
 def complete(long: pd.DataFrame) -> pd.DataFrame:
-    """Every column of `COLUMNS`: a table written before `scale`/`subset` existed gets each benchmark's
-    declared scale and direction, and an unknown sample count (never counted as a full-benchmark score)."""
-    long = long.copy()
+    """Every column of `COLUMNS`, text as categoricals: a table written before `scale`/`subset` existed gets each
+    benchmark's declared scale and direction, and an unknown sample count (never counted as a full-benchmark
+    score)."""
+    long = long[[c for c in long.columns if c in COLUMNS]]  # copy-on-write: nothing is copied until changed
     for name in COLUMNS:
         if name not in long.columns:
             long[name] = None
-    declared = long["benchmark"].map(lambda b: BENCHMARKS.get(b, {}))
-    long["scale"] = long["scale"].where(long["scale"].notna(), declared.map(lambda b: b.get("scale", "percent")))
-    long["higher_is_better"] = long["higher_is_better"].where(
-        long["higher_is_better"].notna(), declared.map(lambda b: b.get("higher_is_better", True))).astype(bool)
+    for name in TEXT:
+        if not isinstance(long[name].dtype, pd.CategoricalDtype):
+            long[name] = long[name].map(lambda v: None if v is None or v is pd.NA or v != v else str(v),
+                                        na_action="ignore").astype("category")
+    declared_scale = {b: spec.get("scale", "percent") for b, spec in BENCHMARKS.items()}
+    declared_direction = {b: bool(spec.get("higher_is_better", True)) for b, spec in BENCHMARKS.items()}
+    benchmark = long["benchmark"].astype(object)
+    scale = long["scale"].astype(object)
+    long["scale"] = scale.where(scale.notna(), benchmark.map(declared_scale).fillna("percent")).astype("category")
+    direction = long["higher_is_better"]
+    long["higher_is_better"] = direction.where(direction.notna(), benchmark.map(declared_direction).fillna(True)) \
+        .astype(bool)
     long["subset"] = long["subset"].astype("boolean")
+    long["has_repo"] = long["has_repo"].fillna(False).astype(bool)
     for name in ("n_samples", "n_total", "n_shot"):
-        long[name] = pd.to_numeric(long[name], errors="coerce").astype("Int64")
+        long[name] = pd.to_numeric(long[name], errors="coerce").astype("Int32")
+    for name in ("data_size", "epochs"):  # whole numbers: 4 bytes each, not 8 (the text of any other value kept)
+        numeric = pd.to_numeric(long[name], errors="coerce")
+        if numeric.notna().sum() == long[name].notna().sum() and (numeric.dropna() % 1 == 0).all():
+            long[name] = numeric.astype("Int32")
     return long
+
+
+def _column_labels(long: pd.DataFrame) -> pd.Categorical:
+    """`<benchmark>-<shots>shot` (or the benchmark alone without a shot count) per row, built from the distinct
+    (benchmark, shots) pairs: no string is made per row."""
+    benchmark = long["benchmark"].cat
+    shots = long["n_shot"].fillna(-1).to_numpy(dtype="int64")
+    pairs, inverse = np.unique(np.stack([benchmark.codes.to_numpy(dtype="int64"), shots], axis=1), axis=0,
+                               return_inverse=True)
+    names = benchmark.categories
+    labels = [("" if b < 0 else str(names[b])) + (f"-{s}shot" if s >= 0 else "") for b, s in pairs]
+    if len(set(labels)) < len(labels):  # a benchmark named like another's column: label row by row instead
+        return pd.Categorical(long["benchmark"].astype(str) + long["n_shot"].map(
+            lambda s: "" if s is pd.NA else f"-{s}shot").astype(str))
+    return pd.Categorical.from_codes(inverse.reshape(-1), categories=labels)
 
 
 def _group(benchmark: str) -> str:
@@ -86,7 +127,22 @@ def load_results(repo_id: str, endpoint: str | None = None, token: str | bool | 
         path = hf_hub_download(repo_id, CONSOLIDATED, repo_type="dataset", endpoint=endpoint, token=token)
     except (EntryNotFoundError, RepositoryNotFoundError):
         return rows_from_cards(repo_id.split("/")[0], endpoint=endpoint, token=token)
-    return pd.read_parquet(path)
+    return read_table(path)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A results parquet file, only the columns the leaderboard reads, text dictionary-encoded as it is read
+    (categoricals: a fraction of the memory of Python strings)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    present = set(pq.read_schema(path).names)
+    table = pq.read_table(path, columns=[c for c in COLUMNS if c in present],
+                          read_dictionary=[c for c in TEXT if c in present])
+    frame = table.to_pandas(self_destruct=True, split_blocks=True)  # Arrow's buffers freed as they convert
+    del table
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def rows_from_cards(author: str, endpoint: str | None = None, token: str | bool | None = None) -> pd.DataFrame:
@@ -186,57 +242,65 @@ class Board:
 
     def __post_init__(self) -> None:
         long = complete(self.long)
-        shots = pd.to_numeric(long["n_shot"], errors="coerce").astype("Int64")
-        long["column"] = long["benchmark"].astype(str) + ("-" + shots.astype(str) + "shot").where(shots.notna(), "")
+        long["column"] = _column_labels(long)
+        if long["run_id"].isna().any():
+            long = long[long["run_id"].notna()]
         self.long = long
-        bench_of = long.drop_duplicates("column").set_index("column")["benchmark"]
-        self.column_group = {c: _group(b) for c, b in bench_of.items()}
-        self.columns = sorted(bench_of.index, key=lambda c: (GROUPS.index(self.column_group[c]), c))
+        # one score per model and column (the first row kept, as publishing deduplicated them), few columns
+        first = long.loc[~long.duplicated(["run_id", "column"]).to_numpy(),
+                         ["run_id", "column", "benchmark", "scale", "higher_is_better", "score", "gain", "subset",
+                          "n_samples"]]
+        kind = first.drop_duplicates("column").assign(column=lambda f: f["column"].astype(str)).set_index("column")
+        self.column_group = {c: _group(str(b)) for c, b in kind["benchmark"].items()}
+        self.columns = sorted(kind.index, key=lambda c: (GROUPS.index(self.column_group[c]), c))
         order = self.columns
-        meta = long.drop_duplicates("run_id").set_index("run_id")[["model_id", "has_repo", *AXES, "source"]]
+        meta = long.drop_duplicates("run_id")[["run_id", "model_id", "has_repo", *AXES, "source"]]
+        meta = meta.set_index(pd.Index(meta["run_id"].astype(str), name="run_id")).drop(columns="run_id")
         self.meta = meta
-        first = long.drop_duplicates(["run_id", "column"])
-        self.scores = first.pivot(index="run_id", columns="column", values="score").reindex(index=meta.index,
-                                                                                            columns=order)
-        self.gains = first.pivot(index="run_id", columns="column", values="gain").reindex(index=meta.index,
-                                                                                         columns=order)
-        # how each score was measured: a full-benchmark score (True), a subset (False) or unknown (NaN)
-        full = first["subset"].map({True: 0.0, False: 1.0}).astype("float64")
-        self.full = first.assign(full=full).pivot(index="run_id", columns="column", values="full").reindex(
-            index=meta.index, columns=order)
-        kind = first.drop_duplicates("column").set_index("column")
+        # the score matrices, filled by position from the categorical codes (no per-row strings)
+        runs = first["run_id"].cat
+        run_pos = meta.index.get_indexer(runs.categories.astype(str))[runs.codes.to_numpy()]
+        where = {c: i for i, c in enumerate(order)}
+        columns = first["column"].cat
+        col_pos = np.array([where[str(c)] for c in columns.categories], dtype="int64")[columns.codes.to_numpy()]
+
+        def matrix(values: np.ndarray) -> pd.DataFrame:
+            out = np.full((len(meta), len(order)), np.nan)
+            out[run_pos, col_pos] = values
+            return pd.DataFrame(out, index=meta.index, columns=order)
+
+        self.scores = matrix(first["score"].to_numpy(dtype="float64", na_value=np.nan))
+        self.gains = matrix(first["gain"].to_numpy(dtype="float64", na_value=np.nan))
+        # how each score was measured: a full-benchmark score (1), a subset (0) or unknown (NaN)
+        self.full = matrix(first["subset"].map({True: 0.0, False: 1.0}).to_numpy(dtype="float64", na_value=np.nan))
         self.column_scale = kind["scale"].astype(str).to_dict()
         self.averaged = [c for c in order if self.column_scale.get(c) == "percent" and bool(kind.loc[c, "higher_is_better"])]
-        self._samples = self._samples_text(first, meta.index)
-        self._axis_text = pd.DataFrame({a: meta[a].astype("string").fillna("").astype(object) for a in AXES},
+        self._samples = self._samples_text(first, meta.index).astype("category")
+        # per-model text: categoricals (few distinct values); repo links and commands are made per page
+        self._axis_text = pd.DataFrame({a: meta[a].astype("string").fillna("").astype("category") for a in AXES},
                                        index=meta.index)
-        model_ids = meta["model_id"].astype("string").fillna("").astype(object)
-        search = meta.index.to_series().astype(str) + " " + model_ids
+        # what sorting by an axis compares: numbers for data size and epochs, text for the rest
+        self._axis_key = pd.DataFrame({a: pd.to_numeric(meta[a], errors="coerce") if a in ("data_size", "epochs")
+                                       else self._axis_text[a] for a in AXES}, index=meta.index)
+        self._model_ids = meta["model_id"].astype("string").fillna("").astype(object)
+        search = meta.index.to_series().astype(str) + " " + self._model_ids
         for axis in AXES:
-            search = search + " " + self._axis_text[axis]
+            search = search + " " + self._axis_text[axis].astype(object)
         self._search = search.str.lower()
-        # per-model text computed once: the views only pick rows
-        linked = meta["has_repo"].astype(bool) & model_ids.str.fullmatch(REPO_ID.pattern.strip("^$"))
-        self._repo = ("[" + model_ids + "](" + self.endpoint.rstrip("/") + "/" + model_ids + ")").where(
-            linked, "no repo (imported)")
-        command = pd.Series("hubkit train", index=meta.index, dtype=object)
-        for axis, key in (("base_model", "model"), ("dataset", "dataset"), ("data_size", "data_size"),
-                          ("tuning", "tuning"), ("epochs", "epochs"), ("lr_schedule", "lr_schedule")):
-            text = self._axis_text[axis]
-            quoted = text.map({v: _shell(v) for v in text.unique()})
-            command = command + (" " + key + "=" + quoted).where(text != "", "")
-        base = (self._axis_text["dataset"] == "pretrain") | (self._axis_text["tuning"] == "base")
-        self._command = ("hf download " + model_ids + " hubkit_config.yaml && hubkit train hubkit_config.yaml") \
-            .where(linked, command.where(~base, ""))
+        self._linked = meta["has_repo"].astype(bool) & self._model_ids.str.fullmatch(REPO_ID.pattern.strip("^$"))
+        self._cards: dict[str, str | None] = {}
+        _release_free_memory()
 
     @staticmethod
     def _samples_text(first: pd.DataFrame, index: pd.Index) -> pd.Series:
         """Per model: `full`, `subset (n=8)` (the smallest subset it was scored on), `mixed` or `unknown`."""
         subset = first["subset"].astype("boolean")
-        grouped = first.assign(_sub=subset.fillna(False), _full=subset.eq(False).fillna(False),
-                               _unknown=subset.isna(), _n=first["n_samples"].where(subset.fillna(False)))
+        grouped = pd.DataFrame({"run_id": first["run_id"], "_sub": subset.fillna(False),
+                                "_full": subset.eq(False).fillna(False), "_unknown": subset.isna(),
+                                "_n": first["n_samples"].where(subset.fillna(False))})
         agg = grouped.groupby("run_id").agg(sub=("_sub", "sum"), full=("_full", "sum"), unknown=("_unknown", "sum"),
                                             n=("_n", "min"))
+        agg.index = agg.index.astype(str)
         text = pd.Series("unknown", index=agg.index, dtype=object)
         text[(agg["full"] > 0) & (agg["sub"] == 0) & (agg["unknown"] == 0)] = "full"
         has_n = agg["n"].notna()
@@ -249,8 +313,7 @@ class Board:
     # -- choices for the filters -------------------------------------------------------------------------
 
     def choices(self, axis: str) -> list[str]:
-        values = [v for v in self._axis_text[axis].unique() if v]
-        return sorted(values, key=lambda v: (len(v), v) if v.isdigit() else (0, v))
+        return _natural(v for v in self._axis_text[axis].unique() if v)
 
     # -- the table -------------------------------------------------------------------------------------------
 
@@ -267,9 +330,59 @@ class Board:
     def benchmark_columns(self, groups: list[str] | None = None) -> list[str]:
         return [c for c in self.columns if not groups or self.column_group[c] in groups]
 
+    def _ranked(self, search: str = "", filters: dict[str, list[str]] | None = None,
+                groups: list[str] | None = None, value: str = "score", full_only: bool = True,
+                sort: str = "average", descending: bool = True) -> Ranked:
+        """Every matching model, sorted over all of them (not one page): ids, columns, numbers, averages."""
+        ids = self.select(search, filters)
+        cols = self.benchmark_columns(groups)
+        numbers = (self.gains if value == "gain" else self.scores).loc[ids, cols]
+        averaged = numbers[[c for c in cols if c in self.averaged]]
+        if full_only:
+            averaged = averaged.where(self.full.loc[ids, averaged.columns] == 1.0)
+        average = averaged.mean(axis=1, skipna=True).round(2)
+        counted = averaged.notna().sum(axis=1).astype(int)
+        if sort in cols:
+            key = numbers[sort]
+        elif sort == "benchmarks averaged":
+            key = counted
+        elif sort in TITLE_AXES:
+            key = self._axis_key[TITLE_AXES[sort]].loc[ids]
+        elif sort == "model":
+            key = pd.Series(ids.astype(str).str.lower(), index=ids)
+        else:
+            key = average
+        order = _order(key, descending)
+        return Ranked(ids[order], cols, numbers.iloc[order], average.iloc[order], counted.iloc[order])
+
+    def _frame(self, ranked: Ranked, start: int = 0, stop: int | None = None,
+               columns: list[str] | None = None) -> pd.DataFrame:
+        """The rows `start:stop` of a ranking as the table shows them; `columns` picks the optional columns
+        (`OPTIONAL_COLUMNS`; None: every one)."""
+        ids = ranked.ids[start:stop]
+        shown = set(OPTIONAL_COLUMNS if columns is None else columns)
+        out = pd.DataFrame({"model": ids.astype(str)}, index=ids)
+        if "repo" in shown:
+            out["repo"] = self._repos(ids)
+        for axis in AXES:
+            title = AXIS_TITLES[axis]
+            if title not in OPTIONAL_COLUMNS or title in shown:
+                out[title] = self._axis_text.loc[ids, axis].astype(object)
+        out["average"] = ranked.average.iloc[start:stop]
+        if "benchmarks averaged" in shown:
+            out["benchmarks averaged"] = ranked.counted.iloc[start:stop]
+        if "samples" in shown:
+            out["samples"] = self._samples.loc[ids].astype(object)
+        out = pd.concat([out, ranked.numbers.iloc[start:stop].round(2)], axis=1)
+        if "reproduce" in shown:
+            out["reproduce"] = self._commands(ids)
+        return out.reset_index(drop=True)
+
     def view(self, search: str = "", filters: dict[str, list[str]] | None = None, groups: list[str] | None = None,
-             value: str = "score", full_only: bool = True) -> pd.DataFrame:
-        """The visible table: identity, axes, average and benchmark columns (scores or gains), best first.
+             value: str = "score", full_only: bool = True, sort: str = "average", descending: bool = True,
+             columns: list[str] | None = None) -> pd.DataFrame:
+        """Every matching model as a table (what the CSV export holds): identity, axes, average and benchmark
+        columns (scores or gains), sorted by `sort` (best average first by default; missing values last).
 
         The average (what the table is ranked by) takes only percent-scale, higher-is-better benchmarks (never
         MT-Bench's 1–10 grades or a perplexity), and, with `full_only` (the default), only scores measured on
@@ -277,26 +390,150 @@ class Board:
         averaged. `benchmarks averaged` says how many scores each average rests on; `samples` says how the
         model's scores were measured.
         """
-        ids = self.select(search, filters)
-        cols = self.benchmark_columns(groups)
-        numbers = (self.gains if value == "gain" else self.scores).loc[ids, cols]
-        out = pd.DataFrame({"model": ids.astype(str)}, index=ids)
-        out["repo"] = self._repo.loc[ids]
-        for axis in AXES:
-            out[AXIS_TITLES[axis]] = self._axis_text.loc[ids, axis]
-        averaged = numbers[[c for c in cols if c in self.averaged]]
-        if full_only:
-            averaged = averaged.where(self.full.loc[ids, averaged.columns] == 1.0)
-        out["average"] = averaged.mean(axis=1, skipna=True).round(2)
-        out["benchmarks averaged"] = averaged.notna().sum(axis=1).astype(int)
-        out["samples"] = self._samples.loc[ids]
-        out = pd.concat([out, numbers.round(2)], axis=1)
-        out["reproduce"] = self._command.loc[ids]
-        return out.sort_values("average", ascending=False, na_position="last").reset_index(drop=True)
+        return self._frame(self._ranked(search, filters, groups, value, full_only, sort, descending),
+                           columns=columns)
+
+    def page(self, search: str = "", filters: dict[str, list[str]] | None = None, groups: list[str] | None = None,
+             value: str = "score", full_only: bool = True, sort: str = "average", descending: bool = True,
+             number: int = 1, size: int = PAGE_SIZE, columns: list[str] | None = None) -> Page:
+        """One page of the table, sorted over every matching model: what each update of the page sends.
+
+        Args:
+            number: the page, from 1 (clipped to the last page).
+            size: rows per page.
+            columns: optional columns to show (default `DEFAULT_COLUMNS`).
+        """
+        ranked = self._ranked(search, filters, groups, value, full_only, sort, descending)
+        total = len(ranked.ids)
+        pages = max(1, -(-total // size))
+        number = min(max(1, int(number or 1)), pages)
+        start = (number - 1) * size
+        frame = self._frame(ranked, start, start + size, DEFAULT_COLUMNS if columns is None else columns)
+        return Page(frame, total, number, pages, list(ranked.ids[start:start + size].astype(str)))
+
+    def sort_choices(self) -> list[str]:
+        """What the table can be sorted by: the average, the model, the axes, then every benchmark column."""
+        return ["average", "benchmarks averaged", "model", *TITLE_AXES, *self.columns]
 
     def command(self, run_id: str) -> str:
         """The command that reproduces a model: its published config, or the run spec from its axes."""
-        return str(self._command.loc[run_id])
+        return str(self._commands(pd.Index([run_id])).iloc[0])
+
+    def _repos(self, ids: pd.Index) -> pd.Series:
+        """The repo column of these models: a link built only from a valid repo id, else `no repo (imported)`."""
+        model_ids = self._model_ids.loc[ids]
+        return ("[" + model_ids + "](" + self.endpoint.rstrip("/") + "/" + model_ids + ")").where(
+            self._linked.loc[ids], "no repo (imported)")
+
+    def _commands(self, ids: pd.Index) -> pd.Series:
+        """What reproduces each model: its published config, or (imported rows) the run spec from its axes."""
+        command = pd.Series("hubkit train", index=ids, dtype=object)
+        for axis, key in (("base_model", "model"), ("dataset", "dataset"), ("data_size", "data_size"),
+                          ("tuning", "tuning"), ("epochs", "epochs"), ("lr_schedule", "lr_schedule")):
+            text = self._axis_text.loc[ids, axis].astype(object)
+            command = command + (" " + key + "=" + text.map(_shell)).where(text != "", "")
+        axes = self._axis_text.loc[ids]
+        base = (axes["dataset"].astype(object) == "pretrain") | (axes["tuning"].astype(object) == "base")
+        published = "hf download " + self._model_ids.loc[ids] + " hubkit_config.yaml && hubkit train hubkit_config.yaml"
+        return published.where(self._linked.loc[ids], command.where(~base, ""))
+
+    # -- one model's details -----------------------------------------------------------------------------------
+
+    def details(self, run_id: str, card_summary: str | None = None) -> str:
+        """Everything the results say about one model, as Markdown: identity and repo link, its axes, each score
+        with its scale, samples, shots, harness, source and revision, its layer change and training-data
+        perplexity when the analyses hold them, and the command that reproduces it. Text from the results is
+        escaped: it renders as itself, never as markup."""
+        if run_id not in self.meta.index:
+            return "Click a row of the table to see that model here."
+        meta = self.meta.loc[run_id]
+        model_id = _as_text(meta["model_id"])
+        lines = [f"### {_md(run_id)}", ""]
+        if bool(meta["has_repo"]) and REPO_ID.match(model_id):
+            lines.append(f"Model repo: [{_md(model_id)}]({self.endpoint.rstrip('/')}/{model_id})")
+        else:
+            lines.append("No model repo: imported results (" + _md(_as_text(meta["source"]) or "unknown source") + ")")
+        if card_summary:
+            lines += ["", "> " + _md(card_summary)]
+        lines += ["", "| " + " | ".join(AXIS_TITLES[a] for a in AXES) + " |", "|" + " --- |" * len(AXES),
+                  "| " + " | ".join(_md(self._axis_text.loc[run_id, a]) or "—" for a in AXES) + " |", ""]
+        rows = self.long[self.long["run_id"] == run_id].drop_duplicates(["column"])
+        rows = rows.assign(column=rows["column"].astype(str)).set_index("column")
+        rows = rows.reindex([c for c in self.columns if c in set(rows.index)])
+        lines += ["| benchmark | score | base | gain | scale | samples | shots | harness | source | revision |",
+                  "| --- | ---: | ---: | ---: | --- | --- | ---: | --- | --- | --- |"]
+        for column, r in rows.iterrows():
+            lines.append("| " + " | ".join([
+                _md(column), _number(r["score"]), _number(r["base_score"]), _number(r["gain"], signed=True),
+                _md(SCALE_TITLES.get(r["scale"], _as_text(r["scale"]))) + ("" if bool(r["higher_is_better"]) else
+                                                                            ", lower is better"),
+                _md(_samples(r)), _as_text(r["n_shot"]) or "—",
+                _md(" ".join(x for x in (_as_text(r["harness"]), _as_text(r["harness_version"])) if x)) or "—",
+                _md(" · ".join(x for x in (_as_text(r["source"]), _as_text(r["source_file"])) if x)) or "—",
+                _md(_as_text(r["model_revision"])[:12]) or "—"]) + " |")
+        extra = self._analysis_notes(run_id)
+        if extra:
+            lines += [""] + extra
+        command = self.command(run_id)
+        if command:  # a fence longer than any run of backticks in it, so that nothing can close it early
+            fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", command)), default=0))
+            lines += ["", "Reproduce:", "", fence + "bash", command, fence]
+        return "\n".join(lines)
+
+    def card_summary(self, run_id: str, token: str | bool | None = None) -> str | None:
+        """The first paragraph of the model card (its summary), read from the Hub when the model has a repo;
+        None without a repo, a card or access. Cached per model."""
+        if run_id not in self.meta.index or not bool(self._linked.loc[run_id]):
+            return None
+        if run_id not in self._cards:
+            from huggingface_hub import hf_hub_download
+            from huggingface_hub.errors import HfHubHTTPError
+
+            try:
+                path = hf_hub_download(str(self._model_ids.loc[run_id]), "README.md", endpoint=self.endpoint,
+                                       token=token, etag_timeout=5)
+                self._cards[run_id] = _summary(Path(path).read_text(encoding="utf-8", errors="replace"))
+            except (HfHubHTTPError, OSError, ValueError):
+                self._cards[run_id] = None
+        return self._cards[run_id]
+
+    def _analysis_notes(self, run_id: str) -> list[str]:
+        notes = []
+        diff = self.analysis.get("layerdiff")
+        if diff is not None and run_id in set(diff["run_id"]):
+            mine = diff[diff["run_id"] == run_id]
+            mid = mine[(mine["depth"] >= MID_DEPTH[0]) & (mine["depth"] <= MID_DEPTH[1])]["rel_change"].mean()
+            notes.append(f"- Mid-layer weight change ‖ΔW‖/‖W‖ (mean over layers at depth 1/3–2/3): {mid:.4g}")
+        ppl = self.analysis.get("perplexity")
+        if ppl is not None:
+            meta = self.meta.loc[run_id]
+            hit = ppl[(ppl["base_model"].map(_as_text) == _as_text(meta["base_model"]))
+                      & (ppl["dataset"].map(_as_text) == _as_text(meta["dataset"]))]
+            if len(hit):
+                notes.append(f"- Training-data perplexity under the base model: {float(hit['perplexity'].iloc[0]):.4g}")
+        return notes
+
+    def layer_profile(self, run_id: str):
+        """The model's relative weight change by normalised depth (a figure), or None without a layer diff."""
+        diff = self.analysis.get("layerdiff")
+        if diff is None or run_id not in set(diff["run_id"]):
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        mine = diff[diff["run_id"] == run_id].groupby("depth")["rel_change"].mean().sort_index()
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.plot(mine.index, mine.to_numpy(), marker="o", markersize=3)
+        ax.axvspan(*MID_DEPTH, color="grey", alpha=0.15, label="mid layers")
+        ax.set_xlabel("normalised depth (0 = first layer, 1 = last)")
+        ax.set_ylabel("‖ΔW‖ / ‖W‖")
+        ax.set_title(f"weight change by depth: {run_id[:60]}", fontsize=9)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return fig
 
     # -- compare, plots, export ---------------------------------------------------------------------------------
 
@@ -351,28 +588,104 @@ class Board:
             unit = {"percent": "points", "1-10": "grade points, 1–10 scale"}.get(scale, scale)
             ax.set_title(f"mean gain over {base_model} ({unit})", fontsize=10)
             fig.colorbar(image, ax=ax, shrink=0.8)
+        runs = self.long[(self.long["base_model"].map(_as_text) == base_model) & self.long["gain"].notna()
+                         & (self.long["dataset"] != "pretrain")]
+        pooled = ", ".join(f"{AXIS_TITLES[a]} {{{', '.join(_natural({_as_text(v) for v in runs[a]}))}}}"
+                           for a in ("data_size", "tuning", "epochs", "lr_schedule"))
+        fig.suptitle(f"each cell: the mean gain of {runs['run_id'].nunique()} runs, pooled over {pooled}",
+                     fontsize=8, wrap=True)
         fig.tight_layout()
         return fig
 
-    def epoch_curves(self, base_model: str, column: str):
-        """Score against epochs, one line per training dataset (full and LoRA apart)."""
+    def plot_defaults(self) -> tuple[str | None, str | None]:
+        """The base model and benchmark column the Plots tab opens on: the base with the most fine-tuned runs
+        that have gains, and its benchmark with the most scores at several epochs (so the plots show data)."""
+        rows = self.long[self.long["gain"].notna() & (self.long["dataset"].map(_as_text) != "pretrain")]
+        if rows.empty:
+            rows = self.long
+        if rows.empty:
+            return None, None
+        base = rows.groupby(rows["base_model"].map(_as_text))["run_id"].nunique().idxmax()
+        return base, self.curve_column(base)
+
+    def curve_column(self, base_model: str) -> str | None:
+        """The benchmark column with the most scores of `base_model`'s runs at two or more epochs."""
+        rows = self._base_rows(base_model)
+        if rows.empty:
+            return self.columns[0] if self.columns else None
+        spread = rows.groupby("column")["epochs"].nunique()
+        counts = rows.groupby("column")["score"].count().where(spread >= 2, 0)
+        return str(counts.idxmax())
+
+    def _base_rows(self, base_model: str) -> pd.DataFrame:
+        return self.long[(self.long["base_model"].map(_as_text) == base_model) & self.long["epochs"].notna()
+                         & self.long["score"].notna() & (self.long["dataset"].map(_as_text) != "pretrain")]
+
+    def curve_condition(self, base_model: str, column: str) -> tuple[str | None, str | None]:
+        """The (data size, schedule) with the most epoch points for a base and column: the curves' default."""
+        rows = self._base_rows(base_model)
+        rows = rows[rows["column"] == column]
+        if rows.empty:
+            return None, None
+        keys = rows.assign(size=rows["data_size"].map(_as_text), schedule=rows["lr_schedule"].map(_as_text))
+        best = keys.groupby(["size", "schedule"]).size().idxmax()
+        return best[0], best[1]
+
+    def curve_choices(self, base_model: str, column: str) -> tuple[list[str], list[str]]:
+        rows = self._base_rows(base_model)
+        rows = rows[rows["column"] == column]
+        return _natural({_as_text(v) for v in rows["data_size"]}), _natural({_as_text(v) for v in rows["lr_schedule"]})
+
+    def epoch_curves(self, base_model: str, column: str, data_size: str | None = None, schedule: str | None = None):
+        """Score against epochs for one base model, benchmark, data size and schedule: one panel per tuning (full,
+        LoRA), one line per training dataset with its own colour and marker, the legend outside the data. The
+        title says what each point averages (runs that differ only in what the condition leaves free)."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        rows = self.long[(self.long["base_model"].map(_as_text) == base_model) & (self.long["column"] == column)
-                         & self.long["epochs"].notna()]
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for (dataset, tuning), part in rows.groupby(["dataset", "tuning"]):
-            part = part.groupby("epochs")["score"].mean().sort_index()
-            ax.plot(part.index.astype(int), part.to_numpy(), marker="o", label=f"{dataset} ({tuning})")
-        ax.set_xlabel("epochs")
-        ax.set_ylabel(column)
-        ax.set_title(f"{column} vs epochs, base {base_model}", fontsize=10)
-        if len(rows):
-            ax.legend(fontsize=7, ncol=2)
-        ax.grid(alpha=0.3)
+        if data_size is None or schedule is None:
+            default_size, default_schedule = self.curve_condition(base_model, column)
+            data_size, schedule = data_size or default_size, schedule or default_schedule
+        rows = self._base_rows(base_model)
+        rows = rows[(rows["column"] == column) & (rows["data_size"].map(_as_text) == (data_size or ""))
+                    & (rows["lr_schedule"].map(_as_text) == (schedule or ""))]
+        if rows.empty:
+            fig, ax = plt.subplots(figsize=(7, 2.5))
+            ax.text(0.5, 0.5, f"no runs of {base_model} with {column} at data size {data_size}, schedule {schedule}",
+                    ha="center", va="center", fontsize=9)
+            ax.axis("off")
+            return fig
+        datasets = sorted(rows["dataset"].map(_as_text).unique())
+        tunings = sorted(rows["tuning"].map(_as_text).unique())
+        colours = plt.get_cmap("tab20" if len(datasets) > 10 else "tab10")
+        markers = "osD^v<>pPX*h"
+        fig, axes = plt.subplots(1, len(tunings), figsize=(4.5 * len(tunings) + 2.5, 4), squeeze=False, sharey=True)
+        per_point = rows.groupby([rows["dataset"].map(_as_text), rows["tuning"].map(_as_text), "epochs"])["run_id"].nunique()
+        for ax, tuning in zip(axes[0], tunings):
+            mine = rows[rows["tuning"].map(_as_text) == tuning]
+            for i, dataset in enumerate(datasets):
+                part = mine[mine["dataset"].map(_as_text) == dataset].groupby("epochs")["score"].mean().sort_index()
+                if part.empty:
+                    continue
+                ax.plot(part.index.astype(int), part.to_numpy(), marker=markers[i % len(markers)],
+                        color=colours(i % colours.N), label=dataset, linewidth=1.2, markersize=5)
+            ax.set_title(f"{tuning}", fontsize=10)
+            ax.set_xlabel("epochs")
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel(f"{column} ({self.column_scale.get(column, 'score')})")
+        handles, labels = [], []
+        for ax in axes[0]:
+            for h, label in zip(*ax.get_legend_handles_labels()):
+                if label not in labels:
+                    handles.append(h)
+                    labels.append(label)
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, title="training data")
+        most = int(per_point.max())
+        each = "one run per point" if most == 1 else f"each point: the mean of up to {most} runs"
+        fig.suptitle(f"{column} vs epochs — base {base_model}, data size {data_size}, schedule {schedule}; {each}",
+                     fontsize=9)
         fig.tight_layout()
         return fig
 
@@ -430,11 +743,18 @@ class Board:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6, 4))
+        if len(table) < 3:  # no correlation to show: say so rather than draw an empty plot with r = nan
+            ax.text(0.5, 0.5, f"{title}: {len(table)} point(s), too few for a correlation", ha="center",
+                    va="center", fontsize=9, wrap=True)
+            ax.axis("off")
+            return fig
         ax.scatter(table[x], table["gain"], s=14, alpha=0.7)
-        r = table[x].corr(table["gain"]) if len(table) > 2 else float("nan")
+        r = table[x].corr(table["gain"])
         ax.set_xlabel(x)
         ax.set_ylabel("gain (points)")
-        ax.set_title(f"{title} (n={len(table)}, r={r:.2f})", fontsize=10)
+        ax.set_title(f"{title} (n={len(table)}, Pearson r={r:.2f}; one point per "
+                     f"{'base model × training data, its gain the mean over their runs' if x == 'perplexity' else 'model'})",
+                     fontsize=9, wrap=True)
         ax.grid(alpha=0.3)
         fig.tight_layout()
         return fig
@@ -445,6 +765,99 @@ class Board:
         path = folder / "leaderboard.csv"
         table.to_csv(path, index=False)
         return str(path)
+
+
+@dataclass
+class Ranked:
+    """Every matching model in table order, with what the table shows of them."""
+
+    ids: pd.Index
+    columns: list[str]
+    numbers: pd.DataFrame
+    average: pd.Series
+    counted: pd.Series
+
+
+@dataclass
+class Page:
+    """One page of the table: its rows, the run ids behind them, and where it stands among all matches."""
+
+    frame: pd.DataFrame
+    total: int
+    number: int
+    pages: int
+    run_ids: list[str]
+
+
+def _order(key: pd.Series, descending: bool):
+    """Positions that sort `key` (numbers, or text), missing values last whichever the direction; stable."""
+    values = key.to_numpy()
+    if pd.api.types.is_numeric_dtype(key.dtype):
+        numeric = key.astype("float64").to_numpy()
+        missing = pd.isna(numeric)
+        filled = -numeric if descending else numeric
+        return np.lexsort((np.where(missing, 0.0, filled), missing))
+    text = pd.Series(values, dtype=object).fillna("").astype(str)
+    missing = (text == "").to_numpy()
+    ranks = text.rank(method="dense").to_numpy()
+    return np.lexsort((-ranks if descending else ranks, missing))
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#+!|~<>])")
+
+
+def _md(text: Any) -> str:
+    """`text` as literal Markdown on one line: punctuation that would be markup (or HTML) is escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(_as_text(text).split()))
+
+
+def _number(value: Any, signed: bool = False) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    return f"{float(value):+.2f}" if signed else f"{float(value):.2f}"
+
+
+def _samples(row: pd.Series) -> str:
+    """How one score was measured: `full`, `n of total (subset)` or `unknown`."""
+    n, total, subset = row["n_samples"], row["n_total"], row["subset"]
+    count = "" if n is None or n is pd.NA else f"{int(n):,}" + ("" if total is None or total is pd.NA else
+                                                               f" of {int(total):,}")
+    if subset is True:
+        return f"{count} (subset)" if count else "subset"
+    if subset is False:
+        return f"full ({count})" if count else "full"
+    return "unknown"
+
+
+def _summary(card: str, limit: int = 400) -> str | None:
+    """A card's first paragraph of prose: after the YAML front matter, not a heading, a table, code or an image."""
+    text = card
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        text = text[end + 4:] if end >= 0 else ""
+    for block in re.split(r"\n\s*\n", text):
+        block = " ".join(block.split())
+        if block and not block.startswith(("#", "|", "```", "![", "<", "---")):
+            return block if len(block) <= limit else block[: limit - 1].rstrip() + "…"
+    return None
+
+
+def _release_free_memory() -> None:
+    """Give the heap memory the build freed back to the system (glibc's `malloc_trim`; elsewhere nothing), so
+    that the server's resident size is what the board holds, not the peak of building it."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _natural(values) -> list[str]:
+    """Numbers in numeric order (`9000` before `10000`), then text."""
+    return sorted(values, key=lambda v: (len(v), v) if v.isdigit() else (0, v))
 
 
 def _shell(value: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import signal
 import threading
 import time
@@ -235,15 +236,113 @@ def test_the_page_in_a_real_browser(page_url, board):
         assert page.locator("#table img").count() == 0
         assert page.evaluate("window.__pwned") is None and not dialogs
 
-        # compare two published runs
-        page.get_by_role("tab", name="Compare").click()
+        # sorting applies to every matching model, not to the page in view; paging walks through them
+        page.locator("#search textarea, #search input").first.fill("")
+        page.get_by_text(f"{lora:,} models", exact=True).first.wait_for(timeout=30_000)
+        page.locator("#sort input").click()
+        page.locator("#sort input").fill("gsm8k-4shot")
+        page.keyboard.press("Enter")
+        page.locator("#descending input").uncheck()
+        query = {"filters": {"tuning": ["lora"]}, "sort": "gsm8k-4shot", "descending": False}
+        expected = board.page(**query)
+        assert expected.total == lora and expected.pages > 1
+        first_cell = "() => document.querySelector('#table .virtual-row .body-cell')?.innerText.trim()"
+        page.wait_for_function(f"m => ({first_cell})() === m", arg=expected.run_ids[0], timeout=30_000)
+        page.locator("#next").click()
+        page.wait_for_function(f"m => ({first_cell})() === m", arg=board.page(**query, number=2).run_ids[0],
+                               timeout=30_000)
+        assert "page 2 of" in page.locator("#page-info").inner_text()
+        # the model column stays in view when the table scrolls sideways
+        shift = page.evaluate("""() => {
+            const view = document.querySelector('#table .virtual-table-viewport');
+            view.scrollLeft = 900;
+            const cell = document.querySelector('#table .virtual-row .body-cell.first-column');
+            return [view.scrollLeft, cell.getBoundingClientRect().left - view.getBoundingClientRect().left];
+        }""")
+        assert shift[0] > 0 and abs(shift[1]) < 2, shift
+        assert page.locator("#table .virtual-row").count() <= 50  # one page is sent, not every row
+
+        # click a row: its details (each score with its samples, shots and source); then compare two runs
+        page.goto(page_url)
+        page.locator("#search textarea, #search input").first.fill("lb-")
+        page.get_by_text("2 models", exact=True).first.wait_for(timeout=30_000)
         for run in ("lb-full", "lb-lora"):
-            page.locator("#compare-models input").click()
-            page.locator("#compare-models input").fill(run)
-            page.keyboard.press("Enter")
+            page.locator("#table .virtual-row", has_text=run).first.locator(".body-cell").nth(1).click()
+            page.wait_for_function("r => document.querySelector('#details').innerText.includes(r)", arg=run,
+                                   timeout=30_000)
+            page.locator("#add-compare").click()
+        details = page.locator("#details").inner_text()
+        assert "alice/lb-lora" in details and "mmlu-5shot" in details and "unknown" in details  # no sample count
+        page.get_by_role("tab", name="Compare").click()
         page.get_by_text("Δ lb-lora").first.wait_for(timeout=30_000)
         assert "-3" in page.locator("#compared").inner_text()
+        assert page.evaluate("window.__pwned") is None and not dialogs
 
+
+def test_one_page_is_the_sorted_whole_cut_to_size(board):
+    """Paging and sorting happen over every matching model: a page is the sorted full view, cut."""
+    for sort, descending in (("average", True), ("model", False), ("data size", True), ("gsm8k-4shot", False),
+                             ("base model", True), ("benchmarks averaged", True)):
+        whole = board.view(filters={"tuning": ["full"]}, sort=sort, descending=descending)
+        for number in (1, 3):
+            page = board.page(filters={"tuning": ["full"]}, sort=sort, descending=descending, number=number)
+            assert page.run_ids == list(whole["model"].iloc[(number - 1) * 50:number * 50])
+            assert page.total == len(whole) and page.pages == -(-len(whole) // 50)
+    column = board.view(sort="gsm8k-4shot", descending=False)["gsm8k-4shot"]
+    known = column.dropna()
+    assert known.is_monotonic_increasing and column.iloc[len(known):].isna().all()  # missing values last
+    sizes = board.view(sort="data size", descending=False)["data size"]
+    assert pd.to_numeric(sizes, errors="coerce").dropna().is_monotonic_increasing  # numbers, not text order
+    last = board.page(number=10**6)
+    assert last.number == last.pages and len(last.run_ids) == board.page(number=last.pages).frame.shape[0]
+    shown = board.page(columns=[]).frame.columns
+    assert list(shown[:6]) == ["model", "base model", "training data", "full/LoRA", "epochs", "average"]
+    assert "repo" not in shown and "reproduce" not in shown and shown[6] == board.columns[0]
+
+
+def test_details_say_how_each_score_was_measured(board):
+    run = "qwen2.5-7b-alpaca_cleaned-1k-full-e9-constant"
+    text = board.details(run)
+    assert text.startswith("### qwen2.5-7b-alpaca\\_cleaned-1k-full-e9-constant")
+    assert "No model repo: imported results (massive-sft-csv)" in text
+    row = next(line for line in text.splitlines() if line.startswith("| gsm8k-4shot |"))
+    assert "| full |" in row and "| 4 |" in row and "massive-sft-csv" in row
+    assert "grade 1–10 (LLM judge)" in text and "hubkit train model=Qwen/Qwen2.5-7B" in text
+    hostile = board.details(HOSTILE)
+    prose = hostile.split("Reproduce:")[0]  # the command below it sits in a code block, where text is literal
+    assert "\\<img" in prose and re.search(r"(?<!\\)<", prose) is None  # escaped: shown as text, never as HTML
+    sneaky = type(board)(rows_frame([_row("sneaky", "", "full", "mmlu", 30.0, dataset="x\n````\n<b>out</b>")]))
+    fenced = sneaky.details("sneaky").splitlines()
+    opening = fenced.index("`````bash")
+    assert fenced[-1] == "`````" and "````" in fenced[opening:-1]  # the shorter run inside cannot close it
+    assert not any(line.startswith("`````") for line in fenced[opening + 1:-1])
+    assert board.details("no-such-run").startswith("Click a row")
+
+
+def test_details_quote_the_model_cards_summary(board, hub):
+    card = ("---\nlicense: apache-2.0\ntags: [hubkit]\n---\n\n# lb-full\n\nA tiny model fine-tuned on *lima* "
+            "<script>alert(1)</script> for the leaderboard test.\n\n| a | b |\n| - | - |\n")
+    hub.api("alice").upload_file(path_or_fileobj=card.encode(), path_in_repo="README.md", repo_id="alice/lb-full")
+    summary = board.card_summary("lb-full")
+    assert summary == "A tiny model fine-tuned on *lima* <script>alert(1)</script> for the leaderboard test."
+    shown = board.details("lb-full", card_summary=summary)
+    assert "> A tiny model fine-tuned on \\*lima\\* \\<script\\>" in shown  # quoted as text, never markup
+    assert board.card_summary("lb-lora") is None  # a repo without a card
+    assert board.card_summary("qwen2.5-7b-alpaca_cleaned-1k-full-e9-constant") is None  # imported: no repo
+
+
+def test_plot_defaults_always_show_data(board):
+    base, column = board.plot_defaults()
+    size, schedule = board.curve_condition(base, column)
+    rows = board.long[(board.long["base_model"] == base) & (board.long["column"] == column)
+                      & (board.long["data_size"].astype(str) == size) & (board.long["lr_schedule"] == schedule)]
+    assert rows["epochs"].nunique() >= 2 and rows["score"].notna().any()
+    figure = board.epoch_curves(base, column)
+    assert figure.legends and figure.legends[0].get_bbox_to_anchor().x0 >= figure.bbox.x1 - 1  # outside the data
+    lines = [line for ax in figure.axes for line in ax.get_lines()]
+    assert len({(line.get_color(), line.get_marker()) for line in lines}) == len({line.get_label() for line in lines})
+    assert "data size" in figure._suptitle.get_text() and "schedule" in figure._suptitle.get_text()
+    assert "pooled over" in board.heatmap(base)._suptitle.get_text()
 
 def test_analysis_tables_add_gain_plots(hub, results, tmp_path):
     from hubkit.hub import push_folder
