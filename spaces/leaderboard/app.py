@@ -64,13 +64,16 @@ the command that reproduces it.
                 for b in BENCHMARKS.values())
 
 
-#: The model column stays in view while the table scrolls sideways (passed to `launch(css=...)`).
+#: The model column stays in view while the table scrolls sideways, and the table's own per-page sort and filter
+#: menu is hidden (passed to `launch(css=...)`).
 CSS = """
 #table .first-column {
     position: sticky !important; left: 0; z-index: 3; background: var(--background-fill-primary);
     box-shadow: 1px 0 0 var(--border-color-primary);
 }
 #table th.first-column { z-index: 4; }
+/* the cell menu sorts and filters only the page in view: sorting is the server's, over every model */
+#table .cell-menu-button { display: none !important; }
 #count, #page-info { align-self: center; }
 """
 

@@ -261,6 +261,10 @@ def test_the_page_in_a_real_browser(page_url, board):
         }""")
         assert shift[0] > 0 and abs(shift[1]) < 2, shift
         assert page.locator("#table .virtual-row").count() <= 50  # one page is sent, not every row
+        header = page.locator("#table th.header-cell").nth(5)
+        header.hover()  # the table's own menu (it would sort or filter the page in view alone) shows on hover
+        shown = header.evaluate("h => getComputedStyle(h.querySelector('.cell-menu-button')).display")
+        assert shown == "none", shown
 
         # click a row: its details (each score with its samples, shots and source); then compare two runs
         page.goto(page_url)
