@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from .errors import HubkitError
-from .utils import DATA_NAMESPACE, did_you_mean, first_line, size_token, slug
+from .utils import DATA_NAMESPACE, JsonRecord, did_you_mean, first_line, size_token, slug
 
 T = TypeVar("T")
 
@@ -236,7 +236,7 @@ class SweepSpec:
 
 
 @dataclass
-class StageOptions:
+class StageOptions(JsonRecord):
     """What the stages of a sweep's run need to know about the sweep (`SweepSpec.stage_options()`); sent to
     worker processes as JSON.
 
@@ -259,14 +259,6 @@ class StageOptions:
     eval_limit: int | None = None
     eval_batch_size: int = 8
     data_namespace: str = DATA_NAMESPACE
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> StageOptions:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
 
 
 # ----------------------------------------------------------------------------------------------- parsing

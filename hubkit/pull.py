@@ -16,11 +16,11 @@ Example:
 from __future__ import annotations
 
 import fnmatch
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import HubkitError
+from .utils import JsonRecord
 
 PATTERNS = {
     "all": None,
@@ -31,7 +31,7 @@ MANIFEST = "pulled.json"
 
 
 @dataclass
-class PulledModel:
+class PulledModel(JsonRecord):
     """One downloaded model: where it is and what was verified (`pulled.json` in its folder)."""
 
     repo_id: str
@@ -41,19 +41,12 @@ class PulledModel:
     bytes: int
     refetched: list[str]
 
-    def to_json(self) -> dict:
-        return asdict(self)
-
     @classmethod
-    def from_json(cls, data: dict) -> PulledModel:
-        return cls(**{k: data[k] for k in ("repo_id", "revision", "folder", "files", "bytes", "refetched")})
-
-    @classmethod
-    def read(cls, folder: str | Path) -> PulledModel | None:
+    def of(cls, folder: str | Path) -> PulledModel | None:
         """The record of a folder `pull` filled, or None when it holds none (or an unreadable one)."""
         try:
-            return cls.from_json(json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
+            return cls.read(Path(folder) / MANIFEST)
+        except HubkitError:
             return None
 
 
@@ -175,7 +168,7 @@ def pull_model(repo_id: str, output_dir: str | Path, only: str = "all", progress
                                   f"({have:,} of {sibling.size or 0:,} bytes; checksum differs)")
     result = PulledModel(repo_id, info.sha, folder.name, len(expected), sum(s or 0 for s in expected.values()),
                          refetched)
-    (folder / MANIFEST).write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    result.write(folder / MANIFEST)
     return result
 
 

@@ -26,57 +26,17 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from .config import RunSpec, run_id
+from .config import RunSpec, parse_config, run_id
 from .errors import HubkitError
-
-R = TypeVar("R", bound="_Record")
-
-
-class _Record:
-    """`to_json` / `from_json` for a flat dataclass; keys it does not know are kept in `extra` and written back."""
-
-    extra: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}  # type: ignore[arg-type]
-        return {**out, **self.extra}
-
-    @classmethod
-    def from_json(cls: type[R], data: dict[str, Any]) -> R:
-        if not isinstance(data, dict):
-            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls) if f.name != "extra"}  # type: ignore[arg-type]
-        known = {k: v for k, v in data.items() if k in names}
-        return cls(**known, extra={k: v for k, v in data.items() if k not in names})  # type: ignore[call-arg]
-
-    def write(self, path: Path) -> None:
-        """Write the record as indented JSON, flushed to disk."""
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(json.dumps(self.to_json(), indent=2, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    @classmethod
-    def read(cls: type[R], path: Path) -> R:
-        """Read a record back.
-
-        Raises:
-            HubkitError: the file is missing, not JSON, or not this record.
-        """
-        try:
-            return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError) as e:
-            raise HubkitError(f"{path}: unreadable {cls.__name__}: {e}") from None
+from .utils import JsonRecord
 
 
 @dataclass
-class RunRecord(_Record):
+class RunRecord(JsonRecord):
     """`run.json`: what a run is and where its parts came from.
 
     Attributes:
@@ -111,13 +71,6 @@ class RunRecord(_Record):
 
     OPTIONAL = ("started_at", "finished_at", "checkpoint_epoch", "sweep")  # written only when set
 
-    def to_json(self) -> dict[str, Any]:
-        out = super().to_json()
-        for key in self.OPTIONAL:
-            if out[key] is None:
-                del out[key]
-        return out
-
     def for_repo(self, base_model: str, epochs: int, epoch: int | None, sweep: str | None) -> RunRecord:
         """The copy published with the model (`hubkit_run.json`): the base named by its Hub id, the axes of the
         published checkpoint, the command that reproduces it from the repo, and no wall-clock times (so that
@@ -143,7 +96,7 @@ class LossPoint:
 
 
 @dataclass
-class RunMetrics(_Record):
+class RunMetrics(JsonRecord):
     """`metrics.json`: how training went.
 
     Attributes:
@@ -190,7 +143,7 @@ class RunMetrics(_Record):
 
 
 @dataclass
-class PublishRecord(_Record):
+class PublishRecord(JsonRecord):
     """`published.json` (or `published-epoch-<k>.json`): where a publish put the model and its results rows.
 
     Attributes:
@@ -204,11 +157,12 @@ class PublishRecord(_Record):
     results: dict[str, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        out = super().to_json()
-        if out["results"] is None:
-            del out["results"]
-        return out
+    OPTIONAL = ("results",)
+
+
+def _under(name: str) -> property:
+    """A `RunDir` property: the path `name` inside the run directory."""
+    return property(lambda self: self.root / name, doc=f"`<run dir>/{name}`")
 
 
 @dataclass(frozen=True)
@@ -238,29 +192,12 @@ class RunDir:
     def run_id(self) -> str:
         return self.root.name
 
-    @property
-    def config(self) -> Path:
-        return self.root / self.CONFIG
-
-    @property
-    def record_file(self) -> Path:
-        return self.root / self.RECORD
-
-    @property
-    def metrics_file(self) -> Path:
-        return self.root / self.METRICS
-
-    @property
-    def model(self) -> Path:
-        return self.root / self.MODEL
-
-    @property
-    def eval(self) -> Path:
-        return self.root / self.EVAL
-
-    @property
-    def log(self) -> Path:
-        return self.root / self.LOG
+    config = _under(CONFIG)
+    record_file = _under(RECORD)
+    metrics_file = _under(METRICS)
+    model = _under(MODEL)
+    eval = _under(EVAL)
+    log = _under(LOG)
 
     def epoch_model(self, epoch: int) -> Path:
         """Where the checkpoint after `epoch` (not the last) is saved."""
@@ -327,8 +264,6 @@ def load_run(run_dir: str | Path) -> RunResult:
     Raises:
         HubkitError: the directory is not a finished hubkit run, or a record in it cannot be read.
     """
-    from .config import parse_config
-
     paths = RunDir(Path(run_dir))
     if not paths.is_trained():
         raise HubkitError(f"{paths.root}: not a hubkit run directory (no {RunDir.RECORD})")

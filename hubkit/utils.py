@@ -14,13 +14,18 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import json
 import os
 import platform
 import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+R = TypeVar("R", bound="JsonRecord")
 
 #: The user or org that holds the seeded datasets and benchmarks (`hubkit-data/<name>`) on a local Hub.
 DATA_NAMESPACE = "hubkit-data"
@@ -100,3 +105,59 @@ def hubkit_home() -> Path:
     if os.environ.get("HUBKIT_HOME"):
         return Path(os.environ["HUBKIT_HOME"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hubkit"
+
+
+class JsonRecord:
+    """`to_json` / `from_json` / `write` / `read` for a flat dataclass: the one shape of every JSON file and
+    message that passes between hubkit's stages.
+
+    Keys a record does not know are kept in its `extra` field when it has one (and written back, so a file
+    from a newer hubkit survives a round trip), else dropped. Fields named in `OPTIONAL` are left out of the
+    JSON while they are None.
+
+    Example:
+        >>> @dataclasses.dataclass
+        ... class Done(JsonRecord):
+        ...     ok: bool
+        >>> Done.from_json({"ok": True, "later": 1})
+        Done(ok=True)
+    """
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}  # type: ignore[arg-type]
+        for key in self.OPTIONAL:
+            if out[key] is None:
+                del out[key]
+        return {**out, **getattr(self, "extra", {})}
+
+    @classmethod
+    def from_json(cls: type[R], data: dict[str, Any] | None) -> R:
+        """Raises: ValueError (not a JSON object), TypeError (a required field is missing)."""
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        known = {k: v for k, v in data.items() if k in names and k != "extra"}
+        if "extra" in names:
+            known["extra"] = {k: v for k, v in data.items() if k not in names}
+        return cls(**known)
+
+    def write(self, path: str | Path) -> None:
+        """Write the record as indented JSON."""
+        Path(path).write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls: type[R], path: str | Path) -> R:
+        """Read a record back.
+
+        Raises:
+            HubkitError: the file is missing, not JSON, or not this record.
+        """
+        from .errors import HubkitError
+
+        try:
+            return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as e:
+            raise HubkitError(f"{path}: unreadable {cls.__name__}: {e}") from None

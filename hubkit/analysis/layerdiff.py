@@ -197,7 +197,7 @@ def public_name(model: str) -> str:
     from ..pull import PulledModel
     from ..runs import RunDir
 
-    pulled = PulledModel.read(path)
+    pulled = PulledModel.of(path)
     if pulled is not None:
         return pulled.repo_id
     if path.name == RunDir.MODEL and RunDir(path.parent).is_trained():

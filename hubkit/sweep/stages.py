@@ -20,7 +20,7 @@ from typing import Any
 from ..config import RunSpec, StageOptions, build, run_id
 from ..errors import HubkitError
 from ..runs import RunDir
-from ..utils import first_line
+from ..utils import JsonRecord, first_line
 
 
 @dataclass(frozen=True)
@@ -85,19 +85,12 @@ def _published(spec: RunSpec) -> bool:
 
 
 @dataclass
-class Outcome:
+class Outcome(JsonRecord):
     """How one stage of one run went: what `execute` returns (as `to_json()` across processes)."""
 
     ok: bool
     seconds: float
     error: str | None = None  # one line, when it failed
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "seconds": self.seconds, "error": self.error}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Outcome:
-        return cls(bool(data["ok"]), float(data["seconds"]), data.get("error"))
 
 
 STAGES: dict[str, Stage] = {}

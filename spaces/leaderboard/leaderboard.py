@@ -72,8 +72,7 @@ def complete(long: pd.DataFrame) -> pd.DataFrame:
             long[name] = None
     for name in TEXT:
         if not isinstance(long[name].dtype, pd.CategoricalDtype):
-            long[name] = long[name].map(lambda v: None if v is None or v is pd.NA or v != v else str(v),
-                                        na_action="ignore").astype("category")
+            long[name] = long[name].astype("string").astype("category")
     declared_scale = {b: spec.get("scale", "percent") for b, spec in BENCHMARKS.items()}
     declared_direction = {b: bool(spec.get("higher_is_better", True)) for b, spec in BENCHMARKS.items()}
     benchmark = long["benchmark"].astype(object)
@@ -352,14 +351,14 @@ class Board:
             key = pd.Series(ids.astype(str).str.lower(), index=ids)
         else:
             key = average
-        order = _order(key, descending)
-        return Ranked(ids[order], cols, numbers.iloc[order], average.iloc[order], counted.iloc[order])
+        order = _order(key, descending)  # only positions: a page takes its rows, nothing else is reordered
+        return Ranked(ids[order], order, cols, numbers, average, counted)
 
     def _frame(self, ranked: Ranked, start: int = 0, stop: int | None = None,
                columns: list[str] | None = None) -> pd.DataFrame:
         """The rows `start:stop` of a ranking as the table shows them; `columns` picks the optional columns
         (`OPTIONAL_COLUMNS`; None: every one)."""
-        ids = ranked.ids[start:stop]
+        ids, rows = ranked.ids[start:stop], ranked.order[start:stop]
         shown = set(OPTIONAL_COLUMNS if columns is None else columns)
         out = pd.DataFrame({"model": ids.astype(str)}, index=ids)
         if "repo" in shown:
@@ -368,12 +367,12 @@ class Board:
             title = AXIS_TITLES[axis]
             if title not in OPTIONAL_COLUMNS or title in shown:
                 out[title] = self._axis_text.loc[ids, axis].astype(object)
-        out["average"] = ranked.average.iloc[start:stop]
+        out["average"] = ranked.average.iloc[rows]
         if "benchmarks averaged" in shown:
-            out["benchmarks averaged"] = ranked.counted.iloc[start:stop]
+            out["benchmarks averaged"] = ranked.counted.iloc[rows]
         if "samples" in shown:
             out["samples"] = self._samples.loc[ids].astype(object)
-        out = pd.concat([out, ranked.numbers.iloc[start:stop].round(2)], axis=1)
+        out = pd.concat([out, ranked.numbers.iloc[rows].round(2)], axis=1)
         if "reproduce" in shown:
             out["reproduce"] = self._commands(ids)
         return out.reset_index(drop=True)
@@ -769,9 +768,11 @@ class Board:
 
 @dataclass
 class Ranked:
-    """Every matching model in table order, with what the table shows of them."""
+    """Every matching model: `ids` in table order, and `order`, their positions in the (unsorted) numbers,
+    averages and counts the table shows."""
 
     ids: pd.Index
+    order: np.ndarray
     columns: list[str]
     numbers: pd.DataFrame
     average: pd.Series
