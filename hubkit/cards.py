@@ -69,6 +69,8 @@ def _rows(results: list[ResultRow | dict[str, Any]] | None) -> list[ResultRow]:
 
 
 def _shots_label(row: ResultRow) -> str:
+    if row.n_shot is None and row.judge:
+        return "LLM-judged"
     return f"{row.n_shot}-shot" if row.n_shot is not None else "shots unknown"
 
 
@@ -82,8 +84,10 @@ def eval_results(results: list[ResultRow | dict[str, Any]]) -> list:
 
     from .eval.tasks import PUBLIC_IDS
 
+    rows = _rows(results)
+    ids = [PUBLIC_IDS.get(r.benchmark, r.benchmark) for r in rows]
     out = []
-    for r in _rows(results):
+    for r, public in zip(rows, ids):
         bench = BENCHMARKS.get(r.benchmark)
         label = f"{r.metric} ({_shots_label(r)}" + (f", subset: {r.samples_text()}" if r.subset else "") + ")"
         args: dict[str, Any] = {"num_few_shot": int(r.n_shot)} if r.n_shot is not None else {}
@@ -94,7 +98,10 @@ def eval_results(results: list[ResultRow | dict[str, Any]]) -> list:
         if r.subset is not None:
             args["subset"] = bool(r.subset)
         out.append(EvalResult(
-            task_type="text-generation", dataset_type=PUBLIC_IDS.get(r.benchmark, r.benchmark),
+            task_type="text-generation", dataset_type=public,
+            # benchmarks that share a public dataset (MT-Bench's categories, AlpacaEval's two win rates) are told
+            # apart by config; the model index would otherwise merge them into one dataset entry
+            dataset_config=r.benchmark if ids.count(public) > 1 else None,
             dataset_name=bench.title if bench else r.benchmark, metric_type=r.metric,
             metric_value=round(float(r.score), 4), metric_name=label, dataset_args=args or None,
             metric_args={"scale": r.scale, "higher_is_better": bool(r.higher_is_better)}, verified=False))
@@ -107,7 +114,8 @@ def measured(row: ResultRow) -> str:
              f"{SCALES.get(row.scale, row.scale)}, {'higher' if row.higher_is_better else 'lower'} is better",
              f"{row.samples_text()} samples" if row.n_samples is not None or row.n_total is not None
              else row.samples_text().replace("unknown", "sample count unknown"),
-             " ".join(str(x) for x in (row.harness, row.harness_version) if x)]
+             " ".join(str(x) for x in (row.harness, row.harness_version) if x),
+             f"judged by {row.judge}" if row.judge else ""]
     if row.model_revision:
         parts.append(f"model revision {row.model_revision}")
     return "; ".join(p for p in parts if p)

@@ -17,6 +17,7 @@ study's CSV and lm-eval JSON files into them, the leaderboard reads them and the
 | `n_samples`, `n_total` | how many samples were scored, and how many the benchmark has (empty when the source does not say) |
 | `subset` | true when the score comes from part of the benchmark (`--limit`): never comparable with a full score |
 | `harness`, `harness_version` | what computed the score: `hubkit`, `lm-eval`, `opencompass` (the study) |
+| `judge` | for judged benchmarks (MT-Bench, AlpacaEval), the LLM judge that graded: model id (version; served by) |
 | `source`, `source_file` | how the row arrived — `hubkit` (an evaluation), `massive-sft-csv` or `lm-eval` (imports) — and the imported file's name |
 | `evaluated_at` | ISO time of the evaluation, when known |
 
@@ -79,6 +80,7 @@ class ResultRow:
     subset: bool | None = None
     harness: str | None = None
     harness_version: str | None = None
+    judge: str | None = None
     source: str = ""
     source_file: str | None = None
     evaluated_at: str | None = None
@@ -143,6 +145,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
     *[Benchmark(f"mt_bench_{c}", "chat", f"MT-Bench {c}", "judge_score", "1-10")
       for c in ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities")],
     Benchmark("alpaca_eval_v2", "chat", "AlpacaEval 2", "win_rate"),
+    Benchmark("alpaca_eval_v2_lc", "chat", "AlpacaEval 2 (LC)", "length_controlled_winrate"),
     Benchmark("jmmlu", "multilingual", "JMMLU (ja)", "acc"),
     Benchmark("cmmlu", "multilingual", "CMMLU (zh)", "acc"),
     Benchmark("longbench_v2", "long-context", "LongBench v2", "acc"),
@@ -303,7 +306,7 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     frame["has_repo"] = frame["has_repo"].fillna(False).astype(bool)
     frame["subset"] = frame["subset"].astype("boolean")
-    for col in ("model_revision", "harness", "harness_version", "source_file", "evaluated_at", "lr_schedule",
+    for col in ("model_revision", "harness", "harness_version", "judge", "source_file", "evaluated_at", "lr_schedule",
                 "base_model", "dataset", "tuning"):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
     return frame[COLUMNS]
@@ -505,6 +508,9 @@ def lm_eval_rows(data: dict[str, Any], model_id: str, run_id: str, axes: dict[st
     for task, metrics in data["results"].items():
         if task in grouped or not isinstance(metrics, dict):
             continue
+        # a judged score (MT-Bench, AlpacaEval) names its judge; it has no shots, as in the study's table
+        judge = ((data.get("configs") or {}).get(task) or {}).get("metadata", {}) or {}
+        judge = judge.get("judge") if isinstance(judge, dict) and isinstance(judge.get("judge"), str) else None
         higher = (data.get("higher_is_better") or {}).get(task) or {}
         metric, value, scale, up, fraction = _main_metric(task, metrics, higher, file, layout)
         bench = task if task in BENCHMARKS else slug(task).replace("-", "_")
@@ -515,11 +521,11 @@ def lm_eval_rows(data: dict[str, Any], model_id: str, run_id: str, axes: dict[st
         n_samples, n_total, subset = _limit_counts(data, task, file)
         rows.append(ResultRow(
             model_id=model_id, has_repo=bool(model_id), run_id=run_id, model_revision=revision, **axes,
-            benchmark=bench, n_shot=_shots(data, task, layout, file), metric=metric, scale=scale,
+            benchmark=bench, n_shot=None if judge else _shots(data, task, layout, file), metric=metric, scale=scale,
             higher_is_better=up, score=100.0 * value if fraction else value,
             base_score=(hub.get("base_scores") or {}).get(task), gain=(hub.get("gains") or {}).get(task),
             n_samples=n_samples, n_total=n_total, subset=subset, harness=harness,
-            harness_version=None if version is None else str(version), source=source,
+            harness_version=None if version is None else str(version), judge=judge, source=source,
             source_file=None if source == "hubkit" else Path(file).name, evaluated_at=when))
     return rows
 

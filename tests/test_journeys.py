@@ -155,7 +155,8 @@ OTHERS = [
     "hubkit hub gc --dry-run",
 ]
 ELSEWHERE = {("quickstart",): "tests/test_quickstart.py", ("hub", "serve"): "tests/test_cli.py (serve on a busy "
-             "port) and every test's Hub fixture", ("hub", "stop"): "the fixtures' teardown"}
+             "port) and every test's Hub fixture", ("hub", "stop"): "the fixtures' teardown",
+             ("judge", "serve"): "tests/eval/test_judge.py (a process that `hubkit eval --suite judge` reaches)"}
 
 
 def test_every_other_command_on_the_embedded_hub(world):

@@ -125,7 +125,7 @@ def pull(
 
 
 def analyze(
-    results: str = typer.Option(..., "--results", help="The study's CSV, a results parquet, or a results dataset."),
+    results: str = typer.Option(None, "--results", help="The study's CSV, a results parquet, or a results dataset."),
     perplexity_table: Path = typer.Option(None, "--perplexity", "--properties",
                                           help="Data properties: base_model, dataset, perplexity (`hubkit perplexity`), "
                                           "or dataset, benchmark, … (`hubkit data properties`)."),
@@ -137,12 +137,28 @@ def analyze(
     include_format_failures: bool = typer.Option(False, "--include-format-failures",
                                                  help="Keep base-model format failures (a base near 0 on a few-shot "
                                                  "benchmark) in rankings and means."),
+    loglik: bool = typer.Option(False, "--loglik", help="Log-likelihood vectors of --model on the probe set, and "
+                                "their 2-D map."),
+    intrinsic_dim: bool = typer.Option(False, "--intrinsic-dim", help="Per-layer intrinsic dimension (Gride) of "
+                                       "--model and their bases; with --layers, weight-change similarity."),
+    models: list[str] = typer.Option(None, "--model", "-m", help="A model for --loglik / --intrinsic-dim (Hub id, "
+                                     "folder, run directory or adapter). Repeat for several."),
+    base: str = typer.Option(None, "--base", help="--intrinsic-dim: the base to compare with (default: each "
+                             "model's recorded base)."),
+    per_task: int = typer.Option(None, "--per-task", min=1, help="Probes per benchmark (default 150 for --loglik; "
+                                 "--intrinsic-dim uses --texts)."),
+    texts: int = typer.Option(450, "--texts", min=10, help="--intrinsic-dim: probe questions embedded per model."),
+    map_method: str = typer.Option("auto", "--map", help="--loglik map: auto, tsne, umap or pca."),
+    gride_scale: int = typer.Option(4, "--gride-scale", min=1, help="--intrinsic-dim: the headline Gride n1 (n2 = 2·n1)."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Texts per forward pass."),
     output: Path = typer.Option(Path("analysis"), "--output", "-o", help="Folder for tables, plots and report.md."),
-    push: str = typer.Option(None, "--push", help="Also upload the tables to this results dataset (analysis/…)."),
+    push: str = typer.Option(None, "--push", help="Also upload the tables to this results dataset (analysis/…, "
+                             "modelspace/…)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """The study's analyses, each on a stated condition: synergy, rankings, gain correlations and PCA (RQ1), data
     properties (RQ2), weight change by depth (RQ3), LoRA vs full, data size, epochs, leave-one-out, cross-lingual.
+    With --loglik / --intrinsic-dim, the models themselves: log-likelihood map, intrinsic dimension by depth.
 
     Examples:
 
@@ -151,7 +167,26 @@ def analyze(
         hubkit analyze --results study.csv -w tuning=lora -w samples=any
 
         hubkit analyze --results ns/res --perplexity ppl.parquet --push ns/res
+
+        hubkit analyze --loglik -m org/base -m org/run-a -m org/run-b
+
+        hubkit analyze --intrinsic-dim -m org/run-a --layers diff/layers.parquet
     """
+    from ..errors import HubkitError
+
+    if not results and not (loglik or intrinsic_dim):
+        raise HubkitError("analyze needs --results (the study's analyses), --loglik or --intrinsic-dim")
+    output.mkdir(parents=True, exist_ok=True)
+    if loglik or intrinsic_dim:
+        _model_space(models or [], loglik, intrinsic_dim, base, per_task, texts, map_method, gride_scale, batch_size,
+                     layers, output, progress)
+        if push:
+            from ..analysis.modelspace import push_modelspace
+
+            commit = push_modelspace(output, push)
+            typer.echo(f"Pushed the model-space analysis to {push} @ {commit[:10]} (modelspace/)")
+        if not results:
+            return
     from ..analysis.conditions import parse_where
     from ..analysis.study import analyze as run
     from ..analysis.study import load_results_table, push_analysis, read_table
@@ -167,3 +202,74 @@ def analyze(
     if push:
         commit = push_analysis(analysis, push, output)
         typer.echo(f"Pushed the analysis to {push} @ {commit[:10]}")
+
+
+def _model_space(models: list[str], loglik: bool, intrinsic_dim: bool, base: str | None, per_task: int | None,
+                 texts: int, map_method: str, gride_scale: int, batch_size: int, layers: Path | None, output: Path,
+                 progress: bool) -> None:
+    """`analyze --loglik` / `--intrinsic-dim`: tables and figures into `output`, a summary on the terminal."""
+    import json
+    import math
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..analysis import modelspace as ms
+    from ..errors import HubkitError
+
+    console = Console()
+    if map_method not in ("auto", "tsne", "umap", "pca"):
+        raise HubkitError(f"--map {map_method!r}: expected auto, tsne, umap or pca")
+    if loglik:
+        from ..eval.lm import resolve_model
+
+        if len(set(models)) < 2:
+            raise HubkitError("--loglik compares models: give at least 2 (--model A --model B …)")
+        sources = [resolve_model(m) for m in dict.fromkeys(models)]  # every name checked before any work
+        probe = ms.build_probe_set(per_task or ms.DEFAULT_PER_TASK)
+        table = ms.loglik_vectors(sources, probe, batch_size=batch_size, progress=progress)
+        coords = ms.loglik_map(table, method=map_method)
+        table.frame().to_parquet(output / "loglik_vectors.parquet", index=False)
+        coords.to_parquet(output / "loglik_map.parquet", index=False)
+        (output / "probe.json").write_text(json.dumps(probe.describe(), indent=1) + "\n", encoding="utf-8")
+        ms.plot_map(coords, output / "loglik_map.png", probe)
+        summary = Table(title=f"log-likelihood vectors: {len(probe.probes):,} probes (v{probe.version}, "
+                              f"digest {probe.digest[:12]}), map: {coords['method'].iloc[0]}")
+        for col in ("model", "family", "dataset", "epochs", "mean log-lik", "x", "y"):
+            summary.add_column(col, justify="left" if col in ("model", "family", "dataset") else "right")
+        for (_, c), row in zip(coords.iterrows(), table.matrix):
+            summary.add_row(str(c["model"]), str(c["family"]), str(c["dataset"]), str(c["epochs"]),
+                            f"{row.mean():.3f}", f"{c['x']:.2f}", f"{c['y']:.2f}")
+        console.print(summary)
+    if intrinsic_dim:
+        if models:
+            n_tasks = len(ms.PROBE_TASKS)
+            probe = ms.build_probe_set(per_task or math.ceil(texts / n_tasks))
+            questions = [p.context for p in probe.probes][:texts]
+            ids = ms.intrinsic_dimension(models, questions, base=base, scale=gride_scale, batch_size=batch_size,
+                                         progress=progress)
+            ids.to_parquet(output / "intrinsic_dim.parquet", index=False)
+            ms.plot_intrinsic_dimension(ids, output / "intrinsic_dim.png", gride_scale)
+            head = ids[ids["headline"]]
+            summary = Table(title=f"intrinsic dimension (Gride n1={gride_scale}) of {len(questions)} probe questions' "
+                                  "mean-pooled embeddings, by depth")
+            for col in ("model", "role", "first third", "middle third", "last third", "max at depth"):
+                summary.add_column(col, justify="left" if col in ("model", "role") else "right")
+            for (model, role), part in head.groupby(["model", "role"], sort=False):
+                thirds = [part[(part["depth"] > lo) & (part["depth"] <= hi)]["id"].mean()
+                          for lo, hi in ((0, 1 / 3), (1 / 3, 2 / 3), (2 / 3, 1))]
+                summary.add_row(str(model), role, *(f"{v:.2f}" for v in thirds),
+                                f"{part.loc[part['id'].idxmax(), 'depth']:.2f}")
+            console.print(summary)
+        elif layers is None:
+            raise HubkitError("--intrinsic-dim needs --model (embeddings) or --layers (weight-change similarity)")
+        if layers is not None:
+            from ..analysis.study import read_table
+
+            sim = ms.weight_change_similarity(read_table(layers))
+            sim.to_parquet(output / "weight_change_similarity.parquet", index=False)
+            ms.plot_similarity(sim, output / "weight_change_similarity.png")
+            pairs = sim[sim["model_a"] < sim["model_b"]]
+            console.print(f"Weight-change similarity of {sim['model_a'].nunique()} models ({len(pairs)} pairs): "
+                          f"median Pearson r = {pairs['pearson'].median():.3f}")
+    console.print(f"Model-space tables and figures in {output}")

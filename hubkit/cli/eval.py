@@ -23,18 +23,33 @@ def evaluate(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     allow_unisolated_code: bool = typer.Option(False, "--allow-unisolated-code", help="Run HumanEval/MBPP programs "
                                                "even without isolation (not root): they can read your files."),
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens", min=1, help="Override every benchmark's answer budget."),
+    judge_model: str = typer.Option(None, "--judge-model", help="Local judge when $HUBKIT_JUDGE_URL is unset: a bundled "
+                                    "model (smollm2, the default), a folder or a Hub id."),
+    judge_max_tokens: int = typer.Option(None, "--judge-max-tokens", min=1, help="The judge's budget per MT-Bench grade "
+                                         "(default 2048, FastChat's)."),
+    judge_workers: int = typer.Option(None, "--judge-workers", min=1, help="Grades requested at once (default: 8 for "
+                                      "an endpoint, 1 for the local judge)."),
+    lc_tables: Path = typer.Option(None, "--lc-tables", help="Folder with AlpacaEval's instruction_difficulty.csv and "
+                                   "df_gamed.csv: adds the length-controlled win rate (alpaca_eval_v2_lc)."),
 ) -> None:
     """Evaluate a model; write lm-eval-style results JSON and per-sample details.
 
     Suites: `study` (every benchmark, study shot counts), `quick` (small subsets for CPUs), `tiny` (four
-    multiple-choice benchmarks, 0-shot, 8 records: the quickstart's), or benchmark
-    names: gsm8k, math, math500, humaneval, mbpp, mmlu, hellaswag, boolq, truthfulqa, nq_open.
+    multiple-choice benchmarks, 0-shot, 8 records: the quickstart's), `judge` (MT-Bench and AlpacaEval 2, graded
+    by an LLM judge), or benchmark names: gsm8k, math, math500, humaneval, mbpp, mmlu, hellaswag, boolq,
+    truthfulqa, nq_open, mt_bench, alpaca_eval_v2.
+
+    The judge is the OpenAI-compatible endpoint in $HUBKIT_JUDGE_URL (model $HUBKIT_JUDGE_MODEL, key
+    $HUBKIT_JUDGE_API_KEY), or else a local model served in-process; neither address nor key is ever written.
 
     Examples:
 
         hubkit eval my-org/run-a --suite quick
 
         hubkit eval sweeps/demo/runs/RUN_ID --suite gsm8k,mmlu --limit 50
+
+        hubkit eval my-org/run-a --suite judge --limit 10 --judge-workers 16
     """
     from rich.console import Console
     from rich.table import Table
@@ -46,19 +61,23 @@ def evaluate(
     report = evaluate_model(model, suite=suite, limit=limit, n_shot=n_shot, output_dir=output, base=base,
                             compare_base=compare_base, batch_size=batch_size, revision=revision,
                             data_namespace=data_namespace, progress=progress,
-                            allow_unisolated_code=allow_unisolated_code)
+                            allow_unisolated_code=allow_unisolated_code, judge_model=judge_model,
+                            judge_max_tokens=judge_max_tokens, judge_workers=judge_workers, lc_tables=lc_tables,
+                            max_new_tokens=max_new_tokens)
     table = Table(title=f"{report.model.name} · suite {suite}")
-    for col in ("benchmark", "shots", "samples", "metric", "score"):
+    for col in ("benchmark", "shots", "samples", "metric", "scale", "score"):
         table.add_column(col, justify="right" if col in ("shots", "samples", "score") else "left")
     if report.gains:
         table.add_column("base", justify="right")
         table.add_column("gain", justify="right")
-    from ..results import samples_text
+    from ..results import BENCHMARKS, samples_text
 
     for name, score in report.scores.items():
         metric = next(iter(report.metrics[name]))
         scored, total = report.sizes.get(name, (None, None))
-        row = [name, str(report.n_shot[name]), samples_text(scored, total, report.subset(name)), metric, f"{score:.1f}"]
+        scale = BENCHMARKS[name].scale if name in BENCHMARKS else "percent"
+        row = [name, str(report.n_shot[name]), samples_text(scored, total, report.subset(name)), metric, scale,
+               f"{score:.2f}" if scale == "1-10" else f"{score:.1f}"]
         if report.gains:
             row += [f"{report.base_scores[name]:.1f}", f"{report.gains[name]:+.1f}"]
         table.add_row(*row)
@@ -67,4 +86,58 @@ def evaluate(
     if any(report.subset(name) for name in report.scores):
         console.print("Scores marked subset come from part of their benchmark: compare them only with scores on the "
                       "same samples (the base's, here), never with full-benchmark results.")
+    if report.judge:
+        console.print(f"Judged by {report.judge.text()}")
+        mt = report.metrics.get("mt_bench")
+        if mt:
+            console.print(f"MT-Bench grades: {mt['parsed']} read from [[rating]], {mt['follow_up']} from a follow-up "
+                          f"by log-probabilities, {mt['failed']} failed (left out).", markup=False)
+        alpaca = report.metrics.get("alpaca_eval_v2")
+        if alpaca and alpaca["failed"]:
+            console.print(f"AlpacaEval: the judge named neither output for {alpaca['failed']} instructions (left out).")
+        if "alpaca_eval_v2" in report.scores and "alpaca_eval_v2_lc" not in report.scores:
+            console.print("AlpacaEval's length-controlled win rate needs its published tables: pass --lc-tables DIR.")
     console.print(f"Results: {report.results_file}  ({report.seconds:.0f} s)")
+
+
+judge_app = typer.Typer(help="The LLM judge of the judged benchmarks (MT-Bench, AlpacaEval 2).", no_args_is_help=True)
+
+
+@judge_app.command("serve")
+def judge_serve(
+    model: str = typer.Option("smollm2", "--model", "-m", help="A bundled model (smollm2), a folder or a Hub id."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (keep loopback unless you mean to share it)."),
+    port: int = typer.Option(8000, "--port", "-p", min=0, max=65535, help="TCP port; 0 picks a free one."),
+    ready_file: Path = typer.Option(None, "--ready-file", help="Write {\"url\": ...} here once listening."),
+) -> None:
+    """Serve a local model as an OpenAI-compatible judge (`/v1/chat/completions`, `/v1/models`), greedy.
+
+    With $HUBKIT_JUDGE_API_KEY set, every request must send it as a bearer token. Point `hubkit eval` at it with
+    HUBKIT_JUDGE_URL=http://127.0.0.1:8000/v1 and HUBKIT_JUDGE_MODEL set to the model id it prints.
+
+    Examples:
+
+        hubkit judge serve --port 8000
+
+        hubkit judge serve -m ./my-judge --port 0 --ready-file judge.json
+    """
+    import os
+
+    from ..eval.judge import KEY_ENV
+    from ..eval.judge_server import JudgeServer, LocalChatModel, write_ready_file
+    from ..models import BUNDLED
+
+    if model not in BUNDLED and not Path(model).is_dir():
+        from ..hub.client import ensure_endpoint
+
+        ensure_endpoint()  # a judge named by its Hub id comes from the current Hub
+
+    if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get(KEY_ENV):
+        typer.echo(f"Warning: serving on {host} with no $HUBKIT_JUDGE_API_KEY: anyone who can reach it can use it.",
+                   err=True)
+    server = JudgeServer(LocalChatModel.load(model), api_key=os.environ.get(KEY_ENV) or None, host=host, port=port)
+    typer.echo(f"Serving {server.model.name} ({server.model.fingerprint}) at {server.url}/v1"
+               + ("; requests need $HUBKIT_JUDGE_API_KEY" if os.environ.get(KEY_ENV) else ""))
+    if ready_file:
+        write_ready_file(ready_file, server.url)
+    server.serve_forever()

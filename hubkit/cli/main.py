@@ -31,6 +31,7 @@ app.add_typer(hub_cli.app, name="hub")
 app.add_typer(data_cli.app, name="data")
 app.add_typer(space_cli.space_app, name="space")
 app.add_typer(space_cli.leaderboard_app, name="leaderboard")
+app.add_typer(eval_cli.judge_app, name="judge")
 app.command("quickstart", context_settings=train_cli.EXTRA_ARGS)(quickstart_cli.quickstart)
 app.command("train", context_settings=train_cli.EXTRA_ARGS)(train_cli.train)
 app.command("sweep", context_settings=train_cli.EXTRA_ARGS)(sweep_cli.sweep)
@@ -44,9 +45,10 @@ app.command("analyze")(analysis_cli.analyze)
 
 
 # Commands that settle the endpoint themselves: the `hub` group manages Hubs (its `seed` and `add-model` settle
-# it as they start); `quickstart`, `train` and `sweep` first check their recipe, so that a bad one is refused
-# before any Hub starts, then settle it before importing the client.
-SETTLED_BY_COMMAND = {"hub", "quickstart", "train", "sweep"}
+# it as they start); `judge serve` needs a Hub only for a judge named by its Hub id; `quickstart`, `train` and
+# `sweep` first check their recipe, so that a bad one is refused before any Hub starts, then settle it before
+# importing the client.
+SETTLED_BY_COMMAND = {"hub", "quickstart", "train", "sweep", "judge"}
 _ARGV: list[str] = []
 
 

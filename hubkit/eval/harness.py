@@ -46,8 +46,10 @@ class EvalReport:
 
     Attributes:
         model: what was evaluated.
-        metrics: benchmark → metric → value in [0, 1] (`<metric>_stderr` alongside).
-        scores: benchmark → main metric in percent (the results schema's `score`).
+        metrics: benchmark → metric → value in [0, 1], or on the benchmark's scale for judged ones
+            (`<metric>_stderr` alongside).
+        scores: benchmark → main metric on the benchmark's scale: percent, or 1–10 (the results schema's `score`).
+        judge: who graded the judged benchmarks (`hubkit.eval.judge.JudgeIdentity`).
         base_scores, gains: the base model's score and the difference, in points, where a base is known.
         results_file: the results JSON; `samples_files` the per-sample details per benchmark.
         sizes: benchmark → (samples scored, samples in the whole benchmark); fewer scored: a subset score.
@@ -65,6 +67,7 @@ class EvalReport:
     samples_files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    judge: Any = None  # `judge.JudgeIdentity` of the judged benchmarks' grader
 
     def subset(self, benchmark: str) -> bool:
         """Whether `benchmark` was scored on part of its records only (`--limit`, the quick and tiny suites)."""
@@ -98,19 +101,19 @@ def _settings_key(run: BenchmarkRun, data_revision: str | None) -> str:
 class BenchmarkData:
     """Benchmark records from the seeded dataset repos, loaded once per process."""
 
-    _cache: dict[tuple[str, str], tuple[list[dict], str | None]] = {}
+    _cache: dict[tuple[str, str, str | None], tuple[list[dict], str | None]] = {}
 
     def __init__(self, namespace: str):
         self.namespace = namespace
 
-    def split(self, repo: str, split: str, benchmark: str) -> tuple[list[dict], str | None]:
+    def split(self, repo: str, split: str, benchmark: str, config: str | None = None) -> tuple[list[dict], str | None]:
         from ..data.loading import fetch_split
         from ..data.registry import Source
 
-        key = (f"{self.namespace}/{repo}", split)
+        key = (f"{self.namespace}/{repo}", split, config)
         if key not in self._cache:
             try:
-                ds, revision = fetch_split(Source(key[0], None, split), benchmark)
+                ds, revision = fetch_split(Source(key[0], None, split, config), benchmark)
             except HubkitError as e:
                 raise HubkitError(f"benchmark {benchmark}: {str(e).split(': ', 1)[-1]}") from None
             self._cache[key] = (ds.to_list(), revision)
@@ -218,8 +221,12 @@ def _aggregate(run: BenchmarkRun, samples: list[dict]) -> dict[str, float]:
 
 
 def _evaluate_source(source: ModelSource, runs: list[BenchmarkRun], data: BenchmarkData, batch_size: int,
-                     progress: bool, sandbox_timeout: float) -> tuple[dict[str, list[dict]], dict[str, Any]]:
-    """Per-sample results of every benchmark (from the cache where present) and per-benchmark facts."""
+                     progress: bool, sandbox_timeout: float,
+                     judging: Any = None) -> tuple[dict[str, list[dict]], dict[str, Any]]:
+    """Per-sample results of every benchmark (from the cache where present) and per-benchmark facts.
+
+    `judging` (a `judged.JudgedContext`) grades the judged benchmarks.
+    """
     from tqdm.auto import tqdm
 
     scorer = _Scorer(source, batch_size, progress, sandbox_timeout)
@@ -234,6 +241,16 @@ def _evaluate_source(source: ModelSource, runs: list[BenchmarkRun], data: Benchm
                 if task.shots_split and run.n_shot else None
             instances = build_instances(run, docs, shot_docs)
             path = cache_root / f"{_settings_key(run, revision)}.jsonl"
+            facts[task.name] = {"original": len(evaluable(run, docs, shot_docs)[0]), "effective": len(instances),
+                                "data_revision": revision, "dataset": f"{data.namespace}/{task.repo}"}
+            if task.kind == "judge":
+                from .judged import category_totals, run_judged
+
+                samples[task.name] = run_judged(run, instances, lambda: scorer.lm, path, judging, batch_size,
+                                                progress, _read_cache, _append)
+                if task.name == "mt_bench":
+                    facts[task.name]["totals"] = category_totals(docs)
+                continue
             done = _read_cache(path)
             todo = [inst for inst in instances if inst.doc_id not in done]
             if todo:
@@ -247,9 +264,6 @@ def _evaluate_source(source: ModelSource, runs: list[BenchmarkRun], data: Benchm
                         done.update({r["doc_id"]: r for r in records})
                         bar.update(len(chunk))
             samples[task.name] = [done[inst.doc_id] for inst in instances]
-            facts[task.name] = {"original": len(evaluable(run, docs, shot_docs)[0]), "effective": len(instances),
-                                "data_revision": revision,
-                                "dataset": f"{data.namespace}/{task.repo}"}
     return samples, facts
 
 
@@ -263,6 +277,46 @@ def _output_dir(source: ModelSource, output_dir: str | Path | None) -> Path:
     from ..utils import slug
 
     return Path("eval-results") / slug(source.name.replace("/", "--"))
+
+
+@dataclass
+class Entry:
+    """One benchmark row of a results file: a task's score, or one of a judged task's (MT-Bench's categories).
+
+    Attributes:
+        benchmark: the results schema's benchmark name; `run` the task as the suite ran it.
+        metrics: metric → value as the task reports it (fractions for ordinary tasks, the benchmark's scale
+            for judged ones), with `<metric>_stderr` and, for judged rows, the grade counts.
+        main: the main metric; `score` its value on the benchmark's scale (percent, or 1–10).
+        scored, total: samples scored, and in the whole benchmark.
+    """
+
+    benchmark: str
+    run: BenchmarkRun
+    metrics: dict[str, Any]
+    main: str
+    score: float
+    scored: int
+    total: int
+
+
+def _entries(run: BenchmarkRun, samples: list[dict], facts: dict[str, Any], judging: Any) -> list[Entry]:
+    """The rows a benchmark's samples give; a judged row with no grade at all gives none."""
+    fact = facts[run.name]
+    if run.task.kind != "judge":
+        metrics = _aggregate(run, samples)
+        main = run.task.metrics[0]
+        return [Entry(run.name, run, metrics, main, 100.0 * metrics[main], fact["effective"], fact["original"])]
+    from .judged import judged_metrics, main_metric
+
+    out = []
+    for bench, metrics in judged_metrics(run, samples, judging.lc_tables if judging else None).items():
+        main = main_metric(bench)
+        if metrics.get(main) is None:
+            continue
+        total = fact.get("totals", {}).get(bench, fact["original"])
+        out.append(Entry(bench, run, metrics, main, float(metrics[main]), int(metrics["questions"]), total))
+    return out
 
 
 def evaluate_model(
@@ -279,12 +333,17 @@ def evaluate_model(
     sandbox_timeout: float = 10.0,
     progress: bool = True,
     allow_unisolated_code: bool = False,
+    judge_model: str | None = None,
+    judge_max_tokens: int | None = None,
+    judge_workers: int | None = None,
+    lc_tables: str | Path | None = None,
+    max_new_tokens: int | None = None,
 ) -> EvalReport:
     """Evaluate a model on a suite; write the results JSON and per-sample details; return the scores.
 
     Args:
         model: a Hub id, a local model or adapter directory, or a hubkit run directory.
-        suite: `study`, `quick`, a benchmark name, or a comma-separated list of them.
+        suite: `study`, `quick`, `tiny`, `judge`, a benchmark name, or a comma-separated list of them.
         limit: evaluate at most this many records per benchmark (a fixed, seeded choice).
         n_shot: override every benchmark's shot count.
         output_dir: where the results go; default `<run>/eval` for a run, else `eval-results/<model>`.
@@ -297,38 +356,66 @@ def evaluate_model(
         progress: show progress bars.
         allow_unisolated_code: run code benchmarks even where generated programs cannot be isolated (not
             root): they can then read the user's files and reach the network (see `hubkit.eval.sandbox`).
+        judge_model: the local judge when no `HUBKIT_JUDGE_URL` is set (default: the bundled SmolLM2).
+        judge_max_tokens: the judge's budget per MT-Bench grade (default FastChat's 2,048).
+        judge_workers: grades requested at once (default 8 for an endpoint, 1 for the local judge).
+        lc_tables: a folder with AlpacaEval's `instruction_difficulty.csv` and `df_gamed.csv`, for the
+            length-controlled win rate.
+        max_new_tokens: override every benchmark's answer budget.
 
     Raises:
         HubkitError: an unknown suite, missing benchmark data, or a model that cannot be loaded.
     """
     started = time.time()
     runs = get_suite(suite, limit=limit, n_shot=n_shot)
+    if max_new_tokens is not None:
+        from dataclasses import replace
+
+        runs = [replace(r, max_new_tokens=max_new_tokens) for r in runs]
     if any(r.task.kind == "code" for r in runs):
         from .sandbox import require_isolation
 
         require_isolation(allow_unisolated_code)  # before any model is loaded
+    tables = None
+    if lc_tables is not None:
+        from .judged import LcTables
+
+        tables = LcTables.read(lc_tables)
     source = resolve_model(model, revision)
     data = BenchmarkData(data_namespace)
-    samples, facts = _evaluate_source(source, runs, data, batch_size, progress, sandbox_timeout)
-    metrics = {run.name: _aggregate(run, samples[run.name]) for run in runs}
-    scores = {run.name: 100.0 * metrics[run.name][run.task.metrics[0]] for run in runs}
-    report = EvalReport(source, suite, metrics, scores, {r.name: r.n_shot for r in runs},
-                        sizes={r.name: (facts[r.name]["effective"], facts[r.name]["original"]) for r in runs})
-    base_id = base or source.base_model
-    if compare_base and base_id and base_id != model:
-        base_source = resolve_model(base_id, None if base else source.base_revision)
-        base_samples, _ = _evaluate_source(base_source, runs, data, batch_size, progress, sandbox_timeout)
-        report.base = base_source
-        for run in runs:
-            value = 100.0 * _aggregate(run, base_samples[run.name])[run.task.metrics[0]]
-            report.base_scores[run.name] = value
-            report.gains[run.name] = scores[run.name] - value
+    with contextlib.ExitStack() as stack:
+        judging = None
+        if any(r.task.kind == "judge" for r in runs):
+            from .judge import LOCAL, open_judge
+            from .judged import MT_JUDGE_MAX_TOKENS, JudgedContext
+
+            judge = stack.enter_context(open_judge(judge_model))
+            judge.check()
+            workers = judge_workers or (1 if judge.served_by == LOCAL else 8)
+            judging = JudgedContext(judge, data, judge_max_tokens or MT_JUDGE_MAX_TOKENS, workers, tables)
+        samples, facts = _evaluate_source(source, runs, data, batch_size, progress, sandbox_timeout, judging)
+        entries = [e for run in runs for e in _entries(run, samples[run.name], facts, judging)]
+        report = EvalReport(source, suite, {e.benchmark: e.metrics for e in entries},
+                            {e.benchmark: e.score for e in entries}, {e.benchmark: e.run.n_shot for e in entries},
+                            sizes={e.benchmark: (e.scored, e.total) for e in entries})
+        base_id = base or source.base_model
+        if compare_base and base_id and base_id != model:
+            base_source = resolve_model(base_id, None if base else source.base_revision)
+            base_samples, _ = _evaluate_source(base_source, runs, data, batch_size, progress, sandbox_timeout, judging)
+            report.base = base_source
+            base_scores = {e.benchmark: e.score for run in runs
+                           for e in _entries(run, base_samples[run.name], facts, judging)}
+            for e in entries:
+                if e.benchmark in base_scores:
+                    report.base_scores[e.benchmark] = base_scores[e.benchmark]
+                    report.gains[e.benchmark] = e.score - base_scores[e.benchmark]
+        report.judge = judging.judge.identity if judging else None
     report.seconds = time.time() - started
-    _write(report, runs, samples, facts, _output_dir(source, output_dir), batch_size)
+    _write(report, entries, samples, facts, _output_dir(source, output_dir), batch_size)
     return report
 
 
-def _write(report: EvalReport, runs: list[BenchmarkRun], samples: dict[str, list[dict]], facts: dict[str, Any],
+def _write(report: EvalReport, entries: list[Entry], samples: dict[str, list[dict]], facts: dict[str, Any],
            out: Path, batch_size: int) -> None:
     from .. import __version__
     from ..utils import now, versions
@@ -337,33 +424,35 @@ def _write(report: EvalReport, runs: list[BenchmarkRun], samples: dict[str, list
     stamp = now().replace(":", "-").rstrip("Z")
     src = report.model
     results, configs = {}, {}
-    for run in runs:
-        task = run.task
-        entry: dict[str, Any] = {"alias": task.name}
-        for name, value in report.metrics[run.name].items():
+    for e in entries:
+        task, run = e.run.task, e.run
+        entry: dict[str, Any] = {"alias": e.benchmark}
+        for name, value in e.metrics.items():
             entry[f"{name},none"] = value
-        results[task.name] = entry
-        configs[task.name] = {"task": task.name, "dataset_path": facts[task.name]["dataset"],
-                              "dataset_revision": facts[task.name]["data_revision"], "test_split": task.split,
-                              "fewshot_split": task.shots_split, "num_fewshot": run.n_shot,
-                              "output_type": {"loglik": "multiple_choice"}.get(task.kind, "generate_until"),
-                              "generation_kwargs": {"until": list(task.stop), "do_sample": False,
-                                                    "max_gen_toks": run.max_new_tokens or task.max_new_tokens}
-                              if task.kind != "loglik" else None,
-                              "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True}
-                                              for m in task.metrics],
-                              "metadata": {"version": task.version, "evaluate_module": task.metric}}
+        results[e.benchmark] = entry
+        metadata: dict[str, Any] = {"version": task.version, "evaluate_module": task.metric}
+        if task.kind == "judge" and report.judge:
+            metadata["judge"] = report.judge.text()
+        configs[e.benchmark] = {"task": e.benchmark, "dataset_path": facts[task.name]["dataset"],
+                                "dataset_revision": facts[task.name]["data_revision"], "test_split": task.split,
+                                "fewshot_split": task.shots_split, "num_fewshot": run.n_shot,
+                                "output_type": {"loglik": "multiple_choice"}.get(task.kind, "generate_until"),
+                                "generation_kwargs": {"until": list(task.stop), "do_sample": False,
+                                                      "max_gen_toks": run.max_new_tokens or task.max_new_tokens}
+                                if task.kind != "loglik" else None,
+                                "metric_list": [{"metric": e.main, "aggregation": "mean", "higher_is_better": True}],
+                                "metadata": metadata}
     data = {
         "results": results,
         "group_subtasks": {},
         "configs": configs,
-        "versions": {r.name: float(r.task.version) for r in runs},
-        "n-shot": {r.name: r.n_shot for r in runs},
-        "higher_is_better": {r.name: dict.fromkeys(r.task.metrics, True) for r in runs},
-        "n-samples": {r.name: {k: facts[r.name][k] for k in ("original", "effective")} for r in runs},
+        "versions": {e.benchmark: float(e.run.task.version) for e in entries},
+        "n-shot": {e.benchmark: e.run.n_shot for e in entries},
+        "higher_is_better": {e.benchmark: {e.main: True} for e in entries},
+        "n-samples": {e.benchmark: {"original": e.total, "effective": e.scored} for e in entries},
         "config": {"model": "hf", "model_args": {"pretrained": src.name, "revision": src.revision},
                    "model_revision": src.revision, "model_sha": src.revision, "batch_size": batch_size,
-                   "limit": next((r.limit for r in runs if r.limit), None), "bootstrap_iters": 0},
+                   "limit": next((e.run.limit for e in entries if e.run.limit), None), "bootstrap_iters": 0},
         "git_hash": None,
         "date": time.time(),
         "transformers_version": versions().get("transformers"),
@@ -378,17 +467,18 @@ def _write(report: EvalReport, runs: list[BenchmarkRun], samples: dict[str, list
             "scores": report.scores,
             "base_scores": report.base_scores,
             "gains": report.gains,
+            "judge": report.judge.to_json() if report.judge else None,
             "evaluated_at": now(),
         },
     }
     report.results_file = out / f"{RESULTS_PREFIX}{stamp}.json"
     tmp = report.results_file.with_suffix(".json.partial")
-    for run in runs:
-        path = out / f"samples_{run.name}_{stamp}.jsonl"
+    for name, rows in samples.items():
+        path = out / f"samples_{name}_{stamp}.jsonl"
         with open(path, "w", encoding="utf-8") as f:
-            for s in samples[run.name]:
+            for s in rows:
                 f.write(json.dumps(s, ensure_ascii=False) + "\n")
-        report.samples_files[run.name] = path
+        report.samples_files[name] = path
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(report.results_file)  # the results file appears last, complete
 

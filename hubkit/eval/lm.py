@@ -116,6 +116,13 @@ def resolve_model(model: str, revision: str | None = None) -> ModelSource:
         raise HubkitError(f"{model}: a directory with no config.json, adapter_config.json or run.json")
     if path.exists():
         raise HubkitError(f"{model}: expected a model directory or a Hub repo id, got a file")
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        raise HubkitError(f"{model}: no such directory (local model not found), and not a Hub repo id") from None
     sha, files = _hub_revision(model, revision)
     base = next((f.split("=", 1)[1] for f in files if f.startswith("base_model=")), None)
     adapter = "adapter_config.json" in files
@@ -364,19 +371,30 @@ class LM:
 
     # -- generation ----------------------------------------------------------------------------------
 
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        """A conversation as this model's prompt for the next assistant turn: its chat template, or, for a
+        model without one, the study's SFT template (`###Question: …\n###Answer: …`)."""
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = ""
+        for m in messages:
+            text += f"###Question: {m['content']}\n###Answer:" if m["role"] != "assistant" else f" {m['content']}\n"
+        return text
+
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 256, stop: Iterable[str] = (),
-                 progress: bool = False, desc: str = "generating") -> list[str]:
+                 progress: bool = False, desc: str = "generating", add_special_tokens: bool = True) -> list[str]:
         """Greedy continuations of `prompts`, cut at the first stop string, in input order.
 
         Prompts are length-sorted and left-padded in batches of `batch_size`; a batch ends when every
         prompt in it reached a stop string, the end-of-sequence token, or `max_new_tokens`.
+        `add_special_tokens=False` for prompts that already hold them (a rendered chat template).
         """
         import torch
         from tqdm.auto import tqdm
 
         stop = [s for s in stop if s]
         tok = self.tokenizer
-        encoded = [self.encode(p, special=True) for p in prompts]
+        encoded = [self.encode(p, special=add_special_tokens) for p in prompts]
         budget = max(1, self.max_length - max_new_tokens)
         encoded = [e[-budget:] for e in encoded]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))

@@ -16,6 +16,10 @@ the study (GSM8K 4, MBPP 4, MMLU 5, HellaSwag 10, BoolQ 5, NQ-open 1, the rest 0
 | boolq | log-likelihood | BoolQ validation | 5 | acc |
 | truthfulqa | log-likelihood | TruthfulQA | 0 | mc2, mc1 |
 | nq_open | generate | NQ-open validation | 1 | exact_match against any gold answer |
+| mt_bench | judge | MT-Bench, 80 questions × 2 turns | 0 | judge_score (1–10), and one row per category |
+| alpaca_eval_v2 | judge | AlpacaEval 2, 805 instructions | 0 | win_rate against GPT-4 Turbo's outputs (and LC) |
+
+Judged benchmarks (`judge` suite) need an LLM judge: see `hubkit.eval.judged` and `hubkit.eval.judge`.
 
 Where a benchmark has no split to draw shots from, a fixed, seeded pool of its own records supplies them
 and is never evaluated.
@@ -36,7 +40,7 @@ from typing import Any, Literal
 from ..errors import HubkitError
 from . import scoring
 
-Kind = Literal["generate", "code", "loglik"]
+Kind = Literal["generate", "code", "loglik", "judge"]
 FEWSHOT_POOL = 64  # records held back as shots when a benchmark has no other split
 DATA_SEED = 1234  # the order in which `--limit` picks records, the same for every model
 
@@ -47,8 +51,8 @@ class Task:
 
     Attributes:
         name: the benchmark's name in the results schema (`hubkit.results.BENCHMARKS`).
-        kind: `generate` (free text, scored against a target), `code` (generated code run against tests)
-            or `loglik` (multiple choice by log-likelihood).
+        kind: `generate` (free text, scored against a target), `code` (generated code run against tests),
+            `loglik` (multiple choice by log-likelihood) or `judge` (answers graded by an LLM judge).
         repo: the seeded dataset repo name (under the data namespace).
         split: the evaluated split; `shots_split` the one shots come from (None: a held-back pool).
         n_shot: the study's shot count.
@@ -203,6 +207,10 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("nq_open", "generate", "nq_open", "validation", 1, "nq_exact_match", ("exact_match",), _nq_q,
          shot=lambda d: f"{_nq_q(d)} {d['answer'][0]}", target=lambda d: list(d["answer"]),
          stop=("\n", ".", ","), max_new_tokens=32),
+    Task("mt_bench", "judge", "mt_bench", "test", 0, "judge_score", ("judge_score",), lambda d: d["turns"][0],
+         max_new_tokens=1024),
+    Task("alpaca_eval_v2", "judge", "alpaca_eval", "eval", 0, "win_rate", ("win_rate",), lambda d: d["instruction"],
+         max_new_tokens=2048),
 ]}
 
 
@@ -229,7 +237,11 @@ class BenchmarkRun:
 PUBLIC_IDS = {"gsm8k": "openai/gsm8k", "math": "EleutherAI/hendrycks_math", "math500": "HuggingFaceH4/MATH-500",
               "humaneval": "openai/openai_humaneval", "mbpp": "google-research-datasets/mbpp", "mmlu": "cais/mmlu",
               "hellaswag": "Rowan/hellaswag", "boolq": "google/boolq", "truthfulqa": "truthfulqa/truthful_qa",
-              "nq_open": "google-research-datasets/nq_open"}
+              "nq_open": "google-research-datasets/nq_open", "mt_bench": "HuggingFaceH4/mt_bench_prompts",
+              "alpaca_eval_v2": "tatsu-lab/alpaca_eval", "alpaca_eval_v2_lc": "tatsu-lab/alpaca_eval",
+              **{f"mt_bench_{c}": "HuggingFaceH4/mt_bench_prompts" for c in ("writing", "roleplay", "reasoning", "math",
+                                                                              "coding", "extraction", "stem",
+                                                                              "humanities")}}
 STUDY_ORDER = ("gsm8k", "math", "humaneval", "mbpp", "mmlu", "hellaswag", "boolq", "truthfulqa", "nq_open")
 # `quick`: a few records of each benchmark with shorter answers, for CPUs and CI (minutes on a 135M model)
 QUICK = {"gsm8k": (4, 8, 96), "math500": (0, 8, 96), "humaneval": (0, 8, 128), "mbpp": (4, 8, 96),
@@ -238,12 +250,15 @@ QUICK = {"gsm8k": (4, 8, 96), "math500": (0, 8, 96), "humaneval": (0, 8, 128), "
 # `tiny`: the four multiple-choice benchmarks the study also reports 0-shot, 8 records each: about half a
 # minute per model for a 135M model on 2 CPU cores (what `hubkit quickstart` runs)
 TINY = {"mmlu": (0, 8, None), "hellaswag": (0, 8, None), "boolq": (0, 8, None), "truthfulqa": (0, 8, None)}
-SUITES = ("study", "quick", "tiny", *TASKS)
-NAMED = {"quick": QUICK, "tiny": TINY}
+# `judge`: MT-Bench and AlpacaEval 2 in full, graded by an LLM judge (FastChat's and AlpacaEval's answer budgets)
+JUDGE = {"mt_bench": (0, None, None), "alpaca_eval_v2": (0, None, None)}
+SUITES = ("study", "quick", "tiny", "judge", *TASKS)
+NAMED = {"quick": QUICK, "tiny": TINY, "judge": JUDGE}
 
 
 def get_suite(name: str, limit: int | None = None, n_shot: int | None = None) -> list[BenchmarkRun]:
-    """The benchmarks of a suite: `study` (all, full size), `quick` / `tiny` (small subsets) or one benchmark.
+    """The benchmarks of a suite: `study` (all, full size), `quick` / `tiny` (small subsets), `judge` (MT-Bench and
+    AlpacaEval 2) or one benchmark.
 
     A comma-separated list of names (`gsm8k,mmlu`) is a suite too. `limit` caps every benchmark's
     records; `n_shot` overrides every benchmark's shot count.

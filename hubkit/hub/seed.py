@@ -19,7 +19,8 @@ Seeded ids (`SEEDS` below is the registry):
 | humaneval, mbpp, math, math500 | test | the benchmarks' own releases |
 | mmlu | test, validation (dev) | hendrycks/test |
 | truthfulqa, nq_open, boolq, hellaswag | validation | the benchmarks' own releases |
-| mt_bench | test | FastChat llm_judge questions |
+| mt_bench | test; configs `reference` (test), `judge_prompts` (train) | FastChat llm_judge |
+| alpaca_eval | eval (instructions + GPT-4 Turbo reference outputs) | tatsu-lab/alpaca_eval |
 
 Example:
     >>> from hubkit.hub.seed import seed
@@ -157,7 +158,15 @@ SEEDS: list[SeedSpec] = [
     SeedSpec("hellaswag", "mit", "rowanz/hellaswag (llama.cpp layout)", {"default": {"validation": hellaswag}},
              task="multiple-choice"),
     SeedSpec("mt_bench", "apache-2.0", "lm-sys/FastChat llm_judge",
-             {"default": {"test": jsonl("mt_bench/question.jsonl")}}),
+             {"default": {"test": jsonl("mt_bench/question.jsonl")},
+              "reference": {"test": jsonl("mt_bench/reference_answer/gpt-4.jsonl")},
+              "judge_prompts": {"train": jsonl("mt_bench/judge_prompts.jsonl")}},
+             note="Configs: `default` (the 80 questions), `reference` (GPT-4's reference answers, for math, reasoning "
+                  "and coding) and `judge_prompts` (FastChat's judge prompts)."),
+    SeedSpec("alpaca_eval", "cc-by-nc-4.0", "tatsu-lab/alpaca_eval results/gpt4_1106_preview",
+             {"default": {"eval": json_array("alpaca_eval/results/gpt4_1106_preview/model_outputs.json")}},
+             note="The 805 AlpacaEval instructions with the AlpacaEval 2 reference outputs (GPT-4 Turbo, "
+                  "`gpt4_1106_preview`) in `output`."),
 ]
 SEEDS_BY_NAME = {s.name: s for s in SEEDS}
 

@@ -18,6 +18,7 @@ from leaderboard import (
     BENCHMARKS,
     DEFAULT_COLUMNS,
     GROUPS,
+    MAP_COLOURS,
     OPTIONAL_COLUMNS,
     SCALE_TITLES,
     Board,
@@ -35,7 +36,8 @@ full-parameter or LoRA tuning, a number of epochs and a learning-rate schedule â
 (`pretrain`). Columns are benchmarks, named `<benchmark>-<shots>shot`.
 
 **Scores** are on each benchmark's own scale: percent (0â€“100) for most, grades from 1 to 10 for MT-Bench
-(an LLM judge), raw numbers for imported metrics such as perplexity (lower is better). **Gains** are a model's
+(an LLM judge), raw numbers for imported metrics such as perplexity (lower is better). A judged score
+(MT-Bench, AlpacaEval 2) names its judge in the model's details: grades from different judges do not compare. **Gains** are a model's
 score minus its base model's score on the same benchmark, shot count and samples: the quantity the study's
 analyses explain. Switch between them with *Show*.
 
@@ -151,6 +153,11 @@ def build(board: Board, source: str) -> gr.Blocks:
             curve = gr.Plot(label="Score vs epochs", elem_id="plot-curve")
             ppl_plot = gr.Plot(label="Gain vs training-data perplexity under the base", visible="perplexity" in board.analysis)
             layer_plot = gr.Plot(label="Gain vs mid-layer weight change", visible="layerdiff" in board.analysis)
+            if "loglik_map" in board.analysis:
+                gr.Markdown("### Model map\nEach model by its log-likelihoods on a fixed probe set of benchmark "
+                            "questions (`hubkit analyze --loglik`): models that believe alike sit together.")
+                map_colour = gr.Radio(list(MAP_COLOURS), value="family", label="Colour by", elem_id="map-colour")
+                model_map = gr.Plot(label="Model map", elem_id="model-map")
         with gr.Tab("About", id="about"):
             gr.Markdown(ABOUT)
 
@@ -206,6 +213,9 @@ def build(board: Board, source: str) -> gr.Blocks:
         if board.analyses:
             study_pick.input(board.analysis_view, study_pick, [study_figures, study_about])
             plots_tab.select(board.analysis_view, study_pick, [study_figures, study_about])
+        if "loglik_map" in board.analysis:
+            map_colour.change(board.model_map, map_colour, model_map)
+            plots_tab.select(board.model_map, map_colour, model_map)
         if "perplexity" in board.analysis:
             ppl = lambda c: board.scatter(board.gain_vs_perplexity(c), "perplexity", f"{c}: gain vs perplexity")  # noqa: E731
             bench.change(ppl, bench, ppl_plot)

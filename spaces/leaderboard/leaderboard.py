@@ -11,6 +11,7 @@ Analysis tables, when the results dataset has them, add two plots:
 | `analysis/perplexity.parquet` | `base_model`, `dataset`, `perplexity` (the training data under its base model) |
 | `analysis/layerdiff.parquet` | `run_id`, `depth` (normalised layer depth, 0–1), `rel_change` (‖ΔW‖/‖W‖) |
 | `analysis/index.json` | the analyses of `hubkit analyze`: title, condition, n, what was left out, figures (`*.png` beside it) |
+| `modelspace/loglik_map.parquet` | `model`, `family`, `dataset`, `epochs`, `tuning`, `x`, `y`, `method` (`hubkit analyze --loglik`) |
 
 Example:
     >>> board = Board(load_results("my-org/massive-sft-results"))
@@ -36,7 +37,9 @@ AXES = ["base_model", "dataset", "data_size", "tuning", "epochs", "lr_schedule"]
 AXIS_TITLES = {"base_model": "base model", "dataset": "training data", "data_size": "data size",
                "tuning": "full/LoRA", "epochs": "epochs", "lr_schedule": "schedule"}
 CONSOLIDATED = "data/results.parquet"
-ANALYSIS = {"perplexity": "analysis/perplexity.parquet", "layerdiff": "analysis/layerdiff.parquet"}
+ANALYSIS = {"perplexity": "analysis/perplexity.parquet", "layerdiff": "analysis/layerdiff.parquet",
+            "loglik_map": "modelspace/loglik_map.parquet"}
+MAP_COLOURS = {"family": "family (base model)", "dataset": "training data", "epochs": "epochs", "tuning": "full/LoRA"}
 MID_DEPTH = (1 / 3, 2 / 3)
 PAGE_SIZE = 50  # rows per page: each update sends one page; sorting, counts and the CSV export cover all rows
 #: Columns the picker can show or hide; the rest (model, base model, training data, full/LoRA, epochs, average
@@ -51,7 +54,7 @@ GROUPS = sorted({b["group"] for b in BENCHMARKS.values()} | {"other"},
 # The results schema's columns the leaderboard reads, with what an older table (or a card) lacks filled in.
 COLUMNS = ["model_id", "has_repo", "run_id", "model_revision", *AXES, "benchmark", "n_shot", "metric", "scale",
            "higher_is_better", "score", "base_score", "gain", "n_samples", "n_total", "subset", "harness",
-           "harness_version", "source", "source_file", "evaluated_at"]
+           "harness_version", "judge", "source", "source_file", "evaluated_at"]
 TITLE_AXES = {AXIS_TITLES[a]: a for a in AXES}
 SCALE_TITLES = {"percent": "percent (0–100)", "1-10": "grade 1–10 (LLM judge)", "raw": "raw (e.g. perplexity)"}
 
@@ -59,7 +62,7 @@ SCALE_TITLES = {"percent": "percent (0–100)", "1-10": "grade 1–10 (LLM judge
 #: Text columns of the results schema; held as categoricals (a few distinct values repeated over every row), so
 #: that 100,000 models (~2.9 million rows) fit in well under a gigabyte.
 TEXT = ["model_id", "run_id", "model_revision", "base_model", "dataset", "tuning", "lr_schedule", "benchmark",
-        "metric", "scale", "harness", "harness_version", "source", "source_file", "evaluated_at"]
+        "metric", "scale", "harness", "harness_version", "judge", "source", "source_file", "evaluated_at"]
 
 
 def complete(long: pd.DataFrame) -> pd.DataFrame:
@@ -156,7 +159,10 @@ def rows_from_cards(author: str, endpoint: str | None = None, token: str | bool 
         for entry in card.get("model-index") or []:
             for result in entry.get("results") or []:
                 dataset = result.get("dataset") or {}
-                bench = next((k for k, v in _PUBLIC_IDS.items() if v == dataset.get("type")), dataset.get("type"))
+                # benchmarks that share a public dataset (MT-Bench's categories, AlpacaEval's two) name themselves
+                # in the config
+                bench = dataset.get("config") if dataset.get("config") in BENCHMARKS else \
+                    next((k for k, v in _PUBLIC_IDS.items() if v == dataset.get("type")), dataset.get("type"))
                 args = dataset.get("args") or {}
                 for metric in result.get("metrics") or []:
                     how = metric.get("args") or {}
@@ -467,7 +473,8 @@ class Board:
                 _md(SCALE_TITLES.get(r["scale"], _as_text(r["scale"]))) + ("" if bool(r["higher_is_better"]) else
                                                                             ", lower is better"),
                 _md(_samples(r)), _as_text(r["n_shot"]) or "—",
-                _md(" ".join(x for x in (_as_text(r["harness"]), _as_text(r["harness_version"])) if x)) or "—",
+                _md(" ".join(x for x in (_as_text(r["harness"]), _as_text(r["harness_version"])) if x)
+                    + (f"; judged by {_as_text(r['judge'])}" if _as_text(r["judge"]) else "")) or "—",
                 _md(" · ".join(x for x in (_as_text(r["source"]), _as_text(r["source_file"])) if x)) or "—",
                 _md(_as_text(r["model_revision"])[:12]) or "—"]) + " |")
         extra = self._analysis_notes(run_id)
@@ -755,6 +762,31 @@ class Board:
                      f"{'base model × training data, its gain the mean over their runs' if x == 'perplexity' else 'model'})",
                      fontsize=9, wrap=True)
         ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return fig
+
+    def model_map(self, colour: str = "family"):
+        """The models' log-likelihood map (`hubkit analyze --loglik`), coloured by `colour` (a key of
+        `MAP_COLOURS`); None when the results dataset holds no map."""
+        coords = self.analysis.get("loglik_map")
+        if coords is None or coords.empty:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        colour = colour if colour in MAP_COLOURS and colour in coords.columns else "family"
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        markers = "osD^vP*Xh<>"
+        for k, (value, part) in enumerate(coords.groupby(coords[colour].astype(str), sort=True)):
+            ax.scatter(part["x"], part["y"], s=36, marker=markers[k % len(markers)], label=str(value)[-32:])
+        method = str(coords["method"].iloc[0]).upper().replace("TSNE", "t-SNE") if "method" in coords else "?"
+        ax.set_title(f"{len(coords)} models by their log-likelihoods on the probe set ({method}, double-centred); "
+                     f"colour: {MAP_COLOURS[colour]}", fontsize=9, wrap=True)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         fig.tight_layout()
         return fig
 
