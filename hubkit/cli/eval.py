@@ -86,6 +86,8 @@ def evaluate(
     if any(report.subset(name) for name in report.scores):
         console.print("Scores marked subset come from part of their benchmark: compare them only with scores on the "
                       "same samples (the base's, here), never with full-benchmark results.")
+    for name, why in report.dropped.items():
+        console.print(f"{name}: no score: {why}.", markup=False)
     if report.judge:
         console.print(f"Judged by {report.judge.text()}")
         mt = report.metrics.get("mt_bench")

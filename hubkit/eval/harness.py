@@ -68,6 +68,7 @@ class EvalReport:
     seconds: float = 0.0
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     judge: Any = None  # `judge.JudgeIdentity` of the judged benchmarks' grader
+    dropped: dict[str, str] = field(default_factory=dict)  # benchmark → why it has no score
 
     def subset(self, benchmark: str) -> bool:
         """Whether `benchmark` was scored on part of its records only (`--limit`, the quick and tiny suites)."""
@@ -300,8 +301,9 @@ class Entry:
     total: int
 
 
-def _entries(run: BenchmarkRun, samples: list[dict], facts: dict[str, Any], judging: Any) -> list[Entry]:
-    """The rows a benchmark's samples give; a judged row with no grade at all gives none."""
+def _entries(run: BenchmarkRun, samples: list[dict], facts: dict[str, Any], judging: Any,
+             dropped: dict[str, str] | None = None) -> list[Entry]:
+    """The rows a benchmark's samples give; a judged row with no grade at all gives none (said in `dropped`)."""
     fact = facts[run.name]
     if run.task.kind != "judge":
         metrics = _aggregate(run, samples)
@@ -313,6 +315,8 @@ def _entries(run: BenchmarkRun, samples: list[dict], facts: dict[str, Any], judg
     for bench, metrics in judged_metrics(run, samples, judging.lc_tables if judging else None).items():
         main = main_metric(bench)
         if metrics.get(main) is None:
+            if dropped is not None:
+                dropped[bench] = f"the judge gave no usable grade for any of {metrics['questions']} answers"
             continue
         total = fact.get("totals", {}).get(bench, fact["original"])
         out.append(Entry(bench, run, metrics, main, float(metrics[main]), int(metrics["questions"]), total))
@@ -394,7 +398,8 @@ def evaluate_model(
             workers = judge_workers or (1 if judge.served_by == LOCAL else 8)
             judging = JudgedContext(judge, data, judge_max_tokens or MT_JUDGE_MAX_TOKENS, workers, tables)
         samples, facts = _evaluate_source(source, runs, data, batch_size, progress, sandbox_timeout, judging)
-        entries = [e for run in runs for e in _entries(run, samples[run.name], facts, judging)]
+        dropped: dict[str, str] = {}
+        entries = [e for run in runs for e in _entries(run, samples[run.name], facts, judging, dropped)]
         report = EvalReport(source, suite, {e.benchmark: e.metrics for e in entries},
                             {e.benchmark: e.score for e in entries}, {e.benchmark: e.run.n_shot for e in entries},
                             sizes={e.benchmark: (e.scored, e.total) for e in entries})
@@ -410,6 +415,7 @@ def evaluate_model(
                     report.base_scores[e.benchmark] = base_scores[e.benchmark]
                     report.gains[e.benchmark] = e.score - base_scores[e.benchmark]
         report.judge = judging.judge.identity if judging else None
+        report.dropped = dropped
     report.seconds = time.time() - started
     _write(report, entries, samples, facts, _output_dir(source, output_dir), batch_size)
     return report

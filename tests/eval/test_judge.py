@@ -328,3 +328,31 @@ def test_judge_serve_process_grades_end_to_end(hub, seeded_judged, tiny_model, t
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+class SilentModel(ScriptedModel):
+    """A judge that never grades: no rating, no digits, no identifier."""
+
+    name = "silent/judge"
+
+    def complete(self, messages, max_tokens, top_logprobs=None, stop=None) -> Completion:
+        return Completion("I cannot say.", "stop", 10, [_tok("I", 0.9, {"I": 0.9, "The": 0.1})] if top_logprobs else [])
+
+
+def test_a_judge_that_never_grades_publishes_no_score(hub, seeded_judged, tiny_model, tmp_path, monkeypatch):
+    from hubkit.eval.harness import evaluate_model
+
+    server = JudgeServer(SilentModel()).start()
+    monkeypatch.setenv("HUBKIT_JUDGE_URL", server.url + "/v1")
+    monkeypatch.setenv("HUBKIT_JUDGE_MODEL", SilentModel.name)
+    monkeypatch.delenv("HUBKIT_JUDGE_API_KEY", raising=False)
+    try:
+        report = evaluate_model(str(tiny_model), suite="judge", limit=2, output_dir=tmp_path / "out",
+                                compare_base=False, max_new_tokens=4, progress=False)
+    finally:
+        server.stop()
+    assert "mt_bench" not in report.scores and "alpaca_eval_v2" not in report.scores
+    assert "no usable grade for any of 2 answers" in report.dropped["mt_bench"]
+    assert "alpaca_eval_v2" in report.dropped
+    data = json.loads(report.results_file.read_text())
+    assert data["results"] == {}  # nothing that could pass for a score
