@@ -548,6 +548,9 @@ def plot_similarity(table: pd.DataFrame, path: Path) -> None:
 # -- publishing ------------------------------------------------------------------------------------------------
 
 MODELSPACE_DIR = "modelspace"
+MODELSPACE_FILES = ("loglik_vectors.parquet", "loglik_map.parquet", "loglik_map.png", "probe.json",
+                    "intrinsic_dim.parquet", "intrinsic_dim.png", "weight_change_similarity.parquet",
+                    "weight_change_similarity.png")
 
 
 def push_modelspace(folder: str | Path, repo_id: str, api=None) -> str:
@@ -557,22 +560,11 @@ def push_modelspace(folder: str | Path, repo_id: str, api=None) -> str:
     Raises:
         HubkitError: the dataset cannot be written.
     """
-    import shutil
-    import tempfile
-
     from ..hub import get_api, hub_errors, push_folder, retrying
 
     api = api or get_api()
-    names = ("loglik_vectors.parquet", "loglik_map.parquet", "loglik_map.png", "probe.json",
-             "intrinsic_dim.parquet", "intrinsic_dim.png", "weight_change_similarity.parquet",
-             "weight_change_similarity.png")
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / MODELSPACE_DIR
-        target.mkdir()
-        for name in names:
-            if (Path(folder) / name).is_file():
-                shutil.copy2(Path(folder) / name, target / name)
-        with hub_errors(f"cannot push the model-space analysis to {repo_id}", endpoint=api.endpoint):
-            retrying(api.create_repo, repo_id, repo_type="dataset", exist_ok=True)
-            return retrying(push_folder, repo_id, tmp, repo_type="dataset",
-                            commit_message="Add model-space analysis", api=api).commit
+    with hub_errors(f"cannot push the model-space analysis to {repo_id}", endpoint=api.endpoint):
+        retrying(api.create_repo, repo_id, repo_type="dataset", exist_ok=True)
+        return retrying(push_folder, repo_id, folder, repo_type="dataset", path_in_repo=MODELSPACE_DIR,
+                        allow_patterns=list(MODELSPACE_FILES), commit_message="Add model-space analysis",
+                        api=api).commit

@@ -320,10 +320,10 @@ def answer_all(lm, conversations: list[list[dict[str, str]]], max_new_tokens: in
     """The model's greedy replies to conversations, through its chat template (the study's
     `###Question:`/`###Answer:` template when it has none)."""
     prompts = [lm.chat_prompt(c) for c in conversations]
-    stop = () if getattr(lm.tokenizer, "chat_template", None) else ("###Question:",)
-    return [t.strip() for t in lm.generate(prompts, max_new_tokens=max_new_tokens, stop=stop, progress=progress,
-                                           desc=desc, add_special_tokens=not getattr(lm.tokenizer, "chat_template",
-                                                                                    None))]
+    templated = bool(getattr(lm.tokenizer, "chat_template", None))  # a rendered template holds its special tokens
+    return [t.strip() for t in lm.generate(prompts, max_new_tokens=max_new_tokens,
+                                           stop=() if templated else ("###Question:",), progress=progress,
+                                           desc=desc, add_special_tokens=not templated)]
 
 
 def grade_all(fn: Callable[[Any], dict], items: list, workers: int, progress: bool, desc: str) -> list[dict]:
