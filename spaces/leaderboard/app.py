@@ -41,8 +41,10 @@ full-parameter or LoRA tuning, a number of epochs and a learning-rate schedule �
 score minus its base model's score on the same benchmark, shot count and samples: the quantity the study's
 analyses explain. Switch between them with *Show*.
 
-**Reading the table.** It shows one page of 50 models at a time; *Sort all models by* orders every model that
-matches the search and filters (not just the page in view), missing values last. Click a row to see that model's
+**Reading the table.** It opens on one group of benchmarks, the group with the most full-benchmark scores;
+*Benchmarks* picks others (none: every group), and sorting by a benchmark of another group adds its column. It
+shows one page of 50 models at a time; *Sort all models by* orders every model that matches the search and
+filters (not just the page in view), missing values last. Click a row to see that model's
 details — each score with its scale, sample count, shots, harness, source and revision, and its repo — and to add
 it to *Compare*. *More columns* shows the repo link, data size, schedule, the reproduce command and more.
 
@@ -88,6 +90,9 @@ def build(board: Board, source: str) -> gr.Blocks:
     """
     default_base, default_bench = board.plot_defaults()
     bases = board.choices("base_model")
+    opening = board.default_groups()
+    # Only the component types the table needs are on the page (each type is scripts the browser loads before
+    # the first row): choices are dropdowns, the page number a textbox.
     with gr.Blocks(title="hubkit leaderboard") as demo:
         gr.Markdown(f"# hubkit leaderboard\n{len(board.meta):,} models · {len(board.columns)} benchmark columns · "
                     f"results from `{source}`")
@@ -95,29 +100,30 @@ def build(board: Board, source: str) -> gr.Blocks:
             with gr.Row():
                 search = gr.Textbox(label="Search", placeholder="model, dataset, base model …", elem_id="search",
                                     scale=3)
-                value = gr.Radio(["score", "gain"], value="score", label="Show", elem_id="value", scale=1)
+                value = gr.Dropdown(["score", "gain"], value="score", label="Show", elem_id="value", scale=1)
                 sort = gr.Dropdown(board.sort_choices(), value="average", label="Sort all models by",
                                    elem_id="sort", scale=2)
                 descending = gr.Checkbox(True, label="Highest first", elem_id="descending", scale=1)
             with gr.Row():
                 filters = [gr.Dropdown(board.choices(axis), multiselect=True, label=AXIS_TITLES[axis],
                                        elem_id=f"filter-{axis}") for axis in AXES]
-            with gr.Accordion("Benchmark groups, columns and the average", open=False, elem_id="more"), gr.Row():
-                groups = gr.CheckboxGroup([g for g in GROUPS if any(board.column_group[c] == g for c in board.columns)],
-                                          label="Benchmark groups (none: all)", elem_id="groups")
-                columns = gr.CheckboxGroup(OPTIONAL_COLUMNS, value=DEFAULT_COLUMNS, label="More columns",
-                                           elem_id="columns")
+            with gr.Row():
+                groups = gr.Dropdown([g for g in GROUPS if any(board.column_group[c] == g for c in board.columns)],
+                                     value=opening, multiselect=True, label="Benchmarks (none: every group)",
+                                     elem_id="groups", scale=2)
+                columns = gr.Dropdown(OPTIONAL_COLUMNS, value=DEFAULT_COLUMNS, multiselect=True,
+                                      label="More columns", elem_id="columns", scale=3)
                 full_only = gr.Checkbox(True, label="Average full-benchmark scores only (subset scores are "
-                                        "shown, not ranked)", elem_id="full-only")
-            first = board.page()  # the default view is in the page itself: no round trip before the first row
+                                        "shown, not ranked)", elem_id="full-only", scale=2)
+            first = board.page(groups=opening)  # the default view is in the page itself: no round trip first
             with gr.Row(equal_height=True):
                 count = gr.Markdown(f"{first.total:,} models", elem_id="count")
-                where = gr.Markdown(_page_info(first, "average", True, True), elem_id="page-info")
+                where = gr.Markdown(_page_info(first, "average", True, True, opening), elem_id="page-info")
                 prev = gr.Button("◀", elem_id="prev", size="sm", scale=0, min_width=40)
-                number = gr.Number(1, precision=0, minimum=1, show_label=False, elem_id="page", scale=0, min_width=70)
+                number = gr.Textbox("1", show_label=False, elem_id="page", scale=0, min_width=70, max_lines=1)
                 after = gr.Button("▶", elem_id="next", size="sm", scale=0, min_width=40)
-            table = gr.Dataframe(interactive=False, wrap=False, elem_id="table", max_height=640,
-                                 show_search="none", pinned_columns=1, **_table_settings(first.frame))
+            table = gr.Dataframe(interactive=False, wrap=False, elem_id="table", show_search="none",
+                                 pinned_columns=1, **_table_settings(first.frame))
             page_ids = gr.State(first.run_ids)
             chosen = gr.State("")
             add = gr.Button("Add this model to Compare", elem_id="add-compare", size="sm")
@@ -125,11 +131,11 @@ def build(board: Board, source: str) -> gr.Blocks:
             profile = gr.Plot(label="Weight change by depth", visible=False, elem_id="details-profile")
             with gr.Row():
                 export = gr.Button("Export CSV (every matching model)", elem_id="export")
-                exported = gr.File(label="Current view as CSV", elem_id="exported", interactive=False)
+                exported = gr.DownloadButton("Download the CSV", visible=False, elem_id="exported")
         with gr.Tab("Compare", id="compare"):
             gr.Markdown("Add models from the table (click a row, then *Add this model to Compare*).")
             picked = gr.Dropdown([], value=[], multiselect=True, label="Models to compare", elem_id="compare-models")
-            compare_value = gr.Radio(["score", "gain"], value="score", label="Show", elem_id="compare-value")
+            compare_value = gr.Dropdown(["score", "gain"], value="score", label="Show", elem_id="compare-value")
             compared = gr.Dataframe(interactive=False, elem_id="compared")
         with gr.Tab("Plots", id="plots") as plots_tab:
             if board.analyses:
@@ -156,7 +162,7 @@ def build(board: Board, source: str) -> gr.Blocks:
             if "loglik_map" in board.analysis:
                 gr.Markdown("### Model map\nEach model by its log-likelihoods on a fixed probe set of benchmark "
                             "questions (`hubkit analyze --loglik`): models that believe alike sit together.")
-                map_colour = gr.Radio(list(MAP_COLOURS), value="family", label="Colour by", elem_id="map-colour")
+                map_colour = gr.Dropdown(list(MAP_COLOURS), value="family", label="Colour by", elem_id="map-colour")
                 model_map = gr.Plot(label="Model map", elem_id="model-map")
         with gr.Tab("About", id="about"):
             gr.Markdown(ABOUT)
@@ -166,17 +172,22 @@ def build(board: Board, source: str) -> gr.Blocks:
                     "full_only": full, "sort": order or "average", "descending": bool(high), "columns": extra or []}
 
         def show(page_number, *args):
-            page = board.page(number=page_number, **query(*args))
+            page = board.page(number=_page_number(page_number), **query(*args))
             return (gr.Dataframe(**_table_settings(page.frame)), f"{page.total:,} models",
-                    _page_info(page, args[4], args[5], args[3]), page.run_ids, gr.update(value=page.number))
+                    _page_info(page, args[4], args[5], args[3], args[2]), page.run_ids, str(page.number))
 
+        # Every event below serves the page only: none is a public API endpoint (the results dataset is the data's
+        # API), so the page does not carry their API docs either (about 260 KB of HTML at 10,000 models).
         inputs = [search, value, groups, full_only, sort, descending, columns, *filters]
         outputs = [table, count, where, page_ids, number]
-        for component in inputs:
-            component.change(lambda *a: show(1, *a), inputs, outputs, show_progress="hidden")
-        number.submit(show, [number, *inputs], outputs, show_progress="hidden")
-        prev.click(lambda n, *a: show(max(1, int(n or 1) - 1), *a), [number, *inputs], outputs, show_progress="hidden")
-        after.click(lambda n, *a: show(int(n or 1) + 1, *a), [number, *inputs], outputs, show_progress="hidden")
+        # a new view starts at page 1 and hides a CSV prepared from the previous one (one listener for every control)
+        gr.on([component.change for component in inputs], lambda *a: (*show(1, *a), gr.DownloadButton(visible=False)),
+              inputs, [*outputs, exported], show_progress="hidden", api_visibility="private")
+        number.submit(show, [number, *inputs], outputs, show_progress="hidden", api_visibility="private")
+        prev.click(lambda n, *a: show(_page_number(n) - 1, *a), [number, *inputs], outputs, show_progress="hidden",
+                   api_visibility="private")
+        after.click(lambda n, *a: show(_page_number(n) + 1, *a), [number, *inputs], outputs, show_progress="hidden",
+                   api_visibility="private")
 
         def pick(ids: list[str], evt: gr.SelectData):
             row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -185,16 +196,22 @@ def build(board: Board, source: str) -> gr.Blocks:
             text = board.details(run_id, card_summary=board.card_summary(run_id)) if run_id else board.details("")
             return text, gr.update(value=figure, visible=figure is not None), run_id
 
-        table.select(pick, page_ids, [details, profile, chosen], show_progress="hidden")
+        table.select(pick, page_ids, [details, profile, chosen], show_progress="hidden", api_visibility="private")
 
         def add_to_compare(run_id: str, current: list[str] | None):
             ids = list(dict.fromkeys([*(current or []), *([run_id] if run_id else [])]))
             return gr.update(choices=ids, value=ids)
 
-        add.click(add_to_compare, [chosen, picked], picked)
-        export.click(lambda *a: board.export(board.view(**{**query(*a), "columns": None})), inputs, exported)
-        picked.change(lambda ids, shown: board.compare(ids or [], shown), [picked, compare_value], compared)
-        compare_value.change(lambda ids, shown: board.compare(ids or [], shown), [picked, compare_value], compared)
+        add.click(add_to_compare, [chosen, picked], picked, api_visibility="private")
+
+        def export_view(*args):
+            view = board.view(**{**query(*args), "columns": None})
+            return gr.DownloadButton(f"Download the CSV ({len(view):,} models)", value=board.export(view),
+                                     visible=True)
+
+        export.click(export_view, inputs, exported, api_visibility="private")
+        gr.on([picked.change, compare_value.change], lambda ids, shown: board.compare(ids or [], shown),
+              [picked, compare_value], compared, api_visibility="private")
 
         def choose_base(name):
             column = board.curve_column(name) if name else None
@@ -204,27 +221,26 @@ def build(board: Board, source: str) -> gr.Blocks:
             return _curve_controls(board, name, column)[1:]
 
         # the plots are drawn when their tab opens (not with the page: the table comes first), then on change
-        base.input(choose_base, base, [heat, bench, curve_size, curve_schedule, curve])
-        bench.input(choose_bench, [base, bench], [curve_size, curve_schedule, curve])
-        for trigger in (curve_size, curve_schedule):
-            trigger.input(board.epoch_curves, [base, bench, curve_size, curve_schedule], curve)
-        plots_tab.select(board.heatmap, base, heat)
-        plots_tab.select(board.epoch_curves, [base, bench, curve_size, curve_schedule], curve)
+        base.input(choose_base, base, [heat, bench, curve_size, curve_schedule, curve], api_visibility="private")
+        bench.input(choose_bench, [base, bench], [curve_size, curve_schedule, curve], api_visibility="private")
+        plots_tab.select(board.heatmap, base, heat, api_visibility="private")
+        gr.on([curve_size.input, curve_schedule.input, plots_tab.select], board.epoch_curves,
+              [base, bench, curve_size, curve_schedule], curve, api_visibility="private")
         if board.analyses:
-            study_pick.input(board.analysis_view, study_pick, [study_figures, study_about])
-            plots_tab.select(board.analysis_view, study_pick, [study_figures, study_about])
+            study_pick.input(board.analysis_view, study_pick, [study_figures, study_about], api_visibility="private")
+            plots_tab.select(board.analysis_view, study_pick, [study_figures, study_about], api_visibility="private")
         if "loglik_map" in board.analysis:
-            map_colour.change(board.model_map, map_colour, model_map)
-            plots_tab.select(board.model_map, map_colour, model_map)
+            map_colour.change(board.model_map, map_colour, model_map, api_visibility="private")
+            plots_tab.select(board.model_map, map_colour, model_map, api_visibility="private")
         if "perplexity" in board.analysis:
             ppl = lambda c: board.scatter(board.gain_vs_perplexity(c), "perplexity", f"{c}: gain vs perplexity")  # noqa: E731
-            bench.change(ppl, bench, ppl_plot)
-            plots_tab.select(ppl, bench, ppl_plot)
+            bench.change(ppl, bench, ppl_plot, api_visibility="private")
+            plots_tab.select(ppl, bench, ppl_plot, api_visibility="private")
         if "layerdiff" in board.analysis:
             layer = lambda c: board.scatter(board.gain_vs_layer_change(c), "rel_change",  # noqa: E731
                                             f"{c}: gain vs mid-layer change")
-            bench.change(layer, bench, layer_plot)
-            plots_tab.select(layer, bench, layer_plot)
+            bench.change(layer, bench, layer_plot, api_visibility="private")
+            plots_tab.select(layer, bench, layer_plot, api_visibility="private")
     return demo
 
 
@@ -240,17 +256,26 @@ def _curve_controls(board: Board, base: str | None, column: str | None):
 
 def _table_settings(view: pd.DataFrame) -> dict:
     """How the Dataframe shows a page: only the repo column renders Markdown (links); the model column is
-    narrowed (the details panel has the full id)."""
+    narrowed (the details panel has the full id). The table keeps Gradio's default height (500 px)."""
     types = ["markdown" if c == "repo" else "number" if pd.api.types.is_numeric_dtype(view[c]) else "str"
              for c in view.columns]
     widths = ["280px" if c == "model" else "auto" for c in view.columns]
     return {"value": view, "datatype": types, "column_widths": widths}
 
 
-def _page_info(page, sort: str | None, descending: bool, full_only: bool) -> str:
+def _page_number(text: str | float | None) -> int:
+    """The page a user typed: anything that is not a whole number is page 1 (the board clips to the last)."""
+    try:
+        return max(1, int(float(str(text).strip())))
+    except (TypeError, ValueError, OverflowError):
+        return 1
+
+
+def _page_info(page, sort: str | None, descending: bool, full_only: bool, groups: list[str] | None) -> str:
+    shown = ", ".join(groups) + " benchmarks" if groups else "every benchmark"
     return (f"page {page.number:,} of {page.pages:,} · sorted by {sort or 'average'} "
-            f"({'highest' if descending else 'lowest'} first) over every match · average of "
-            f"{'full-benchmark' if full_only else 'all'} percent-scale scores")
+            f"({'highest' if descending else 'lowest'} first) over every match · average of the "
+            f"{'full-benchmark ' if full_only else ''}percent-scale scores shown ({shown})")
 
 
 def main() -> gr.Blocks:

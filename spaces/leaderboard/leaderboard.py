@@ -335,12 +335,25 @@ class Board:
     def benchmark_columns(self, groups: list[str] | None = None) -> list[str]:
         return [c for c in self.columns if not groups or self.column_group[c] in groups]
 
+    def default_groups(self) -> list[str]:
+        """The benchmark group the table opens on: the one holding the most scores that enter the average
+        (full-benchmark, percent-scale, higher-is-better), so that the first screen shows scores, not a scroll
+        of columns; earlier groups win ties. Empty (every benchmark) when no score is averaged."""
+        cells = (self.full[self.averaged].eq(1.0) & self.scores[self.averaged].notna()).sum(axis=0)
+        counts: dict[str, int] = {}
+        for column, n in cells.items():
+            counts[self.column_group[column]] = counts.get(self.column_group[column], 0) + int(n)
+        best = max(GROUPS, key=lambda g: (counts.get(g, 0), -GROUPS.index(g)))
+        return [best] if counts.get(best, 0) else []
+
     def _ranked(self, search: str = "", filters: dict[str, list[str]] | None = None,
                 groups: list[str] | None = None, value: str = "score", full_only: bool = True,
                 sort: str = "average", descending: bool = True) -> Ranked:
         """Every matching model, sorted over all of them (not one page): ids, columns, numbers, averages."""
         ids = self.select(search, filters)
         cols = self.benchmark_columns(groups)
+        if sort in self.columns and sort not in cols:  # sorted by a benchmark of another group: it is shown too
+            cols = cols + [sort]
         numbers = (self.gains if value == "gain" else self.scores).loc[ids, cols]
         averaged = numbers[[c for c in cols if c in self.averaged]]
         if full_only:

@@ -152,7 +152,9 @@ def test_analyze_loglik_maps_families_apart_and_pushes_to_the_leaderboard(hub, s
         page.get_by_role("tab", name="Plots").click()
         page.locator("#model-map img").first.wait_for(timeout=60_000)
         first = page.locator("#model-map img").first.get_attribute("src")
-        page.locator("#map-colour").get_by_text("epochs").click()
+        page.locator("#map-colour input").click()
+        page.locator("#map-colour input").fill("epochs")
+        page.keyboard.press("Enter")
         page.wait_for_function("(src) => document.querySelector('#model-map img')?.getAttribute('src') !== src",
                                arg=first, timeout=30_000)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import signal
 import threading
@@ -158,6 +159,17 @@ def page_url(results):
         yield url
 
 
+def test_the_page_exposes_no_api_endpoints(page_url):
+    """The table's events serve the page only: no endpoint is offered to API clients (the results dataset is the
+    data's API), and the page does not carry API docs for them (they were most of its HTML)."""
+    import httpx
+
+    info = httpx.get(page_url + "gradio_api/info", timeout=30).json()
+    assert info["named_endpoints"] == {} and info["unnamed_endpoints"] == {}
+    html = httpx.get(page_url, timeout=30).text
+    assert "gradio_api/call/" not in html and len(html) < 200_000
+
+
 def test_serving_waits_for_the_threads_of_the_app():
     """Leaving `serving` returns only once the handler still running has finished and every thread the app
     started has ended: a process that exits with them alive can abort in interpreter finalization."""
@@ -213,6 +225,20 @@ def test_the_page_in_a_real_browser(page_url, board):
         total = len(board.meta)
         page.get_by_text(f"{total:,} models", exact=True).first.wait_for(timeout=60_000)
 
+        # it opens on one benchmark group, with scores in the first screen (1280 px wide) and the page's rows
+        opening = board.page(groups=board.default_groups())
+        headers = page.locator("#table th.header-cell").all_inner_texts()
+        assert [h.strip() for h in headers] == list(opening.frame.columns)
+        first_score = next(i for i, c in enumerate(opening.frame.columns) if c in board.columns)
+        benchmark = page.locator("#table th.header-cell").nth(first_score)
+        assert benchmark.bounding_box()["x"] + benchmark.bounding_box()["width"] <= 1280
+        first_cell = "() => document.querySelector('#table .virtual-row .body-cell')?.innerText.trim()"
+        assert page.evaluate(first_cell) == opening.run_ids[0]
+        page.locator("#page textarea, #page input").first.fill("3")
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"m => ({first_cell})() === m", arg=board.page(groups=board.default_groups(),
+                                                                                 number=3).run_ids[0], timeout=30_000)
+
         # filter by an axis: full/LoRA = lora
         lora = len(board.view(filters={"tuning": ["lora"]}))
         page.locator("#filter-tuning input").click()
@@ -222,10 +248,11 @@ def test_the_page_in_a_real_browser(page_url, board):
 
         # export the filtered view and check its rows
         page.locator("#export").click()
-        link = page.locator("#exported a").first
-        link.wait_for(timeout=30_000)
-        body = page.request.get(link.get_attribute("href")).text()
-        rows = list(csv.DictReader(io.StringIO(body)))
+        page.get_by_text(f"Download the CSV ({lora:,} models)").wait_for(timeout=30_000)
+        with page.expect_download() as download:
+            page.locator("#exported").click()
+        assert download.value.suggested_filename == "leaderboard.csv"
+        rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
         assert len(rows) == lora and {r["full/LoRA"] for r in rows} == {"lora"}
 
         # the planted model name shows as text, and nothing it carries runs
@@ -246,7 +273,6 @@ def test_the_page_in_a_real_browser(page_url, board):
         query = {"filters": {"tuning": ["lora"]}, "sort": "gsm8k-4shot", "descending": False}
         expected = board.page(**query)
         assert expected.total == lora and expected.pages > 1
-        first_cell = "() => document.querySelector('#table .virtual-row .body-cell')?.innerText.trim()"
         page.wait_for_function(f"m => ({first_cell})() === m", arg=expected.run_ids[0], timeout=30_000)
         page.locator("#next").click()
         page.wait_for_function(f"m => ({first_cell})() === m", arg=board.page(**query, number=2).run_ids[0],
@@ -302,6 +328,25 @@ def test_one_page_is_the_sorted_whole_cut_to_size(board):
     shown = board.page(columns=[]).frame.columns
     assert list(shown[:6]) == ["model", "base model", "training data", "full/LoRA", "epochs", "average"]
     assert "repo" not in shown and "reproduce" not in shown and shown[6] == board.columns[0]
+
+
+def test_the_table_opens_on_the_group_with_the_most_full_scores(board):
+    """The opening view is one benchmark group: the one with the most full-benchmark percent-scale scores
+    (counted here from the study's CSV, independently of the board); sorting by another group's benchmark orders
+    by it over every model and shows its column."""
+    study = import_massive_sft_csv(STUDY_CSV).frame
+    spec = {name: b for name, b in json.loads((SPACE_DIR / "benchmarks.json").read_text()).items()}
+    counted = study[study["score"].notna() & (study["subset"] == False)  # noqa: E712
+                    & study["benchmark"].map(lambda b: spec.get(b, {}).get("scale", "percent") == "percent"
+                                             and spec.get(b, {}).get("higher_is_better", True))]
+    per_group = counted["benchmark"].map(lambda b: spec.get(b, {}).get("group", "other")).value_counts()
+    assert board.default_groups() == [per_group.index[0]] and per_group.iloc[0] > per_group.iloc[1]
+    opening = board.page(groups=board.default_groups())
+    assert {board.column_group[c] for c in opening.frame.columns if c in board.columns} == set(board.default_groups())
+    other = next(c for c in board.columns if board.column_group[c] not in board.default_groups())
+    page = board.page(groups=board.default_groups(), sort=other, descending=False)
+    assert other in page.frame.columns
+    assert page.run_ids == board.page(sort=other, descending=False).run_ids  # the same order as over all columns
 
 
 def test_details_say_how_each_score_was_measured(board):
