@@ -172,22 +172,22 @@ def build(board: Board, source: str) -> gr.Blocks:
                     "full_only": full, "sort": order or "average", "descending": bool(high), "columns": extra or []}
 
         def show(page_number, *args):
-            page = board.page(number=_page_number(page_number), **query(*args))
+            q = query(*args)
+            page = board.page(number=_page_number(page_number), **q)
             return (gr.Dataframe(**_table_settings(page.frame)), f"{page.total:,} models",
-                    _page_info(page, args[4], args[5], args[3], args[2]), page.run_ids, str(page.number))
+                    _page_info(page, q["sort"], q["descending"], q["full_only"], q["groups"]), page.run_ids,
+                    str(page.number))
 
-        # Every event below serves the page only: none is a public API endpoint (the results dataset is the data's
-        # API), so the page does not carry their API docs either (about 260 KB of HTML at 10,000 models).
         inputs = [search, value, groups, full_only, sort, descending, columns, *filters]
         outputs = [table, count, where, page_ids, number]
         # a new view starts at page 1 and hides a CSV prepared from the previous one (one listener for every control)
-        gr.on([component.change for component in inputs], lambda *a: (*show(1, *a), gr.DownloadButton(visible=False)),
-              inputs, [*outputs, exported], show_progress="hidden", api_visibility="private")
-        number.submit(show, [number, *inputs], outputs, show_progress="hidden", api_visibility="private")
-        prev.click(lambda n, *a: show(_page_number(n) - 1, *a), [number, *inputs], outputs, show_progress="hidden",
-                   api_visibility="private")
-        after.click(lambda n, *a: show(_page_number(n) + 1, *a), [number, *inputs], outputs, show_progress="hidden",
-                   api_visibility="private")
+        _on([component.change for component in inputs], lambda *a: (*show(1, *a), gr.DownloadButton(visible=False)),
+            inputs, [*outputs, exported], show_progress="hidden")
+        _on(number.submit, show, [number, *inputs], outputs, show_progress="hidden")
+        _on(prev.click, lambda n, *a: show(_page_number(n) - 1, *a), [number, *inputs], outputs,
+            show_progress="hidden")
+        _on(after.click, lambda n, *a: show(_page_number(n) + 1, *a), [number, *inputs], outputs,
+            show_progress="hidden")
 
         def pick(ids: list[str], evt: gr.SelectData):
             row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -196,22 +196,22 @@ def build(board: Board, source: str) -> gr.Blocks:
             text = board.details(run_id, card_summary=board.card_summary(run_id)) if run_id else board.details("")
             return text, gr.update(value=figure, visible=figure is not None), run_id
 
-        table.select(pick, page_ids, [details, profile, chosen], show_progress="hidden", api_visibility="private")
+        _on(table.select, pick, page_ids, [details, profile, chosen], show_progress="hidden")
 
         def add_to_compare(run_id: str, current: list[str] | None):
             ids = list(dict.fromkeys([*(current or []), *([run_id] if run_id else [])]))
             return gr.update(choices=ids, value=ids)
 
-        add.click(add_to_compare, [chosen, picked], picked, api_visibility="private")
+        _on(add.click, add_to_compare, [chosen, picked], picked)
 
         def export_view(*args):
             view = board.view(**{**query(*args), "columns": None})
             return gr.DownloadButton(f"Download the CSV ({len(view):,} models)", value=board.export(view),
                                      visible=True)
 
-        export.click(export_view, inputs, exported, api_visibility="private")
-        gr.on([picked.change, compare_value.change], lambda ids, shown: board.compare(ids or [], shown),
-              [picked, compare_value], compared, api_visibility="private")
+        _on(export.click, export_view, inputs, exported)
+        _on([picked.change, compare_value.change], lambda ids, shown: board.compare(ids or [], shown),
+            [picked, compare_value], compared)
 
         def choose_base(name):
             column = board.curve_column(name) if name else None
@@ -221,27 +221,33 @@ def build(board: Board, source: str) -> gr.Blocks:
             return _curve_controls(board, name, column)[1:]
 
         # the plots are drawn when their tab opens (not with the page: the table comes first), then on change
-        base.input(choose_base, base, [heat, bench, curve_size, curve_schedule, curve], api_visibility="private")
-        bench.input(choose_bench, [base, bench], [curve_size, curve_schedule, curve], api_visibility="private")
-        plots_tab.select(board.heatmap, base, heat, api_visibility="private")
-        gr.on([curve_size.input, curve_schedule.input, plots_tab.select], board.epoch_curves,
-              [base, bench, curve_size, curve_schedule], curve, api_visibility="private")
+        _on(base.input, choose_base, base, [heat, bench, curve_size, curve_schedule, curve])
+        _on(bench.input, choose_bench, [base, bench], [curve_size, curve_schedule, curve])
+        _on(plots_tab.select, board.heatmap, base, heat)
+        _on([curve_size.input, curve_schedule.input, plots_tab.select], board.epoch_curves,
+            [base, bench, curve_size, curve_schedule], curve)
         if board.analyses:
-            study_pick.input(board.analysis_view, study_pick, [study_figures, study_about], api_visibility="private")
-            plots_tab.select(board.analysis_view, study_pick, [study_figures, study_about], api_visibility="private")
+            _on(study_pick.input, board.analysis_view, study_pick, [study_figures, study_about])
+            _on(plots_tab.select, board.analysis_view, study_pick, [study_figures, study_about])
         if "loglik_map" in board.analysis:
-            map_colour.change(board.model_map, map_colour, model_map, api_visibility="private")
-            plots_tab.select(board.model_map, map_colour, model_map, api_visibility="private")
+            _on(map_colour.change, board.model_map, map_colour, model_map)
+            _on(plots_tab.select, board.model_map, map_colour, model_map)
         if "perplexity" in board.analysis:
             ppl = lambda c: board.scatter(board.gain_vs_perplexity(c), "perplexity", f"{c}: gain vs perplexity")  # noqa: E731
-            bench.change(ppl, bench, ppl_plot, api_visibility="private")
-            plots_tab.select(ppl, bench, ppl_plot, api_visibility="private")
+            _on(bench.change, ppl, bench, ppl_plot)
+            _on(plots_tab.select, ppl, bench, ppl_plot)
         if "layerdiff" in board.analysis:
             layer = lambda c: board.scatter(board.gain_vs_layer_change(c), "rel_change",  # noqa: E731
                                             f"{c}: gain vs mid-layer change")
-            bench.change(layer, bench, layer_plot, api_visibility="private")
-            plots_tab.select(layer, bench, layer_plot, api_visibility="private")
+            _on(bench.change, layer, bench, layer_plot)
+            _on(plots_tab.select, layer, bench, layer_plot)
     return demo
+
+
+def _on(triggers, fn, inputs, outputs, **kwargs) -> None:
+    """Every listener of the page: each serves the page only, so none is a public API endpoint (the results
+    dataset is the data's API) and the page carries no API docs for them (260 KB of its HTML at 10,000 models)."""
+    gr.on(triggers, fn, inputs, outputs, api_visibility="private", **kwargs)
 
 
 def _curve_controls(board: Board, base: str | None, column: str | None):

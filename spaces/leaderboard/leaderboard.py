@@ -340,11 +340,8 @@ class Board:
         (full-benchmark, percent-scale, higher-is-better), so that the first screen shows scores, not a scroll
         of columns; earlier groups win ties. Empty (every benchmark) when no score is averaged."""
         cells = (self.full[self.averaged].eq(1.0) & self.scores[self.averaged].notna()).sum(axis=0)
-        counts: dict[str, int] = {}
-        for column, n in cells.items():
-            counts[self.column_group[column]] = counts.get(self.column_group[column], 0) + int(n)
-        best = max(GROUPS, key=lambda g: (counts.get(g, 0), -GROUPS.index(g)))
-        return [best] if counts.get(best, 0) else []
+        counts = cells.groupby(cells.index.map(self.column_group)).sum().reindex(GROUPS, fill_value=0)
+        return [counts.idxmax()] if counts.max() > 0 else []
 
     def _ranked(self, search: str = "", filters: dict[str, list[str]] | None = None,
                 groups: list[str] | None = None, value: str = "score", full_only: bool = True,

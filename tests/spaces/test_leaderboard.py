@@ -335,7 +335,7 @@ def test_the_table_opens_on_the_group_with_the_most_full_scores(board):
     (counted here from the study's CSV, independently of the board); sorting by another group's benchmark orders
     by it over every model and shows its column."""
     study = import_massive_sft_csv(STUDY_CSV).frame
-    spec = {name: b for name, b in json.loads((SPACE_DIR / "benchmarks.json").read_text()).items()}
+    spec = json.loads((SPACE_DIR / "benchmarks.json").read_text())
     counted = study[study["score"].notna() & (study["subset"] == False)  # noqa: E712
                     & study["benchmark"].map(lambda b: spec.get(b, {}).get("scale", "percent") == "percent"
                                              and spec.get(b, {}).get("higher_is_better", True))]
