@@ -260,12 +260,20 @@ def _curve_controls(board: Board, base: str | None, column: str | None):
             board.epoch_curves(base, column, size, schedule))
 
 
+#: Widths of the table's descriptive columns, so that the first screen at 1280 px reaches the scores (left to
+#: themselves, they share out the width by content and a long base-model name pushes the scores off screen).
+WIDTHS = {"model": "280px", "base model": "170px", "training data": "140px", "full/LoRA": "100px", "epochs": "75px",
+          "average": "85px", "samples": "110px", "data size": "90px", "schedule": "100px",
+          "benchmarks averaged": "110px"}
+
+
 def _table_settings(view: pd.DataFrame) -> dict:
     """How the Dataframe shows a page: only the repo column renders Markdown (links); the model column is
-    narrowed (the details panel has the full id). The table keeps Gradio's default height (500 px)."""
+    narrowed (the details panel has the full id), the other descriptive columns sized to their content
+    (`WIDTHS`). The table keeps Gradio's default height (500 px)."""
     types = ["markdown" if c == "repo" else "number" if pd.api.types.is_numeric_dtype(view[c]) else "str"
              for c in view.columns]
-    widths = ["280px" if c == "model" else "auto" for c in view.columns]
+    widths = [WIDTHS.get(c, "auto") for c in view.columns]
     return {"value": view, "datatype": types, "column_widths": widths}
 
 

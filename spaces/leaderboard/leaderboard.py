@@ -677,7 +677,10 @@ class Board:
         tunings = sorted(rows["tuning"].map(_as_text).unique())
         colours = plt.get_cmap("tab20" if len(datasets) > 10 else "tab10")
         markers = "osD^v<>pPX*h"
-        fig, axes = plt.subplots(1, len(tunings), figsize=(4.5 * len(tunings) + 2.5, 4), squeeze=False, sharey=True)
+        # constrained layout makes room in the figure for the legend beside the panels (as `gr.Plot` saves it, with
+        # no `bbox_inches="tight"`, a legend outside the figure is cut off)
+        fig, axes = plt.subplots(1, len(tunings), figsize=(4.5 * len(tunings) + 2.5, 4), squeeze=False, sharey=True,
+                                 layout="constrained")
         per_point = rows.groupby([rows["dataset"].map(_as_text), rows["tuning"].map(_as_text), "epochs"])["run_id"].nunique()
         for ax, tuning in zip(axes[0], tunings):
             mine = rows[rows["tuning"].map(_as_text) == tuning]
@@ -697,12 +700,11 @@ class Board:
                 if label not in labels:
                     handles.append(h)
                     labels.append(label)
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, title="training data")
+        fig.legend(handles, labels, loc="outside right center", fontsize=8, title="training data")
         most = int(per_point.max())
         each = "one run per point" if most == 1 else f"each point: the mean of up to {most} runs"
         fig.suptitle(f"{column} vs epochs — base {base_model}, data size {data_size}, schedule {schedule}; {each}",
                      fontsize=9)
-        fig.tight_layout()
         return fig
 
     def analysis_titles(self) -> list[str]:
