@@ -227,20 +227,16 @@ def build(board: Board, source: str) -> gr.Blocks:
         _on([curve_size.input, curve_schedule.input, plots_tab.select], board.epoch_curves,
             [base, bench, curve_size, curve_schedule], curve)
         if board.analyses:
-            _on(study_pick.input, board.analysis_view, study_pick, [study_figures, study_about])
-            _on(plots_tab.select, board.analysis_view, study_pick, [study_figures, study_about])
+            _on([study_pick.input, plots_tab.select], board.analysis_view, study_pick, [study_figures, study_about])
         if "loglik_map" in board.analysis:
-            _on(map_colour.change, board.model_map, map_colour, model_map)
-            _on(plots_tab.select, board.model_map, map_colour, model_map)
+            _on([map_colour.change, plots_tab.select], board.model_map, map_colour, model_map)
         if "perplexity" in board.analysis:
             ppl = lambda c: board.scatter(board.gain_vs_perplexity(c), "perplexity", f"{c}: gain vs perplexity")  # noqa: E731
-            _on(bench.change, ppl, bench, ppl_plot)
-            _on(plots_tab.select, ppl, bench, ppl_plot)
+            _on([bench.change, plots_tab.select], ppl, bench, ppl_plot)
         if "layerdiff" in board.analysis:
             layer = lambda c: board.scatter(board.gain_vs_layer_change(c), "rel_change",  # noqa: E731
                                             f"{c}: gain vs mid-layer change")
-            _on(bench.change, layer, bench, layer_plot)
-            _on(plots_tab.select, layer, bench, layer_plot)
+            _on([bench.change, plots_tab.select], layer, bench, layer_plot)
     return demo
 
 
