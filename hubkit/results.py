@@ -120,7 +120,9 @@ def samples_text(n_samples: Any, n_total: Any, subset: Any) -> str:
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A benchmark as the leaderboard groups and labels it, with the one scale its scores are kept on."""
+    """A benchmark as the leaderboard groups and labels it, with the one scale its scores are kept on and the
+    shot count the study reports it at (`n_shot`: what `hubkit eval` runs by default and what the leaderboard's
+    *study* shot setting averages; None for LLM-judged benchmarks, which have no shots)."""
 
     name: str
     group: str  # code | math | knowledge | chat | multilingual | long-context | instruction
@@ -128,24 +130,25 @@ class Benchmark:
     metric: str
     scale: str = "percent"  # a key of SCALES
     higher_is_better: bool = True
+    n_shot: int | None = 0
 
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
     Benchmark("humaneval", "code", "HumanEval", "pass@1"),
-    Benchmark("mbpp", "code", "MBPP", "pass@1"),
-    Benchmark("gsm8k", "math", "GSM8K", "exact_match"),
+    Benchmark("mbpp", "code", "MBPP", "pass@1", n_shot=4),
+    Benchmark("gsm8k", "math", "GSM8K", "exact_match", n_shot=4),
     Benchmark("math", "math", "MATH", "exact_match"),
     Benchmark("math500", "math", "MATH-500", "exact_match"),
-    Benchmark("mmlu", "knowledge", "MMLU", "acc"),
-    Benchmark("nq_open", "knowledge", "NQ-open", "exact_match"),
-    Benchmark("boolq", "knowledge", "BoolQ", "acc"),
-    Benchmark("hellaswag", "knowledge", "HellaSwag", "acc"),
+    Benchmark("mmlu", "knowledge", "MMLU", "acc", n_shot=5),
+    Benchmark("nq_open", "knowledge", "NQ-open", "exact_match", n_shot=1),
+    Benchmark("boolq", "knowledge", "BoolQ", "acc", n_shot=5),
+    Benchmark("hellaswag", "knowledge", "HellaSwag", "acc", n_shot=10),
     Benchmark("truthfulqa", "knowledge", "TruthfulQA", "mc"),
-    Benchmark("mt_bench", "chat", "MT-Bench", "judge_score", "1-10"),
-    *[Benchmark(f"mt_bench_{c}", "chat", f"MT-Bench {c}", "judge_score", "1-10")
+    Benchmark("mt_bench", "chat", "MT-Bench", "judge_score", "1-10", n_shot=None),
+    *[Benchmark(f"mt_bench_{c}", "chat", f"MT-Bench {c}", "judge_score", "1-10", n_shot=None)
       for c in ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities")],
-    Benchmark("alpaca_eval_v2", "chat", "AlpacaEval 2", "win_rate"),
-    Benchmark("alpaca_eval_v2_lc", "chat", "AlpacaEval 2 (LC)", "length_controlled_winrate"),
+    Benchmark("alpaca_eval_v2", "chat", "AlpacaEval 2", "win_rate", n_shot=None),
+    Benchmark("alpaca_eval_v2_lc", "chat", "AlpacaEval 2 (LC)", "length_controlled_winrate", n_shot=None),
     Benchmark("jmmlu", "multilingual", "JMMLU (ja)", "acc"),
     Benchmark("cmmlu", "multilingual", "CMMLU (zh)", "acc"),
     Benchmark("longbench_v2", "long-context", "LongBench v2", "acc"),

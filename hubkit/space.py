@@ -34,12 +34,12 @@ SPACE_FILES = ("app.py", "leaderboard.py", "benchmarks.json", "requirements.txt"
 
 def benchmarks_json() -> str:
     """`benchmarks.json`: hubkit's benchmark table as the app reads it (name → group, title, metric, scale,
-    direction, dataset)."""
+    direction, the study's shot count, dataset)."""
     from .eval.tasks import PUBLIC_IDS
     from .results import BENCHMARKS
 
     table = {name: {"group": b.group, "title": b.title, "metric": b.metric, "scale": b.scale,
-                    "higher_is_better": b.higher_is_better, "dataset": PUBLIC_IDS.get(name, "")}
+                    "higher_is_better": b.higher_is_better, "n_shot": b.n_shot, "dataset": PUBLIC_IDS.get(name, "")}
              for name, b in BENCHMARKS.items()}
     return json.dumps(table, indent=1, ensure_ascii=False) + "\n"
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..errors import HubkitError
+from ..results import BENCHMARKS
 from . import scoring
 
 Kind = Literal["generate", "code", "loglik", "judge"]
@@ -55,7 +56,6 @@ class Task:
             `loglik` (multiple choice by log-likelihood) or `judge` (answers graded by an LLM judge).
         repo: the seeded dataset repo name (under the data namespace).
         split: the evaluated split; `shots_split` the one shots come from (None: a held-back pool).
-        n_shot: the study's shot count.
         metric: the local `evaluate` module that aggregates the per-sample answers.
         metrics: the metric names it reports, main first.
         version: bumped when prompts or scoring change, so caches and results are never mixed.
@@ -65,7 +65,6 @@ class Task:
     kind: Kind
     repo: str
     split: str
-    n_shot: int
     metric: str
     metrics: tuple[str, ...]
     prompt: Callable[[dict], str]
@@ -83,6 +82,11 @@ class Task:
     separator: str = "\n\n"
     description: Callable[[dict], str] | None = None
     version: int = 1
+
+    @property
+    def n_shot(self) -> int:
+        """The study's shot count (`hubkit.results.BENCHMARKS`; a judged benchmark has none: 0)."""
+        return BENCHMARKS[self.name].n_shot or 0
 
     def match(self, output: str, doc: dict) -> float:
         """The per-sample score of a generated answer (generate tasks)."""
@@ -180,36 +184,36 @@ def _held_back(docs: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 TASKS: dict[str, Task] = {t.name: t for t in [
-    Task("gsm8k", "generate", "gsm8k", "test", 4, "gsm8k_exact_match", ("exact_match",), _gsm8k_q,
+    Task("gsm8k", "generate", "gsm8k", "test", "gsm8k_exact_match", ("exact_match",), _gsm8k_q,
          shot=lambda d: f"{_gsm8k_q(d)} {d['answer']}", target=lambda d: d["answer"].split("####")[-1].strip(),
          stop=("Question:", "</s>", "<|im_end|>", "\n\n\n"), max_new_tokens=256, shots_split="train"),
-    Task("math", "generate", "math", "test", 0, "math_equivalence", ("exact_match",), _math_q,
+    Task("math", "generate", "math", "test", "math_equivalence", ("exact_match",), _math_q,
          target=_math_target, stop=("Problem:", "</s>", "<|im_end|>"), max_new_tokens=512),
-    Task("math500", "generate", "math500", "test", 0, "math_equivalence", ("exact_match",), _math_q,
+    Task("math500", "generate", "math500", "test", "math_equivalence", ("exact_match",), _math_q,
          target=_math_target, stop=("Problem:", "</s>", "<|im_end|>"), max_new_tokens=512),
-    Task("humaneval", "code", "humaneval", "test", 0, "code_pass_at_k", ("pass@1",), lambda d: d["prompt"],
+    Task("humaneval", "code", "humaneval", "test", "code_pass_at_k", ("pass@1",), lambda d: d["prompt"],
          program=_humaneval_program, stop=("\nclass", "\ndef", "\n#", "\nif", "\nprint"), max_new_tokens=512),
-    Task("mbpp", "code", "mbpp", "test", 4, "code_pass_at_k", ("pass@1",), _mbpp_q,
+    Task("mbpp", "code", "mbpp", "test", "code_pass_at_k", ("pass@1",), _mbpp_q,
          shot=lambda d: f"{_mbpp_q(d)}{d['code']}\n[DONE]", program=_mbpp_program, stop=("[DONE]",),
          max_new_tokens=512, select=_mbpp_test, shot_pool=_mbpp_shots),
-    Task("mmlu", "loglik", "mmlu", "test", 5, "multiple_choice", ("acc",), _mmlu_q,
+    Task("mmlu", "loglik", "mmlu", "test", "multiple_choice", ("acc",), _mmlu_q,
          shot=lambda d: f"{_mmlu_q(d)} {_LETTERS[d['answer']]}", choices=lambda d: [" A", " B", " C", " D"],
          labels=lambda d: _one_hot(4, d["answer"]), shots_split="validation", same_key="subject",
          description=_mmlu_description),
-    Task("hellaswag", "loglik", "hellaswag", "validation", 10, "multiple_choice", ("acc_norm", "acc"),
+    Task("hellaswag", "loglik", "hellaswag", "validation", "multiple_choice", ("acc_norm", "acc"),
          lambda d: d["ctx"], shot=lambda d: f"{d['ctx']} {d['endings'][d['label']]}",
          choices=lambda d: [" " + e for e in d["endings"]], labels=lambda d: _one_hot(4, d["label"])),
-    Task("boolq", "loglik", "boolq", "validation", 5, "multiple_choice", ("acc",), _boolq_q,
+    Task("boolq", "loglik", "boolq", "validation", "multiple_choice", ("acc",), _boolq_q,
          shot=lambda d: f"{_boolq_q(d)} {'yes' if d['answer'] else 'no'}", choices=lambda d: [" no", " yes"],
          labels=lambda d: _one_hot(2, int(bool(d["answer"])))),
-    Task("truthfulqa", "loglik", "truthfulqa", "validation", 0, "multiple_choice", ("mc2", "mc1"),
+    Task("truthfulqa", "loglik", "truthfulqa", "validation", "multiple_choice", ("mc2", "mc1"),
          lambda d: f"Q: {d['Question']}\nA:", choices=_truthfulqa_choices, labels=_truthfulqa_labels),
-    Task("nq_open", "generate", "nq_open", "validation", 1, "nq_exact_match", ("exact_match",), _nq_q,
+    Task("nq_open", "generate", "nq_open", "validation", "nq_exact_match", ("exact_match",), _nq_q,
          shot=lambda d: f"{_nq_q(d)} {d['answer'][0]}", target=lambda d: list(d["answer"]),
          stop=("\n", ".", ","), max_new_tokens=32),
-    Task("mt_bench", "judge", "mt_bench", "test", 0, "judge_score", ("judge_score",), lambda d: d["turns"][0],
+    Task("mt_bench", "judge", "mt_bench", "test", "judge_score", ("judge_score",), lambda d: d["turns"][0],
          max_new_tokens=1024),
-    Task("alpaca_eval_v2", "judge", "alpaca_eval", "eval", 0, "win_rate", ("win_rate",), lambda d: d["instruction"],
+    Task("alpaca_eval_v2", "judge", "alpaca_eval", "eval", "win_rate", ("win_rate",), lambda d: d["instruction"],
          max_new_tokens=2048),
 ]}
 

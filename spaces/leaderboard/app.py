@@ -21,6 +21,7 @@ from leaderboard import (
     MAP_COLOURS,
     OPTIONAL_COLUMNS,
     SCALE_TITLES,
+    SHOT_SETTINGS,
     Board,
     load_analysis,
     load_results,
@@ -42,30 +43,35 @@ score minus its base model's score on the same benchmark, shot count and samples
 analyses explain. Switch between them with *Show*.
 
 **Reading the table.** It opens on one group of benchmarks, the group with the most full-benchmark scores;
-*Benchmarks* picks others (none: every group), and sorting by a benchmark of another group adds its column. It
-shows one page of 50 models at a time; *Sort all models by* orders every model that matches the search and
-filters (not just the page in view), missing values last. Click a row to see that model's
-details — each score with its scale, sample count, shots, harness, source and revision, and its repo — and to add
-it to *Compare*. *More columns* shows the repo link, data size, schedule, the reproduce command and more.
+*Benchmarks* picks others (none: every group), and sorting by a benchmark not shown adds its column. *Shots* picks
+one shot setting, so that each benchmark has one score: *0-shot*, or *the study's shot counts* (GSM8K and MBPP 4,
+MMLU and BoolQ 5, HellaSwag 10, NQ-open 1, the rest 0: what `hubkit eval` runs by default). It opens on the setting
+with more full-benchmark scores (the study's on a tie). *More columns → other shot counts* shows a benchmark's
+scores at the other shot counts too (the study has NQ-open at 0, 1, 5 and 25 shots); they are shown, never
+averaged. It shows one page of 50 models at a time; *Sort all models by* orders every model that matches the search
+and filters (not just the page in view), missing values last. Click a row to see that model's details — each score
+with its scale, sample count, shots, harness, source and revision, and its repo — and to add it to *Compare*. *More
+columns* shows the repo link, data size, schedule, the reproduce command and more.
 
-**How the average is built.** The table is ranked by *average* unless you sort by another column: the mean over the shown benchmarks that are
-on the percent scale and higher-is-better, and — while *Average full-benchmark scores only* is ticked, as
-it is by default — that were scored on the **whole** benchmark. MT-Bench grades, perplexities, and scores
-measured on a subset of a benchmark (`hubkit eval --limit`, the `quick` and `tiny` suites) or with an
-unknown sample count are shown but never averaged, so a model scored on 8 questions is never ranked
-beside one scored on 14,042. *benchmarks averaged* says how many scores an average rests on (averages over
-different benchmark sets are not comparable either); *samples* says how a model's scores were measured:
-`full`, `subset (n=…)` with the smallest subset, or `unknown`. Each score's sample count, shots, harness and
-source are in the results dataset (`n_samples`, `n_total`, `subset`, `n_shot`, `harness`, `source`).
+**How the average is built.** The table is ranked by *average* unless you sort by another column: the mean over the
+shown benchmarks, each counted once at the chosen shot setting (NQ-open at four shot counts is one benchmark, not
+four), that are on the percent scale and higher-is-better, and — while *Average full-benchmark scores only* is
+ticked, as it is by default — that were scored on the **whole** benchmark. MT-Bench grades, perplexities, and
+scores measured on a subset of a benchmark (`hubkit eval --limit`, the `quick` and `tiny` suites) or with an
+unknown sample count are shown but never averaged, so a model scored on 8 questions is never ranked beside one
+scored on 14,042. *benchmarks averaged* says how many scores an average rests on (averages over different benchmark
+sets are not comparable either); *samples* says how a model's scores were measured: `full`, `subset (n=…)` with the
+smallest subset, or `unknown`. Each score's sample count, shots, harness and source are in the results dataset
+(`n_samples`, `n_total`, `subset`, `n_shot`, `harness`, `source`).
 
 Rows marked *no repo (imported)* come from imported results (the study's released CSV) and have no model
 repository; every other row links to its model repo, whose card holds the full configuration, and shows
 the command that reproduces it.
 
-| benchmark | group | metric | scale |
-| --- | --- | --- | --- |
-""" + "\n".join(f"| {b['title']} | {b['group']} | {b['metric']} | {SCALE_TITLES.get(b.get('scale'), b.get('scale'))} |"
-                for b in BENCHMARKS.values())
+| benchmark | group | metric | scale | the study's shots |
+| --- | --- | --- | --- | --- |
+""" + "\n".join(f"| {b['title']} | {b['group']} | {b['metric']} | {SCALE_TITLES.get(b.get('scale'), b.get('scale'))} | "
+                f"{'none (judged)' if b.get('n_shot') is None else b['n_shot']} |" for b in BENCHMARKS.values())
 
 
 #: The model column stays in view while the table scrolls sideways, and the table's own per-page sort and filter
@@ -90,9 +96,9 @@ def build(board: Board, source: str) -> gr.Blocks:
     """
     default_base, default_bench = board.plot_defaults()
     bases = board.choices("base_model")
-    opening = board.default_groups()
+    opening = board.default_groups()  # at the board's default shot setting
     # Only the component types the table needs are on the page (each type is scripts the browser loads before
-    # the first row): choices are dropdowns, the page number a textbox.
+    # the first row): choices are dropdowns, the page number a textbox, no state components.
     with gr.Blocks(title="hubkit leaderboard") as demo:
         gr.Markdown(f"# hubkit leaderboard\n{len(board.meta):,} models · {len(board.columns)} benchmark columns · "
                     f"results from `{source}`")
@@ -111,21 +117,23 @@ def build(board: Board, source: str) -> gr.Blocks:
                 groups = gr.Dropdown([g for g in GROUPS if any(board.column_group[c] == g for c in board.columns)],
                                      value=opening, multiselect=True, label="Benchmarks (none: every group)",
                                      elem_id="groups", scale=2)
+                shots = gr.Dropdown([(title, key) for key, title in SHOT_SETTINGS.items()], value=board.default_shots,
+                                    label="Shots (one score per benchmark)", elem_id="shots", scale=1)
                 columns = gr.Dropdown(OPTIONAL_COLUMNS, value=DEFAULT_COLUMNS, multiselect=True,
                                       label="More columns", elem_id="columns", scale=3)
                 full_only = gr.Checkbox(True, label="Average full-benchmark scores only (subset scores are "
                                         "shown, not ranked)", elem_id="full-only", scale=2)
-            first = board.page(groups=opening)  # the default view is in the page itself: no round trip first
+            first = board.page(groups=opening, shots=board.default_shots)  # in the page itself: no round trip first
             with gr.Row(equal_height=True):
                 count = gr.Markdown(f"{first.total:,} models", elem_id="count")
-                where = gr.Markdown(_page_info(first, "average", True, True, opening), elem_id="page-info")
+                where = gr.Markdown(_page_info(first, "average", True, True, opening, board.default_shots),
+                                    elem_id="page-info")
                 prev = gr.Button("◀", elem_id="prev", size="sm", scale=0, min_width=40)
                 number = gr.Textbox("1", show_label=False, elem_id="page", scale=0, min_width=70, max_lines=1)
                 after = gr.Button("▶", elem_id="next", size="sm", scale=0, min_width=40)
             table = gr.Dataframe(interactive=False, wrap=False, elem_id="table", show_search="none",
                                  pinned_columns=1, **_table_settings(first.frame))
-            page_ids = gr.State(first.run_ids)
-            chosen = gr.State("")
+            chosen = gr.Textbox("", visible=False, elem_id="chosen")  # the run id of the row clicked last
             add = gr.Button("Add this model to Compare", elem_id="add-compare", size="sm")
             details = gr.Markdown("Click a row of the table to see that model here.", elem_id="details")
             profile = gr.Plot(label="Weight change by depth", visible=False, elem_id="details-profile")
@@ -167,19 +175,20 @@ def build(board: Board, source: str) -> gr.Blocks:
         with gr.Tab("About", id="about"):
             gr.Markdown(ABOUT)
 
-        def query(text, values, chosen_groups, full, order, high, extra, *axis_values) -> dict:
+        def query(text, values, chosen_groups, setting, full, order, high, extra, *axis_values) -> dict:
             return {"search": text, "filters": dict(zip(AXES, axis_values)), "groups": chosen_groups, "value": values,
-                    "full_only": full, "sort": order or "average", "descending": bool(high), "columns": extra or []}
+                    "shots": setting if setting in SHOT_SETTINGS else board.default_shots, "full_only": full,
+                    "sort": order or "average", "descending": bool(high), "columns": extra or []}
 
         def show(page_number, *args):
             q = query(*args)
             page = board.page(number=_page_number(page_number), **q)
             return (gr.Dataframe(**_table_settings(page.frame)), f"{page.total:,} models",
-                    _page_info(page, q["sort"], q["descending"], q["full_only"], q["groups"]), page.run_ids,
+                    _page_info(page, q["sort"], q["descending"], q["full_only"], q["groups"], q["shots"]),
                     str(page.number))
 
-        inputs = [search, value, groups, full_only, sort, descending, columns, *filters]
-        outputs = [table, count, where, page_ids, number]
+        inputs = [search, value, groups, shots, full_only, sort, descending, columns, *filters]
+        outputs = [table, count, where, number]
         # a new view starts at page 1 and hides a CSV prepared from the previous one (one listener for every control)
         _on([component.change for component in inputs], lambda *a: (*show(1, *a), gr.DownloadButton(visible=False)),
             inputs, [*outputs, exported], show_progress="hidden")
@@ -189,17 +198,19 @@ def build(board: Board, source: str) -> gr.Blocks:
         _on(after.click, lambda n, *a: show(_page_number(n) + 1, *a), [number, *inputs], outputs,
             show_progress="hidden")
 
-        def pick(ids: list[str], evt: gr.SelectData):
-            row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-            run_id = ids[row] if isinstance(row, int) and 0 <= row < len(ids) else ""
+        def pick(evt: gr.SelectData):
+            # the model column holds the run id; one the board does not know shows as not found
+            row = evt.row_value if isinstance(evt.row_value, list) else []
+            run_id = row[0] if row and isinstance(row[0], str) and row[0] in board.meta.index else ""
             figure = board.layer_profile(run_id) if run_id else None
             text = board.details(run_id, card_summary=board.card_summary(run_id)) if run_id else board.details("")
             return text, gr.update(value=figure, visible=figure is not None), run_id
 
-        _on(table.select, pick, page_ids, [details, profile, chosen], show_progress="hidden")
+        _on(table.select, pick, None, [details, profile, chosen], show_progress="hidden")
 
         def add_to_compare(run_id: str, current: list[str] | None):
-            ids = list(dict.fromkeys([*(current or []), *([run_id] if run_id else [])]))
+            # both come from the browser: only models of the board are kept
+            ids = [r for r in dict.fromkeys([*(current or []), run_id]) if isinstance(r, str) and r in board.meta.index]
             return gr.update(choices=ids, value=ids)
 
         _on(add.click, add_to_compare, [chosen, picked], picked)
@@ -281,11 +292,13 @@ def _page_number(text: str | float | None) -> int:
         return 1
 
 
-def _page_info(page, sort: str | None, descending: bool, full_only: bool, groups: list[str] | None) -> str:
+def _page_info(page, sort: str | None, descending: bool, full_only: bool, groups: list[str] | None,
+               shots: str) -> str:
     shown = ", ".join(groups) + " benchmarks" if groups else "every benchmark"
     return (f"page {page.number:,} of {page.pages:,} · sorted by {sort or 'average'} "
             f"({'highest' if descending else 'lowest'} first) over every match · average of the "
-            f"{'full-benchmark ' if full_only else ''}percent-scale scores shown ({shown})")
+            f"{'full-benchmark ' if full_only else ''}percent-scale scores of the {shown}, each once, at "
+            f"{SHOT_SETTINGS[shots]}")
 
 
 def main() -> gr.Blocks:

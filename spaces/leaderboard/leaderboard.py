@@ -44,8 +44,13 @@ MID_DEPTH = (1 / 3, 2 / 3)
 PAGE_SIZE = 50  # rows per page: each update sends one page; sorting, counts and the CSV export cover all rows
 #: Columns the picker can show or hide; the rest (model, base model, training data, full/LoRA, epochs, average
 #: and the benchmarks) are always there.
-OPTIONAL_COLUMNS = ["repo", "data size", "schedule", "benchmarks averaged", "samples", "reproduce"]
+OPTIONAL_COLUMNS = ["repo", "data size", "schedule", "benchmarks averaged", "samples", "other shot counts",
+                    "reproduce"]
 DEFAULT_COLUMNS = ["samples"]
+#: The shot settings the table shows and averages, one score per benchmark each: a benchmark evaluated at several
+#: shot counts (the study has NQ-open at 0, 1, 5 and 25) is never counted several times in one average, nor are its
+#: 0-shot and few-shot scores mixed. Judged benchmarks (MT-Bench, AlpacaEval) have no shot count and belong to both.
+SHOT_SETTINGS = {"0-shot": "0-shot", "study": "the study's shot counts"}
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 BENCHMARKS: dict[str, dict[str, str]] = json.loads((HERE / "benchmarks.json").read_text(encoding="utf-8"))
 _ORDER = ["code", "math", "knowledge", "chat", "multilingual", "long-context", "instruction"]
@@ -253,11 +258,15 @@ class Board:
         self.long = long
         # one score per model and column (the first row kept, as publishing deduplicated them), few columns
         first = long.loc[~long.duplicated(["run_id", "column"]).to_numpy(),
-                         ["run_id", "column", "benchmark", "scale", "higher_is_better", "score", "gain", "subset",
-                          "n_samples"]]
+                         ["run_id", "column", "benchmark", "n_shot", "scale", "higher_is_better", "score", "gain",
+                          "subset", "n_samples"]]
         kind = first.drop_duplicates("column").assign(column=lambda f: f["column"].astype(str)).set_index("column")
         self.column_group = {c: _group(str(b)) for c, b in kind["benchmark"].items()}
-        self.columns = sorted(kind.index, key=lambda c: (GROUPS.index(self.column_group[c]), c))
+        self.column_shots = shots = {c: (None if pd.isna(n) else int(n)) for c, n in kind["n_shot"].items()}
+        # by group, then benchmark, then shot count (NQ-open's 5-shot before its 25-shot)
+        self.columns = sorted(kind.index, key=lambda c: (GROUPS.index(self.column_group[c]),
+                                                         str(kind.loc[c, "benchmark"]),
+                                                         -1 if shots[c] is None else shots[c], c))
         order = self.columns
         meta = long.drop_duplicates("run_id")[["run_id", "model_id", "has_repo", *AXES, "source"]]
         meta = meta.set_index(pd.Index(meta["run_id"].astype(str), name="run_id")).drop(columns="run_id")
@@ -280,6 +289,14 @@ class Board:
         self.full = matrix(first["subset"].map({True: 0.0, False: 1.0}).to_numpy(dtype="float64", na_value=np.nan))
         self.column_scale = kind["scale"].astype(str).to_dict()
         self.averaged = [c for c in order if self.column_scale.get(c) == "percent" and bool(kind.loc[c, "higher_is_better"])]
+        self._averaged = set(self.averaged)
+        # each shot setting's columns: a column without a shot count is in both
+        study = {c: BENCHMARKS.get(str(b), {}).get("n_shot") or 0 for c, b in kind["benchmark"].items()}
+        self.shot_columns = {"0-shot": [c for c in order if shots[c] in (None, 0)],
+                             "study": [c for c in order if shots[c] in (None, study[c])]}
+        cells = self._full_cells()
+        self.default_shots = max(SHOT_SETTINGS, key=lambda k: (int(cells.reindex(self.shot_columns[k]).sum()),
+                                                               k == "study"))
         self._samples = self._samples_text(first, meta.index).astype("category")
         # per-model text: categoricals (few distinct values); repo links and commands are made per page
         self._axis_text = pd.DataFrame({a: meta[a].astype("string").fillna("").astype("category") for a in AXES},
@@ -332,27 +349,40 @@ class Board:
             mask &= self._search.str.contains(word, regex=False)
         return self.meta.index[mask.to_numpy()]
 
-    def benchmark_columns(self, groups: list[str] | None = None) -> list[str]:
-        return [c for c in self.columns if not groups or self.column_group[c] in groups]
+    def benchmark_columns(self, groups: list[str] | None = None, shots: str | None = None) -> list[str]:
+        """The benchmark columns of `groups` (None or empty: every group) at a shot setting (`SHOT_SETTINGS`; None:
+        every shot count)."""
+        keep = set(self.shot_columns[_setting(shots)]) if shots else None
+        return [c for c in self.columns
+                if (not groups or self.column_group[c] in groups) and (keep is None or c in keep)]
 
-    def default_groups(self) -> list[str]:
+    def _full_cells(self) -> pd.Series:
+        """Per averaged column: how many full-benchmark scores it holds."""
+        return (self.full[self.averaged].eq(1.0) & self.scores[self.averaged].notna()).sum(axis=0)
+
+    def default_groups(self, shots: str | None = None) -> list[str]:
         """The benchmark group the table opens on: the one holding the most scores that enter the average
-        (full-benchmark, percent-scale, higher-is-better), so that the first screen shows scores, not a scroll
-        of columns; earlier groups win ties. Empty (every benchmark) when no score is averaged."""
-        cells = (self.full[self.averaged].eq(1.0) & self.scores[self.averaged].notna()).sum(axis=0)
+        (full-benchmark, percent-scale, higher-is-better) at the shot setting (default: `default_shots`, the setting
+        with the most such scores, the study's on a tie), so that the first screen shows scores, not a scroll of
+        columns; earlier groups win ties. Empty (every benchmark) when no score is averaged."""
+        cells = self._full_cells()
+        cells = cells[cells.index.isin(self.shot_columns[_setting(shots or self.default_shots)])]
         counts = cells.groupby(cells.index.map(self.column_group)).sum().reindex(GROUPS, fill_value=0)
         return [counts.idxmax()] if counts.max() > 0 else []
 
     def _ranked(self, search: str = "", filters: dict[str, list[str]] | None = None,
                 groups: list[str] | None = None, value: str = "score", full_only: bool = True,
-                sort: str = "average", descending: bool = True) -> Ranked:
-        """Every matching model, sorted over all of them (not one page): ids, columns, numbers, averages."""
+                sort: str = "average", descending: bool = True, shots: str | None = None,
+                other_shots: bool = False) -> Ranked:
+        """Every matching model, sorted over all of them (not one page): ids, columns, numbers, averages. The
+        average takes the shown groups' columns at one shot setting, whatever else is shown."""
         ids = self.select(search, filters)
-        cols = self.benchmark_columns(groups)
-        if sort in self.columns and sort not in cols:  # sorted by a benchmark of another group: it is shown too
+        setting = self.benchmark_columns(groups, shots or self.default_shots)
+        cols = self.benchmark_columns(groups) if other_shots else setting
+        if sort in self.columns and sort not in cols:  # sorted by a benchmark not shown: it is shown too
             cols = cols + [sort]
         numbers = (self.gains if value == "gain" else self.scores).loc[ids, cols]
-        averaged = numbers[[c for c in cols if c in self.averaged]]
+        averaged = numbers[[c for c in setting if c in self._averaged]]
         if full_only:
             averaged = averaged.where(self.full.loc[ids, averaged.columns] == 1.0)
         average = averaged.mean(axis=1, skipna=True).round(2)
@@ -395,35 +425,46 @@ class Board:
 
     def view(self, search: str = "", filters: dict[str, list[str]] | None = None, groups: list[str] | None = None,
              value: str = "score", full_only: bool = True, sort: str = "average", descending: bool = True,
-             columns: list[str] | None = None) -> pd.DataFrame:
+             columns: list[str] | None = None, shots: str | None = None) -> pd.DataFrame:
         """Every matching model as a table (what the CSV export holds): identity, axes, average and benchmark
         columns (scores or gains), sorted by `sort` (best average first by default; missing values last).
 
-        The average (what the table is ranked by) takes only percent-scale, higher-is-better benchmarks (never
-        MT-Bench's 1–10 grades or a perplexity), and, with `full_only` (the default), only scores measured on
+        The average (what the table is ranked by) takes each benchmark once, at one shot setting (`shots`, a key
+        of `SHOT_SETTINGS`; default `default_shots`); only percent-scale, higher-is-better benchmarks (never
+        MT-Bench's 1–10 grades or a perplexity); and, with `full_only` (the default), only scores measured on
         the whole benchmark: a score on a subset, or one whose sample count is unknown, is shown but not
-        averaged. `benchmarks averaged` says how many scores each average rests on; `samples` says how the
-        model's scores were measured.
+        averaged. Scores at other shot counts are shown with `other shot counts` among `columns` (None: every
+        optional column), never averaged. `benchmarks averaged` says how many scores each average rests on;
+        `samples` says how the model's scores were measured.
+
+        Example:
+            >>> board.view(groups=["knowledge"], shots="0-shot", columns=[]).columns[-3:].tolist()
+            ['mmlu-0shot', 'nq_open-0shot', 'truthfulqa-0shot']
         """
-        return self._frame(self._ranked(search, filters, groups, value, full_only, sort, descending),
+        other = columns is None or "other shot counts" in columns
+        return self._frame(self._ranked(search, filters, groups, value, full_only, sort, descending, shots, other),
                            columns=columns)
 
     def page(self, search: str = "", filters: dict[str, list[str]] | None = None, groups: list[str] | None = None,
              value: str = "score", full_only: bool = True, sort: str = "average", descending: bool = True,
-             number: int = 1, size: int = PAGE_SIZE, columns: list[str] | None = None) -> Page:
+             number: int = 1, size: int = PAGE_SIZE, columns: list[str] | None = None,
+             shots: str | None = None) -> Page:
         """One page of the table, sorted over every matching model: what each update of the page sends.
 
         Args:
             number: the page, from 1 (clipped to the last page).
             size: rows per page.
             columns: optional columns to show (default `DEFAULT_COLUMNS`).
+            shots: the shot setting shown and averaged (see `view`).
         """
-        ranked = self._ranked(search, filters, groups, value, full_only, sort, descending)
+        columns = DEFAULT_COLUMNS if columns is None else columns
+        ranked = self._ranked(search, filters, groups, value, full_only, sort, descending, shots,
+                              "other shot counts" in columns)
         total = len(ranked.ids)
         pages = max(1, -(-total // size))
         number = min(max(1, int(number or 1)), pages)
         start = (number - 1) * size
-        frame = self._frame(ranked, start, start + size, DEFAULT_COLUMNS if columns is None else columns)
+        frame = self._frame(ranked, start, start + size, columns)
         return Page(frame, total, number, pages, list(ranked.ids[start:start + size].astype(str)))
 
     def sort_choices(self) -> list[str]:
@@ -832,6 +873,13 @@ class Page:
     number: int
     pages: int
     run_ids: list[str]
+
+
+def _setting(shots: str) -> str:
+    """A shot setting's key (`SHOT_SETTINGS`), checked."""
+    if shots not in SHOT_SETTINGS:
+        raise ValueError(f"unknown shot setting {shots!r} (known: {', '.join(SHOT_SETTINGS)})")
+    return shots
 
 
 def _order(key: pd.Series, descending: bool):

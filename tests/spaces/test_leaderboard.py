@@ -120,6 +120,45 @@ def test_the_average_never_ranks_unlike_with_unlike(monkeypatch):
     assert "mt_bench" not in legacy.averaged
 
 
+def test_each_benchmark_counts_once_in_an_average(monkeypatch):
+    """A benchmark scored at several shot counts (the study has NQ-open at 0, 1, 5 and 25) is one benchmark: the
+    table shows and averages one shot setting at a time, other shot counts are shown on request and never
+    averaged, and judged benchmarks (no shot count) belong to every setting."""
+    monkeypatch.syspath_prepend(str(SPACE_DIR))
+    from leaderboard import Board
+
+    def row(run: str, bench: str, shots: int | None, score: float, subset: bool = False) -> dict:
+        return {**_row(run, f"alice/{run}", "full", bench, score), "n_shot": shots, "subset": subset,
+                "n_samples": 100, "n_total": 100, "base_score": None, "gain": None}
+
+    nq = {0: 10.0, 1: 20.0, 5: 30.0, 25: 40.0}
+    rows = [*(row("a", "nq_open", k, v) for k, v in nq.items()), row("a", "mmlu", 0, 50.0), row("a", "mmlu", 5, 60.0),
+            row("a", "alpaca_eval_v2", None, 70.0),
+            *(row("b", "nq_open", k, v + 5) for k, v in nq.items()), row("b", "mmlu", 0, 40.0)]
+    board = Board(rows_frame(rows))
+    # 0-shot holds 5 full scores (a: nq 0, mmlu 0; b: nq 0, mmlu 0; plus a's AlpacaEval), the study's 4 (mmlu-5shot
+    # only for a): the table opens on 0-shot
+    assert board.default_shots == "0-shot"
+    study = board.view(groups=["knowledge"], shots="study", columns=["benchmarks averaged"]).set_index("model")
+    assert [c for c in study.columns if c in board.columns] == ["mmlu-5shot", "nq_open-1shot"]
+    assert study.loc["a", "average"] == 40.0 and study.loc["a", "benchmarks averaged"] == 2  # (60 + 20) / 2
+    assert study.loc["b", "average"] == 25.0 and study.loc["b", "benchmarks averaged"] == 1  # no MMLU 5-shot
+    zero = board.view(shots="0-shot", columns=["benchmarks averaged"]).set_index("model")
+    assert [c for c in zero.columns if c in board.columns] == ["mmlu-0shot", "nq_open-0shot", "alpaca_eval_v2"]
+    assert zero.loc["a", "average"] == round((50 + 10 + 70) / 3, 2) and list(zero.index) == ["a", "b"]
+    # every shot count on request: shown, the average unchanged (still three benchmarks, not seven scores)
+    every = board.view(shots="0-shot", columns=["benchmarks averaged", "other shot counts"]).set_index("model")
+    assert [c for c in every.columns if c.startswith("nq_open")] == [f"nq_open-{k}shot" for k in (0, 1, 5, 25)]
+    assert every["average"].equals(zero["average"]) and every.loc["a", "benchmarks averaged"] == 3
+    assert board.view(shots="0-shot")["average"].equals(zero["average"].reset_index(drop=True))  # the CSV export
+    # sorting by a shot count not shown shows it, and orders by it, without averaging it
+    by = board.page(shots="study", groups=["knowledge"], sort="nq_open-25shot", descending=True)
+    assert by.run_ids == ["b", "a"] and "nq_open-25shot" in by.frame.columns
+    assert by.frame.set_index("model").loc["a", "average"] == 40.0
+    with pytest.raises(ValueError, match="unknown shot setting 'five'"):
+        board.view(shots="five")
+
+
 def test_rebuilds_from_model_cards_when_the_parquet_is_missing(hub):
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -239,6 +278,18 @@ def test_the_page_in_a_real_browser(page_url, board):
         page.wait_for_function(f"m => ({first_cell})() === m", arg=board.page(groups=board.default_groups(),
                                                                                  number=3).run_ids[0], timeout=30_000)
 
+        # one shot setting at a time: the study's shot counts swap the columns and rank again from page 1
+        page.locator("#shots input").click()
+        page.locator("#shots input").fill("the study's shot counts")
+        page.keyboard.press("Enter")
+        study = board.page(groups=board.default_groups(), shots="study")
+        page.wait_for_function(f"m => ({first_cell})() === m", arg=study.run_ids[0], timeout=30_000)
+        page.wait_for_function("h => [...document.querySelectorAll('#table th.header-cell')].map(e => e.innerText"
+                               ".trim()).join('|') === h", arg="|".join(study.frame.columns), timeout=30_000)
+        assert "mmlu-5shot" in study.frame.columns and "mmlu-0shot" not in study.frame.columns
+        assert "page 1 of" in page.locator("#page-info").inner_text()
+        assert "at the study's shot counts" in page.locator("#page-info").inner_text()
+
         # filter by an axis: full/LoRA = lora
         lora = len(board.view(filters={"tuning": ["lora"]}))
         page.locator("#filter-tuning input").click()
@@ -270,7 +321,7 @@ def test_the_page_in_a_real_browser(page_url, board):
         page.locator("#sort input").fill("gsm8k-4shot")
         page.keyboard.press("Enter")
         page.locator("#descending input").uncheck()
-        query = {"filters": {"tuning": ["lora"]}, "sort": "gsm8k-4shot", "descending": False}
+        query = {"filters": {"tuning": ["lora"]}, "sort": "gsm8k-4shot", "descending": False, "shots": "study"}
         expected = board.page(**query)
         assert expected.total == lora and expected.pages > 1
         page.wait_for_function(f"m => ({first_cell})() === m", arg=expected.run_ids[0], timeout=30_000)
@@ -309,6 +360,16 @@ def test_the_page_in_a_real_browser(page_url, board):
         assert page.evaluate("window.__pwned") is None and not dialogs
 
 
+def test_compare_keeps_only_models_of_the_board(results):
+    """The clicked row's run id and the Compare list come back from the browser: an id the board does not hold
+    (a forged one, or markup) is dropped, not listed."""
+    demo = build_app(results)
+    add = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "add_to_compare")
+    assert add("<b>forged</b>", ["lb-full", "no-such-model"]) == {"__type__": "update", "choices": ["lb-full"],
+                                                                     "value": ["lb-full"]}
+    assert add("lb-lora", ["lb-full"])["value"] == ["lb-full", "lb-lora"]
+
+
 def test_one_page_is_the_sorted_whole_cut_to_size(board):
     """Paging and sorting happen over every matching model: a page is the sorted full view, cut."""
     for sort, descending in (("average", True), ("model", False), ("data size", True), ("gsm8k-4shot", False),
@@ -331,18 +392,24 @@ def test_one_page_is_the_sorted_whole_cut_to_size(board):
 
 
 def test_the_table_opens_on_the_group_with_the_most_full_scores(board):
-    """The opening view is one benchmark group: the one with the most full-benchmark percent-scale scores
-    (counted here from the study's CSV, independently of the board); sorting by another group's benchmark orders
-    by it over every model and shows its column."""
+    """The opening view is one shot setting and one benchmark group: those with the most full-benchmark
+    percent-scale scores (counted here from the study's CSV, independently of the board); sorting by another
+    group's benchmark orders by it over every model and shows its column."""
     study = import_massive_sft_csv(STUDY_CSV).frame
     spec = json.loads((SPACE_DIR / "benchmarks.json").read_text())
     counted = study[study["score"].notna() & (study["subset"] == False)  # noqa: E712
                     & study["benchmark"].map(lambda b: spec.get(b, {}).get("scale", "percent") == "percent"
                                              and spec.get(b, {}).get("higher_is_better", True))]
-    per_group = counted["benchmark"].map(lambda b: spec.get(b, {}).get("group", "other")).value_counts()
+    shots = counted["n_shot"].astype("Float64")
+    settings = {"0-shot": counted[shots.isna() | (shots == 0)],
+                "study": counted[shots.isna() | (shots == counted["benchmark"].map(lambda b: spec[b]["n_shot"] or 0))]}
+    assert len(settings["0-shot"]) > len(settings["study"])  # the study's CSV: every benchmark at 0 shots
+    assert board.default_shots == "0-shot"
+    per_group = settings["0-shot"]["benchmark"].map(lambda b: spec.get(b, {}).get("group", "other")).value_counts()
     assert board.default_groups() == [per_group.index[0]] and per_group.iloc[0] > per_group.iloc[1]
     opening = board.page(groups=board.default_groups())
     assert {board.column_group[c] for c in opening.frame.columns if c in board.columns} == set(board.default_groups())
+    assert all(board.column_shots[c] in (None, 0) for c in opening.frame.columns if c in board.columns)
     other = next(c for c in board.columns if board.column_group[c] not in board.default_groups())
     page = board.page(groups=board.default_groups(), sort=other, descending=False)
     assert other in page.frame.columns
