@@ -16,7 +16,8 @@ the paper's order:
 
 Base-model **format failures** — a base scoring near 0 on a few-shot benchmark (BoolQ 5-shot bases score
 0–2: they do not answer in the expected format, so any fine-tune "gains" 60 points) — are flagged and kept
-out of synergy rankings and cross-benchmark means unless `include_format_failures` is set.
+out of synergy rankings and cross-benchmark means unless `include_format_failures` is set. A cross-benchmark
+mean counts each benchmark once, at one shot count (the study scored NQ-open at four).
 
 Outputs: a parquet per table (each with its `condition`), PNG figures, `index.json` (each analysis: title,
 condition, n, what was dropped, its tables and figures) and `report.md`, in one folder; `push_analysis`
@@ -292,18 +293,43 @@ def _complete(wide: pd.DataFrame, where: str = "") -> tuple[pd.DataFrame, list[s
     return complete, notes
 
 
+def _one_shot_count(cells: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The cells of one shot count per benchmark, so that a mean over benchmarks counts each benchmark once (the
+    study scored NQ-open at 0, 1, 5 and 25 shots: as four columns it would weigh four times): the shot count
+    most runs have, the study's (`Benchmark.n_shot`) on a tie, then the fewest shots. Also returns a note naming
+    the shot counts kept where a benchmark had several."""
+    import pandas as pd
+
+    from ..results import BENCHMARKS, bench_column
+
+    if cells.empty:
+        return cells, []
+    runs = cells.groupby(["benchmark", "column"], sort=True)["run_id"].nunique()
+    shots = cells.drop_duplicates("column").set_index("column")["n_shot"]
+    kept, several = [], []
+    for benchmark, counts in runs.groupby(level="benchmark"):
+        counts = counts.droplevel("benchmark")
+        known = BENCHMARKS.get(str(benchmark))
+        study = bench_column(str(benchmark), known.n_shot) if known else None
+        kept.append(max(counts.index, key=lambda c: (counts[c], c == study, -(shots[c] if pd.notna(shots[c]) else 0))))
+        if len(counts) > 1:
+            several.append(f"{kept[-1]} (of {', '.join(counts.index)})")
+    notes = [f"each benchmark counted once, at the shot count most runs have: {'; '.join(several)}"] if several else []
+    return cells[cells["column"].isin(kept).to_numpy(bool)], notes
+
+
 def mean_gain(cells: pd.DataFrame, within: list[str] | None = None,
               include_failures: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """Per run, the mean gain over the percent-scale benchmarks common to the runs of its group.
 
-    A benchmark enters a group's mean when at least half of the group's runs have it (`MIN_COVERAGE`); runs
-    lacking one of those are dropped, never averaged over fewer benchmarks. Returns the runs (with their axes,
-    `mean_gain` and `benchmarks`) and notes on what was left out.
+    Each benchmark counts once, at one shot count (`_one_shot_count`). A benchmark enters a group's mean when at
+    least half of the group's runs have it (`MIN_COVERAGE`); runs lacking one of those are dropped, never
+    averaged over fewer benchmarks. Returns the runs (with their axes, `mean_gain` and `benchmarks`) and notes
+    on what was left out.
     """
     import pandas as pd
 
-    usable = _averageable(cells, include_failures)
-    notes: list[str] = []
+    usable, notes = _one_shot_count(_averageable(cells, include_failures))
     out = []
     groups = [((), usable)] if not within else usable.groupby(within, sort=True)
     for key, part in groups:
