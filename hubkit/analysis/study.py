@@ -473,19 +473,26 @@ def _pairwise(wide: pd.DataFrame, a: str, b: str, min_periods: int = 3) -> pd.Da
 
 def gain_correlation(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures: bool = False,
                      out: Path | None = None) -> Section:
-    """Correlation of gain patterns: benchmark × benchmark (across runs) and model × model (across
-    training data × benchmark cells, percent scale)."""
+    """Correlation of gain patterns: benchmark × benchmark (across runs; each shot count its own column) and
+    model × model (across training data × benchmark cells, percent scale, each benchmark at one shot count)."""
     use = cells if include_failures else cells[~cells["format_failure"]]
     by_run = use.pivot_table(index="run_id", columns="column", values="gain", aggfunc="mean")
     bench = _pairwise(by_run, "column_a", "column_b")
-    percent = _averageable(cells, include_failures)
+    percent, once = _one_shot_count(_averageable(cells, include_failures))
     by_model = percent.pivot_table(index=["dataset", "column"], columns="base_model", values="gain", aggfunc="mean")
     models = _pairwise(by_model, "model_a", "model_b")
-    section = _section("gain_correlation", condition, int(by_run.shape[0]), _failure_note(cells, include_failures),
-                      {"benchmark_correlation": bench, "model_correlation": models})
+    section = _section("gain_correlation", condition, int(by_run.shape[0]),
+                       [f"between models: {n}" for n in once] + _failure_note(cells, include_failures),
+                       {"benchmark_correlation": bench, "model_correlation": models})
     section.method = "Pearson r; each pair of benchmarks (or models) over the runs (cells) that have both: n per pair in the table."
     off = models[models["model_a"] != models["model_b"]]
-    off_b = bench[bench["column_a"] < bench["column_b"]].dropna(subset=["r"])
+    # the most similar pair of different benchmarks: two shot counts of one benchmark, MT-Bench and one of its
+    # categories, AlpacaEval and its length-controlled variant are alike by construction
+    benchmark = use.drop_duplicates("column").set_index("column")["benchmark"].astype(str).map(
+        lambda b: next((f for f in ("mt_bench", "alpaca_eval") if b.startswith(f)), b))
+    off_b = bench[(bench["column_a"] < bench["column_b"]).to_numpy(bool)
+                  & (bench["column_a"].map(benchmark) != bench["column_b"].map(benchmark)).to_numpy(bool)]
+    off_b = off_b.dropna(subset=["r"])
     if not off.empty and not off_b.empty:
         strongest = off_b.sort_values("r").iloc[-1]
         section.finding = (f"Across base models the gain patterns correlate with a median r = {off['r'].median():.2f}; "
@@ -508,13 +515,14 @@ def gain_correlation(cells: pd.DataFrame, condition: Condition = MAIN_GRID, incl
 
 def pca(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures: bool = False,
         out: Path | None = None) -> Section:
-    """PCA of the runs' gain patterns (percent-scale benchmarks, centred): how many components explain them."""
+    """PCA of the runs' gain patterns (percent-scale benchmarks, each at one shot count, centred): how many
+    components explain them."""
     import pandas as pd
 
-    percent = _averageable(cells, include_failures)
+    percent, once = _one_shot_count(_averageable(cells, include_failures))
     wide = percent.pivot_table(index="run_id", columns="column", values="gain", aggfunc="mean")
     wide, dropped = _complete(wide) if not wide.empty else (wide, [])
-    section = _section("pca", condition, len(wide), dropped + _failure_note(cells, include_failures))
+    section = _section("pca", condition, len(wide), once + dropped + _failure_note(cells, include_failures))
     if len(wide) < 3 or wide.shape[1] < 2:
         section.finding = "Too few complete gain patterns for a PCA under this condition."
         section.tables = {"pca": pd.DataFrame(columns=["component", "explained", "cumulative"])}
