@@ -173,9 +173,14 @@ def _condition_of(specs: list[Any]) -> dict[str, Any]:
 def summarize(results: pd.DataFrame, run_ids: list[str], perplexities: pd.DataFrame | None,
               layers: pd.DataFrame | None) -> pd.DataFrame:
     """One row per run: its axes, `<benchmark>` score and `<benchmark> gain`, mean gain, the perplexity of its
-    training set under the base, and the mean relative weight change of its middle third of layers."""
+    training set under the base, and the mean relative weight change of its middle third of layers.
+
+    The mean gain is the analyses' (`averaged_cells`): over the percent-scale benchmarks, each at one shot count,
+    so MT-Bench grades and perplexities never enter it and NQ-open at four shot counts counts once.
+    """
     import pandas as pd
 
+    from .analysis.study import averaged_cells, gain_cells
     from .results import bench_column
 
     rows = results[results["run_id"].isin(run_ids)].copy()
@@ -187,8 +192,10 @@ def summarize(results: pd.DataFrame, run_ids: list[str], perplexities: pd.DataFr
     gains = rows.pivot_table(index=keys, columns="column", values="gain", aggfunc="first").add_suffix(" gain")
     table = scores.join(gains)
     table = table[[c for pair in zip(scores.columns, gains.columns) for c in pair]]
-    table["mean gain"] = gains.mean(axis=1)
     table = table.reset_index()
+    averaged, _ = averaged_cells(gain_cells(rows[rows["gain"].notna()]), include_failures=True)
+    mean = averaged.pivot_table(index="run_id", columns="column", values="gain", aggfunc="first").mean(axis=1)
+    table["mean gain"] = table["run_id"].map(mean)
     subset = rows[rows["subset"].astype("boolean").fillna(False).to_numpy(bool)]
     smallest = subset.groupby("run_id")["n_samples"].min()
     table["samples"] = [f"subset (n={int(smallest[r])})" if r in smallest.index and not pd.isna(smallest[r])

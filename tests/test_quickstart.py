@@ -167,3 +167,25 @@ def test_bad_recipe_overrides_fail_in_one_line(tmp_path):
                            "config file not found")
     assert not (tmp_path / "home" / "hub").exists()  # refused before anything started
 
+
+
+def test_the_summary_mean_gain_takes_percent_benchmarks_once_each():
+    """Two of the study's runs have MT-Bench grades (1-10), NQ-open at four shot counts and four benchmarks at two:
+    the summary's mean gain is over the percent-scale benchmarks, each at one shot count (the study's on a tie)."""
+    from hubkit.quickstart import summarize
+    from hubkit.results import import_massive_sft_csv
+
+    study = import_massive_sft_csv(Path(__file__).resolve().parents[2] / "shared" / "data" / "massive_sft_results"
+                                   / "evaluation_result.csv").frame
+    runs = sorted(study[(study["dataset"] == "lima") & (study["epochs"] == 10) & (study["tuning"] == "full")
+                        & (study["data_size"] == 1000)]["run_id"].unique())[:2]
+    summary = summarize(study, runs, None, None).set_index("run_id")
+    study_shots = {"mbpp": 4, "gsm8k": 4, "mmlu": 5, "nq_open": 1, "boolq": 5, "hellaswag": 10}
+    for run in runs:
+        rows = study[(study["run_id"] == run) & study["gain"].notna()]
+        percent = rows[rows["scale"] == "percent"]
+        at = percent[percent["n_shot"].fillna(0) == percent["benchmark"].map(study_shots).fillna(0)]
+        assert at["benchmark"].is_unique and set(at["benchmark"]) == set(percent["benchmark"])
+        assert summary.loc[run, "mean gain"] == pytest.approx(at["gain"].mean(), abs=1e-9)
+        assert summary.loc[run, "mean gain"] != pytest.approx(rows["gain"].mean(), abs=1e-3)  # what it was
+        assert (rows["scale"] == "1-10").any() and percent[percent["benchmark"] == "nq_open"]["n_shot"].nunique() == 4

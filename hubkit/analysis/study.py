@@ -286,7 +286,7 @@ def _complete(wide: pd.DataFrame, where: str = "") -> tuple[pd.DataFrame, list[s
     return complete, notes
 
 
-def _averageable(cells: pd.DataFrame, include_failures: bool) -> tuple[pd.DataFrame, list[str]]:
+def averaged_cells(cells: pd.DataFrame, include_failures: bool) -> tuple[pd.DataFrame, list[str]]:
     """The cells a mean over benchmarks takes: percent-scale, higher-is-better, no base-model format failure
     (unless `include_failures`), and one shot count per benchmark, so that each benchmark counts once (the study
     scored NQ-open at 0, 1, 5 and 25 shots: as four columns it would weigh four times). The shot count kept is
@@ -320,14 +320,14 @@ def mean_gain(cells: pd.DataFrame, within: list[str] | None = None,
               include_failures: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """Per run, the mean gain over the percent-scale benchmarks common to the runs of its group.
 
-    Each benchmark counts once, at one shot count (`_averageable`). A benchmark enters a group's mean when at
+    Each benchmark counts once, at one shot count (`averaged_cells`). A benchmark enters a group's mean when at
     least half of the group's runs have it (`MIN_COVERAGE`); runs lacking one of those are dropped, never
     averaged over fewer benchmarks. Returns the runs (with their axes, `mean_gain` and `benchmarks`) and notes
     on what was left out.
     """
     import pandas as pd
 
-    usable, notes = _averageable(cells, include_failures)
+    usable, notes = averaged_cells(cells, include_failures)
     out = []
     groups = [((), usable)] if not within else usable.groupby(within, sort=True)
     for key, part in groups:
@@ -476,7 +476,7 @@ def gain_correlation(cells: pd.DataFrame, condition: Condition = MAIN_GRID, incl
     use = cells if include_failures else cells[~cells["format_failure"]]
     by_run = use.pivot_table(index="run_id", columns="column", values="gain", aggfunc="mean")
     bench = _pairwise(by_run, "column_a", "column_b")
-    percent, once = _averageable(cells, include_failures)
+    percent, once = averaged_cells(cells, include_failures)
     by_model = percent.pivot_table(index=["dataset", "column"], columns="base_model", values="gain", aggfunc="mean")
     models = _pairwise(by_model, "model_a", "model_b")
     section = _section("gain_correlation", condition, int(by_run.shape[0]),
@@ -517,7 +517,7 @@ def pca(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures:
     components explain them."""
     import pandas as pd
 
-    percent, once = _averageable(cells, include_failures)
+    percent, once = averaged_cells(cells, include_failures)
     wide = percent.pivot_table(index="run_id", columns="column", values="gain", aggfunc="mean")
     wide, dropped = _complete(wide) if not wide.empty else (wide, [])
     section = _section("pca", condition, len(wide), once + dropped + _failure_note(cells, include_failures))
