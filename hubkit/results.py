@@ -247,16 +247,6 @@ def to_wide(frame: pd.DataFrame, value: str = "score") -> pd.DataFrame:
     return meta.join(scores).reset_index().rename_axis(columns=None)
 
 
-def comparable(frame: pd.DataFrame, scale: str = "percent") -> pd.DataFrame:
-    """The rows that may be averaged together: one scale, higher is better, scored on the whole benchmark.
-
-    Subset scores (`subset` true) and rows whose sample count is unknown to be full (`subset` empty) are left out.
-    """
-    subset = frame["subset"].astype("boolean")
-    keep = (frame["scale"] == scale) & frame["higher_is_better"].astype(bool) & subset.eq(False).fillna(False)
-    return frame[keep.to_numpy(bool)]
-
-
 def add_gains(frame: pd.DataFrame) -> pd.DataFrame:
     """Fill `base_score` and `gain` from each base model's own rows (`dataset == "pretrain"`).
 
