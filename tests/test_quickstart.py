@@ -170,7 +170,7 @@ def test_bad_recipe_overrides_fail_in_one_line(tmp_path):
 
 
 def test_the_summary_mean_gain_takes_percent_benchmarks_once_each():
-    """Two of the study's runs have MT-Bench grades (1-10), NQ-open at four shot counts and four benchmarks at two:
+    """Two of the study's runs have MT-Bench grades (1-10), NQ-open at four shot counts and five benchmarks at two:
     the summary's mean gain is over the percent-scale benchmarks, each at one shot count (the study's on a tie)."""
     from hubkit.quickstart import summarize
     from hubkit.results import import_massive_sft_csv

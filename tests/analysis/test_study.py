@@ -132,7 +132,7 @@ def test_epoch_curves_are_per_model_on_one_grid(study, result):
     cells = _cells(study, schedule="constant", epoch=None)
     curves = result.tables["epochs"].set_index("run_id")
     once = _percent_once(cells)
-    # the study scored NQ-open at four shot counts and four other benchmarks at two: each enters a mean once
+    # the study scored NQ-open at four shot counts and five other benchmarks at two: each enters a mean once
     assert once.groupby("benchmark")["column"].nunique().max() == 1
     assert cells[cells["benchmark"] == "nq_open"]["column"].nunique() == 4
     epochs = next(s for s in result.sections if s.name == "epochs")
