@@ -181,21 +181,19 @@ def summarize(results: pd.DataFrame, run_ids: list[str], perplexities: pd.DataFr
     import pandas as pd
 
     from .analysis.study import averaged_cells, gain_cells
-    from .results import bench_column
 
-    rows = results[results["run_id"].isin(run_ids)].copy()
+    rows = results[results["run_id"].isin(run_ids)]
     if rows.empty:
         return pd.DataFrame(columns=["run_id", "model_id", "dataset", "tuning"])
-    rows["column"] = [bench_column(b, n) for b, n in zip(rows["benchmark"], rows["n_shot"])]
+    rows = gain_cells(rows)  # one row per run and `<benchmark>-<n>shot` column
     keys = ["run_id", "model_id", "base_model", "dataset", "tuning"]
     scores = rows.pivot_table(index=keys, columns="column", values="score", aggfunc="first")
     gains = rows.pivot_table(index=keys, columns="column", values="gain", aggfunc="first").add_suffix(" gain")
     table = scores.join(gains)
     table = table[[c for pair in zip(scores.columns, gains.columns) for c in pair]]
     table = table.reset_index()
-    averaged, _ = averaged_cells(gain_cells(rows[rows["gain"].notna()]), include_failures=True)
-    mean = averaged.pivot_table(index="run_id", columns="column", values="gain", aggfunc="first").mean(axis=1)
-    table["mean gain"] = table["run_id"].map(mean)
+    averaged, _ = averaged_cells(rows[rows["gain"].notna()], include_failures=True)
+    table["mean gain"] = table["run_id"].map(averaged.groupby("run_id")["gain"].mean())
     subset = rows[rows["subset"].astype("boolean").fillna(False).to_numpy(bool)]
     smallest = subset.groupby("run_id")["n_samples"].min()
     table["samples"] = [f"subset (n={int(smallest[r])})" if r in smallest.index and not pd.isna(smallest[r])
