@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .resources import resource_dir
-from .results import BENCHMARKS, SCALES, ResultRow
+from .benchmarks import BENCHMARKS, SCALES
+from .results import ResultRow
 from .runs import RunResult
 from .utils import slug
 

@@ -105,7 +105,7 @@ def _mirror_base(model: str, api, console: Console) -> str:
 def _import_study(repo_id: str, data_dir: Path | None, api) -> str:
     from .hub.seed import find_data_dir
     from .publish import push_results
-    from .results import import_key, import_massive_sft_csv
+    from .importers import import_key, import_massive_sft_csv
 
     path = find_data_dir(data_dir) / STUDY_CSV
     if not path.is_file():

@@ -1,17 +1,19 @@
-"""The one results schema: a row per model × benchmark, with the sweep axes and how the score was measured.
+"""The one results schema: a row per model × benchmark × metric × shots, with the sweep axes and how it was measured.
 
-Evaluation writes these rows, publishing pushes them to a results dataset, `import-results` turns the
-study's CSV and lm-eval JSON files into them, the leaderboard reads them and the analyses join on them.
-`ResultRow` defines the columns; `COLUMNS` lists them in order.
+Evaluation writes these rows, publishing pushes them to a results dataset, `import-results` turns the study's
+CSV and lm-eval JSON files into them (`hubkit.importers`), the leaderboard reads them and the analyses join on
+them. `ResultRow` defines the columns; `COLUMNS` lists them in order. What a benchmark *is* — its metrics,
+scales, directions and ranges — is the benchmark registry's (`hubkit.benchmarks`), never this module's.
 
 | column | meaning |
 | --- | --- |
 | `model_id` | Hub repo id of the evaluated model; empty when the model has no repo (imported results) |
 | `has_repo` | whether `model_id` names a repo |
 | `run_id` | hubkit run id (for imports, the same scheme without the hash; a checkpoint's revision is part of it) |
-| `model_revision` | the evaluated revision (a Hub commit, a branch or a checkpoint name), when known |
+| `model_revision`, `base_revision` | the Hub commit of the evaluated model and of its base, when known |
 | `base_model`, `dataset`, `data_size`, `tuning`, `epochs`, `lr_schedule` | the sweep axes (`dataset` is `pretrain` and `tuning` is `base` for a base model) |
-| `benchmark`, `n_shot`, `metric` | what was measured: a name from `BENCHMARKS`, the shot count, the metric |
+| `benchmark`, `n_shot`, `metric` | what was measured: a registry id (or an imported task's name), the shot count, the metric |
+| `headline` | whether `metric` is the benchmark's headline (the one an average over benchmarks takes) |
 | `scale`, `higher_is_better` | the score's unit — `percent` (0–100), `1-10` (an LLM judge's grade) or `raw` (perplexity, bits, likelihood differences: unbounded) — and its direction |
 | `score`, `base_score`, `gain` | the score on that scale, its base model's on the same samples, and the difference |
 | `n_samples`, `n_total` | how many samples were scored, and how many the benchmark has (empty when the source does not say) |
@@ -20,13 +22,15 @@ study's CSV and lm-eval JSON files into them, the leaderboard reads them and the
 | `judge` | for judged benchmarks (MT-Bench, AlpacaEval), the LLM judge that graded: model id (version; served by) |
 | `source`, `source_file` | how the row arrived — `hubkit` (an evaluation), `massive-sft-csv` or `lm-eval` (imports) — and the imported file's name |
 | `evaluated_at` | ISO time of the evaluation, when known |
+| `sequence` | the results dataset's write that added the row: a later write supersedes an earlier one's row of the same score |
 
-Every benchmark has one scale, declared once in `BENCHMARKS` (and, for the leaderboard, `benchmarks.json`).
-Imports are normalised to it: the study's CSV reports TruthfulQA as a fraction (0–0.18) beside percentages
-everywhere else, so it is multiplied by 100. Averages over benchmarks use percent-scale scores only.
+**Invariants** (`validate`, run by the one write path `hubkit.publish.push_results` and by `load_results`):
+a score's identity is (run, benchmark, metric, shots); every (benchmark, metric) has one scale and one direction
+across a whole dataset — the registry's where it declares the metric; every value lies inside its metric's range;
+`acc` and `acc_norm` are different scores, in different columns (`score_column`).
 
 Example:
-    >>> from hubkit.results import import_massive_sft_csv
+    >>> from hubkit.importers import import_massive_sft_csv
     >>> table = import_massive_sft_csv("evaluation_result.csv")
     >>> table.models
     1027
@@ -34,23 +38,22 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import re
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .benchmarks import BENCHMARKS, SCALE_RANGES, SCALES, metric_spec
 from .errors import HubkitError
-from .utils import first_line, size_token, slug
+from .utils import size_token, slug
 
 if TYPE_CHECKING:
     import pandas as pd
 
 AXES = ["base_model", "dataset", "data_size", "tuning", "epochs", "lr_schedule"]
-SCALES = {"percent": "percent (0–100)", "1-10": "grade from 1 to 10 (LLM judge)",
-          "raw": "unbounded (perplexity, bits, likelihood difference)"}
+#: What one score is: a later write of the same identity supersedes an earlier one.
+IDENTITY = ["run_id", "benchmark", "metric", "n_shot"]
+__all__ = ["AXES", "COLUMNS", "IDENTITY", "SCALES", "ResultRow", "ResultsTable", "add_gains", "consolidate",
+           "normalize", "rows_frame", "score_column", "to_wide", "validate"]
 
 
 @dataclass
@@ -61,6 +64,7 @@ class ResultRow:
     has_repo: bool = False
     run_id: str = ""
     model_revision: str | None = None
+    base_revision: str | None = None
     base_model: str | None = None
     dataset: str | None = None
     data_size: int | None = None
@@ -70,6 +74,7 @@ class ResultRow:
     benchmark: str = ""
     n_shot: int | None = None
     metric: str = ""
+    headline: bool | None = None
     scale: str = "percent"
     higher_is_better: bool = True
     score: float | None = None
@@ -84,6 +89,7 @@ class ResultRow:
     source: str = ""
     source_file: str | None = None
     evaluated_at: str | None = None
+    sequence: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in COLUMNS}  # flat: `asdict`'s deep copy costs 20× more
@@ -96,11 +102,18 @@ class ResultRow:
         """`8 of 14,042 (subset)`, `1,319 (full)`, `full` or `unknown`: what a reader needs beside the score."""
         return samples_text(self.n_samples, self.n_total, self.subset)
 
+    @property
+    def column(self) -> str:
+        """The score's column (`score_column`)."""
+        return score_column(self.benchmark, self.n_shot, self.metric)
+
 
 COLUMNS = [f.name for f in fields(ResultRow)]
 _COLUMN_SET = frozenset(COLUMNS)
-_INT_COLUMNS = ("data_size", "epochs", "n_shot", "n_samples", "n_total")
+_INT_COLUMNS = ("data_size", "epochs", "n_shot", "n_samples", "n_total", "sequence")
 _FLOAT_COLUMNS = ("score", "base_score", "gain")
+_TEXT_COLUMNS = ("model_revision", "base_revision", "harness", "harness_version", "judge", "source_file",
+                 "evaluated_at", "lr_schedule", "base_model", "dataset", "tuning")
 
 
 def samples_text(n_samples: Any, n_total: Any, subset: Any) -> str:
@@ -118,137 +131,59 @@ def samples_text(n_samples: Any, n_total: Any, subset: Any) -> str:
     return "unknown"
 
 
-@dataclass(frozen=True)
-class Benchmark:
-    """A benchmark as the leaderboard groups and labels it, with the one scale its scores are kept on and the
-    shot count the study reports it at (`n_shot`: what `hubkit eval` runs by default and what the leaderboard's
-    *study* shot setting averages; None for LLM-judged benchmarks, which have no shots)."""
-
-    name: str
-    group: str  # code | math | knowledge | chat | multilingual | long-context | instruction
-    title: str
-    metric: str
-    scale: str = "percent"  # a key of SCALES
-    higher_is_better: bool = True
-    n_shot: int | None = 0
+def is_headline(benchmark: str, metric: str) -> bool | None:
+    """Whether `metric` is the registry's headline of `benchmark` (None: a benchmark the registry does not know)."""
+    known = BENCHMARKS.get(benchmark)
+    return None if known is None else metric == known.headline
 
 
-BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
-    Benchmark("humaneval", "code", "HumanEval", "pass@1"),
-    Benchmark("mbpp", "code", "MBPP", "pass@1", n_shot=4),
-    Benchmark("gsm8k", "math", "GSM8K", "exact_match", n_shot=4),
-    Benchmark("math", "math", "MATH", "exact_match"),
-    Benchmark("math500", "math", "MATH-500", "exact_match"),
-    Benchmark("mmlu", "knowledge", "MMLU", "acc", n_shot=5),
-    Benchmark("nq_open", "knowledge", "NQ-open", "exact_match", n_shot=1),
-    Benchmark("boolq", "knowledge", "BoolQ", "acc", n_shot=5),
-    Benchmark("hellaswag", "knowledge", "HellaSwag", "acc", n_shot=10),
-    Benchmark("truthfulqa", "knowledge", "TruthfulQA", "mc"),
-    Benchmark("mt_bench", "chat", "MT-Bench", "judge_score", "1-10", n_shot=None),
-    *[Benchmark(f"mt_bench_{c}", "chat", f"MT-Bench {c}", "judge_score", "1-10", n_shot=None)
-      for c in ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities")],
-    Benchmark("alpaca_eval_v2", "chat", "AlpacaEval 2", "win_rate", n_shot=None),
-    Benchmark("alpaca_eval_v2_lc", "chat", "AlpacaEval 2 (LC)", "length_controlled_winrate", n_shot=None),
-    Benchmark("jmmlu", "multilingual", "JMMLU (ja)", "acc"),
-    Benchmark("cmmlu", "multilingual", "CMMLU (zh)", "acc"),
-    Benchmark("longbench_v2", "long-context", "LongBench v2", "acc"),
-    Benchmark("ifeval", "instruction", "IFEval", "prompt_level_strict_acc"),
-]}
+def score_column(benchmark: Any, n_shot: Any, metric: Any = None) -> str:
+    """A score's column: `<benchmark>-<n>shot` (the benchmark alone without a shot count), then `:<metric>` unless
+    the metric is the registry's headline of the benchmark, so that two metrics never share a column
+    (`hellaswag-10shot` holds `acc`, `hellaswag-10shot:acc_norm` the other one).
 
-# Metrics hubkit can interpret in imported files: name → (scale, higher is better, fraction). A fraction
-# (0–1) is stored in percent. A metric not listed here is refused on import, never guessed.
-_FRACTION = ("acc", "acc_norm", "acc_mutual_info", "exact_match", "em", "f1", "mc1", "mc2", "mc", "pass@1",
-             "pass@10", "pass_at_1", "prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
-             "inst_level_loose_acc", "contains", "brier_score", "bleu_acc", "rouge1_acc",
-             "rouge2_acc", "rougeL_acc")
-METRICS: dict[str, tuple[str, bool, bool]] = {
-    **{m: ("percent", m != "brier_score", True) for m in _FRACTION},
-    "win_rate": ("percent", True, False), "length_controlled_winrate": ("percent", True, False),
-    "judge_score": ("1-10", True, False),
-    **dict.fromkeys(("perplexity", "ppl", "word_perplexity", "byte_perplexity", "token_perplexity", "bits_per_byte", "likelihood_difference", "likelihood_diff", "ter"), ("raw", False, False)),
-}
-
-# The study's base-model families (the CSV's `model_name`) and their public Hub ids.
-STUDY_BASE_MODELS = {
-    "OLMo-7B-hf": "allenai/OLMo-7B-hf",
-    "LLM-jp-3-7B": "llm-jp/llm-jp-3-7.2b",
-    "Qwen2.5-7B": "Qwen/Qwen2.5-7B",
-    "Meta-Llama-3-8B": "meta-llama/Meta-Llama-3-8B",
-    "Sarashina2-7B": "sbintuitions/sarashina2-7b",
-    "Llama-3-Swallow-8B-v0.1": "tokyotech-llm/Llama-3-Swallow-8B-v0.1",
-    "Yi-1.5-9B": "01-ai/Yi-1.5-9B",
-    "llama-3-chinese-8b": "hfl/llama-3-chinese-8b",
-    "Chinese-Mistral-7B-v0.1": "itpossible/Chinese-Mistral-7B-v0.1",
-    "Mistral-7B-v0.1": "mistralai/Mistral-7B-v0.1",
-    "Gemma2-9B": "google/gemma-2-9b",
-}
-
-# The language each study base model was pretrained for (the paper's grouping; Qwen2.5 and Yi-1.5 are
-# Chinese-developed multilingual models), for the cross-lingual transfer analysis (MMLU vs JMMLU vs CMMLU).
-STUDY_BASE_LANGUAGES = {
-    "allenai/OLMo-7B-hf": "English", "meta-llama/Meta-Llama-3-8B": "English", "mistralai/Mistral-7B-v0.1": "English",
-    "google/gemma-2-9b": "English", "llm-jp/llm-jp-3-7.2b": "Japanese", "sbintuitions/sarashina2-7b": "Japanese",
-    "tokyotech-llm/Llama-3-Swallow-8B-v0.1": "Japanese", "Qwen/Qwen2.5-7B": "Chinese", "01-ai/Yi-1.5-9B": "Chinese",
-    "hfl/llama-3-chinese-8b": "Chinese", "itpossible/Chinese-Mistral-7B-v0.1": "Chinese",
-}
-
-_CSV_BENCH = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+?)[-_](?P<shot>\d+)shot$")
-_CSV_NAMES = {"mbpp": "mbpp", "math": "math", "gsm8k": "gsm8k", "humaneval": "humaneval", "hellaswag": "hellaswag",
-              "nq": "nq_open", "BoolQ": "boolq", "mmlu": "mmlu", "Truthful_QA": "truthfulqa",
-              "LongBench-v2": "longbench_v2", "jmmlu": "jmmlu", "cmmlu": "cmmlu"}
-
-
-def csv_column_benchmark(column: str) -> tuple[str, int | None] | None:
-    """`gsm8k-4shot` → (`gsm8k`, 4); `mtbench-writing` → (`mt_bench_writing`, None); axes → None."""
-    m = _CSV_BENCH.match(column)
-    if m and m.group("name") in _CSV_NAMES:
-        return _CSV_NAMES[m.group("name")], int(m.group("shot"))
-    if column == "mtbench-total":
-        return "mt_bench", None
-    if column.startswith("mtbench-") and f"mt_bench_{column[8:]}" in BENCHMARKS:
-        return f"mt_bench_{column[8:]}", None
-    if column == "alpaca_eval_v2-total":
-        return "alpaca_eval_v2", None
-    return None
-
-
-# The study's CSV reports these benchmarks on another scale than `BENCHMARKS` declares: factor to apply on import.
-CSV_RESCALE = {"truthfulqa": 100.0}  # a fraction (0–0.18) in the CSV; percent everywhere else
+    Example:
+        >>> score_column("hellaswag", 10, "acc_norm"), score_column("mt_bench", None, "judge_score")
+        ('hellaswag-10shot:acc_norm', 'mt_bench')
+    """
+    name = str(benchmark)
+    if n_shot is not None and not (isinstance(n_shot, float) and math.isnan(n_shot)) and str(n_shot) != "<NA>":
+        name += f"-{int(n_shot)}shot"
+    if metric is None or (isinstance(metric, float) and math.isnan(metric)):
+        return name
+    return name if is_headline(str(benchmark), str(metric)) else f"{name}:{metric}"
 
 
 @dataclass
 class ResultsTable:
-    """Rows of the results schema (a pandas DataFrame with `COLUMNS`) and where they came from."""
+    """Rows of the results schema (a pandas DataFrame with `COLUMNS`), where they came from, and what an import
+    kept and left out (`notes`, `left_out`: one line each)."""
 
     frame: pd.DataFrame
     source: str
     notes: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def models(self) -> int:
         return int(self.frame["run_id"].nunique())
 
     def wide(self) -> pd.DataFrame:
-        """One row per model, one column per `benchmark` (with `-<n>shot` when the shot count is known)."""
+        """One row per model, one column per score column (`score_column`)."""
         return to_wide(self.frame)
 
 
-def bench_column(benchmark: str, n_shot: Any) -> str:
-    import pandas as pd
-
-    return benchmark if n_shot is None or pd.isna(n_shot) else f"{benchmark}-{int(n_shot)}shot"
-
-
 def to_wide(frame: pd.DataFrame, value: str = "score") -> pd.DataFrame:
-    """The results as one row per model and a column per benchmark (score, or `gain`)."""
-    frame = frame.assign(column=[bench_column(b, n) for b, n in zip(frame["benchmark"], frame["n_shot"])])
+    """The results as one row per model and a column per score column (score, or `gain`)."""
+    frame = frame.assign(column=[score_column(b, n, m) for b, n, m in
+                                 zip(frame["benchmark"], frame["n_shot"], frame["metric"])])
     scores = frame.pivot_table(index="run_id", columns="column", values=value, aggfunc="first")
     meta = frame.drop_duplicates("run_id").set_index("run_id")[["model_id", "has_repo", *AXES, "source"]]
     return meta.join(scores).reset_index().rename_axis(columns=None)
 
 
 def add_gains(frame: pd.DataFrame) -> pd.DataFrame:
-    """Fill `base_score` and `gain` from each base model's own rows (`dataset == "pretrain"`).
+    """Fill `base_score`, `base_revision` and `gain` from each base model's own rows (`dataset == "pretrain"`).
 
     Rows that already carry a base score (an evaluation that ran its base on the same samples) keep it.
     Otherwise a gain is computed only between like and like: the same benchmark, shots, metric and scale,
@@ -257,14 +192,19 @@ def add_gains(frame: pd.DataFrame) -> pd.DataFrame:
     frame = normalize(frame)
     full = frame["subset"].astype("boolean").eq(False).fillna(False).to_numpy(bool)
     base = frame[(frame["dataset"] == "pretrain").to_numpy(bool) & full]
-    comparable_base = base[["base_model", "benchmark", "n_shot", "metric", "scale", "score"]]
-    comparable_base = comparable_base.rename(columns={"score": "_base"}).drop_duplicates(
-        ["base_model", "benchmark", "n_shot", "metric", "scale"])
-    merged = frame.merge(comparable_base, on=["base_model", "benchmark", "n_shot", "metric", "scale"], how="left")
+    keys = ["base_model", "benchmark", "n_shot", "metric", "scale"]
+    comparable = base[[*keys, "score", "model_revision"]].rename(
+        columns={"score": "_base", "model_revision": "_base_rev"}).drop_duplicates(keys)
+    merged = frame.merge(comparable, on=keys, how="left")
     merged["_base"] = merged["_base"].where(full)
+    own = merged["base_score"].notna()
     merged["base_score"] = merged["base_score"].astype("float64").fillna(merged.pop("_base"))
+    taken = ~own & merged["base_score"].notna()
+    merged["base_revision"] = merged["base_revision"].where(~taken | merged["base_revision"].notna(),
+                                                            merged["_base_rev"])
+    merged = merged.drop(columns="_base_rev")
     merged["gain"] = merged["score"] - merged["base_score"]
-    return merged[COLUMNS]
+    return normalize(merged)
 
 
 def imported_run_id(family: str, dataset: str, size: int | None, tuning: str, epochs: int | None,
@@ -279,8 +219,9 @@ def imported_run_id(family: str, dataset: str, size: int | None, tuning: str, ep
 def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with every column of `COLUMNS`, in order and with their types.
 
-    Rows written before a column existed (older results datasets) get what can be known: the benchmark's
-    declared scale and direction; an unknown sample count stays empty (`subset` empty: not known to be full).
+    Rows written before a column existed (older results datasets) get what can be known: the registry's scale,
+    direction and headline for its metric; an unknown sample count stays empty (`subset` empty: not known to be
+    full); no `sequence` (older than every sequenced write).
     """
     import pandas as pd
 
@@ -288,19 +229,28 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     for name in COLUMNS:
         if name not in frame.columns:
             frame[name] = None
-    declared = frame["benchmark"].map(lambda b: BENCHMARKS.get(b))
-    frame["scale"] = frame["scale"].where(frame["scale"].notna(),
-                                          declared.map(lambda b: b.scale if b else "percent"))
-    frame["higher_is_better"] = frame["higher_is_better"].where(
-        frame["higher_is_better"].notna(), declared.map(lambda b: b.higher_is_better if b else True)).astype(bool)
+    pairs = frame[["benchmark", "metric"]].drop_duplicates()
+    specs = {(b, m): metric_spec(str(b), str(m)) for b, m in zip(pairs["benchmark"], pairs["metric"])}
+    keys = list(zip(frame["benchmark"], frame["metric"]))
+    if frame["scale"].isna().any():
+        declared = pd.Series([specs[k].scale if specs[k] else "percent" for k in keys], index=frame.index)
+        frame["scale"] = frame["scale"].where(frame["scale"].notna(), declared)
+    if frame["higher_is_better"].isna().any():
+        declared = pd.Series([specs[k].higher_is_better if specs[k] else True for k in keys], index=frame.index)
+        frame["higher_is_better"] = frame["higher_is_better"].where(frame["higher_is_better"].notna(), declared)
+    frame["higher_is_better"] = frame["higher_is_better"].astype(bool)
+    if frame["headline"].isna().any():
+        heads = {k: is_headline(str(k[0]), str(k[1])) for k in specs}
+        declared = pd.Series([True if heads[k] is None else heads[k] for k in keys], index=frame.index, dtype=object)
+        frame["headline"] = frame["headline"].where(frame["headline"].notna(), declared)
+    frame["headline"] = frame["headline"].astype(bool)
     for col in _INT_COLUMNS:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     for col in _FLOAT_COLUMNS:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     frame["has_repo"] = frame["has_repo"].fillna(False).astype(bool)
     frame["subset"] = frame["subset"].astype("boolean")
-    for col in ("model_revision", "harness", "harness_version", "judge", "source_file", "evaluated_at", "lr_schedule",
-                "base_model", "dataset", "tuning"):
+    for col in _TEXT_COLUMNS:
         frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
     return frame[COLUMNS]
 
@@ -313,279 +263,150 @@ def rows_frame(rows: list[dict[str, Any] | ResultRow]) -> pd.DataFrame:
     return normalize(pd.DataFrame(data, columns=COLUMNS))
 
 
-def import_massive_sft_csv(path: str | Path) -> ResultsTable:
-    """The study's released results (`evaluation_result.csv`) as results rows with gains.
-
-    Quirks handled: the unnamed index column; empty and `None` cells (no score: no row); `lora` and
-    `lr_strategy` empty on the `pretrain` rows, which are the base models; Chinese-Mistral's `pretrain`
-    row duplicating Mistral's (kept, noted); TruthfulQA given as a fraction (stored in percent, like every
-    other percent-scale benchmark). None of these models has a repo (`has_repo` false). The study scored
-    whole benchmarks with OpenCompass (`subset` false; the CSV gives no sample counts).
-
-    Raises:
-        HubkitError: the file is missing, not a CSV, or lacks the study's axis columns.
-    """
+def identity_keys(frame: pd.DataFrame) -> pd.Series:
+    """Each row's identity (`IDENTITY`) as one string, missing values included (`run|bench|metric|` for no shots)."""
     import pandas as pd
 
-    path = Path(path)
-    if not path.is_file():
-        raise HubkitError(f"results file not found: {path}")
-    try:
-        raw = pd.read_csv(path, na_values=["None", "none", ""], keep_default_na=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise HubkitError(f"{path.name}: not a readable CSV: {first_line(e)}") from None
-    needed = ["model_name", "data_name", "lora", "epoch", "data_size", "lr_strategy"]
-    missing = [c for c in needed if c not in raw.columns]
-    if missing:
-        raise HubkitError(f"{path.name}: not the study's results CSV (missing column {missing[0]!r})")
-    bench_cols = {c: csv_column_benchmark(c) for c in raw.columns}
-    bench_cols = {c: b for c, b in bench_cols.items() if b}
-    rows: list[ResultRow] = []
-    for i, rec in enumerate(raw.to_dict("records")):
-        family, dataset = rec["model_name"], rec["data_name"]
-        if not isinstance(family, str) or not isinstance(dataset, str):
-            raise HubkitError(f"{path.name} row {i + 2}: empty model_name or data_name")
-        base = dataset == "pretrain"
-        lora = str(rec["lora"]).strip().lower()
-        if not base and lora not in ("true", "false"):
-            raise HubkitError(f"{path.name} row {i + 2}: lora is {rec['lora']!r}, expected true or false")
-        tuning = "base" if base else ("lora" if lora == "true" else "full")
-        size = None if base or pd.isna(rec["data_size"]) else int(rec["data_size"])
-        epochs = None if base or pd.isna(rec["epoch"]) else int(rec["epoch"])
-        schedule = None if base or pd.isna(rec["lr_strategy"]) else str(rec["lr_strategy"])
-        axes = {"base_model": STUDY_BASE_MODELS.get(family, family), "dataset": dataset, "data_size": size,
-                "tuning": tuning, "epochs": epochs, "lr_schedule": schedule}
-        rid = imported_run_id(family, dataset, size, tuning, epochs, schedule)
-        for col, (bench, shot) in bench_cols.items():
-            value = rec[col]
-            if pd.isna(value):
-                continue
-            declared = BENCHMARKS[bench]
-            rows.append(ResultRow(
-                model_id="", has_repo=False, run_id=rid, **axes, benchmark=bench, n_shot=shot,
-                metric=declared.metric, scale=declared.scale, higher_is_better=declared.higher_is_better,
-                score=float(value) * CSV_RESCALE.get(bench, 1.0), subset=False, harness="opencompass",
-                source="massive-sft-csv", source_file=path.name))
-    frame = add_gains(rows_frame(rows))
-    notes = ["no model in the study has a Hub repo: rows are marked has_repo=false",
-             "Chinese-Mistral-7B-v0.1's pretrain row equals Mistral-7B-v0.1's in the source",
-             "TruthfulQA is a fraction in the source CSV; it is stored in percent like the other benchmarks",
-             "MT-Bench scores are grades from 1 to 10 (scale `1-10`), never averaged with percentages"]
-    return ResultsTable(frame, "massive-sft-csv", notes)
+    parts = [frame[c].astype(object).map(lambda v: "" if pd.isna(v) else str(v)) for c in IDENTITY]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out + "|" + part
+    return out
 
 
-# -- lm-evaluation-harness files -------------------------------------------------------------------------
+def source_text(row: Any) -> str:
+    """Where a row came from, in one line: source, file and write number."""
+    parts = [str(row["source"] or "unknown source")]
+    if row["source_file"]:
+        parts.append(str(row["source_file"]))
+    if row["sequence"] is not None and str(row["sequence"]) != "<NA>":
+        parts.append(f"write {int(row['sequence'])}")
+    return " · ".join(parts)
 
-def _model_args(value: Any) -> dict[str, Any]:
-    """`model_args` as a mapping: 0.4 writes a dict (or a string), 0.3 a string `k=v,k=v`."""
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str):
-        return dict(kv.split("=", 1) for kv in value.split(",") if "=" in kv)
-    return {}
 
+def validate(frame: pd.DataFrame, where: str = "results") -> pd.DataFrame:
+    """Check the results table's invariants; return the normalised frame.
 
-def lm_eval_layout(data: Any, name: str) -> str:
-    """`0.4` or `0.3`: which lm-evaluation-harness results layout `data` has.
-
-    0.4 files carry `n-shot`, `higher_is_better` and `configs`; 0.3 files carry `config.num_fewshot` and no
-    per-task shot counts.
+    - every row names a run, a benchmark and a metric, on a known scale;
+    - a (benchmark, metric) the registry declares has the registry's scale and direction;
+    - across the whole table, each (benchmark, metric) has one scale and one direction;
+    - every score, base score and gain is a finite number, the scores inside their metric's range;
+    - one score per identity (run, benchmark, metric, shots) per write.
 
     Raises:
-        HubkitError: neither layout.
+        HubkitError: one line naming the rule, the score and — for a conflict — both sources.
     """
-    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
-        raise HubkitError(f"{name}: not lm-eval results (no `results` mapping)")
-    if isinstance(data.get("n-shot"), dict) or isinstance(data.get("higher_is_better"), dict):
-        return "0.4"
-    if isinstance(data.get("config"), dict) and "num_fewshot" in data["config"]:
-        return "0.3"
-    raise HubkitError(f"{name}: cannot tell the lm-eval layout: neither `n-shot` (0.4) nor `config.num_fewshot` (0.3)")
+    import numpy as np
+
+    frame = normalize(frame)
+    if frame.empty:
+        return frame
+    for col in ("run_id", "benchmark", "metric"):
+        empty = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
+        if empty.any():
+            raise HubkitError(f"{where}: a row has no {col} (from {source_text(frame[empty].iloc[0])})")
+    bad_scale = ~frame["scale"].isin(list(SCALES))
+    if bad_scale.any():
+        row = frame[bad_scale].iloc[0]
+        raise HubkitError(f"{where}: {row['benchmark']} {row['metric']} has scale {row['scale']!r} "
+                          f"(known: {', '.join(SCALES)})")
+    kinds = frame.drop_duplicates(["benchmark", "metric", "scale", "higher_is_better"])
+    for (bench, metric), part in kinds.groupby(["benchmark", "metric"], sort=False):
+        spec = metric_spec(str(bench), str(metric)) if str(bench) in BENCHMARKS else None
+        if spec is not None and len(part) == 1:
+            row = part.iloc[0]
+            if (row["scale"], bool(row["higher_is_better"])) != (spec.scale, spec.higher_is_better):
+                raise HubkitError(
+                    f"{where}: {bench} {metric} arrives on the {row['scale']} scale, "
+                    f"{'higher' if row['higher_is_better'] else 'lower'} is better, from {source_text(row)}; the "
+                    f"benchmark registry keeps it on the {spec.scale} scale, "
+                    f"{'higher' if spec.higher_is_better else 'lower'} is better")
+        if len(part) > 1:
+            a, b = part.iloc[0], part.iloc[1]
+            raise HubkitError(
+                f"{where}: {bench} {metric} is on two scales: {a['scale']} "
+                f"({'higher' if a['higher_is_better'] else 'lower'} is better) from {source_text(a)}, and {b['scale']} "
+                f"({'higher' if b['higher_is_better'] else 'lower'} is better) from {source_text(b)}")
+    for col in _FLOAT_COLUMNS:
+        values = frame[col].to_numpy(dtype="float64", na_value=np.nan)
+        if np.isinf(values).any():
+            row = frame[np.isinf(values)].iloc[0]
+            raise HubkitError(f"{where}: {row['run_id']} {row['benchmark']} {row['metric']}: {col} is infinite")
+    if frame["score"].isna().any():
+        row = frame[frame["score"].isna()].iloc[0]
+        raise HubkitError(f"{where}: {row['run_id']} {row['benchmark']} {row['metric']} has no score "
+                          f"(from {source_text(row)})")
+    for (bench, metric, scale), part in frame.groupby(["benchmark", "metric", "scale"], sort=False):
+        spec = metric_spec(str(bench), str(metric))
+        low, high = spec.range if spec is not None and spec.scale == scale else SCALE_RANGES[str(scale)]
+        values = part["score"].to_numpy(dtype="float64")
+        outside = np.zeros(len(part), bool)
+        if low is not None:
+            outside |= values < low
+        if high is not None:
+            outside |= values > high
+        if outside.any():
+            row = part[outside].iloc[0]
+            span = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+            raise HubkitError(f"{where}: {row['run_id']} {bench} {metric} = {row['score']:g} is outside its "
+                              f"{scale} range {span} (from {source_text(row)})")
+    keys = identity_keys(frame) + "|" + frame["sequence"].astype(object).map(str)
+    dupes = keys.duplicated(keep=False).to_numpy(bool)
+    if dupes.any():
+        first = keys[dupes].iloc[0]
+        same = frame[(keys == first).to_numpy(bool)]
+        a, b = same.iloc[0], same.iloc[1]
+        raise HubkitError(f"{where}: {a['run_id']} has two {a['benchmark']} {a['metric']} scores at "
+                          f"{_shots(a['n_shot'])} in one write ({a['score']:g} from {source_text(a)}, {b['score']:g} "
+                          f"from {source_text(b)}): import them separately, the later one last")
+    return frame
 
 
-def _metric_value(metrics: dict[str, Any], name: str) -> float | None:
-    for key, value in metrics.items():
-        if key.split(",")[0] == name and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
+def _shots(n_shot: Any) -> str:
+    return "no shot count" if n_shot is None or str(n_shot) == "<NA>" else f"{int(n_shot)} shots"
 
 
-def _main_metric(task: str, metrics: dict[str, Any], higher: dict[str, Any], file: str,
-                 layout: str) -> tuple[str, float, str, bool, bool]:
-    """(metric, value, scale, higher is better, is a fraction) of a task's main metric.
+@dataclass
+class Replaced:
+    """A score a later write superseded: what it was, where it came from, and what took its place."""
 
-    The main metric is the first one `higher_is_better` lists (0.4) or the first in the task's mapping (0.3).
+    run_id: str
+    column: str
+    old: float
+    new: float
+    old_source: str
+
+    def text(self) -> str:
+        return f"{self.run_id} {self.column}: {self.old:g} ({self.old_source}) → {self.new:g}"
+
+
+def consolidate(frame: pd.DataFrame, where: str = "results") -> tuple[pd.DataFrame, list[Replaced]]:
+    """Every row of a results dataset, one per identity: the row of the latest write (`sequence`) wins, rows
+    without a sequence (written before sequences existed) count as the earliest. Gains are recomputed.
+
+    Returns the rows and the scores that a later write replaced with a different value.
 
     Raises:
-        HubkitError: no numeric metric, or one hubkit cannot interpret (names the file and the field).
+        HubkitError: an invariant fails across the dataset (`validate`), or two rows of one identity have no
+            order between them (two writes without a sequence that disagree).
     """
-    names = [k.split(",")[0] for k in metrics if not k.split(",")[0].endswith("_stderr")
-             and k.split(",")[0] not in ("alias", "name", "sample_len", "sample_count")]
-    order = [m for m in higher if any(n == m for n in names)] or names
-    for name in order:
-        value = _metric_value(metrics, name)
-        if value is None:
-            continue
-        if name not in METRICS:
-            raise HubkitError(f"{file}: cannot interpret metric {name!r} of results.{task} (its scale is unknown; "
-                              f"known: {', '.join(sorted(METRICS))})")
-        scale, default_higher, fraction = METRICS[name]
-        direction = higher.get(name)
-        if layout == "0.4" and not isinstance(direction, bool):
-            raise HubkitError(f"{file}: higher_is_better.{task}.{name} is missing or not true/false")
-        return name, value, scale, direction if isinstance(direction, bool) else default_higher, fraction
-    raise HubkitError(f"{file}: results.{task} holds no numeric metric")
-
-
-def _limit_counts(data: dict[str, Any], task: str, file: str) -> tuple[int | None, int | None, bool]:
-    """(samples scored, benchmark size, subset) from `n-samples` (0.4) or `config.limit` (0.3 and 0.4)."""
-    counts = (data.get("n-samples") or {}).get(task)
-    limit = (data.get("config") or {}).get("limit")
-    if isinstance(counts, dict) and "effective" in counts and "original" in counts:
-        try:
-            effective, original = int(counts["effective"]), int(counts["original"])
-        except (TypeError, ValueError):
-            raise HubkitError(f"{file}: n-samples.{task} is not a pair of counts") from None
-        return effective, original, effective < original
-    if limit in (None, "", 0):
-        return None, None, False
-    try:
-        limit = float(limit)
-    except (TypeError, ValueError):
-        raise HubkitError(f"{file}: config.limit is {limit!r}, not a number") from None
-    if limit < 1:
-        return None, None, True  # a fraction of the benchmark
-    return int(limit), None, True  # at most `limit` samples of a benchmark of unknown size: a subset
-
-
-def _shots(data: dict[str, Any], task: str, layout: str, file: str) -> int:
-    if layout == "0.3":
-        value = data["config"].get("num_fewshot")
-    else:
-        table = data.get("n-shot") or {}
-        value = table.get(task)
-        if value is None:  # a group: its subtasks' common shot count
-            members = {table.get(t) for t in (data.get("group_subtasks") or {}).get(task, [])}
-            value = members.pop() if len(members) == 1 else None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        field_name = "config.num_fewshot" if layout == "0.3" else f"n-shot.{task}"
-        raise HubkitError(f"{file}: {field_name} is {value!r}, not a shot count") from None
-
-
-def lm_eval_rows(data: dict[str, Any], model_id: str, run_id: str, axes: dict[str, Any],
-                 evaluated_at: str | None = None, source: str = "lm-eval", file: str = "results") -> list[ResultRow]:
-    """Results-schema rows of one lm-eval results mapping, 0.3 or 0.4 layout (hubkit's own files add base
-    scores and gains on the same samples).
-
-    Each task's main metric becomes a row: a fraction in percent, a perplexity or likelihood difference
-    as it is (`raw`, lower is better). Subtasks of a group that is itself in the file are left to the group.
-
-    Raises:
-        HubkitError: a layout or a metric that cannot be interpreted (one line naming the file and field).
-    """
-    layout = lm_eval_layout(data, file)
-    hub = data.get("hubkit") or {}
-    config = data.get("config") or {}
-    args = _model_args(config.get("model_args"))
-    revision = config.get("model_revision") or args.get("revision") or None
-    if revision in ("main", ""):
-        revision = config.get("model_sha") or revision
-    when = hub.get("evaluated_at") or evaluated_at
-    harness = "hubkit" if hub else "lm-eval"
-    version = data.get("hubkit_version") if hub else (data.get("lm_eval_version") or ("0.3" if layout == "0.3" else None))
-    grouped = {t for group, members in (data.get("group_subtasks") or {}).items() if group in data["results"]
-               for t in members if t != group}
-    rows = []
-    for task, metrics in data["results"].items():
-        if task in grouped or not isinstance(metrics, dict):
-            continue
-        # a judged score (MT-Bench, AlpacaEval) names its judge; it has no shots, as in the study's table
-        judge = ((data.get("configs") or {}).get(task) or {}).get("metadata", {}) or {}
-        judge = judge.get("judge") if isinstance(judge, dict) and isinstance(judge.get("judge"), str) else None
-        higher = (data.get("higher_is_better") or {}).get(task) or {}
-        metric, value, scale, up, fraction = _main_metric(task, metrics, higher, file, layout)
-        bench = task if task in BENCHMARKS else slug(task).replace("-", "_")
-        declared = BENCHMARKS.get(bench)
-        if declared and declared.scale != scale:
-            raise HubkitError(f"{file}: results.{task} reports {metric!r} on the {scale} scale, but {bench} is "
-                              f"kept on the {declared.scale} scale")
-        n_samples, n_total, subset = _limit_counts(data, task, file)
-        rows.append(ResultRow(
-            model_id=model_id, has_repo=bool(model_id), run_id=run_id, model_revision=revision, **axes,
-            benchmark=bench, n_shot=None if judge else _shots(data, task, layout, file), metric=metric, scale=scale,
-            higher_is_better=up, score=100.0 * value if fraction else value,
-            base_score=(hub.get("base_scores") or {}).get(task), gain=(hub.get("gains") or {}).get(task),
-            n_samples=n_samples, n_total=n_total, subset=subset, harness=harness,
-            harness_version=None if version is None else str(version), judge=judge, source=source,
-            source_file=None if source == "hubkit" else Path(file).name, evaluated_at=when))
-    return rows
-
-
-def import_lm_eval(paths: list[str | Path], axes: dict[str, Any] | None = None) -> ResultsTable:
-    """lm-evaluation-harness results files, in the 0.3 or the 0.4 layout, as results rows.
-
-    What is kept: each task's main metric with its scale and direction (a perplexity stays a lower-is-better
-    raw number), the shot count, the sample counts (`limit`), the model revision and the file's name.
-    The model id is `model_args.pretrained` when it is a Hub id; a local path is never stored. A model's
-    revision (`model_args.revision`, `model_revision`) is part of its run id, so checkpoints of one model
-    stay apart.
-
-    Raises:
-        HubkitError: a file that is not lm-eval results JSON, or that holds a field hubkit cannot interpret;
-            nothing is imported then.
-    """
-    rows: list[ResultRow] = []
-    for p in paths:
-        p = Path(p)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise HubkitError(f"{p.name}: not a readable JSON file: {first_line(e)}") from None
-        lm_eval_layout(data, p.name)
-        config = data.get("config") or {}
-        args = _model_args(config.get("model_args"))
-        pretrained = str(args.get("pretrained") or data.get("model_name") or "")
-        is_hub_id = bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", pretrained)) and not Path(pretrained).exists()
-        name = pretrained if is_hub_id else Path(pretrained.rstrip("/")).name or p.parent.name
-        run = slug(pretrained.replace("/", "-")) if is_hub_id else slug(p.parent.name or name)
-        revision = config.get("model_revision") or args.get("revision")
-        if revision and revision != "main":
-            run = f"{run}-rev-{slug(str(revision))[:40]}"
-        ax = {"base_model": None, "dataset": None, "data_size": None, "tuning": None, "epochs": None,
-              "lr_schedule": None, **(axes or {})}
-        when = _lm_eval_date(p.name)
-        if when is None and isinstance(data.get("date"), (int, float)):
-            import datetime as dt
-
-            when = dt.datetime.fromtimestamp(data["date"], dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        rows += lm_eval_rows(data, model_id=name if is_hub_id else "", run_id=run, axes=ax, evaluated_at=when,
-                             file=p.name)
-    frame = rows_frame(rows)
-    dupes = frame[frame.duplicated(["run_id", "benchmark", "n_shot"], keep=False)]
-    if not dupes.empty:
-        r = dupes.iloc[0]
-        raise HubkitError(f"two of the files score {r['run_id']} on {r['benchmark']} ({r['n_shot']}-shot) "
-                          "at the same revision: import them separately")
-    return ResultsTable(add_gains(frame), "lm-eval")
-
-
-def import_key(format: str, files: list[Path], frame: pd.DataFrame | None = None) -> str:
-    """The rows-file key of an import: importing the same results again replaces those rows, not adds to them.
-
-    For lm-eval files the key is derived from what the rows identify (model, revision, task, shots), so two
-    imports of different checkpoints or shot counts never replace each other, whatever the files are called.
-    """
-    if format == "massive-sft-csv":
-        return f"import-massive-sft-{Path(files[0]).stem}"
-    if frame is None or frame.empty:
-        return "import-lm-eval-" + "-".join(sorted({Path(p).parent.name for p in files}))[:80]
-    ids = sorted({f"{r}|{b}|{n}" for r, b, n in zip(frame["run_id"], frame["benchmark"], frame["n_shot"])})
-    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
-    return f"import-lm-eval-{slug(str(frame['run_id'].iloc[0]))[:60]}-{digest}"
-
-
-def _lm_eval_date(filename: str) -> str | None:
-    m = re.search(r"(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})(\.\d+)?", filename)
-    return f"{m.group(1)}T{m.group(2)}:{m.group(3)}:{m.group(4)}{m.group(5) or ''}Z" if m else None
+    frame = validate(frame, where)
+    if frame.empty:
+        return frame, []
+    ordered = frame.assign(_seq=frame["sequence"].fillna(-1).astype("int64")).sort_values("_seq", kind="stable")
+    latest = ordered.drop_duplicates(IDENTITY, keep="last")
+    older = ordered[ordered.duplicated(IDENTITY, keep="last")]
+    replaced: list[Replaced] = []
+    if not older.empty:
+        new = latest.set_index(IDENTITY)
+        for _, row in older.iterrows():
+            winner = new.loc[tuple(row[IDENTITY])]
+            if int(winner["_seq"]) == int(row["_seq"]) and winner["score"] != row["score"]:
+                raise HubkitError(f"{where}: {row['run_id']} {row['benchmark']} {row['metric']} has two scores with "
+                                  f"no recorded order ({row['score']:g} from {source_text(row)}, {winner['score']:g} "
+                                  f"from {source_text(winner)}): push one of them again to order them")
+            if winner["score"] != row["score"]:
+                replaced.append(Replaced(str(row["run_id"]), score_column(row["benchmark"], row["n_shot"],
+                                                                          row["metric"]),
+                                         float(row["score"]), float(winner["score"]), source_text(row)))
+    return add_gains(latest.drop(columns="_seq").sort_index()), replaced

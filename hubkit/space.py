@@ -33,14 +33,11 @@ SPACE_FILES = ("app.py", "leaderboard.py", "benchmarks.json", "requirements.txt"
 
 
 def benchmarks_json() -> str:
-    """`benchmarks.json`: hubkit's benchmark table as the app reads it (name → group, title, metric, scale,
-    direction, the study's shot count, dataset)."""
-    from .eval.tasks import PUBLIC_IDS
-    from .results import BENCHMARKS
+    """`benchmarks.json`: the benchmark registry as the app reads it, a generated copy (name → group, title, headline
+    metric, its scale and direction, the study's shot count, dataset, and every metric's scale and direction)."""
+    from .benchmarks import BENCHMARKS
 
-    table = {name: {"group": b.group, "title": b.title, "metric": b.metric, "scale": b.scale,
-                    "higher_is_better": b.higher_is_better, "n_shot": b.n_shot, "dataset": PUBLIC_IDS.get(name, "")}
-             for name, b in BENCHMARKS.items()}
+    table = {name: b.to_space() for name, b in BENCHMARKS.items()}
     return json.dumps(table, indent=1, ensure_ascii=False) + "\n"
 
 

@@ -173,7 +173,7 @@ def test_the_summary_mean_gain_takes_percent_benchmarks_once_each():
     """Two of the study's runs have MT-Bench grades (1-10), NQ-open at four shot counts and five benchmarks at two:
     the summary's mean gain is over the percent-scale benchmarks, each at one shot count (the study's on a tie)."""
     from hubkit.quickstart import summarize
-    from hubkit.results import import_massive_sft_csv
+    from hubkit.importers import import_massive_sft_csv
 
     study = import_massive_sft_csv(Path(__file__).resolve().parents[2] / "shared" / "data" / "massive_sft_results"
                                    / "evaluation_result.csv").frame

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..benchmarks import BENCHMARKS, FORMAT_FAILURE_POINTS
 from ..errors import HubkitError
 from ..utils import did_you_mean, first_line
 from . import figures
@@ -61,10 +62,9 @@ from .conditions import (
 if TYPE_CHECKING:
     import pandas as pd
 
-# A base model "fails the format" of a few-shot benchmark when it scores at most this many points, or under a
-# quarter of chance on a multiple-choice benchmark: its fine-tunes' gains there measure format, not skill.
-FORMAT_FAILURE_POINTS = 2.5
-CHANCE = {"boolq": 50.0, "mmlu": 25.0, "hellaswag": 25.0, "jmmlu": 25.0, "cmmlu": 25.0}
+# A base model "fails the format" of a few-shot benchmark when it scores at most the benchmark's threshold
+# (`format_failure_points` in its registry record), or under a quarter of its chance level: its fine-tunes' gains
+# there measure format, not skill. A benchmark the registry does not know gets the default threshold, no chance.
 MIN_COVERAGE = 0.5  # a benchmark enters a cross-benchmark mean when at least half the units have it
 CROSS_LINGUAL = ("mmlu", "jmmlu", "cmmlu")
 _SCALE_ORDER = {"percent": 0, "1-10": 1, "raw": 2}
@@ -157,7 +157,7 @@ def load_results_table(source: str) -> pd.DataFrame:
 
     path = Path(source)
     if path.suffix == ".csv":
-        from ..results import import_massive_sft_csv
+        from ..importers import import_massive_sft_csv
 
         return import_massive_sft_csv(path).frame
     if path.suffix == ".parquet" and path.is_file():
@@ -257,14 +257,18 @@ def is_format_failure(benchmark: Any, n_shot: Any, scale: Any, base_score: Any) 
         return False
     if shots < 1 or np.isnan(base):
         return False
-    return base <= FORMAT_FAILURE_POINTS or base < CHANCE.get(str(benchmark), 0.0) / 4
+    known = BENCHMARKS.get(str(benchmark))
+    threshold, chance = (known.format_failure_points, known.chance) if known else (FORMAT_FAILURE_POINTS, 0.0)
+    return base <= threshold or base < chance / 4
 
 
 def gain_cells(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per run and benchmark column (`<benchmark>-<n>shot`), with its gain and format-failure flag."""
-    from ..results import bench_column
+    """One row per run and score column (`<benchmark>-<n>shot`, `:<metric>` beside a non-headline metric: see
+    `results.score_column`), with its gain and format-failure flag."""
+    from ..results import score_column
 
-    cells = rows.assign(column=[bench_column(b, n) for b, n in zip(rows["benchmark"], rows["n_shot"])])
+    cells = rows.assign(column=[score_column(b, n, m) for b, n, m in
+                                zip(rows["benchmark"], rows["n_shot"], rows["metric"])])
     cells = cells.drop_duplicates(["run_id", "column"])
     cells["format_failure"] = [is_format_failure(b, n, s, v) for b, n, s, v in zip(
         cells["benchmark"], cells["n_shot"].astype(object), cells["scale"], cells["base_score"].astype(object))]
@@ -290,13 +294,14 @@ def averaged_cells(cells: pd.DataFrame, include_failures: bool) -> tuple[pd.Data
     """The cells a mean over benchmarks takes: percent-scale, higher-is-better, no base-model format failure
     (unless `include_failures`), and one shot count per benchmark, so that each benchmark counts once (the study
     scored NQ-open at 0, 1, 5 and 25 shots: as four columns it would weigh four times). The shot count kept is
-    the one most runs have, the study's (`Benchmark.n_shot`) on a tie, then the fewest shots. Also returns a note
-    naming the shot counts kept where a benchmark had several."""
+    the one most runs have, the study's (the registry's `study_shots`) on a tie, then the fewest shots; and one
+    metric per benchmark, its headline (`acc` and `acc_norm` of one benchmark are never averaged together). Also
+    returns a note naming the shot counts kept where a benchmark had several."""
     import pandas as pd
 
-    from ..results import BENCHMARKS, bench_column
+    from ..results import score_column
 
-    keep = (cells["scale"] == "percent") & cells["higher_is_better"].astype(bool)
+    keep = (cells["scale"] == "percent") & cells["higher_is_better"].astype(bool) & cells["headline"].astype(bool)
     if not include_failures:
         keep &= ~cells["format_failure"]
     cells = cells[keep.to_numpy(bool)]
@@ -308,7 +313,7 @@ def averaged_cells(cells: pd.DataFrame, include_failures: bool) -> tuple[pd.Data
     for benchmark, counts in runs.groupby(level="benchmark"):
         counts = counts.droplevel("benchmark")
         known = BENCHMARKS.get(str(benchmark))
-        study = bench_column(str(benchmark), known.n_shot) if known else None
+        study = score_column(str(benchmark), known.study_shots, known.headline) if known else None
         kept.append(max(counts.index, key=lambda c: (counts[c], c == study, -(shots[c] if pd.notna(shots[c]) else 0))))
         if len(counts) > 1:
             several.append(f"{kept[-1]} (of {', '.join(counts.index)})")
@@ -801,7 +806,7 @@ def cross_lingual(cells: pd.DataFrame, condition: Condition = MAIN_GRID, out: Pa
     """MMLU, JMMLU and CMMLU gains by the base model's pretraining language, and how they go together."""
     import pandas as pd
 
-    from ..results import STUDY_BASE_LANGUAGES
+    from ..importers import STUDY_BASE_LANGUAGES
 
     part = cells[cells["benchmark"].isin(CROSS_LINGUAL).to_numpy(bool)].copy()
     part["language"] = part["base_model"].map(lambda b: STUDY_BASE_LANGUAGES.get(str(b)))

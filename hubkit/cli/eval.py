@@ -70,7 +70,8 @@ def evaluate(
     if report.gains:
         table.add_column("base", justify="right")
         table.add_column("gain", justify="right")
-    from ..results import BENCHMARKS, samples_text
+    from ..benchmarks import BENCHMARKS
+    from ..results import samples_text
 
     for name, score in report.scores.items():
         metric = next(iter(report.metrics[name]))

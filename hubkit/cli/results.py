@@ -24,7 +24,7 @@ def import_results(
     from rich.console import Console
 
     from ..errors import HubkitError
-    from ..results import import_key, import_lm_eval, import_massive_sft_csv
+    from ..importers import import_key, import_lm_eval, import_massive_sft_csv
 
     if format == "massive-sft-csv":
         if len(files) != 1:
@@ -46,15 +46,25 @@ def import_results(
     pushed = push_results(table, repo_id, key, private=private, api=api)
     frame = table.frame
     without = int((~frame.drop_duplicates("run_id")["has_repo"]).sum())
-    console = Console()
+    console = Console(highlight=False)
     console.print(f"Imported {table.models:,} models ({len(frame):,} rows; {without:,} without a model repo) "
-                  f"into [cyan]{pushed.repo_id}[/cyan] @ {pushed.commit[:10]}: {pushed.models:,} models in all")
+                  f"into [cyan]{pushed.repo_id}[/cyan] @ {pushed.commit[:10]} as write {pushed.sequence}: "
+                  f"{pushed.models:,} models in all")
     subsets = int(frame["subset"].fillna(False).astype(bool).sum())
     scales = frame.groupby("scale")["benchmark"].nunique().to_dict()
     console.print("Scales: " + ", ".join(f"{n} benchmark(s) {s}" for s, n in sorted(scales.items()))
                   + (f"; {subsets:,} row(s) scored on a subset (flagged, never averaged)" if subsets else ""))
     for note in table.notes:
-        console.print(f"Note: {note}")
+        console.print(f"Kept: {note}", markup=False)
+    for line in table.left_out:
+        console.print(f"Left out: {line}", markup=False)
+    if pushed.replaced:
+        console.print(f"Replaced {len(pushed.replaced):,} earlier score(s) of the same model, benchmark, metric and "
+                      "shots:", markup=False)
+        for item in pushed.replaced[:20]:
+            console.print(f"  {item.text()}", markup=False)
+        if len(pushed.replaced) > 20:
+            console.print(f"  … and {len(pushed.replaced) - 20:,} more", markup=False)
 
 
 def publish(

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..benchmarks import BENCHMARKS, metric_spec
 from ..errors import HubkitError
 from ..utils import DATA_NAMESPACE
 from .lm import LM, ModelSource, resolve_model
@@ -68,6 +69,7 @@ class EvalReport:
     seconds: float = 0.0
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     judge: Any = None  # `judge.JudgeIdentity` of the judged benchmarks' grader
+    base_metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # the base's `metrics`, same samples
     dropped: dict[str, str] = field(default_factory=dict)  # benchmark → why it has no score
 
     def subset(self, benchmark: str) -> bool:
@@ -307,13 +309,13 @@ def _entries(run: BenchmarkRun, samples: list[dict], facts: dict[str, Any], judg
     fact = facts[run.name]
     if run.task.kind != "judge":
         metrics = _aggregate(run, samples)
-        main = run.task.metrics[0]
+        main = BENCHMARKS[run.name].headline
         return [Entry(run.name, run, metrics, main, 100.0 * metrics[main], fact["effective"], fact["original"])]
-    from .judged import judged_metrics, main_metric
+    from .judged import judged_metrics
 
     out = []
     for bench, metrics in judged_metrics(run, samples, judging.lc_tables if judging else None).items():
-        main = main_metric(bench)
+        main = BENCHMARKS[bench].headline
         if metrics.get(main) is None:
             if dropped is not None:
                 dropped[bench] = f"the judge gave no usable grade for any of {metrics['questions']} answers"
@@ -408,12 +410,12 @@ def evaluate_model(
             base_source = resolve_model(base_id, None if base else source.base_revision)
             base_samples, _ = _evaluate_source(base_source, runs, data, batch_size, progress, sandbox_timeout, judging)
             report.base = base_source
-            base_scores = {e.benchmark: e.score for run in runs
-                           for e in _entries(run, base_samples[run.name], facts, judging)}
+            base_entries = {e.benchmark: e for run in runs for e in _entries(run, base_samples[run.name], facts, judging)}
             for e in entries:
-                if e.benchmark in base_scores:
-                    report.base_scores[e.benchmark] = base_scores[e.benchmark]
-                    report.gains[e.benchmark] = e.score - base_scores[e.benchmark]
+                if e.benchmark in base_entries:
+                    report.base_scores[e.benchmark] = base_entries[e.benchmark].score
+                    report.base_metrics[e.benchmark] = base_entries[e.benchmark].metrics
+                    report.gains[e.benchmark] = e.score - base_entries[e.benchmark].score
         report.judge = judging.judge.identity if judging else None
         report.dropped = dropped
     report.seconds = time.time() - started
@@ -426,17 +428,23 @@ def _write(report: EvalReport, entries: list[Entry], samples: dict[str, list[dic
     from .. import __version__
     from ..utils import now, versions
 
+    from .judged import COUNTS
+
     out.mkdir(parents=True, exist_ok=True)
     stamp = now().replace(":", "-").rstrip("Z")
     src = report.model
-    results, configs = {}, {}
+    results, configs, base_results = {}, {}, {}
     for e in entries:
         task, run = e.run.task, e.run
-        entry: dict[str, Any] = {"alias": e.benchmark}
-        for name, value in e.metrics.items():
-            entry[f"{name},none"] = value
-        results[e.benchmark] = entry
+        # only metrics (with their standard errors) in `results`: a judged benchmark's grade counts go to metadata
+        results[e.benchmark] = {"alias": e.benchmark, **{f"{k},none": v for k, v in e.metrics.items() if k not in COUNTS}}
+        if e.benchmark in report.base_metrics:
+            base_results[e.benchmark] = {f"{k},none": v for k, v in report.base_metrics[e.benchmark].items()
+                                         if k not in COUNTS and not k.endswith("_stderr")}
         metadata: dict[str, Any] = {"version": task.version, "evaluate_module": task.metric}
+        counts = {k: v for k, v in e.metrics.items() if k in COUNTS}
+        if counts:
+            metadata["counts"] = counts
         if task.kind == "judge" and report.judge:
             metadata["judge"] = report.judge.text()
         configs[e.benchmark] = {"task": e.benchmark, "dataset_path": facts[task.name]["dataset"],
@@ -446,7 +454,9 @@ def _write(report: EvalReport, entries: list[Entry], samples: dict[str, list[dic
                                 "generation_kwargs": {"until": list(task.stop), "do_sample": False,
                                                       "max_gen_toks": run.max_new_tokens or task.max_new_tokens}
                                 if task.kind != "loglik" else None,
-                                "metric_list": [{"metric": e.main, "aggregation": "mean", "higher_is_better": True}],
+                                "metric_list": [{"metric": m, "aggregation": "mean",
+                                                 "higher_is_better": _higher(e.benchmark, m)}
+                                                for m in e.metrics if m not in COUNTS and not m.endswith("_stderr")],
                                 "metadata": metadata}
     data = {
         "results": results,
@@ -454,7 +464,8 @@ def _write(report: EvalReport, entries: list[Entry], samples: dict[str, list[dic
         "configs": configs,
         "versions": {e.benchmark: float(e.run.task.version) for e in entries},
         "n-shot": {e.benchmark: e.run.n_shot for e in entries},
-        "higher_is_better": {e.benchmark: {e.main: True} for e in entries},
+        "higher_is_better": {e.benchmark: {m: _higher(e.benchmark, m) for m in e.metrics
+                                           if m not in COUNTS and not m.endswith("_stderr")} for e in entries},
         "n-samples": {e.benchmark: {"original": e.total, "effective": e.scored} for e in entries},
         "config": {"model": "hf", "model_args": {"pretrained": src.name, "revision": src.revision},
                    "model_revision": src.revision, "model_sha": src.revision, "batch_size": batch_size,
@@ -472,6 +483,7 @@ def _write(report: EvalReport, entries: list[Entry], samples: dict[str, list[dic
             "base_revision": report.base.revision if report.base else None,
             "scores": report.scores,
             "base_scores": report.base_scores,
+            "base_results": base_results,
             "gains": report.gains,
             "judge": report.judge.to_json() if report.judge else None,
             "evaluated_at": now(),
@@ -487,6 +499,11 @@ def _write(report: EvalReport, entries: list[Entry], samples: dict[str, list[dic
         report.samples_files[name] = path
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(report.results_file)  # the results file appears last, complete
+
+
+def _higher(benchmark: str, metric: str) -> bool:
+    spec = metric_spec(benchmark, metric)
+    return True if spec is None else spec.higher_is_better
 
 
 def latest_results(folder: str | Path) -> Path | None:

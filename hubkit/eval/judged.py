@@ -452,11 +452,9 @@ def judged_metrics(run, samples: list[dict], tables: LcTables | None) -> dict[st
     return mt_bench_metrics(samples) if run.task.name == "mt_bench" else alpaca_metrics(samples, tables)
 
 
-MAIN_METRIC = {"alpaca_eval_v2": "win_rate", "alpaca_eval_v2_lc": "length_controlled_winrate"}
-
-
-def main_metric(benchmark: str) -> str:
-    return MAIN_METRIC.get(benchmark, "judge_score")
+#: What a judged benchmark's metrics carry beside its metrics: grade counts (not scores; kept in the results file's
+#: metadata).
+COUNTS = ("questions", "grades", "parsed", "follow_up", "failed", "avg_length")
 
 
 def category_totals(docs: list[dict]) -> dict[str, int]:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..errors import HubkitError
-from ..results import BENCHMARKS
+from ..benchmarks import BENCHMARKS, Benchmark
 from . import scoring
 
 Kind = Literal["generate", "code", "loglik", "judge"]
@@ -51,11 +51,10 @@ class Task:
     """One benchmark: where its data lives, how a record becomes a request, and how answers are scored.
 
     Attributes:
-        name: the benchmark's name in the results schema (`hubkit.results.BENCHMARKS`).
+        name: the benchmark's id in the registry (`hubkit.benchmarks`), which holds its shots, headline metric,
+            seeded repo and splits (`dataset.seed`, `dataset.split`, `dataset.shot_split`).
         kind: `generate` (free text, scored against a target), `code` (generated code run against tests),
             `loglik` (multiple choice by log-likelihood) or `judge` (answers graded by an LLM judge).
-        repo: the seeded dataset repo name (under the data namespace).
-        split: the evaluated split; `shots_split` the one shots come from (None: a held-back pool).
         metric: the local `evaluate` module that aggregates the per-sample answers.
         metrics: the metric names it reports, main first.
         version: bumped when prompts or scoring change, so caches and results are never mixed.
@@ -63,8 +62,6 @@ class Task:
 
     name: str
     kind: Kind
-    repo: str
-    split: str
     metric: str
     metrics: tuple[str, ...]
     prompt: Callable[[dict], str]
@@ -75,7 +72,6 @@ class Task:
     program: Callable[[dict, str], str] | None = None
     stop: tuple[str, ...] = ()
     max_new_tokens: int = 256
-    shots_split: str | None = None
     select: Callable[[list[dict]], list[dict]] | None = None  # the records to evaluate, in order
     shot_pool: Callable[[list[dict]], list[dict]] | None = None
     same_key: str | None = None  # shots share this field with the record (MMLU: subject)
@@ -84,9 +80,27 @@ class Task:
     version: int = 1
 
     @property
+    def record(self) -> Benchmark:
+        return BENCHMARKS[self.name]
+
+    @property
     def n_shot(self) -> int:
-        """The study's shot count (`hubkit.results.BENCHMARKS`; a judged benchmark has none: 0)."""
-        return BENCHMARKS[self.name].n_shot or 0
+        """The study's shot count (the registry's; a judged benchmark has none: 0)."""
+        return self.record.study_shots or 0
+
+    @property
+    def repo(self) -> str:
+        """The seeded dataset repo's name (under the data namespace)."""
+        return str(self.record.dataset.get("seed") or self.name)
+
+    @property
+    def split(self) -> str:
+        return str(self.record.dataset.get("split") or "test")
+
+    @property
+    def shots_split(self) -> str | None:
+        """The split shots come from (None: a held-back pool of the evaluated split)."""
+        return self.record.dataset.get("shot_split")
 
     def match(self, output: str, doc: dict) -> float:
         """The per-sample score of a generated answer (generate tasks)."""
@@ -184,38 +198,74 @@ def _held_back(docs: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 TASKS: dict[str, Task] = {t.name: t for t in [
-    Task("gsm8k", "generate", "gsm8k", "test", "gsm8k_exact_match", ("exact_match",), _gsm8k_q,
+    Task("gsm8k", "generate", "gsm8k_exact_match", ("exact_match",), _gsm8k_q,
          shot=lambda d: f"{_gsm8k_q(d)} {d['answer']}", target=lambda d: d["answer"].split("####")[-1].strip(),
-         stop=("Question:", "</s>", "<|im_end|>", "\n\n\n"), max_new_tokens=256, shots_split="train"),
-    Task("math", "generate", "math", "test", "math_equivalence", ("exact_match",), _math_q,
+         stop=("Question:", "</s>", "<|im_end|>", "\n\n\n"), max_new_tokens=256),
+    Task("math", "generate", "math_equivalence", ("exact_match",), _math_q,
          target=_math_target, stop=("Problem:", "</s>", "<|im_end|>"), max_new_tokens=512),
-    Task("math500", "generate", "math500", "test", "math_equivalence", ("exact_match",), _math_q,
+    Task("math500", "generate", "math_equivalence", ("exact_match",), _math_q,
          target=_math_target, stop=("Problem:", "</s>", "<|im_end|>"), max_new_tokens=512),
-    Task("humaneval", "code", "humaneval", "test", "code_pass_at_k", ("pass@1",), lambda d: d["prompt"],
+    Task("humaneval", "code", "code_pass_at_k", ("pass@1",), lambda d: d["prompt"],
          program=_humaneval_program, stop=("\nclass", "\ndef", "\n#", "\nif", "\nprint"), max_new_tokens=512),
-    Task("mbpp", "code", "mbpp", "test", "code_pass_at_k", ("pass@1",), _mbpp_q,
+    Task("mbpp", "code", "code_pass_at_k", ("pass@1",), _mbpp_q,
          shot=lambda d: f"{_mbpp_q(d)}{d['code']}\n[DONE]", program=_mbpp_program, stop=("[DONE]",),
          max_new_tokens=512, select=_mbpp_test, shot_pool=_mbpp_shots),
-    Task("mmlu", "loglik", "mmlu", "test", "multiple_choice", ("acc",), _mmlu_q,
+    Task("mmlu", "loglik", "multiple_choice", ("acc",), _mmlu_q,
          shot=lambda d: f"{_mmlu_q(d)} {_LETTERS[d['answer']]}", choices=lambda d: [" A", " B", " C", " D"],
-         labels=lambda d: _one_hot(4, d["answer"]), shots_split="validation", same_key="subject",
+         labels=lambda d: _one_hot(4, d["answer"]), same_key="subject",
          description=_mmlu_description),
-    Task("hellaswag", "loglik", "hellaswag", "validation", "multiple_choice", ("acc_norm", "acc"),
+    Task("hellaswag", "loglik", "multiple_choice", ("acc_norm", "acc"),
          lambda d: d["ctx"], shot=lambda d: f"{d['ctx']} {d['endings'][d['label']]}",
          choices=lambda d: [" " + e for e in d["endings"]], labels=lambda d: _one_hot(4, d["label"])),
-    Task("boolq", "loglik", "boolq", "validation", "multiple_choice", ("acc",), _boolq_q,
+    Task("boolq", "loglik", "multiple_choice", ("acc",), _boolq_q,
          shot=lambda d: f"{_boolq_q(d)} {'yes' if d['answer'] else 'no'}", choices=lambda d: [" no", " yes"],
          labels=lambda d: _one_hot(2, int(bool(d["answer"])))),
-    Task("truthfulqa", "loglik", "truthfulqa", "validation", "multiple_choice", ("mc2", "mc1"),
+    Task("truthfulqa", "loglik", "multiple_choice", ("mc2", "mc1"),
          lambda d: f"Q: {d['Question']}\nA:", choices=_truthfulqa_choices, labels=_truthfulqa_labels),
-    Task("nq_open", "generate", "nq_open", "validation", "nq_exact_match", ("exact_match",), _nq_q,
+    Task("nq_open", "generate", "nq_exact_match", ("exact_match",), _nq_q,
          shot=lambda d: f"{_nq_q(d)} {d['answer'][0]}", target=lambda d: list(d["answer"]),
          stop=("\n", ".", ","), max_new_tokens=32),
-    Task("mt_bench", "judge", "mt_bench", "test", "judge_score", ("judge_score",), lambda d: d["turns"][0],
+    Task("mt_bench", "judge", "judge_score", ("judge_score",), lambda d: d["turns"][0],
          max_new_tokens=1024),
-    Task("alpaca_eval_v2", "judge", "alpaca_eval", "eval", "win_rate", ("win_rate",), lambda d: d["instruction"],
+    Task("alpaca_eval_v2", "judge", "win_rate", ("win_rate",), lambda d: d["instruction"],
          max_new_tokens=2048),
 ]}
+
+
+def record_task(bench: Benchmark) -> Task:
+    """The multiple-choice task a registry record describes in its `task:` section (no code of its own): the
+    prompt and choices are format strings over a record's fields (or `choices` names a list field, each choice
+    then preceded by a space, as lm-eval's target delimiter), `label` the field with the right choice's index.
+
+    Raises:
+        HubkitError: the record declares a metric the multiple-choice scorer does not report.
+    """
+    mc = bench.task
+    assert mc is not None
+    scored = ("acc", "acc_norm", "mc1", "mc2")
+    unknown = [m for m in bench.metrics if m not in scored]
+    if unknown:
+        raise HubkitError(f"{bench.file}: a multiple-choice task reports {', '.join(scored)}, not {unknown[0]!r}")
+
+    def prompt(doc: dict) -> str:
+        return mc.prompt.format(**doc)
+
+    def choices(doc: dict) -> list[str]:
+        if isinstance(mc.choices, str):
+            return [" " + str(c) for c in doc[mc.choices]]
+        return [str(c).format(**doc) for c in mc.choices]
+
+    def labels(doc: dict) -> list[int]:
+        return _one_hot(len(choices(doc)), int(doc[mc.label]))
+
+    return Task(bench.id, "loglik", "multiple_choice", (bench.headline, *[m for m in bench.metrics
+                                                                         if m != bench.headline]),
+                prompt, shot=lambda d: prompt(d) + choices(d)[int(d[mc.label])], choices=choices, labels=labels)
+
+
+def tasks() -> dict[str, Task]:
+    """Every task: hubkit's own (`TASKS`), then one per registry record with a `task:` section."""
+    return {**TASKS, **{b.id: record_task(b) for b in BENCHMARKS.values() if b.task is not None and b.id not in TASKS}}
 
 
 @dataclass(frozen=True)
@@ -237,15 +287,6 @@ class BenchmarkRun:
                 "max_new_tokens": self.max_new_tokens or self.task.max_new_tokens}
 
 
-# The public dataset each benchmark's seeded copy mirrors: what cards and `.eval_results/` name.
-PUBLIC_IDS = {"gsm8k": "openai/gsm8k", "math": "EleutherAI/hendrycks_math", "math500": "HuggingFaceH4/MATH-500",
-              "humaneval": "openai/openai_humaneval", "mbpp": "google-research-datasets/mbpp", "mmlu": "cais/mmlu",
-              "hellaswag": "Rowan/hellaswag", "boolq": "google/boolq", "truthfulqa": "truthfulqa/truthful_qa",
-              "nq_open": "google-research-datasets/nq_open", "mt_bench": "HuggingFaceH4/mt_bench_prompts",
-              "alpaca_eval_v2": "tatsu-lab/alpaca_eval", "alpaca_eval_v2_lc": "tatsu-lab/alpaca_eval",
-              **{f"mt_bench_{c}": "HuggingFaceH4/mt_bench_prompts" for c in ("writing", "roleplay", "reasoning", "math",
-                                                                              "coding", "extraction", "stem",
-                                                                              "humanities")}}
 STUDY_ORDER = ("gsm8k", "math", "humaneval", "mbpp", "mmlu", "hellaswag", "boolq", "truthfulqa", "nq_open")
 # `quick`: a few records of each benchmark with shorter answers, for CPUs and CI (minutes on a 135M model)
 QUICK = {"gsm8k": (4, 8, 96), "math500": (0, 8, 96), "humaneval": (0, 8, 128), "mbpp": (4, 8, 96),
@@ -256,8 +297,13 @@ QUICK = {"gsm8k": (4, 8, 96), "math500": (0, 8, 96), "humaneval": (0, 8, 128), "
 TINY = {"mmlu": (0, 8, None), "hellaswag": (0, 8, None), "boolq": (0, 8, None), "truthfulqa": (0, 8, None)}
 # `judge`: MT-Bench and AlpacaEval 2 in full, graded by an LLM judge (FastChat's and AlpacaEval's answer budgets)
 JUDGE = {"mt_bench": (0, None, None), "alpaca_eval_v2": (0, None, None)}
-SUITES = ("study", "quick", "tiny", "judge", *TASKS)
 NAMED = {"quick": QUICK, "tiny": TINY, "judge": JUDGE}
+
+
+def suites() -> tuple[str, ...]:
+    """Every name `get_suite` takes: the named suites, then each benchmark with a task (registry records included)."""
+    return ("study", *NAMED, *tasks())
+
 
 
 def get_suite(name: str, limit: int | None = None, n_shot: int | None = None) -> list[BenchmarkRun]:
@@ -276,13 +322,14 @@ def get_suite(name: str, limit: int | None = None, n_shot: int | None = None) ->
             runs += [BenchmarkRun(TASKS[t], TASKS[t].n_shot) for t in STUDY_ORDER]
         elif part in NAMED:
             runs += [BenchmarkRun(TASKS[t], s, n, m) for t, (s, n, m) in NAMED[part].items()]
-        elif part in TASKS:
-            runs.append(BenchmarkRun(TASKS[part], TASKS[part].n_shot))
+        elif part in tasks():
+            task = tasks()[part]
+            runs.append(BenchmarkRun(task, task.n_shot))
         else:
             from ..utils import did_you_mean
 
-            raise HubkitError(f"unknown suite or benchmark '{part}'{did_you_mean(part, SUITES)} "
-                              f"(known: {', '.join(SUITES)})")
+            raise HubkitError(f"unknown suite or benchmark '{part}'{did_you_mean(part, suites())} "
+                              f"(known: {', '.join(suites())})")
     if limit is not None:
         runs = [replace(r, limit=min(limit, r.limit) if r.limit else limit) for r in runs]
     if n_shot is not None:

@@ -4,21 +4,26 @@ Results dataset `NS/<name>` layout:
 
 | path | what |
 | --- | --- |
-| `rows/<key>.parquet` | the rows one publisher added (a run, an import); one file per key |
-| `data/results.parquet` | every row of `rows/`, deduplicated (latest wins per run × benchmark × shots), gains recomputed |
+| `rows/<key>.parquet` | the rows one publisher added (a run, an import); one file per key, each row with its write's `sequence` |
+| `data/results.parquet` | every row of `rows/`, one per score: the latest write wins (`results.consolidate`), gains recomputed |
 | `models/<key>/` | a run's lm-eval-style results JSON and per-sample details, beside its rows |
 | `analysis/` | what `hubkit analyze --push` put there (tables, figures, report) |
 | `README.md` | the dataset card (`model_cards/results_dataset.md`), with `configs:` pointing at the consolidated file |
+| `LICENSE.md` | the terms of the sources the rows came from |
 
-A publisher commits its own rows file, then rebuilds the consolidated file with `parent_commit` set to
-the head it read; if another publisher committed in between (HTTP 412), it reads again and retries. So
-parallel publishers never lose a row, and the consolidated file always holds every rows file.
+`push_results` is the table's one write path, for evaluations, publishing and imports alike. It reads every rows
+file at the head, gives the new rows the next write number (`sequence`), checks the invariants over the whole
+dataset (`results.validate`: one scale and direction per benchmark and metric, values in range, one score per
+identity and write) and only then commits the rows file, the rebuilt consolidated file and the card together,
+with `parent_commit` set to the head it read. A conflicting write is refused before anything is committed; if
+another publisher committed in between (HTTP 412), it reads again and retries, so parallel publishers never lose
+a row. Which of two rows of one score wins is the later write's, recorded, never a file name's order.
 
 Example:
+    >>> from hubkit.importers import import_massive_sft_csv
     >>> from hubkit.publish import load_results, push_results
-    >>> from hubkit.results import import_massive_sft_csv
     >>> push_results(import_massive_sft_csv("evaluation_result.csv"), "alice/study-results", key="study")
-    ResultsPush(repo_id='alice/study-results', commit='…', rows_file='rows/study.parquet', models=1027, rows=29612)
+    ResultsPush(repo_id='alice/study-results', commit='…', rows_file='rows/study.parquet', models=1027, rows=29612, ...)
     >>> load_results("alice/study-results").shape[0]
     29612
 """
@@ -28,13 +33,13 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..cards import TEMPLATES
 from ..errors import HubkitError
-from ..results import COLUMNS, ResultsTable, add_gains, normalize
+from ..results import COLUMNS, Replaced, ResultsTable, consolidate, normalize, validate
 from ..utils import slug
 
 if TYPE_CHECKING:
@@ -50,13 +55,16 @@ DEFAULT_RESULTS = "hubkit-results"
 
 @dataclass
 class ResultsPush:
-    """What `push_results` did."""
+    """What `push_results` did: the commit, the rows file, the dataset's size after it, the write's sequence
+    number, and the scores this write replaced (`replaced`: earlier values of the same scores that differ)."""
 
     repo_id: str
     commit: str
     rows_file: str
     models: int
     rows: int
+    sequence: int = 0
+    replaced: list[Replaced] = field(default_factory=list)
 
 
 def sweep_results_repo(owner: str, sweep: str) -> str:
@@ -86,27 +94,25 @@ def _download(api: HfApi, repo_id: str, filename: str, revision: str | None = No
                     endpoint=api.endpoint)
 
 
-def _read_rows(api: HfApi, repo_id: str, revision: str) -> pd.DataFrame:
+def _read_rows(api: HfApi, repo_id: str, revision: str | None, skip: str | None = None) -> pd.DataFrame:
+    """Every rows file of the dataset at `revision` (but `skip`), normalised (old files get the new columns)."""
     import pandas as pd
 
     from ..hub import retrying
 
-    files = [f for f in retrying(api.list_repo_files, repo_id, repo_type="dataset", revision=revision)
-             if f.startswith("rows/") and f.endswith(".parquet")]
-    frames = [normalize(pd.read_parquet(_download(api, repo_id, f, revision)))  # old rows files get new columns
-              for f in sorted(files)]
-    if not frames:
+    if revision is None:
         return normalize(pd.DataFrame(columns=COLUMNS))
-    frame = pd.concat(frames, ignore_index=True)
-    frame = frame.drop_duplicates(["run_id", "benchmark", "n_shot"], keep="last")
-    return add_gains(frame)
+    files = [f for f in retrying(api.list_repo_files, repo_id, repo_type="dataset", revision=revision)
+             if f.startswith("rows/") and f.endswith(".parquet") and f != skip]
+    frames = [normalize(pd.read_parquet(_download(api, repo_id, f, revision))) for f in sorted(files)]
+    return pd.concat(frames, ignore_index=True) if frames else normalize(pd.DataFrame(columns=COLUMNS))
 
 
 def _card(repo_id: str, frame: pd.DataFrame, notes: list[str]) -> str:
     from huggingface_hub import DatasetCard, DatasetCardData
 
     data = DatasetCardData(
-        license="other", pretty_name=repo_id.split("/")[-1], tags=["hubkit", "hubkit-results", "evaluation"],
+        license="other", license_name="per-source-terms", license_link="LICENSE.md", pretty_name=repo_id.split("/")[-1], tags=["hubkit", "hubkit-results", "evaluation"],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": CONSOLIDATED}]}],
     )
     sources = sorted(str(s) for s in frame["source"].dropna().unique())
@@ -145,37 +151,85 @@ def push_results(table: ResultsTable, repo_id: str, key: str, private: bool = Fa
 
 def _push_results(table: ResultsTable, repo_id: str, rows_file: str, private: bool, api: HfApi,
                   files: dict[str, Path] | None) -> ResultsPush:
+    import pandas as pd
     from huggingface_hub.errors import HfHubHTTPError
 
     from ..hub import push_folder, retrying
     from ..hub.errors import http_status
 
+    rows = validate(table.frame, where=rows_file)  # the new rows alone first: the error names them, not the dataset
     retrying(api.create_repo, repo_id, repo_type="dataset", private=private, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        staged = Path(tmp) / rows_file
-        staged.parent.mkdir(parents=True)
-        normalize(table.frame).to_parquet(staged, index=False)
-        for path_in_repo, local in (files or {}).items():
-            link_or_copy(Path(local), Path(tmp) / path_in_repo)
-        retrying(push_folder, repo_id, tmp, repo_type="dataset", commit_message=f"Add results rows {rows_file}",
-                 api=api)
     for attempt in range(MAX_ATTEMPTS):
         head = retrying(api.dataset_info, repo_id).sha
-        frame = _read_rows(api, repo_id, head)
+        others = _read_rows(api, repo_id, head, skip=rows_file)
+        sequence = int(others["sequence"].max()) + 1 if others["sequence"].notna().any() else 1
+        mine = rows.assign(sequence=sequence)
+        merged, replaced = consolidate(pd.concat([others, mine], ignore_index=True), where=repo_id)
+        replaced += _replaced_own(_read_own(api, repo_id, head, rows_file), mine)  # this key's earlier rows
         with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / CONSOLIDATED).parent.mkdir(parents=True)
-            frame.to_parquet(Path(tmp) / CONSOLIDATED, index=False)
-            (Path(tmp) / "README.md").write_text(_card(repo_id, frame, table.notes), encoding="utf-8")
+            staged = Path(tmp) / rows_file
+            staged.parent.mkdir(parents=True)
+            mine.to_parquet(staged, index=False)
+            for path_in_repo, local in (files or {}).items():
+                link_or_copy(Path(local), Path(tmp) / path_in_repo)
+            (Path(tmp) / CONSOLIDATED).parent.mkdir(parents=True, exist_ok=True)
+            merged.to_parquet(Path(tmp) / CONSOLIDATED, index=False)
+            (Path(tmp) / "README.md").write_text(_card(repo_id, merged, table.notes), encoding="utf-8")
+            (Path(tmp) / "LICENSE.md").write_text(_license(repo_id, merged), encoding="utf-8")
             try:
                 pushed = retrying(push_folder, repo_id, tmp, repo_type="dataset", parent_commit=head, api=api,
-                                  commit_message=f"Rebuild {CONSOLIDATED} ({len(frame)} rows)")
+                                  commit_message=f"Add results rows {rows_file} (write {sequence}); rebuild "
+                                                 f"{CONSOLIDATED} ({len(merged)} rows)")
             except HfHubHTTPError as e:
                 if http_status(e) != 412:
                     raise
                 time.sleep(min(2.0, 0.05 * 2 ** attempt))  # another publisher moved the head: read again
                 continue
-        return ResultsPush(repo_id, pushed.commit, rows_file, int(frame["run_id"].nunique()), len(frame))
-    raise HubkitError(f"{repo_id}: the head kept moving; {rows_file} is committed, rerun to rebuild {CONSOLIDATED}")
+        return ResultsPush(repo_id, pushed.commit, rows_file, int(merged["run_id"].nunique()), len(merged), sequence,
+                           replaced)
+    raise HubkitError(f"{repo_id}: the head kept moving; nothing of {rows_file} was committed: rerun to publish it")
+
+
+def _read_own(api: HfApi, repo_id: str, revision: str | None, rows_file: str) -> pd.DataFrame:
+    """The rows this key wrote before (replaced by this write), or none."""
+    import pandas as pd
+    from huggingface_hub.errors import EntryNotFoundError
+
+    if revision is None:
+        return normalize(pd.DataFrame(columns=COLUMNS))
+    try:
+        return normalize(pd.read_parquet(_download(api, repo_id, rows_file, revision)))
+    except EntryNotFoundError:
+        return normalize(pd.DataFrame(columns=COLUMNS))
+
+
+def _replaced_own(before: pd.DataFrame, mine: pd.DataFrame) -> list[Replaced]:
+    """The scores of this key's earlier write that this write changes."""
+    from ..results import identity_keys, score_column, source_text
+
+    if before.empty:
+        return []
+    new = dict(zip(identity_keys(mine), mine["score"]))
+    out = []
+    for k, (_, row) in zip(identity_keys(before), before.iterrows()):
+        if k in new and new[k] != row["score"]:
+            out.append(Replaced(str(row["run_id"]), score_column(row["benchmark"], row["n_shot"], row["metric"]),
+                                float(row["score"]), float(new[k]), source_text(row)))
+    return out
+
+
+def _license(repo_id: str, frame: pd.DataFrame) -> str:
+    """`LICENSE.md`: the results carry their sources' terms (the card's `license: other` links here)."""
+    sources = sorted(str(s) for s in frame["source"].dropna().unique())
+    lines = [f"# Terms of {repo_id}", "", "The rows of this dataset are scores computed or published by others; each "
+             "row names its source (`source`, `source_file`) and harness. Their terms apply:", ""]
+    terms = {"massive-sft-csv": "the study's released results (Harada et al., arXiv 2506.14681): no licence stated "
+                                "by the authors; cite the paper",
+             "hubkit": "scores computed by hubkit on the benchmarks named in each row; the benchmarks' own licences "
+                       "apply to their data, not to these numbers",
+             "lm-eval": "scores imported from lm-evaluation-harness results files: their publisher's terms"}
+    lines += [f"- `{s}`: {terms.get(s, 'the terms of whoever published the imported file')}" for s in sources]
+    return "\n".join(lines) + "\n"
 
 
 def load_results(repo_id: str, api: HfApi | None = None) -> pd.DataFrame:
@@ -192,7 +246,8 @@ def load_results(repo_id: str, api: HfApi | None = None) -> pd.DataFrame:
     with hub_errors(f"results dataset {repo_id}", not_found=f"results dataset {repo_id} not found",
                     missing_file=f"{repo_id} has no {CONSOLIDATED}: not a hubkit results dataset",
                     endpoint=api.endpoint):
-        return pd.read_parquet(_download(api, repo_id, CONSOLIDATED))
+        frame = pd.read_parquet(_download(api, repo_id, CONSOLIDATED))
+    return validate(frame, where=f"{repo_id}/{CONSOLIDATED}")  # checked on read too: a file edited by hand
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

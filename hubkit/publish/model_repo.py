@@ -56,7 +56,7 @@ def run_evaluation(run: RunResult, repo_id: str, base_model: str,
     import json
 
     from ..eval.harness import latest_results
-    from ..results import lm_eval_rows
+    from ..importers import lm_eval_rows
 
     path = latest_results(run.paths.eval) if epoch is None else None
     if path is None:

@@ -166,7 +166,7 @@ def main() -> None:
     from huggingface_hub import HfApi
     from playwright.sync_api import sync_playwright
 
-    from hubkit.results import import_massive_sft_csv
+    from hubkit.importers import import_massive_sft_csv
 
     token = Users(work / "hub").add_user("bench")
     server = start_local_hub(work / "hub", port=PORT, detach=False)

@@ -9,7 +9,7 @@ import pytest
 
 from hubkit.analysis.properties import data_properties, embed, ngram_overlap
 from hubkit.analysis.study import analyze
-from hubkit.results import import_massive_sft_csv
+from hubkit.importers import import_massive_sft_csv
 
 STUDY_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "massive_sft_results" / "evaluation_result.csv"
 

@@ -16,7 +16,7 @@ from hubkit.analysis import figures
 from hubkit.analysis.conditions import cluster_bootstrap_mean, parse_where
 from hubkit.analysis.study import analyze, bootstrap_corr
 from hubkit.errors import HubkitError
-from hubkit.results import import_massive_sft_csv
+from hubkit.importers import import_massive_sft_csv
 
 from ..test_cli import _assert_one_line_error, hubkit
 

@@ -15,7 +15,7 @@ from hubkit.errors import HubkitError
 from hubkit.eval.harness import eval_cache_dir, evaluate_model
 from hubkit.eval.lm import LM, resolve_model
 from hubkit.eval.tasks import TASKS, build_instances, get_suite
-from hubkit.results import import_lm_eval
+from hubkit.importers import import_lm_eval
 from hubkit.train import train
 
 from ..test_cli import _assert_one_line_error, hubkit

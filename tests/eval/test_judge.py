@@ -89,7 +89,7 @@ def test_scores_follow_the_published_protocols_exactly(hub, seeded_judged, tiny_
     """MT-Bench: the mean of every turn's rating, per category too, turn 2 read by the follow-up; AlpacaEval: the
     mean preference for the model's output with the seeded order; the judge's identity in every score's provenance."""
     from hubkit.eval.harness import evaluate_model
-    from hubkit.results import lm_eval_rows
+    from hubkit.importers import lm_eval_rows
 
     report = evaluate_model(str(tiny_model), suite="judge", limit=6, output_dir=tmp_path / "out", compare_base=False,
                             max_new_tokens=8, progress=False)

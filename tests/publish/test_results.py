@@ -12,7 +12,8 @@ import pytest
 
 from hubkit.errors import HubkitError
 from hubkit.publish import load_results, push_results
-from hubkit.results import COLUMNS, ResultsTable, csv_column_benchmark, import_lm_eval, import_massive_sft_csv
+from hubkit.importers import csv_column_benchmark, import_lm_eval, import_massive_sft_csv
+from hubkit.results import COLUMNS, ResultsTable
 
 from ..test_cli import _assert_one_line_error, hubkit
 
@@ -60,16 +61,20 @@ def test_malformed_csv(tmp_path, text, message):
 def test_lm_eval_files_never_store_local_paths():
     table = import_lm_eval(LM_EVAL)
     frame = table.frame
-    assert len(frame) == 2 and set(frame["benchmark"]) == {"ifeval"}
+    assert len(frame) == 8 and set(frame["benchmark"]) == {"ifeval"}  # every metric: four per file
+    assert table.left_out == []
     assert set(frame["run_id"]) == {"gruyere-2.0-uc-r3", "gruyere-2.0-uc-r4"}
     assert not frame["has_repo"].any() and "./runs" not in frame.to_csv()
     assert frame["evaluated_at"].str.endswith("Z").all()
     first = json.loads(LM_EVAL[0].read_text())["results"]["ifeval"]["prompt_level_strict_acc,none"]
-    assert frame.sort_values("run_id")["score"].iloc[0] == pytest.approx(100 * first)
+    headline = frame[frame["headline"]]
+    assert len(headline) == 2 and set(headline["metric"]) == {"prompt_level_strict_acc"}
+    assert headline.sort_values("run_id")["score"].iloc[0] == pytest.approx(100 * first)
 
 
 def test_lm_eval_04_files_keep_their_limit_and_provenance():
-    frame = import_lm_eval(LM_EVAL).frame.sort_values("run_id").set_index("run_id")
+    frame = import_lm_eval(LM_EVAL).frame
+    frame = frame[frame["headline"]].sort_values("run_id").set_index("run_id")
     for run, path in zip(frame.index, LM_EVAL):
         data = json.loads(path.read_text())
         counts = data["n-samples"]["ifeval"]
@@ -99,8 +104,9 @@ def test_the_study_import_keeps_one_scale_per_benchmark():
 
 def test_lm_eval_03_files_keep_direction_scale_shots_and_revision():
     table = import_lm_eval(V03)
-    frame = table.frame
-    assert len(frame) == 3 + 3 + 1
+    assert len(table.frame) == 7 + 7 + 2 and table.left_out == []  # every metric of every task
+    frame = table.frame[table.frame["headline"]]
+    assert len(frame) == 3 + 3 + 1  # one headline per task: the registry's, else the first the file lists
     rows = frame.set_index(["run_id", "benchmark", "n_shot"])
     wiki = rows.loc[(f"{PYTHIA}1000", "wikitext", 0)]
     assert (wiki["metric"], wiki["scale"], wiki["higher_is_better"]) == ("word_perplexity", "raw", False)
@@ -115,6 +121,9 @@ def test_lm_eval_03_files_keep_direction_scale_shots_and_revision():
     assert (step2["subset"], five["subset"], five["n_samples"]) == (False, True, 100)  # `limit: 100` is a subset
     assert set(frame["model_id"]) == {"EleutherAI/pythia-160m"} and set(frame["harness_version"]) == {"0.3"}
     assert frame["gain"].isna().all()  # no base rows: no gain is made up
+    norm = table.frame.set_index(["run_id", "benchmark", "metric", "n_shot"]).loc[(f"{PYTHIA}1000", "hellaswag",
+                                                                                  "acc_norm", 0)]
+    assert norm["score"] == pytest.approx(26.87) and not norm["headline"]  # acc_norm is its own score
 
 
 def _v03(tmp_path: Path, name: str, change) -> Path:
@@ -125,13 +134,21 @@ def _v03(tmp_path: Path, name: str, change) -> Path:
     return path
 
 
+def test_a_metric_hubkit_cannot_interpret_is_left_out_and_said(tmp_path):
+    odd = _v03(tmp_path, "odd-metric.json", lambda d: d["results"]["wikitext"].update({"weirdness": 3.0}))
+    table = import_lm_eval([odd])
+    assert "weirdness" not in set(table.frame["metric"]) and len(table.frame) == 7
+    assert table.left_out == ["odd-metric.json: results.wikitext.weirdness: hubkit cannot interpret the metric "
+                              "'weirdness' (its scale is unknown: add it to the task's benchmark record or the metric "
+                              "catalogue)"]
+
+
 @pytest.mark.parametrize("name, change, message", [
-    ("odd-metric.json", lambda d: d["results"]["wikitext"].update({"word_perplexity": None, "byte_perplexity": None,
-                                                                    "bits_per_byte": None, "weirdness": 3.0}),
-     "odd-metric.json: cannot interpret metric 'weirdness' of results.wikitext"),
+    ("fraction.json", lambda d: d["results"]["hellaswag"].update({"acc": 62.0}),
+     "fraction.json: results.hellaswag.acc is 62, outside [0, 1]: lm-eval writes acc as a fraction"),
     ("no-layout.json", lambda d: d.pop("config"), "no-layout.json: cannot tell the lm-eval layout"),
     ("bad-shots.json", lambda d: d["config"].update(num_fewshot="five"),
-     "bad-shots.json: config.num_fewshot is 'five', not a shot count"),
+     "bad-shots.json: config.num_fewshot is 'five', not a whole number"),
     ("bad-limit.json", lambda d: d["config"].update(limit="all"), "bad-limit.json: config.limit is 'all'"),
 ])
 def test_lm_eval_files_it_cannot_interpret_are_refused(tmp_path, name, change, message):
@@ -139,12 +156,16 @@ def test_lm_eval_files_it_cannot_interpret_are_refused(tmp_path, name, change, m
         import_lm_eval([V03[1], _v03(tmp_path, name, change)])
 
 
-def test_a_04_metric_without_direction_is_refused(tmp_path):
+def test_a_04_direction_that_contradicts_the_registry_is_refused(tmp_path):
     data = json.loads(LM_EVAL[0].read_text())
-    data["higher_is_better"]["ifeval"] = {}
+    data["higher_is_better"]["ifeval"] = {}  # missing: the registry's direction is the one known
     path = tmp_path / "results_x.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(HubkitError, match=re.escape("higher_is_better.ifeval.prompt_level_strict_acc is missing")):
+    assert import_lm_eval([path]).frame["higher_is_better"].all()
+    data["higher_is_better"]["ifeval"] = {"prompt_level_strict_acc": False}
+    path.write_text(json.dumps(data))
+    with pytest.raises(HubkitError, match=re.escape("higher_is_better.ifeval.prompt_level_strict_acc is false, but "
+                                                    "hubkit keeps prompt_level_strict_acc higher-is-better")):
         import_lm_eval([path])
 
 
@@ -155,18 +176,18 @@ def test_imports_of_checkpoints_and_shot_counts_never_replace_each_other(hub, al
         proc = hubkit("import-results", str(path), "--format", "lm-eval", "--repo-id", repo_id, env=env)
         assert proc.returncode == 0, proc.stderr
         if path == V03[0]:
-            assert "1 benchmark(s) percent, 2 benchmark(s) raw" in proc.stdout  # the import says what it read
+            assert "2 benchmark(s) percent, 2 benchmark(s) raw" in proc.stdout  # the import says what it read
+            assert "Kept: kept 7 score(s) of 3 task(s) and group(s) (3 headline, 4 other metrics)" in proc.stdout
     rows = load_results(repo_id, api=alice)
-    assert len(rows) == 7 and rows["run_id"].nunique() == 2
-    assert len(rows[rows["benchmark"] == "hellaswag"]) == 3
+    assert len(rows) == 16 and rows["run_id"].nunique() == 2
+    assert len(rows[(rows["benchmark"] == "hellaswag") & rows["headline"]]) == 3
     again = hubkit("import-results", str(V03[0]), "--format", "lm-eval", "--repo-id", repo_id, env=env)
-    assert again.returncode == 0 and len(load_results(repo_id, api=alice)) == 7  # the same file replaces itself
+    assert again.returncode == 0 and len(load_results(repo_id, api=alice)) == 16  # the same file replaces itself
 
     commits = len(alice.list_repo_commits(repo_id, repo_type="dataset"))
-    bad = _v03(tmp_path, "odd.json", lambda d: d["results"]["hellaswag"].update({"acc": None, "acc_norm": None,
-                                                                                "vibes": 0.9}))
+    bad = _v03(tmp_path, "odd.json", lambda d: d["results"]["hellaswag"].update({"acc": 26.0}))
     _assert_one_line_error(hubkit("import-results", str(V03[0]), str(bad), "--format", "lm-eval", "--repo-id",
-                                  repo_id, env=env), "odd.json: cannot interpret metric 'vibes' of results.hellaswag")
+                                  repo_id, env=env), "odd.json: results.hellaswag.acc is 26, outside [0, 1]")
     assert len(alice.list_repo_commits(repo_id, repo_type="dataset")) == commits  # nothing written
 
 
@@ -281,7 +302,7 @@ def test_pushing_results_retries_a_transient_failure(hub, monkeypatch):
     try:
         api = HfApi(endpoint=proxy.url, token=hub.tokens["alice"])
         pushed = push_results(table, "alice/flaky-results", "study", api=api)
-        assert proxy.commits >= 3  # the refused commit, its retry, and the rebuild
+        assert proxy.commits >= 2  # the refused commit and its retry (rows and the rebuilt table are one commit)
         assert pushed.models == table.models
         proxy.fail, proxy.commits = 10**6, 0  # a Hub that keeps failing: one line, after the retries
         with pytest.raises(HubkitError, match="cannot publish results to alice/flaky-results: .*503"):

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from hubkit.publish import push_results
-from hubkit.results import ResultsTable, import_massive_sft_csv, rows_frame
+from hubkit.importers import import_massive_sft_csv
+from hubkit.results import ResultsTable, rows_frame
 from hubkit.space import SPACE_DIR, benchmarks_json, build_app, deploy_space, load_board, serving
 
 from ..conftest import ServingCommand, _free_port, chromium_page
