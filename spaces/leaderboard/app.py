@@ -55,12 +55,14 @@ columns* shows the repo link, data size, schedule, the reproduce command and mor
 
 **How the average is built.** The table is ranked by *average* unless you sort by another column: the mean over the
 shown benchmarks, each counted once at the chosen shot setting (NQ-open at four shot counts is one benchmark, not
-four), that are on the percent scale and higher-is-better, and — while *Average full-benchmark scores only* is
+four) and by one metric, its headline (a column named `benchmark-Nshot:metric` holds another metric, such as
+HellaSwag's `acc_norm`: shown, never averaged), that are on the percent scale and higher-is-better, and — while *Average full-benchmark scores only* is
 ticked, as it is by default — that were scored on the **whole** benchmark. MT-Bench grades, perplexities, and
 scores measured on a subset of a benchmark (`hubkit eval --limit`, the `quick` and `tiny` suites) or with an
 unknown sample count are shown but never averaged, so a model scored on 8 questions is never ranked beside one
-scored on 14,042. *benchmarks averaged* says how many scores an average rests on (averages over different benchmark
-sets are not comparable either); *samples* says how a model's scores were measured: `full`, `subset (n=…)` with the
+scored on 14,042. **Like with like:** the view's benchmarks are those shown that some model has; a model missing one
+of them is *incomplete*: it is listed after every complete model and has no *rank*, whatever its average.
+*benchmarks averaged* says how many scores an average rests on; *samples* says how a model's scores were measured: `full`, `subset (n=…)` with the
 smallest subset, or `unknown`. Each score's sample count, shots, harness and source are in the results dataset
 (`n_samples`, `n_total`, `subset`, `n_shot`, `harness`, `source`).
 
@@ -132,7 +134,7 @@ def build(board: Board, source: str) -> gr.Blocks:
                 number = gr.Textbox("1", show_label=False, elem_id="page", scale=0, min_width=70, max_lines=1)
                 after = gr.Button("▶", elem_id="next", size="sm", scale=0, min_width=40)
             table = gr.Dataframe(interactive=False, wrap=False, elem_id="table", show_search="none",
-                                 pinned_columns=1, **_table_settings(first.frame))
+                                 pinned_columns=2, **_table_settings(first.frame))
             chosen = gr.Textbox("", visible=False, elem_id="chosen")  # the run id of the row clicked last
             add = gr.Button("Add this model to Compare", elem_id="add-compare", size="sm")
             details = gr.Markdown("Click a row of the table to see that model here.", elem_id="details")
@@ -201,7 +203,8 @@ def build(board: Board, source: str) -> gr.Blocks:
         def pick(evt: gr.SelectData):
             # the model column holds the run id; one the board does not know shows as not found
             row = evt.row_value if isinstance(evt.row_value, list) else []
-            run_id = row[0] if row and isinstance(row[0], str) and row[0] in board.meta.index else ""
+            model = row[1] if len(row) > 1 else None  # (rank, model, …)
+            run_id = model if isinstance(model, str) and model in board.meta.index else ""
             figure = board.layer_profile(run_id) if run_id else None
             text = board.details(run_id, card_summary=board.card_summary(run_id)) if run_id else board.details("")
             return text, gr.update(value=figure, visible=figure is not None), run_id
@@ -269,7 +272,7 @@ def _curve_controls(board: Board, base: str | None, column: str | None):
 
 #: Widths of the table's descriptive columns, so that the first screen at 1280 px reaches the scores (left to
 #: themselves, they share out the width by content and a long base-model name pushes the scores off screen).
-WIDTHS = {"model": "280px", "base model": "170px", "training data": "140px", "full/LoRA": "100px", "epochs": "75px",
+WIDTHS = {"rank": "60px", "model": "280px", "base model": "170px", "training data": "140px", "full/LoRA": "100px", "epochs": "75px",
           "average": "85px", "samples": "110px", "data size": "90px", "schedule": "100px",
           "benchmarks averaged": "110px"}
 
@@ -297,8 +300,9 @@ def _page_info(page, sort: str | None, descending: bool, full_only: bool, groups
     shown = ", ".join(groups) + " benchmarks" if groups else "every benchmark"
     return (f"page {page.number:,} of {page.pages:,} · sorted by {sort or 'average'} "
             f"({'highest' if descending else 'lowest'} first) over every match · average of the "
-            f"{'full-benchmark ' if full_only else ''}percent-scale scores of the {shown}, each once, at "
-            f"{SHOT_SETTINGS[shots]}")
+            f"{'full-benchmark ' if full_only else ''}percent-scale headline scores of the {shown}, each once, at "
+            f"{SHOT_SETTINGS[shots]} · {page.complete:,} models have all {page.required} and are ranked; the rest "
+            "are incomplete, listed after them without a rank")
 
 
 def main() -> gr.Blocks:

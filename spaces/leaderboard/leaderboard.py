@@ -1,8 +1,14 @@
 """The leaderboard's data side: load a hubkit results dataset, then filter, compare, plot and export it.
 
 Self-contained (pandas, huggingface_hub, matplotlib), so that the Space runs without hubkit installed.
-The results schema is hubkit's (one row per model × benchmark, with the sweep axes); benchmark groups and
-titles come from `benchmarks.json` beside this file, written from `hubkit.results.BENCHMARKS`.
+The results schema is hubkit's (one row per model × benchmark × metric × shots, with the sweep axes); benchmark
+groups, titles and headline metrics come from `benchmarks.json` beside this file, a generated copy of hubkit's
+benchmark registry (`hubkit.benchmarks`; a test keeps them equal).
+
+A column is `<benchmark>-<n>shot`, with `:<metric>` when the metric is not the benchmark's headline (so `acc` and
+`acc_norm` never share a column). The table ranks like with like: a model's average takes the view's benchmarks
+(headline metrics, percent scale, higher is better, one shot setting); a model missing one of them is
+*incomplete* and ranked after every complete model, without a rank.
 
 Analysis tables, when the results dataset has them, add two plots:
 
@@ -46,7 +52,7 @@ PAGE_SIZE = 50  # rows per page: each update sends one page; sorting, counts and
 #: and the benchmarks) are always there.
 OPTIONAL_COLUMNS = ["repo", "data size", "schedule", "benchmarks averaged", "samples", "other shot counts",
                     "reproduce"]
-DEFAULT_COLUMNS = ["samples"]
+DEFAULT_COLUMNS = ["benchmarks averaged", "samples"]
 #: The shot settings the table shows and averages, one score per benchmark each: a benchmark evaluated at several
 #: shot counts (the study has NQ-open at 0, 1, 5 and 25) is never counted several times in one average, nor are its
 #: 0-shot and few-shot scores mixed. Judged benchmarks (MT-Bench, AlpacaEval) have no shot count and belong to both.
@@ -57,8 +63,8 @@ _ORDER = ["code", "math", "knowledge", "chat", "multilingual", "long-context", "
 GROUPS = sorted({b["group"] for b in BENCHMARKS.values()} | {"other"},
                 key=lambda g: _ORDER.index(g) if g in _ORDER else len(_ORDER))
 # The results schema's columns the leaderboard reads, with what an older table (or a card) lacks filled in.
-COLUMNS = ["model_id", "has_repo", "run_id", "model_revision", *AXES, "benchmark", "n_shot", "metric", "scale",
-           "higher_is_better", "score", "base_score", "gain", "n_samples", "n_total", "subset", "harness",
+COLUMNS = ["model_id", "has_repo", "run_id", "model_revision", "base_revision", *AXES, "benchmark", "n_shot", "metric",
+           "headline", "scale", "higher_is_better", "score", "base_score", "gain", "n_samples", "n_total", "subset", "harness",
            "harness_version", "judge", "source", "source_file", "evaluated_at"]
 TITLE_AXES = {AXIS_TITLES[a]: a for a in AXES}
 SCALE_TITLES = {"percent": "percent (0–100)", "1-10": "grade 1–10 (LLM judge)", "raw": "raw (e.g. perplexity)"}
@@ -66,7 +72,7 @@ SCALE_TITLES = {"percent": "percent (0–100)", "1-10": "grade 1–10 (LLM judge
 
 #: Text columns of the results schema; held as categoricals (a few distinct values repeated over every row), so
 #: that 100,000 models (~2.9 million rows) fit in well under a gigabyte.
-TEXT = ["model_id", "run_id", "model_revision", "base_model", "dataset", "tuning", "lr_schedule", "benchmark",
+TEXT = ["model_id", "run_id", "model_revision", "base_revision", "base_model", "dataset", "tuning", "lr_schedule", "benchmark",
         "metric", "scale", "harness", "harness_version", "judge", "source", "source_file", "evaluated_at"]
 
 
@@ -90,6 +96,12 @@ def complete(long: pd.DataFrame) -> pd.DataFrame:
     long["higher_is_better"] = direction.where(direction.notna(), benchmark.map(declared_direction).fillna(True)) \
         .astype(bool)
     long["subset"] = long["subset"].astype("boolean")
+    headline = long["headline"].astype("boolean")  # older tables: the registry's headline, else the row's own
+    if headline.isna().any():
+        declared = pd.Series([_HEADLINES.get(b) in (None, m) for b, m in zip(benchmark, long["metric"].astype(object))],
+                             index=long.index)
+        headline = headline.fillna(declared)
+    long["headline"] = headline.astype(bool)
     long["has_repo"] = long["has_repo"].fillna(False).astype(bool)
     for name in ("n_samples", "n_total", "n_shot"):
         long[name] = pd.to_numeric(long[name], errors="coerce").astype("Int32")
@@ -100,19 +112,30 @@ def complete(long: pd.DataFrame) -> pd.DataFrame:
     return long
 
 
+def column_label(benchmark: str, n_shot: Any, metric: Any) -> str:
+    """A score's column, as hubkit names it (`hubkit.results.score_column`): `<benchmark>-<n>shot`, then
+    `:<metric>` unless the metric is the benchmark's headline (`benchmarks.json`)."""
+    name = benchmark + ("" if n_shot is None or n_shot is pd.NA or n_shot != n_shot else f"-{int(n_shot)}shot")
+    metric = _as_text(metric)
+    return name if not metric or _HEADLINES.get(benchmark) == metric else f"{name}:{metric}"
+
+
 def _column_labels(long: pd.DataFrame) -> pd.Categorical:
-    """`<benchmark>-<shots>shot` (or the benchmark alone without a shot count) per row, built from the distinct
-    (benchmark, shots) pairs: no string is made per row."""
-    benchmark = long["benchmark"].cat
+    """`column_label` per row, built from the distinct (benchmark, shots, metric) triples: no string is made per
+    row."""
+    benchmark, metric = long["benchmark"].cat, long["metric"].cat
     shots = long["n_shot"].fillna(-1).to_numpy(dtype="int64")
-    pairs, inverse = np.unique(np.stack([benchmark.codes.to_numpy(dtype="int64"), shots], axis=1), axis=0,
-                               return_inverse=True)
-    names = benchmark.categories
-    labels = [("" if b < 0 else str(names[b])) + (f"-{s}shot" if s >= 0 else "") for b, s in pairs]
+    codes = np.stack([benchmark.codes.to_numpy(dtype="int64"), shots, metric.codes.to_numpy(dtype="int64")], axis=1)
+    triples, inverse = np.unique(codes, axis=0, return_inverse=True)
+    labels = [column_label("" if b < 0 else str(benchmark.categories[b]), None if s < 0 else s,
+                           None if m < 0 else str(metric.categories[m])) for b, s, m in triples]
     if len(set(labels)) < len(labels):  # a benchmark named like another's column: label row by row instead
-        return pd.Categorical(long["benchmark"].astype(str) + long["n_shot"].map(
-            lambda s: "" if s is pd.NA else f"-{s}shot").astype(str))
+        return pd.Categorical([column_label(str(b), s, m) for b, s, m in
+                               zip(long["benchmark"], long["n_shot"], long["metric"])])
     return pd.Categorical.from_codes(inverse.reshape(-1), categories=labels)
+
+
+_HEADLINES = {name: b.get("metric") for name, b in BENCHMARKS.items()}
 
 
 def _group(benchmark: str) -> str:
@@ -258,8 +281,8 @@ class Board:
         self.long = long
         # one score per model and column (the first row kept, as publishing deduplicated them), few columns
         first = long.loc[~long.duplicated(["run_id", "column"]).to_numpy(),
-                         ["run_id", "column", "benchmark", "n_shot", "scale", "higher_is_better", "score", "gain",
-                          "subset", "n_samples"]]
+                         ["run_id", "column", "benchmark", "n_shot", "headline", "scale", "higher_is_better", "score",
+                          "gain", "subset", "n_samples"]]
         kind = first.drop_duplicates("column").assign(column=lambda f: f["column"].astype(str)).set_index("column")
         self.column_group = {c: _group(str(b)) for c, b in kind["benchmark"].items()}
         self.column_shots = shots = {c: (None if pd.isna(n) else int(n)) for c, n in kind["n_shot"].items()}
@@ -288,7 +311,9 @@ class Board:
         # how each score was measured: a full-benchmark score (1), a subset (0) or unknown (NaN)
         self.full = matrix(first["subset"].map({True: 0.0, False: 1.0}).to_numpy(dtype="float64", na_value=np.nan))
         self.column_scale = kind["scale"].astype(str).to_dict()
-        self.averaged = [c for c in order if self.column_scale.get(c) == "percent" and bool(kind.loc[c, "higher_is_better"])]
+        # one metric per benchmark enters an average: its headline, on the percent scale, higher is better
+        self.averaged = [c for c in order if self.column_scale.get(c) == "percent"
+                         and bool(kind.loc[c, "higher_is_better"]) and bool(kind.loc[c, "headline"])]
         self._averaged = set(self.averaged)
         # each shot setting's columns: a column without a shot count is in both
         study = {c: BENCHMARKS.get(str(b), {}).get("n_shot") or 0 for c, b in kind["benchmark"].items()}
@@ -385,8 +410,16 @@ class Board:
         averaged = numbers[[c for c in setting if c in self._averaged]]
         if full_only:
             averaged = averaged.where(self.full.loc[ids, averaged.columns] == 1.0)
+        present = averaged.notna()
+        # the view's benchmarks: those of its averaged columns that some matching model has (full, while full_only);
+        # a model missing one of them is incomplete, ranked after every complete model and given no rank
+        required = present.any(axis=0)
+        averaged, present = averaged.loc[:, required], present.loc[:, required]
         average = averaged.mean(axis=1, skipna=True).round(2)
-        counted = averaged.notna().sum(axis=1).astype(int)
+        counted = present.sum(axis=1).astype(int)
+        complete = present.all(axis=1) & (present.shape[1] > 0)
+        rank = average.where(complete).rank(ascending=False, method="min")
+        incomplete = None
         if sort in cols:
             key = numbers[sort]
         elif sort == "benchmarks averaged":
@@ -396,9 +429,9 @@ class Board:
         elif sort == "model":
             key = pd.Series(ids.astype(str).str.lower(), index=ids)
         else:
-            key = average
-        order = _order(key, descending)  # only positions: a page takes its rows, nothing else is reordered
-        return Ranked(ids[order], order, cols, numbers, average, counted)
+            key, incomplete = average, ~complete  # ranked: complete models first, whichever the direction
+        order = _order(key, descending, incomplete)  # only positions: a page takes its rows, nothing else is reordered
+        return Ranked(ids[order], order, cols, numbers, average, counted, rank, int(present.shape[1]))
 
     def _frame(self, ranked: Ranked, start: int = 0, stop: int | None = None,
                columns: list[str] | None = None) -> pd.DataFrame:
@@ -406,7 +439,7 @@ class Board:
         (`OPTIONAL_COLUMNS`; None: every one)."""
         ids, rows = ranked.ids[start:stop], ranked.order[start:stop]
         shown = set(OPTIONAL_COLUMNS if columns is None else columns)
-        out = pd.DataFrame({"model": ids.astype(str)}, index=ids)
+        out = pd.DataFrame({"rank": ranked.rank.iloc[rows].astype("Int64"), "model": ids.astype(str)}, index=ids)
         if "repo" in shown:
             out["repo"] = self._repos(ids)
         for axis in AXES:
@@ -434,7 +467,10 @@ class Board:
         MT-Bench's 1–10 grades or a perplexity); and, with `full_only` (the default), only scores measured on
         the whole benchmark: a score on a subset, or one whose sample count is unknown, is shown but not
         averaged. Scores at other shot counts are shown with `other shot counts` among `columns` (None: every
-        optional column), never averaged. `benchmarks averaged` says how many scores each average rests on;
+        optional column), never averaged. One metric per benchmark is averaged, its headline (`acc_norm` beside a
+        headline `acc` is shown in its own column, never averaged with it). A model that lacks one of the view's
+        benchmarks (those of its averaged columns that some matching model has) is incomplete: it is ranked after
+        every complete model and has no `rank`; `benchmarks averaged` says how many scores each average rests on;
         `samples` says how the model's scores were measured.
 
         Example:
@@ -465,11 +501,12 @@ class Board:
         number = min(max(1, int(number or 1)), pages)
         start = (number - 1) * size
         frame = self._frame(ranked, start, start + size, columns)
-        return Page(frame, total, number, pages, list(ranked.ids[start:start + size].astype(str)))
+        return Page(frame, total, number, pages, list(ranked.ids[start:start + size].astype(str)), ranked.required,
+                    int(ranked.rank.notna().sum()))
 
     def sort_choices(self) -> list[str]:
         """What the table can be sorted by: the average, the model, the axes, then every benchmark column."""
-        return ["average", "benchmarks averaged", "model", *TITLE_AXES, *self.columns]
+        return ["average", "benchmarks averaged", "model", *TITLE_AXES, *self.columns]  # "average" is the rank
 
     def command(self, run_id: str) -> str:
         """The command that reproduces a model: its published config, or the run spec from its axes."""
@@ -862,6 +899,8 @@ class Ranked:
     numbers: pd.DataFrame
     average: pd.Series
     counted: pd.Series
+    rank: pd.Series  # by average among the complete models (incomplete ones have none)
+    required: int = 0  # the view's benchmarks: what a complete model has
 
 
 @dataclass
@@ -873,6 +912,8 @@ class Page:
     number: int
     pages: int
     run_ids: list[str]
+    required: int = 0  # the view's benchmarks, which a complete model has
+    complete: int = 0  # how many of the matching models are complete (ranked)
 
 
 def _setting(shots: str) -> str:
@@ -882,14 +923,16 @@ def _setting(shots: str) -> str:
     return shots
 
 
-def _order(key: pd.Series, descending: bool):
-    """Positions that sort `key` (numbers, or text), missing values last whichever the direction; stable."""
+def _order(key: pd.Series, descending: bool, after: pd.Series | None = None):
+    """Positions that sort `key` (numbers, or text), missing values last whichever the direction; stable. Rows
+    where `after` is true come after every other row (incomplete models after complete ones)."""
     values = key.to_numpy()
     if pd.api.types.is_numeric_dtype(key.dtype):
         numeric = key.astype("float64").to_numpy()
         missing = pd.isna(numeric)
         filled = -numeric if descending else numeric
-        return np.lexsort((np.where(missing, 0.0, filled), missing))
+        keys = (np.where(missing, 0.0, filled), missing)
+        return np.lexsort(keys if after is None else (*keys, after.to_numpy(bool)))
     text = pd.Series(values, dtype=object).fillna("").astype(str)
     missing = (text == "").to_numpy()
     ranks = text.rank(method="dense").to_numpy()
