@@ -75,22 +75,26 @@ def _shots_label(row: ResultRow) -> str:
     return f"{row.n_shot}-shot" if row.n_shot is not None else "shots unknown"
 
 
-def eval_results(results: list[ResultRow | dict[str, Any]]) -> list:
+def eval_results(results: list[ResultRow | dict[str, Any]], source_url: str | None = None) -> list:
     """The model-index entries (`EvalResult`) of results-schema rows.
 
-    Each entry says how it was measured: shots and sample counts in `dataset_args`, scale and direction in
-    `metric_args`, and a subset score says so in its `metric_name` too (the name sites display).
+    Each entry says how it was measured: shots and sample counts in `dataset_args`; scale, direction, headline,
+    harness and the revisions of the model and its base in `metric_args`; the harness as its `source` (with
+    `source_url`, the model's page on the Hub it is published to); a subset score says so in its `metric_name`
+    too (the name sites display).
     """
     from huggingface_hub import EvalResult
 
-    from .eval.tasks import PUBLIC_IDS
-
     rows = _rows(results)
-    ids = [PUBLIC_IDS.get(r.benchmark, r.benchmark) for r in rows]
+    ids = [public_id(r.benchmark) for r in rows]
     out = []
     for r, public in zip(rows, ids):
         bench = BENCHMARKS.get(r.benchmark)
         label = f"{r.metric} ({_shots_label(r)}" + (f", subset: {r.samples_text()}" if r.subset else "") + ")"
+        how = {"scale": r.scale, "higher_is_better": bool(r.higher_is_better), "headline": bool(r.headline),
+               "harness": r.harness, "harness_version": r.harness_version, "model_revision": r.model_revision,
+               "base_model": r.base_model if r.base_score is not None else None,
+               "base_revision": r.base_revision if r.base_score is not None else None}
         args: dict[str, Any] = {"num_few_shot": int(r.n_shot)} if r.n_shot is not None else {}
         if r.n_samples is not None:
             args["n_samples"] = int(r.n_samples)
@@ -105,8 +109,16 @@ def eval_results(results: list[ResultRow | dict[str, Any]]) -> list:
             dataset_config=r.benchmark if ids.count(public) > 1 else None,
             dataset_name=bench.title if bench else r.benchmark, metric_type=r.metric,
             metric_value=round(float(r.score), 4), metric_name=label, dataset_args=args or None,
-            metric_args={"scale": r.scale, "higher_is_better": bool(r.higher_is_better)}, verified=False))
+            metric_args={k: v for k, v in how.items() if v is not None}, verified=False,
+            source_name=" ".join(str(x) for x in (r.harness or "hubkit", r.harness_version) if x) if source_url
+            else None, source_url=source_url))
     return out
+
+
+def public_id(benchmark: str) -> str:
+    """The public dataset a benchmark's scores name (the registry's `dataset.id`; an unknown one's own name)."""
+    known = BENCHMARKS.get(benchmark)
+    return known.public_id if known else benchmark
 
 
 def measured(row: ResultRow) -> str:
@@ -119,21 +131,27 @@ def measured(row: ResultRow) -> str:
              f"judged by {row.judge}" if row.judge else ""]
     if row.model_revision:
         parts.append(f"model revision {row.model_revision}")
+    if row.base_revision and row.base_score is not None:
+        parts.append(f"base revision {row.base_revision}")
     return "; ".join(p for p in parts if p)
 
 
 def eval_results_files(results: list[ResultRow | dict[str, Any]], repo_id: str,
-                       include_subsets: bool = False) -> dict[str, str]:
-    """The Hub's `.eval_results/<benchmark>.yaml` files (path → YAML text) of results-schema rows.
+                       include_subsets: bool = False, endpoint: str | None = None) -> dict[str, str]:
+    """The Hub's `.eval_results/<benchmark>-<n>shot-<metric>.yaml` files (path → YAML text) of results-schema rows:
+    one file per score (benchmark, metric, shots), so that a second shot count or metric never overwrites the first.
 
     These files feed the Hub's public benchmark leaderboards, so only scores on a whole benchmark go in by
     default: a subset score (or one whose sample count is unknown) is left out unless `include_subsets`,
-    and then its `notes` start with `SUBSET`.
+    and then its `notes` start with `SUBSET`. `source.url` is the model's page on `endpoint`, the Hub the model is
+    published to (default `HF_ENDPOINT`, else huggingface.co); `notes` name the harness and the revisions.
     """
+    import os
+    import re
+
     import yaml
 
-    from .eval.tasks import PUBLIC_IDS
-
+    hub = (endpoint or os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
     files = {}
     for r in _rows(results):
         if r.subset is not False and not include_subsets:
@@ -142,19 +160,37 @@ def eval_results_files(results: list[ResultRow | dict[str, Any]], repo_id: str,
         if r.gain is not None and not (isinstance(r.gain, float) and r.gain != r.gain):
             notes += f"; {float(r.gain):+.2f} over the base model {r.base_model or ''}".rstrip()
             notes += " on the same samples"
-        entry = {"dataset": {"id": PUBLIC_IDS.get(r.benchmark, r.benchmark), "task_id": r.benchmark},
+        entry = {"dataset": {"id": public_id(r.benchmark), "task_id": r.benchmark},
                  "value": round(float(r.score), 4),
                  "date": str(r.evaluated_at or "")[:10] or None,
-                 "source": {"name": "hubkit eval", "url": f"https://huggingface.co/{repo_id}"},
+                 "source": {"name": " ".join(x for x in ("hubkit eval", r.harness_version) if x),
+                            "url": f"{hub}/{repo_id}"},
                  "notes": notes}
-        files[f".eval_results/{r.benchmark}.yaml"] = yaml.safe_dump([{k: v for k, v in entry.items() if v}],
-                                                                    sort_keys=False, allow_unicode=True)
+        shots = "" if r.n_shot is None else f"-{int(r.n_shot)}shot"
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{r.benchmark}{shots}-{r.metric}")
+        files[f".eval_results/{name}.yaml"] = yaml.safe_dump([{k: v for k, v in entry.items() if v}],
+                                                              sort_keys=False, allow_unicode=True)
     return files
+
+
+def license_text(run: RunResult, base_model: str) -> str:
+    """`LICENSE.md` of a published run (the card's `license: other` links here): the terms that apply to it."""
+    sources = run.record.data_sources if run.record else []
+    lines = ["# Terms of this model", "",
+             f"This model is a fine-tune of [{md(base_model)}]({base_model}): the base model's licence applies to it.",
+             "It was trained on the data below; each dataset's licence (see its card) applies to what the model "
+             "learned from it, and several common SFT sets are for non-commercial research only.", ""]
+    lines += [f"- {md(s.get('name', ''))}: {md(s.get('repo', ''))}"
+              + (f" at revision {md(s['revision'])}" if s.get("revision") else "") for s in sources]
+    if not sources:
+        lines.append("- (no data sources recorded)")
+    return "\n".join(lines) + "\n"
 
 
 def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None = None,
                 results: list[ResultRow | dict[str, Any]] | None = None, loss_curve: bool = False,
-                license: str = "other", epoch: int | None = None, subset_eval_results: bool = False) -> str:
+                license: str = "other", epoch: int | None = None, subset_eval_results: bool = False,
+                weights_commit: str | None = None, endpoint: str | None = None) -> str:
     """The README.md of a published run.
 
     Args:
@@ -167,7 +203,10 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         license: the card's license (the base model's and the data's terms still apply).
         epoch: the card of the checkpoint saved after this epoch (default: the final model).
         subset_eval_results: whether subset scores were also written to `.eval_results/` (the card says so).
+        weights_commit: the Hub commit that holds the evaluated weights (the card names it beside the scores).
+        endpoint: the Hub the model is published to (`source.url` of its scores; default `HF_ENDPOINT`).
     """
+    import os
     from huggingface_hub import ModelCard, ModelCardData
 
     results = _rows(results)
@@ -181,12 +220,14 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         base_model=base_model, base_model_relation="adapter" if lora else "finetune",
         datasets=datasets or None, library_name="peft" if lora else "transformers",
         pipeline_tag="text-generation", license=license, language=["en"], tags=axis_tags(run, sweep, epoch),
+        license_name="base-model-and-data-terms" if license == "other" else None,
+        license_link="LICENSE.md" if license == "other" else None,
         hubkit={"run_id": run.run_id, "sweep": sweep, "dataset": spec.dataset, "data_size": spec.data_size,
                 "tuning": spec.tuning, "epochs": epoch or spec.epochs, "trained_epochs": spec.epochs,
                 "lr_schedule": spec.lr_schedule,
                 "learning_rate": spec.learning_rate, "batch_size": spec.batch_size, "seed": spec.seed},
         model_name=repo_id.split("/")[-1] if results else None,
-        eval_results=eval_results(results) if results else None,
+        eval_results=eval_results(results, f"{(endpoint or os.environ.get('HF_ENDPOINT') or 'https://huggingface.co').rstrip('/')}/{repo_id}") if results else None,
     )
     size = f"{metrics.examples:,} examples" if metrics.examples else "all examples"
     summary = (f"{md(base_model)} fine-tuned ({'LoRA adapter' if lora else 'full-parameter'}) on {size} of "
@@ -209,9 +250,11 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
                 ("training time", f"{metrics.train_seconds:.1f} s on {metrics.device}"),
                 ("trainable parameters", f"{metrics.trainable_parameters:,} of {metrics.parameters:,}")]
     training = [(k, v) for k, v in training if v not in (None, "", "None")]
-    rows = [{"title": md(BENCHMARKS[r.benchmark].title if r.benchmark in BENCHMARKS else r.benchmark),
+    rows = [{"title": md(BENCHMARKS[r.benchmark].title if r.benchmark in BENCHMARKS else r.benchmark)
+             + ("" if r.headline else f" ({md(r.metric)})"),
              "score": _num(r.score, 2), "base_score": _num(r.base_score, 2), "gain": _signed(r.gain),
-             "metric": md(r.metric) + ("" if r.scale == "percent" and r.higher_is_better else
+             "metric": md(r.metric) + ("\\*" if r.headline else "")
+             + ("" if r.scale == "percent" and r.higher_is_better else
                                        f" ({r.scale}, {'higher' if r.higher_is_better else 'lower'} is better)"),
              "samples": r.samples_text(), "n_shot": "" if r.n_shot is None else r.n_shot} for r in results]
     card = ModelCard.from_template(
@@ -223,22 +266,27 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         else "the tokenizer's chat template",
         lora=lora, hyperparameters=hyper, training=training, loss_curve=loss_curve, results=rows,
         gains=any(r.gain is not None and r.gain == r.gain for r in results),
-        results_note=_results_note(results, subset_eval_results),
+        results_note=_results_note(results, subset_eval_results, weights_commit),
         command="hubkit train hubkit_config.yaml", versions=sorted(metrics.versions.items()),
     )
     return str(card)
 
 
-def _results_note(results: list[ResultRow], subset_eval_results: bool = False) -> str:
+def _results_note(results: list[ResultRow], subset_eval_results: bool = False,
+                  weights_commit: str | None = None) -> str:
     if not results:
         return ""
-    base = next((r.base_model for r in results if r.base_score is not None and r.base_score == r.base_score), None)
+    based = next((r for r in results if r.base_score is not None and r.base_score == r.base_score), None)
     harness = next((f"{r.harness} {r.harness_version or ''}".strip() for r in results if r.harness), "hubkit eval")
     note = (f"Scores in percent (higher is better) unless the metric says otherwise, from {md(harness)} "
             "(`eval/` holds the lm-eval-style results file)")
-    if base:
-        note += f"; base and gain: the same suite, on the same samples, on {md(base)}"
-    note += "."
+    if weights_commit:
+        note += f", of the weights at revision `{md(weights_commit)}` of this repo"
+    if based is not None:
+        note += f"; base and gain: the same suite, on the same samples, on {md(based.base_model)}"
+        if based.base_revision:
+            note += f" at revision `{md(based.base_revision)}`"
+    note += ". A score's headline metric is the benchmark's own (marked *); other metrics of it are listed too."
     subsets = [r for r in results if r.subset]
     if subsets:
         where = ("they are also in `.eval_results/`, each marked SUBSET" if subset_eval_results

@@ -148,16 +148,18 @@ class PublishRecord(JsonRecord):
 
     Attributes:
         repo_id: the model repo.
-        commit: its commit holding this run.
+        commit: its commit holding this run (weights and card).
         results: `{"repo": results dataset, "file": results JSON}` once the evaluation's rows were pushed.
+        weights_commit: the commit that holds the weights the card and the results name (`model_revision`).
     """
 
     repo_id: str
     commit: str
     results: dict[str, str] | None = None
+    weights_commit: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    OPTIONAL = ("results",)
+    OPTIONAL = ("results", "weights_commit")
 
 
 def _under(name: str) -> property:

@@ -16,9 +16,9 @@ from .dataset import (
     rows_key,
     sweep_results_repo,
 )
-from .model_repo import PublishResult, publish_run, repo_matches, run_evaluation, stage_run
+from .model_repo import PublishResult, publish_run, repo_matches, run_evaluation, stage_card, stage_model
 
 __all__ = [
     "CONSOLIDATED", "PublishResult", "ResultsPush", "default_results_repo", "load_results", "publish_run",
-    "push_results", "repo_matches", "rows_key", "run_evaluation", "stage_run", "sweep_results_repo",
+    "push_results", "repo_matches", "rows_key", "run_evaluation", "stage_card", "stage_model", "sweep_results_repo",
 ]

@@ -1,10 +1,12 @@
 """Publishing a trained run as a model repo with its card, in one commit, and its scores to the results dataset.
 
-`publish_run` pushes a run directory (`hubkit.runs.RunDir`) as one commit: the weights or adapter and tokenizer
-at the repo root (so `from_pretrained(repo)` works), `hubkit_config.yaml` (the resolved run config),
-`hubkit_run.json` (the run record), `training_metrics.json`, `loss_curve.png`, the run's evaluation and the card.
-Files that did not change are not uploaded, and a run published twice makes no second commit. Local paths never
-reach the Hub: the base model is named by its Hub id everywhere.
+`publish_run` pushes a run directory (`hubkit.runs.RunDir`) as two commits. The first holds the weights or adapter
+and tokenizer at the repo root (so `from_pretrained(repo)` works), `hubkit_config.yaml` (the resolved run config),
+`hubkit_run.json` (the run record), `training_metrics.json` and `loss_curve.png`. The second holds the card, its
+`LICENSE.md`, the evaluation as published (`eval/`) and `.eval_results/`, each naming the first commit: the Hub
+revision of the weights that were evaluated (a commit cannot name itself). Files that did not change are not
+uploaded, and a run published twice makes no new commit. Local paths never reach the Hub: the base model is named
+by its Hub id everywhere.
 
 Example:
     >>> from hubkit.publish import publish_run
@@ -14,12 +16,13 @@ Example:
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..cards import eval_results_files, loss_curve_png, render_card
+from ..cards import eval_results_files, license_text, loss_curve_png, render_card
 from ..errors import HubkitError
 from ..results import ResultRow, ResultsTable
 from ..runs import PublishRecord, RunDir, RunResult
@@ -50,9 +53,16 @@ def _public_base(run: RunResult, base_model: str | None) -> str:
     return run.spec.model
 
 
-def run_evaluation(run: RunResult, repo_id: str, base_model: str,
-                   epoch: int | None = None) -> tuple[Path | None, list[ResultRow]]:
-    """The run's latest `hubkit eval` results file and its results-schema rows (none for an epoch checkpoint)."""
+def run_evaluation(run: RunResult, repo_id: str, base_model: str, epoch: int | None = None,
+                   model_revision: str | None = None) -> tuple[Path | None, dict[str, Any] | None, list[ResultRow]]:
+    """The run's latest `hubkit eval` results file, that file as published, and its results-schema rows (none for an
+    epoch checkpoint).
+
+    As published, the file names the model by its repo id and the Hub commit that holds the evaluated weights
+    (`model_revision`), and carries the run id and axes, so that `hubkit import-results --format lm-eval` of the
+    published file anywhere gives the same rows as the ones publishing pushes.
+    """
+    import copy
     import json
 
     from ..eval.harness import latest_results
@@ -60,22 +70,28 @@ def run_evaluation(run: RunResult, repo_id: str, base_model: str,
 
     path = latest_results(run.paths.eval) if epoch is None else None
     if path is None:
-        return None, []
+        return None, None, []
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise HubkitError(f"run {run.run_id}: unreadable evaluation results {path.name}: {e}") from None
     axes = {**run.spec.axes(), "base_model": base_model}
-    rows = lm_eval_rows(data, model_id=repo_id, run_id=run.run_id, axes=axes, source="hubkit", file=path.name)
-    return path, rows
+    published = copy.deepcopy(data)
+    hub = published.setdefault("hubkit", {})
+    hub.update({"model_id": repo_id, "run_id": run.run_id, "axes": axes, "model_revision": model_revision,
+                "local_revision": (data.get("config") or {}).get("model_revision")})
+    config = published.setdefault("config", {})
+    args = config.get("model_args") if isinstance(config.get("model_args"), dict) else {}
+    config["model_args"] = {**args, "pretrained": repo_id, "revision": model_revision}
+    config["model_revision"] = config["model_sha"] = model_revision
+    published["model_name"], published["model_name_sanitized"] = repo_id, repo_id.replace("/", "__")
+    rows = lm_eval_rows(published, model_id=repo_id, run_id=run.run_id, axes=axes, source="hubkit", file=path.name)
+    return path, published, rows
 
 
-def stage_run(run: RunResult, folder: Path, repo_id: str, base_model: str, sweep: str | None,
-              epoch: int | None = None, subset_eval_results: bool = False) -> None:
-    """Lay out the repo content of a run (or of its checkpoint after `epoch`) in `folder`.
-
-    Subset scores go into `.eval_results/` only with `subset_eval_results` (see `cards.eval_results_files`).
-    """
+def stage_model(run: RunResult, folder: Path, base_model: str, sweep: str | None, epoch: int | None = None) -> None:
+    """Lay out what the weights commit holds: the weights or adapter and tokenizer, the resolved config, the run
+    record, the training metrics and the loss curve."""
     import json
 
     import yaml
@@ -96,16 +112,35 @@ def stage_run(run: RunResult, folder: Path, repo_id: str, base_model: str, sweep
     (folder / "hubkit_run.json").write_text(json.dumps(record.to_json(), indent=2) + "\n", encoding="utf-8")
     (folder / "training_metrics.json").write_text(json.dumps(run.metrics.to_json(), indent=2) + "\n",
                                                   encoding="utf-8")
-    curve = loss_curve_png(run, folder / "loss_curve.png")
-    results_file, results = run_evaluation(run, repo_id, base_model, epoch)
+    loss_curve_png(run, folder / "loss_curve.png")
+
+
+def stage_card(run: RunResult, folder: Path, repo_id: str, base_model: str, sweep: str | None,
+               epoch: int | None = None, subset_eval_results: bool = False, weights_commit: str | None = None,
+               endpoint: str | None = None) -> None:
+    """Lay out what the card commit holds: the card, its licence terms, the evaluation as published (`eval/`) and
+    `.eval_results/`, all naming `weights_commit`, the commit that holds the evaluated weights.
+
+    Subset scores go into `.eval_results/` only with `subset_eval_results` (see `cards.eval_results_files`).
+    """
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    results_file, published, results = run_evaluation(run, repo_id, base_model, epoch, weights_commit)
     if results_file is not None:
-        link_or_copy(results_file, folder / "eval" / results_file.name)
-        for name, text in eval_results_files(results, repo_id, include_subsets=subset_eval_results).items():
+        (folder / "eval").mkdir(parents=True, exist_ok=True)
+        (folder / "eval" / results_file.name).write_text(json.dumps(published, indent=2, ensure_ascii=False) + "\n",
+                                                         encoding="utf-8")
+        for name, text in eval_results_files(results, repo_id, include_subsets=subset_eval_results,
+                                             endpoint=endpoint).items():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text(text, encoding="utf-8")
-    (folder / "README.md").write_text(render_card(run, repo_id, base_model, sweep=sweep, loss_curve=curve,
-                                                  epoch=epoch, results=results,
-                                                  subset_eval_results=subset_eval_results), encoding="utf-8")
+    (folder / "LICENSE.md").write_text(license_text(run, base_model), encoding="utf-8")
+    (folder / "README.md").write_text(render_card(run, repo_id, base_model, sweep=sweep,
+                                                  loss_curve=bool(run.metrics.loss_curve), epoch=epoch,
+                                                  results=results, subset_eval_results=subset_eval_results,
+                                                  weights_commit=weights_commit, endpoint=endpoint),
+                                      encoding="utf-8")
 
 
 def _file_ids(path: Path) -> tuple[str, str]:
@@ -181,7 +216,7 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
         PublishResult(repo_id='hubkit/smollm2-135m-instruct-lima-1k-lora-e3-cosine-6f1c2a9e', ...)
     """
     from ..config import run_id as make_run_id
-    from ..hub import get_api, hub_errors, push_folder, retrying
+    from ..hub import get_api, hub_errors, retrying
     from ..results import rows_frame
     from ..runs import load_run
 
@@ -196,18 +231,20 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
             namespace = namespace or retrying(api.whoami)["name"]
             repo_id = f"{namespace}/{make_run_id(run.spec, epoch) if epoch else run.run_id}"
     with hub_errors(f"cannot publish {run.run_id} to {repo_id}", endpoint=api.endpoint):
+        same = previous if previous and previous.repo_id == repo_id else None
+        title = f"Publish {run.run_id}" + (f" after epoch {epoch}" if epoch else "")
         with tempfile.TemporaryDirectory() as tmp:
-            stage_run(run, Path(tmp), repo_id, base, sweep, epoch, subset_eval_results=subset_eval_results)
-            head = repo_matches(api, repo_id, Path(tmp)) if previous and previous.repo_id == repo_id else None
-            if head:  # published before and unchanged since: one request, nothing uploaded
-                pushed = None
-                result = PublishResult(repo_id, head, False, 0)
-            else:
-                retrying(api.create_repo, repo_id, private=private, exist_ok=True)
-                title = f"Publish {run.run_id}" + (f" after epoch {epoch}" if epoch else "")
-                pushed = retrying(push_folder, repo_id, tmp, commit_message=title, api=api)
-                result = PublishResult(repo_id, pushed.commit, pushed.changed, pushed.files)
-        if sweep and pushed is not None:
+            # 1. the weights: their commit is the revision the card, `.eval_results/` and the results rows name
+            stage_model(run, Path(tmp) / "model", base, sweep, epoch)
+            weights = _push_unless_there(api, repo_id, Path(tmp) / "model", same.weights_commit if same else None,
+                                         private, title)
+            # 2. the card and the evaluation, naming that commit
+            stage_card(run, Path(tmp) / "card", repo_id, base, sweep, epoch, subset_eval_results, weights.commit,
+                       api.endpoint)
+            card = _push_unless_there(api, repo_id, Path(tmp) / "card", same.commit if same else None, private,
+                                      f"{title}: card and evaluation of {weights.commit[:10]}")
+        result = PublishResult(repo_id, card.commit, weights.changed or card.changed, weights.files + card.files)
+        if sweep and result.changed:
             owner = repo_id.split("/")[0]
             collection = retrying(api.create_collection, title=f"hubkit sweep {sweep}", namespace=owner,
                                   exists_ok=True, private=private,
@@ -215,16 +252,41 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
             retrying(api.add_collection_item, collection.slug, repo_id, "model", exists_ok=True)
         if results_repo is None:
             results_repo = default_results_repo(repo_id.split("/")[0], sweep)
-        results_file, rows = run_evaluation(run, repo_id, base, epoch)
+        results_file, published, rows = run_evaluation(run, repo_id, base, epoch, weights.commit)
         result.results_repo, result.evaluated = results_repo, results_file is not None
-        done = {"repo": results_repo, "file": results_file.name} if results_file is not None and results_repo else None
+        done = {"repo": results_repo, "file": results_file.name, "revision": weights.commit} \
+            if results_file is not None and results_repo else None
         if done and (previous is None or previous.results != done):
             key = repo_id.split("/")[-1]
-            files = {f"models/{key}/{results_file.name}": results_file}
             stamp = results_file.stem[len("results_"):]
-            for sample in sorted(results_file.parent.glob(f"samples_*_{stamp}.jsonl")):
-                files[f"models/{key}/{sample.name}"] = sample
-            result.results = push_results(ResultsTable(rows_frame(rows), "hubkit"), results_repo, key,
-                                          private=private, api=api, files=files)
-    PublishRecord(repo_id, result.commit, done).write(paths.published_file(epoch))
+            with tempfile.TemporaryDirectory() as tmp:
+                copy = Path(tmp) / results_file.name  # the file as published: re-imports with the model's repo id
+                copy.write_text(json.dumps(published, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+                files = {f"models/{key}/{results_file.name}": copy}
+                for sample in sorted(results_file.parent.glob(f"samples_*_{stamp}.jsonl")):
+                    files[f"models/{key}/{sample.name}"] = sample
+                result.results = push_results(ResultsTable(rows_frame(rows), "hubkit"), results_repo, key,
+                                              private=private, api=api, files=files)
+    PublishRecord(repo_id, result.commit, done, weights.commit).write(paths.published_file(epoch))
     return result
+
+
+@dataclass
+class _Pushed:
+    commit: str
+    changed: bool
+    files: int
+
+
+def _push_unless_there(api: HfApi, repo_id: str, folder: Path, known: str | None, private: bool,
+                       title: str) -> _Pushed:
+    """Commit `folder` to the repo unless the repo already holds every file of it byte for byte (then `known`, the
+    commit recorded for it, or the head); one request when nothing changed."""
+    from ..hub import push_folder, retrying
+
+    head = repo_matches(api, repo_id, folder) if known else None
+    if head:
+        return _Pushed(known, False, 0)
+    retrying(api.create_repo, repo_id, private=private, exist_ok=True)
+    pushed = retrying(push_folder, repo_id, folder, commit_message=title, api=api)
+    return _Pushed(pushed.commit, pushed.changed, pushed.files)

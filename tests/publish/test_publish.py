@@ -194,7 +194,9 @@ def test_hub_down_mid_publish_keeps_the_previous_commit_and_a_rerun_completes(ow
     assert api.model_info("carol/run").sha == first.commit  # the repo is still at its previous commit
     second = publish_run(run_dir, repo_id="carol/run", base_model="alice/tiny-base", api=api)
     assert second.changed and second.commit != first.commit
-    assert [c.commit_id for c in api.list_repo_commits("carol/run")][:2] == [second.commit, first.commit]
+    weights = json.loads((run_dir / "published.json").read_text())["weights_commit"]
+    # two commits a publish: the weights, then the card and evaluation that name them
+    assert [c.commit_id for c in api.list_repo_commits("carol/run")][:3] == [second.commit, weights, first.commit]
 
 
 def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_dataset(hub, seeded, tiny_base, tmp_path):
@@ -219,14 +221,31 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
 
     card = ModelCard.load(result.repo_id, token=hub.tokens["alice"])
     card.validate()
+    weights = json.loads((run.run_dir / "published.json").read_text())["weights_commit"]
+    history = [c.commit_id for c in alice.list_repo_commits(result.repo_id)]
+    assert history[:2] == [result.commit, weights]  # the card's commit names the weights' commit below it
+    base_commit = alice.model_info(tiny_base).sha
+    # `license: other` comes with a name and a link to the terms beside the card
+    assert (card.data.license, card.data.license_name, card.data.license_link) == (
+        "other", "base-model-and-data-terms", "LICENSE.md")
+    assert "LICENSE.md" in files and f"revision `{weights}` of this repo" in card.text
     from huggingface_hub import ModelCardData
 
     assert ModelCardData(**card.data.to_dict()).to_dict() == card.data.to_dict()  # the YAML round-trips
-    evals = {r.dataset_type: r for r in card.data.eval_results}
-    assert evals["cais/mmlu"].metric_value == pytest.approx(report.scores["mmlu"], abs=1e-4)
+    evals = {(r.dataset_type, r.metric_type): r for r in card.data.eval_results}
+    assert set(evals) == {("cais/mmlu", "acc"), ("Rowan/hellaswag", "acc"), ("Rowan/hellaswag", "acc_norm")}
+    mmlu = evals["cais/mmlu", "acc"]
+    assert mmlu.metric_value == pytest.approx(report.scores["mmlu"], abs=1e-4)
     total = report.sizes["mmlu"][1]
-    assert evals["cais/mmlu"].dataset_args == {"num_few_shot": 5, "n_samples": 4, "n_total": total, "subset": True}
-    assert evals["cais/mmlu"].metric_args == {"scale": "percent", "higher_is_better": True}
+    assert mmlu.dataset_args == {"num_few_shot": 5, "n_samples": 4, "n_total": total, "subset": True}
+    from hubkit import __version__
+
+    assert mmlu.metric_args == {"scale": "percent", "higher_is_better": True, "headline": True, "harness": "hubkit",
+                                "harness_version": __version__, "model_revision": weights, "base_model": tiny_base,
+                                "base_revision": base_commit}
+    assert (mmlu.source_name, mmlu.source_url) == (f"hubkit {__version__}", f"{hub.url}/{result.repo_id}")
+    assert evals["Rowan/hellaswag", "acc_norm"].metric_args["headline"] is False
+    evals = {k[0]: v for k, v in evals.items() if v.metric_args["headline"]}
     assert f"subset: 4 of {total:,}" in evals["cais/mmlu"].metric_name
     assert "## Evaluation" in card.text and f"{report.gains['mmlu']:+.2f}" in card.text
     assert f"| 4 of {total:,} (subset) |" in card.text and "**Subset scores.**" in card.text
@@ -238,13 +257,28 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
     assert f"models/{key}/{report.results_file.name}" in data_files
     assert {f"models/{key}/{p.name}" for p in report.samples_files.values()} <= data_files
     rows = load_results("alice/evald-results", api=alice)
-    mine = rows[rows["run_id"] == run.run_id].set_index("benchmark")
+    everything = rows[rows["run_id"] == run.run_id]
+    assert set(zip(everything["benchmark"], everything["metric"])) == {("mmlu", "acc"), ("hellaswag", "acc"),
+                                                                     ("hellaswag", "acc_norm")}
+    # the rows name the Hub commits of the evaluated weights and of the base (not a local hash)
+    assert set(everything["model_revision"]) == {weights} and set(everything["base_revision"]) == {base_commit}
+    mine = everything[everything["headline"]].set_index("benchmark")
     assert set(mine.index) == {"mmlu", "hellaswag"} and (mine["model_id"] == result.repo_id).all()
     assert mine.loc["mmlu", "gain"] == pytest.approx(report.gains["mmlu"])
     assert mine.loc["mmlu", "base_model"] == tiny_base and mine.loc["mmlu", "dataset"] == "lima"
     assert (mine.loc["mmlu", "n_samples"], mine.loc["mmlu", "n_total"], mine.loc["mmlu", "subset"]) == (4, total, True)
     assert (mine.loc["mmlu", "harness"], mine.loc["mmlu", "source"], mine.loc["mmlu", "n_shot"]) == ("hubkit", "hubkit", 5)
     assert not pd.isna(mine.loc["hellaswag", "evaluated_at"])
+    # round trip: the results file as published re-imports elsewhere as the very same rows
+    from hubkit.importers import import_lm_eval
+
+    published = hf_hub_download("alice/evald-results", f"models/{key}/{report.results_file.name}",
+                                repo_type="dataset", token=hub.tokens["alice"])
+    again_rows = import_lm_eval([published]).frame
+    keep = [c for c in again_rows.columns if c not in ("sequence", "source_file")]
+    ordered = ["benchmark", "metric"]
+    pd.testing.assert_frame_equal(again_rows[keep].sort_values(ordered).reset_index(drop=True),
+                                  everything[keep].sort_values(ordered).reset_index(drop=True), check_dtype=False)
     details = hf_hub_download("alice/evald-results", f"models/{key}/{report.samples_files['mmlu'].name}",
                               repo_type="dataset", token=hub.tokens["alice"])
     assert len([json.loads(x) for x in Path(details).read_text(encoding="utf-8").splitlines()]) == 4
@@ -266,13 +300,19 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
     # outside a sweep, the rows go to the owner's default results dataset
     assert opted.results is not None and opted.results.repo_id == "alice/hubkit-results"
     assert set(load_results("alice/hubkit-results", api=alice)["model_id"]) == {"alice/evald-opt-in"}
-    assert {".eval_results/mmlu.yaml", ".eval_results/hellaswag.yaml"} <= _files(alice, opted.repo_id)
-    with open(hf_hub_download(opted.repo_id, ".eval_results/mmlu.yaml", token=hub.tokens["alice"]),
+    # one file per score (benchmark, shots, metric): acc and acc_norm of HellaSwag do not overwrite each other
+    assert {f for f in _files(alice, opted.repo_id) if f.startswith(".eval_results/")} == {
+        ".eval_results/mmlu-5shot-acc.yaml", ".eval_results/hellaswag-10shot-acc.yaml",
+        ".eval_results/hellaswag-10shot-acc_norm.yaml"}
+    with open(hf_hub_download(opted.repo_id, ".eval_results/mmlu-5shot-acc.yaml", token=hub.tokens["alice"]),
               encoding="utf-8") as f:
         text = f.read()
     entry = yaml.safe_load(text)[0]
     assert entry["dataset"]["id"] == "cais/mmlu" and entry["value"] == pytest.approx(report.scores["mmlu"], abs=1e-4)
     assert entry["notes"].startswith(f"SUBSET: 5-shot acc; percent (0–100), higher is better; 4 of {total:,} (subset)")
+    opted_weights = json.loads((run.run_dir / "published.json").read_text())["weights_commit"]
+    assert f"model revision {opted_weights}" in entry["notes"] and f"base revision {base_commit}" in entry["notes"]
+    assert entry["source"] == {"name": f"hubkit eval {__version__}", "url": f"{hub.url}/{opted.repo_id}"}
     assert str(tmp_path) not in text and hub.tokens["alice"] not in text
     opt_card = ModelCard.load(opted.repo_id, token=hub.tokens["alice"]).text
     assert "each marked SUBSET" in opt_card
