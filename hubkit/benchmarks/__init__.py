@@ -303,7 +303,24 @@ def _check_names(benchmarks: dict[str, Benchmark]) -> None:
 
 
 CATALOGUE: dict[str, Metric] = load_catalogue()
-BENCHMARKS: dict[str, Benchmark] = load()
+BENCHMARKS: dict[str, Benchmark] = load([HERE])
+#: Why the records in `$HUBKIT_BENCHMARKS_PATH` could not be read (`check()` raises it), or None.
+PATH_ERROR: HubkitError | None = None
+try:
+    if os.environ.get(PATH_ENV):
+        BENCHMARKS.update(load())
+except HubkitError as _error:  # kept, not raised at import: the CLI reports it as one line (`check`)
+    PATH_ERROR = _error
+
+
+def check() -> None:
+    """Raise what went wrong reading the records of `$HUBKIT_BENCHMARKS_PATH`, if anything did.
+
+    Raises:
+        HubkitError: a malformed record there (one line naming the file and the field).
+    """
+    if PATH_ERROR is not None:
+        raise HubkitError(f"{PATH_ENV}: {PATH_ERROR}")
 
 
 def add(path: str | Path) -> list[Benchmark]:

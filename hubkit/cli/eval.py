@@ -6,12 +6,17 @@ from pathlib import Path
 
 import typer
 
+from ..eval.tasks import suites
 from ..utils import DATA_NAMESPACE
+
+#: The suites and benchmarks `--suite` takes, from the benchmark registry (a record with a task adds its id).
+SUITE_HELP = ("A suite (`study`, `quick`, `tiny`, `judge`), a benchmark of the registry ("
+              + ", ".join(s for s in suites() if s not in ("study", "quick", "tiny", "judge")) + "), or a comma list.")
 
 
 def evaluate(
     model: str = typer.Argument(..., help="Hub id, local model or adapter directory, or hubkit run directory."),
-    suite: str = typer.Option("quick", "--suite", "-s", help="`study`, `quick`, `tiny`, a benchmark, or a comma list."),
+    suite: str = typer.Option("quick", "--suite", "-s", help=SUITE_HELP),
     limit: int = typer.Option(None, "--limit", "-l", min=1, help="At most N records per benchmark."),
     n_shot: int = typer.Option(None, "--n-shot", min=0, help="Override every benchmark's shot count."),
     output: Path = typer.Option(None, "--output", "-o", help="Results folder (default: <run>/eval or eval-results/<model>)."),
@@ -74,7 +79,7 @@ def evaluate(
     from ..results import samples_text
 
     for name, score in report.scores.items():
-        metric = next(iter(report.metrics[name]))
+        metric = BENCHMARKS[name].headline if name in BENCHMARKS else next(iter(report.metrics[name]))
         scored, total = report.sizes.get(name, (None, None))
         scale = BENCHMARKS[name].scale if name in BENCHMARKS else "percent"
         row = [name, str(report.n_shot[name]), samples_text(scored, total, report.subset(name)), metric, scale,

@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the `hubkit` console script."""
     _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     try:
+        from ..benchmarks import check
+
+        check()  # a malformed record of `$HUBKIT_BENCHMARKS_PATH`: one line, before any command runs
         code = app(args=argv, standalone_mode=False)  # click returns a `typer.Exit(code)`'s code in this mode
         if isinstance(code, int) and code:
             sys.exit(code)

@@ -316,6 +316,9 @@ def get_suite(name: str, limit: int | None = None, n_shot: int | None = None) ->
     Raises:
         HubkitError: an unknown suite or benchmark.
     """
+    from ..benchmarks import check
+
+    check()
     runs: list[BenchmarkRun] = []
     for part in [p.strip() for p in name.split(",") if p.strip()] or [""]:
         if part == "study":

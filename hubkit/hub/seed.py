@@ -117,54 +117,65 @@ def hellaswag(root: Path) -> Records:
 
 @dataclass
 class SeedSpec:
-    """One dataset repo to seed: `configs[config][split]` reads the records from the data root."""
+    """One dataset repo to seed: `configs[config][split]` reads the records from the data root.
+
+    A benchmark's licence and source are its registry record's (`dataset.license`, `dataset.source`, found by
+    `dataset.seed`); a training set's are given here.
+    """
 
     name: str
-    license: str
-    source: str
     configs: dict[str, dict[str, Callable[[Path], Records]]] = field(default_factory=dict)
+    license: str = ""
+    source: str = ""
     task: str = "text-generation"
     note: str = ""
 
+    def __post_init__(self) -> None:
+        from ..benchmarks import BENCHMARKS
+
+        record = next((b for b in BENCHMARKS.values() if b.dataset.get("seed") == self.name and not b.parent), None)
+        if record is not None:
+            self.license = self.license or str(record.dataset.get("license") or "")
+            self.source = self.source or str(record.dataset.get("source") or record.public_id)
+        if not self.license or not self.source:
+            raise HubkitError(f"seed {self.name}: no licence or source (give them, or declare them in its benchmark "
+                              "record)")
+
 
 SEEDS: list[SeedSpec] = [
-    SeedSpec("gsm8k", "mit", "openai/grade-school-math",
-             {"default": {"train": jsonl("gsm8k/train.jsonl.gz"), "test": jsonl("gsm8k/test.jsonl")}}),
-    SeedSpec("code_alpaca", "cc-by-nc-4.0", "sahil280114/codealpaca",
-             {"default": {"train": json_array("code_alpaca/code_alpaca_2k.json")},
-              "new": {"train": json_array("code_alpaca/new_codealpaca.json.gz")}},
+    # training sets (gsm8k is a benchmark too: its licence and source are its record's)
+    SeedSpec("gsm8k", {"default": {"train": jsonl("gsm8k/train.jsonl.gz"), "test": jsonl("gsm8k/test.jsonl")}}),
+    SeedSpec("code_alpaca", {"default": {"train": json_array("code_alpaca/code_alpaca_2k.json")},
+                             "new": {"train": json_array("code_alpaca/new_codealpaca.json.gz")}},
+             "cc-by-nc-4.0", "sahil280114/codealpaca",
              note="`new` (multi-language) stands in for magicoder-style code instructions."),
-    SeedSpec("lima", "cc-by-nc-sa-4.0", "GAIR/lima (via hiyouga/LLaMA-Factory)",
-             {"default": {"train": json_array("lima/lima.json.gz")}}),
-    SeedSpec("alpaca_gpt4_demo", "cc-by-nc-4.0", "hiyouga/LLaMA-Factory data/alpaca_en_demo.json",
-             {"default": {"train": json_array("alpaca_gpt4_demo/alpaca_en_demo.json")}},
+    SeedSpec("lima", {"default": {"train": json_array("lima/lima.json.gz")}}, "cc-by-nc-sa-4.0",
+             "GAIR/lima (via hiyouga/LLaMA-Factory)"),
+    SeedSpec("alpaca_gpt4_demo", {"default": {"train": json_array("alpaca_gpt4_demo/alpaca_en_demo.json")}},
+             "cc-by-nc-4.0", "hiyouga/LLaMA-Factory data/alpaca_en_demo.json",
              note="Alpaca instructions with GPT-4 answers; stands in for alpaca_cleaned."),
-    SeedSpec("flan_cot", "apache-2.0", "FLAN v2 chain-of-thought training files", {"default": {"train": flan_cot}}),
-    SeedSpec("fastchat_dummy_conversation", "apache-2.0", "lm-sys/FastChat",
-             {"default": {"train": json_array("fastchat_dummy_conversation/dummy_conversation.json")}}),
-    SeedSpec("c4_demo", "odc-by", "allenai/c4 (sample)", {"default": {"train": jsonl("c4_demo/c4_demo.jsonl")}}),
-    SeedSpec("humaneval", "mit", "openai/human-eval", {"default": {"test": jsonl("humaneval/HumanEval.jsonl.gz")}}),
-    SeedSpec("mbpp", "cc-by-4.0", "google-research/mbpp", {"default": {"test": jsonl("mbpp/mbpp.jsonl")}}),
-    SeedSpec("math", "mit", "hendrycks/math", {"default": {"test": jsonl("math/test.jsonl.gz")}}),
-    SeedSpec("math500", "mit", "openai/prm800k MATH-500", {"default": {"test": jsonl("math500/test.jsonl")}}),
-    SeedSpec("mmlu", "mit", "hendrycks/test", {"default": {"test": mmlu("test"), "validation": mmlu("dev")}},
-             task="multiple-choice"),
-    SeedSpec("truthfulqa", "apache-2.0", "sylinrl/TruthfulQA",
-             {"default": {"validation": csv_rows("truthfulqa/TruthfulQA.csv")}}, task="multiple-choice"),
-    SeedSpec("nq_open", "cc-by-sa-3.0", "google-research-datasets/natural-questions (NQ-open)",
-             {"default": {"validation": jsonl("nq_open/NQ-open.dev.jsonl")}}, task="question-answering"),
-    SeedSpec("boolq", "cc-by-sa-3.0", "google-research-datasets/boolean-questions",
-             {"default": {"validation": jsonl("boolq/dev.jsonl.gz")}}, task="question-answering"),
-    SeedSpec("hellaswag", "mit", "rowanz/hellaswag (llama.cpp layout)", {"default": {"validation": hellaswag}},
-             task="multiple-choice"),
-    SeedSpec("mt_bench", "apache-2.0", "lm-sys/FastChat llm_judge",
-             {"default": {"test": jsonl("mt_bench/question.jsonl")},
-              "reference": {"test": jsonl("mt_bench/reference_answer/gpt-4.jsonl")},
-              "judge_prompts": {"train": jsonl("mt_bench/judge_prompts.jsonl")}},
+    SeedSpec("flan_cot", {"default": {"train": flan_cot}}, "apache-2.0", "FLAN v2 chain-of-thought training files"),
+    SeedSpec("fastchat_dummy_conversation",
+             {"default": {"train": json_array("fastchat_dummy_conversation/dummy_conversation.json")}}, "apache-2.0",
+             "lm-sys/FastChat"),
+    SeedSpec("c4_demo", {"default": {"train": jsonl("c4_demo/c4_demo.jsonl")}}, "odc-by", "allenai/c4 (sample)"),
+    # benchmarks: licence and source from the registry
+    SeedSpec("humaneval", {"default": {"test": jsonl("humaneval/HumanEval.jsonl.gz")}}),
+    SeedSpec("mbpp", {"default": {"test": jsonl("mbpp/mbpp.jsonl")}}),
+    SeedSpec("math", {"default": {"test": jsonl("math/test.jsonl.gz")}}),
+    SeedSpec("math500", {"default": {"test": jsonl("math500/test.jsonl")}}),
+    SeedSpec("mmlu", {"default": {"test": mmlu("test"), "validation": mmlu("dev")}}, task="multiple-choice"),
+    SeedSpec("truthfulqa", {"default": {"validation": csv_rows("truthfulqa/TruthfulQA.csv")}}, task="multiple-choice"),
+    SeedSpec("nq_open", {"default": {"validation": jsonl("nq_open/NQ-open.dev.jsonl")}}, task="question-answering"),
+    SeedSpec("boolq", {"default": {"validation": jsonl("boolq/dev.jsonl.gz")}}, task="question-answering"),
+    SeedSpec("hellaswag", {"default": {"validation": hellaswag}}, task="multiple-choice"),
+    SeedSpec("mt_bench", {"default": {"test": jsonl("mt_bench/question.jsonl")},
+                          "reference": {"test": jsonl("mt_bench/reference_answer/gpt-4.jsonl")},
+                          "judge_prompts": {"train": jsonl("mt_bench/judge_prompts.jsonl")}},
              note="Configs: `default` (the 80 questions), `reference` (GPT-4's reference answers, for math, reasoning "
                   "and coding) and `judge_prompts` (FastChat's judge prompts)."),
-    SeedSpec("alpaca_eval", "cc-by-nc-4.0", "tatsu-lab/alpaca_eval results/gpt4_1106_preview",
-             {"default": {"eval": json_array("alpaca_eval/results/gpt4_1106_preview/model_outputs.json")}},
+    SeedSpec("alpaca_eval", {"default": {"eval": json_array("alpaca_eval/results/gpt4_1106_preview/model_outputs.json")}},
+             source="tatsu-lab/alpaca_eval results/gpt4_1106_preview",
              note="The 805 AlpacaEval instructions with the AlpacaEval 2 reference outputs (GPT-4 Turbo, "
                   "`gpt4_1106_preview`) in `output`."),
 ]
