@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .resources import resource_dir
 from .benchmarks import BENCHMARKS, SCALES
+from .resources import resource_dir
 from .results import ResultRow
 from .runs import RunResult
 from .utils import slug
@@ -207,6 +207,7 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         endpoint: the Hub the model is published to (`source.url` of its scores; default `HF_ENDPOINT`).
     """
     import os
+
     from huggingface_hub import ModelCard, ModelCardData
 
     results = _rows(results)

@@ -8,7 +8,8 @@ one line naming the file and the field.
 - **The study's CSV** (`evaluation_result.csv`): a column is `<registry study name>-<n>shot` or a registry study
   name alone. The unit of each column is decided from its values — any value above 1: percent; every value in
   [0, 1]: the registry's unit for that column, refused as ambiguous where the registry says percent — never
-  assumed.
+  assumed. The study reports one metric per benchmark: its rows are its headline scores (TruthfulQA's is an
+  OpenCompass score of its own, in its own column, never in one with lm-eval's `mc2`).
 - **lm-eval** (0.3 and 0.4 layouts, nested groups, the Open LLM Leaderboard v2's `leaderboard` group): every task
   and group at every level is a row per metric, with its own shots and sample counts (a group's are its
   members'); a group whose members run at different shot counts has no single shot count and is left out (its
@@ -180,7 +181,7 @@ def import_massive_sft_csv(path: str | Path) -> ResultsTable:
             score = metric.check(float(value) * factor, f"{path.name} row {i + 2} column {col}")
             rows.append(ResultRow(
                 model_id="", has_repo=False, run_id=rid, **axes, benchmark=bench.id, n_shot=shot,
-                metric=metric.name, headline=metric.name == bench.headline, scale=metric.scale,
+                metric=metric.name, headline=True, scale=metric.scale,
                 higher_is_better=metric.higher_is_better, score=score, subset=False, harness="opencompass",
                 source="massive-sft-csv", source_file=path.name))
     frame = add_gains(rows_frame(rows))

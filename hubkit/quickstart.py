@@ -104,8 +104,8 @@ def _mirror_base(model: str, api, console: Console) -> str:
 
 def _import_study(repo_id: str, data_dir: Path | None, api) -> str:
     from .hub.seed import find_data_dir
-    from .publish import push_results
     from .importers import import_key, import_massive_sft_csv
+    from .publish import push_results
 
     path = find_data_dir(data_dir) / STUDY_CSV
     if not path.is_file():

@@ -13,7 +13,7 @@ scales, directions and ranges — is the benchmark registry's (`hubkit.benchmark
 | `model_revision`, `base_revision` | the Hub commit of the evaluated model and of its base, when known |
 | `base_model`, `dataset`, `data_size`, `tuning`, `epochs`, `lr_schedule` | the sweep axes (`dataset` is `pretrain` and `tuning` is `base` for a base model) |
 | `benchmark`, `n_shot`, `metric` | what was measured: a registry id (or an imported task's name), the shot count, the metric |
-| `headline` | whether `metric` is the benchmark's headline (the one an average over benchmarks takes) |
+| `headline` | whether the score is its source's headline for the benchmark (the one an average over benchmarks takes): the registry's headline metric, or the one metric a source reports (the study's CSV) |
 | `scale`, `higher_is_better` | the score's unit — `percent` (0–100), `1-10` (an LLM judge's grade) or `raw` (perplexity, bits, likelihood differences: unbounded) — and its direction |
 | `score`, `base_score`, `gain` | the score on that scale, its base model's on the same samples, and the difference |
 | `n_samples`, `n_total` | how many samples were scored, and how many the benchmark has (empty when the source does not say) |
@@ -27,7 +27,8 @@ scales, directions and ranges — is the benchmark registry's (`hubkit.benchmark
 **Invariants** (`validate`, run by the one write path `hubkit.publish.push_results` and by `load_results`):
 a score's identity is (run, benchmark, metric, shots); every (benchmark, metric) has one scale and one direction
 across a whole dataset — the registry's where it declares the metric; every value lies inside its metric's range;
-`acc` and `acc_norm` are different scores, in different columns (`score_column`).
+a model has one headline score per benchmark and shot count; `acc` and `acc_norm` are different scores, in
+different columns (`score_column`).
 
 Example:
     >>> from hubkit.importers import import_massive_sft_csv
@@ -291,7 +292,8 @@ def validate(frame: pd.DataFrame, where: str = "results") -> pd.DataFrame:
     - a (benchmark, metric) the registry declares has the registry's scale and direction;
     - across the whole table, each (benchmark, metric) has one scale and one direction;
     - every score, base score and gain is a finite number, the scores inside their metric's range;
-    - one score per identity (run, benchmark, metric, shots) per write.
+    - one score per identity (run, benchmark, metric, shots) per write;
+    - one headline metric per run, benchmark and shot count (what an average over benchmarks takes of it).
 
     Raises:
         HubkitError: one line naming the rule, the score and — for a conflict — both sources.
@@ -359,6 +361,16 @@ def validate(frame: pd.DataFrame, where: str = "results") -> pd.DataFrame:
         raise HubkitError(f"{where}: {a['run_id']} has two {a['benchmark']} {a['metric']} scores at "
                           f"{_shots(a['n_shot'])} in one write ({a['score']:g} from {source_text(a)}, {b['score']:g} "
                           f"from {source_text(b)}): import them separately, the later one last")
+    heads = frame[frame["headline"].to_numpy(bool)]
+    heads = heads[~identity_keys(heads).duplicated().to_numpy(bool)]  # a score's earlier writes are not a second one
+    head_keys = identity_keys(heads.assign(metric=""))
+    clash = head_keys.duplicated(keep=False).to_numpy(bool)
+    if clash.any():
+        same = heads[(head_keys == head_keys[clash].iloc[0]).to_numpy(bool)]
+        a, b = same.iloc[0], same.iloc[1]
+        raise HubkitError(f"{where}: {a['run_id']} has two headline {a['benchmark']} scores at {_shots(a['n_shot'])}: "
+                          f"{a['metric']} from {source_text(a)} and {b['metric']} from {source_text(b)}; an average "
+                          "would count the benchmark twice")
     return frame
 
 

@@ -25,6 +25,9 @@ for folder, wanted in ((cards.TEMPLATES, "sft_model.md"), (space.SPACE_DIR, "app
     assert str(folder).startswith(str(site)), folder
 space._space_path()
 import leaderboard  # the Space's module, from the wheel
+import hubkit.benchmarks as registry  # every benchmark record ships, and the metric catalogue
+assert str(registry.HERE).startswith(str(site)) and len(registry.BENCHMARKS) == int(sys.argv[2]), registry.BENCHMARKS
+assert "acc" in registry.CATALOGUE
 print("installed resources OK", site.parent.name)
 '''
 
@@ -50,7 +53,10 @@ def test_a_built_wheel_ships_templates_recipes_and_the_space(tmp_path):
                              capture_output=True, text=True, env=env, timeout=600)
     assert install.returncode == 0, install.stderr[-2000:]
     clean = {k: v for k, v in env.items() if k != "PYTHONPATH"}
-    check = subprocess.run([str(python), "-c", _INSTALLED_CHECK, str(venv)], capture_output=True, text=True,
+    from hubkit.benchmarks import BENCHMARKS
+
+    check = subprocess.run([str(python), "-c", _INSTALLED_CHECK, str(venv), str(len(BENCHMARKS))],
+                           capture_output=True, text=True,
                            cwd=tmp_path, env=clean, timeout=300)
     assert check.returncode == 0, check.stderr[-3000:]
     assert "installed resources OK" in check.stdout

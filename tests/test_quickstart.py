@@ -121,7 +121,9 @@ def test_the_hub_holds_repos_cards_results_and_analysis(first, hub_api):
     results = pd.read_parquet(get("data/results.parquet"))
     ours = results[results["source"] == "hubkit"]
     assert set(ours["model_id"]) == set(models)
-    assert len(ours) == 2 * 4 and ours["gain"].notna().all() and (ours["n_shot"] == 0).all()
+    # every metric of the tiny suite's four benchmarks (HellaSwag's acc_norm and TruthfulQA's mc1 beside the headlines)
+    assert len(ours) == 2 * 6 and ours["headline"].sum() == 2 * 4
+    assert ours["gain"].notna().all() and (ours["n_shot"] == 0).all()
     assert ours["subset"].all() and (ours["n_samples"] == 4).all() and (ours["n_total"] > 4).all()
     assert ours["base_model"].eq("HuggingFaceTB/SmolLM2-135M-Instruct").all()
     study = results[results["source"] == "massive-sft-csv"]
@@ -172,8 +174,8 @@ def test_bad_recipe_overrides_fail_in_one_line(tmp_path):
 def test_the_summary_mean_gain_takes_percent_benchmarks_once_each():
     """Two of the study's runs have MT-Bench grades (1-10), NQ-open at four shot counts and five benchmarks at two:
     the summary's mean gain is over the percent-scale benchmarks, each at one shot count (the study's on a tie)."""
-    from hubkit.quickstart import summarize
     from hubkit.importers import import_massive_sft_csv
+    from hubkit.quickstart import summarize
 
     study = import_massive_sft_csv(Path(__file__).resolve().parents[2] / "shared" / "data" / "massive_sft_results"
                                    / "evaluation_result.csv").frame

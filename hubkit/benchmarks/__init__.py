@@ -240,10 +240,11 @@ def parse_record(data: Any, where: str, catalogue: dict[str, Metric]) -> list[Be
         except (KeyError, TypeError):
             raise HubkitError(f"{where}: task needs prompt, choices and label") from None
     shots = data.get("study_shots", 0)
-    common = dict(group=data["group"], study_shots=None if shots is None else int(shots),
-                  chance=float(data.get("chance") or 0.0),
-                  format_failure_points=float(data.get("format_failure_points", FORMAT_FAILURE_POINTS)),
-                  dataset=dict(data.get("dataset") or {}), description=str(data.get("description") or ""), file=where)
+    common: dict[str, Any] = {
+        "group": data["group"], "study_shots": None if shots is None else int(shots),
+        "chance": float(data.get("chance") or 0.0),
+        "format_failure_points": float(data.get("format_failure_points", FORMAT_FAILURE_POINTS)),
+        "dataset": dict(data.get("dataset") or {}), "description": str(data.get("description") or ""), "file": where}
     out = [Benchmark(bid, str(data["title"]), headline=str(data["headline"]), metrics=metrics, study_csv=study,
                      lm_eval=tuple(names.get("lm_eval") or ()), lm_eval_metrics=lm_metrics,
                      lighteval=tuple(names.get("lighteval") or ()), task=task, **common)]

@@ -427,7 +427,6 @@ def _write(report: EvalReport, entries: list[Entry], samples: dict[str, list[dic
            out: Path, batch_size: int) -> None:
     from .. import __version__
     from ..utils import now, versions
-
     from .judged import COUNTS
 
     out.mkdir(parents=True, exist_ok=True)

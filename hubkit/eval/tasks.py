@@ -37,8 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from ..errors import HubkitError
 from ..benchmarks import BENCHMARKS, Benchmark
+from ..errors import HubkitError
 from . import scoring
 
 Kind = Literal["generate", "code", "loglik", "judge"]

@@ -84,6 +84,13 @@ CSS = """
     box-shadow: 1px 0 0 var(--border-color-primary);
 }
 #table th.first-column { z-index: 4; }
+/* the model column (after the rank) stays in view too: sticky right of the rank column's fixed width */
+#table .virtual-row .body-cell:nth-child(2), #table th.header-cell:nth-child(2) {
+    position: sticky !important; left: var(--rank-width); z-index: 3; background: var(--background-fill-primary);
+    box-shadow: 1px 0 0 var(--border-color-primary);
+}
+#table th.header-cell:nth-child(2) { z-index: 4; }
+#table { --rank-width: 55px; }
 /* the cell menu sorts and filters only the page in view: sorting is the server's, over every model */
 #table .cell-menu-button { display: none !important; }
 #count, #page-info { align-self: center; }
@@ -272,9 +279,9 @@ def _curve_controls(board: Board, base: str | None, column: str | None):
 
 #: Widths of the table's descriptive columns, so that the first screen at 1280 px reaches the scores (left to
 #: themselves, they share out the width by content and a long base-model name pushes the scores off screen).
-WIDTHS = {"rank": "60px", "model": "280px", "base model": "170px", "training data": "140px", "full/LoRA": "100px", "epochs": "75px",
-          "average": "85px", "samples": "110px", "data size": "90px", "schedule": "100px",
-          "benchmarks averaged": "110px"}
+WIDTHS = {"rank": "55px", "model": "240px", "base model": "150px", "training data": "125px", "full/LoRA": "85px",
+          "epochs": "65px", "average": "75px", "samples": "100px", "data size": "90px", "schedule": "100px",
+          "benchmarks averaged": "95px"}
 
 
 def _table_settings(view: pd.DataFrame) -> dict:

@@ -199,6 +199,8 @@ def rows_from_cards(author: str, endpoint: str | None = None, token: str | bool 
                                  "data_size": axes.get("data_size"), "tuning": axes.get("tuning"),
                                  "epochs": axes.get("epochs"), "lr_schedule": axes.get("lr_schedule"),
                                  "benchmark": bench, "n_shot": args.get("num_few_shot"), "metric": metric.get("type"),
+                                 "headline": how.get("headline"), "model_revision": how.get("model_revision"),
+                                 "harness": how.get("harness"), "harness_version": how.get("harness_version"),
                                  "scale": how.get("scale"), "higher_is_better": how.get("higher_is_better"),
                                  "score": metric.get("value"), "base_score": None, "gain": None,
                                  "n_samples": args.get("n_samples"), "n_total": args.get("n_total"),
@@ -310,10 +312,13 @@ class Board:
         self.gains = matrix(first["gain"].to_numpy(dtype="float64", na_value=np.nan))
         # how each score was measured: a full-benchmark score (1), a subset (0) or unknown (NaN)
         self.full = matrix(first["subset"].map({True: 0.0, False: 1.0}).to_numpy(dtype="float64", na_value=np.nan))
+        # whether a score is its source's headline for the benchmark (the registry's metric, or a one-metric source's)
+        self.head = matrix(first["headline"].to_numpy(dtype="float64"))
         self.column_scale = kind["scale"].astype(str).to_dict()
-        # one metric per benchmark enters an average: its headline, on the percent scale, higher is better
+        # one metric per benchmark enters an average: a headline score, on the percent scale, higher is better
+        heads = first.groupby("column", observed=True)["headline"].any()
         self.averaged = [c for c in order if self.column_scale.get(c) == "percent"
-                         and bool(kind.loc[c, "higher_is_better"]) and bool(kind.loc[c, "headline"])]
+                         and bool(kind.loc[c, "higher_is_better"]) and bool(heads.get(c, False))]
         self._averaged = set(self.averaged)
         # each shot setting's columns: a column without a shot count is in both
         study = {c: BENCHMARKS.get(str(b), {}).get("n_shot") or 0 for c, b in kind["benchmark"].items()}
@@ -382,8 +387,9 @@ class Board:
                 if (not groups or self.column_group[c] in groups) and (keep is None or c in keep)]
 
     def _full_cells(self) -> pd.Series:
-        """Per averaged column: how many full-benchmark scores it holds."""
-        return (self.full[self.averaged].eq(1.0) & self.scores[self.averaged].notna()).sum(axis=0)
+        """Per averaged column: how many full-benchmark headline scores it holds."""
+        cols = self.averaged
+        return (self.full[cols].eq(1.0) & self.head[cols].eq(1.0) & self.scores[cols].notna()).sum(axis=0)
 
     def default_groups(self, shots: str | None = None) -> list[str]:
         """The benchmark group the table opens on: the one holding the most scores that enter the average
@@ -408,6 +414,7 @@ class Board:
             cols = cols + [sort]
         numbers = (self.gains if value == "gain" else self.scores).loc[ids, cols]
         averaged = numbers[[c for c in setting if c in self._averaged]]
+        averaged = averaged.where(self.head.loc[ids, averaged.columns] == 1.0)
         if full_only:
             averaged = averaged.where(self.full.loc[ids, averaged.columns] == 1.0)
         present = averaged.notna()

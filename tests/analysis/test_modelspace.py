@@ -101,8 +101,8 @@ def test_analyze_loglik_maps_families_apart_and_pushes_to_the_leaderboard(hub, s
 
     from hubkit.cli.main import main
     from hubkit.hub.seed import find_data_dir
-    from hubkit.publish import push_results
     from hubkit.importers import import_massive_sft_csv
+    from hubkit.publish import push_results
     from hubkit.space import load_board
 
     alice = hub.api("alice")

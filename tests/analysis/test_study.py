@@ -49,7 +49,8 @@ def _cells(study: pd.DataFrame, *, size=1000, schedule="cosine", epoch=10, tunin
         ft = ft[~is_all & ~is_loo]
     elif kind == "loo+all":
         ft = ft[is_all | is_loo]
-    ft["column"] = ft["benchmark"] + ft["n_shot"].map(lambda n: "" if pd.isna(n) else f"-{int(n)}shot")
+    ft["column"] = ft["benchmark"] + ft["n_shot"].map(lambda n: "" if pd.isna(n) else f"-{int(n)}shot") \
+        + ft["metric"].map(lambda m: ":" + m if m == "opencompass_score" else "")  # not TruthfulQA's headline mc2
     shots = ft["n_shot"].fillna(0).astype(int)
     chance = ft["benchmark"].map(CHANCE).fillna(0.0)
     ft["failure"] = (ft["scale"] == "percent") & (shots > 0) & ((ft["base_score"] <= 2.5) | (ft["base_score"] < chance / 4))
@@ -115,7 +116,7 @@ def _percent_once(cells: pd.DataFrame) -> pd.DataFrame:
     then the fewest shots."""
     percent = cells[(cells["scale"] == "percent") & cells["higher_is_better"]]
     runs = percent.groupby(["benchmark", "column"])["run_id"].nunique().rename("runs").reset_index()
-    runs["shots"] = runs["column"].str.extract(r"-(\d+)shot$")[0].astype(float).fillna(0)
+    runs["shots"] = runs["column"].str.extract(r"-(\d+)shot(?::|$)")[0].astype(float).fillna(0)
     runs["study"] = runs["shots"] == runs["benchmark"].map(STUDY_SHOTS).fillna(0)
     kept = runs.sort_values(["runs", "study", "shots"], ascending=[False, False, True]).groupby("benchmark").head(1)
     return percent[percent["column"].isin(kept["column"])]

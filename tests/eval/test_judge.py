@@ -113,7 +113,11 @@ def test_scores_follow_the_published_protocols_exactly(hub, seeded_judged, tiny_
     assert any(p.startswith("[Instruction]\nPlease act as an impartial judge") for p in prompts)
 
     data = json.loads(report.results_file.read_text())
-    rows = {r.benchmark: r for r in lm_eval_rows(data, "alice/tiny", "tiny", {}, source="hubkit")}
+    every = lm_eval_rows(data, "alice/tiny", "tiny", {}, source="hubkit")
+    rows = {r.benchmark: r for r in every if r.headline}
+    # AlpacaEval's discrete win rate is its own score beside the headline; the grade counts are not scores
+    assert {r.metric for r in every if r.benchmark == "alpaca_eval_v2"} == {"win_rate", "discrete_win_rate"}
+    assert not {r.metric for r in every} & {"questions", "grades", "parsed", "follow_up", "failed", "avg_length"}
     assert rows["mt_bench"].scale == "1-10" and rows["mt_bench"].metric == "judge_score"
     assert rows["alpaca_eval_v2"].scale == "percent" and rows["alpaca_eval_v2"].metric == "win_rate"
     assert rows["mt_bench"].subset and rows["mt_bench"].n_total == 80
@@ -131,7 +135,7 @@ def test_scores_follow_the_published_protocols_exactly(hub, seeded_judged, tiny_
     line = measured(rows["mt_bench"])
     assert "grade from 1 to 10 (LLM judge)" in line and "judged by scripted/judge-1 (fp_scripted_1" in line
     files = eval_results_files(list(rows.values()), "alice/tiny", include_subsets=True)
-    assert "judged by scripted/judge-1" in files[".eval_results/mt_bench.yaml"]
+    assert "judged by scripted/judge-1" in files[".eval_results/mt_bench-judge_score.yaml"]
     assert eval_results_files(list(rows.values()), "alice/tiny") == {}  # subsets stay out by default
     _space_path()
     from leaderboard import Board

@@ -80,7 +80,8 @@ def test_the_study_csv_unit_is_decided_from_the_values(tmp_path):
     study = import_massive_sft_csv(CSV).frame
     truthful = study[study["benchmark"] == "truthfulqa"]
     # the study's own file: TruthfulQA a fraction (0-0.18), stored in percent, its own metric (not mc2)
-    assert set(truthful["metric"]) == {"opencompass_score"} and not truthful["headline"].any()
+    assert set(truthful["metric"]) == {"opencompass_score"} and truthful["headline"].all()  # the study's one metric
+    assert score_column("truthfulqa", 0, "opencompass_score") == "truthfulqa-0shot:opencompass_score"
     assert truthful["score"].max() == pytest.approx(100 * raw["Truthful_QA-0shot"].max())
     # a copy already in percent is kept as it is, never x100 (it imported as 400-1200 "percent" before)
     percent = import_massive_sft_csv(_csv(tmp_path, lambda r: r.__setitem__(
@@ -185,8 +186,7 @@ def _leaderboard_v2(path: Path) -> Path:
     shots.update(leaderboard_ifeval=0, leaderboard_mmlu_pro=5)
     counts.update(leaderboard_ifeval={"original": 541, "effective": 541},
                   leaderboard_mmlu_pro={"original": 12032, "effective": 12032})
-    higher.update(leaderboard_ifeval={m: True for m in ("prompt_level_strict_acc", "inst_level_strict_acc",
-                                                        "prompt_level_loose_acc", "inst_level_loose_acc")},
+    higher.update(leaderboard_ifeval=dict.fromkeys(("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc"), True),
                   leaderboard_mmlu_pro={"acc": True}, leaderboard={"acc": True, "acc_norm": True, "exact_match": True})
     path.write_text(json.dumps({"results": results, "group_subtasks": groups, "n-shot": shots,
                                 "higher_is_better": higher, "n-samples": counts,
@@ -259,6 +259,16 @@ def test_the_study_view_never_ranks_an_incomplete_model_above_a_complete_one(mon
     ranked = Board(pd.concat([frame, lone])).view(groups=groups, shots=shots, columns=["benchmarks averaged"])
     assert ranked["model"].tolist().index("lone-model") >= int(complete.sum())
     assert pd.isna(ranked.set_index("model").loc["lone-model", "rank"])
+
+
+def test_a_model_has_one_headline_score_per_benchmark(alice, repo_name):
+    """The study's TruthfulQA (an OpenCompass score) and lm-eval's mc2 are both headlines of their sources: in their
+    own columns, and refused together for one model, where an average would count TruthfulQA twice."""
+    two = [{**_row("m", "truthfulqa", "opencompass_score", 6.0, file="study.csv"), "headline": True},
+           {**_row("m", "truthfulqa", "mc2", 40.0, file="b.json"), "headline": True}]
+    with pytest.raises(HubkitError, match=re.escape("m has two headline truthfulqa scores at 0 shots: "
+                                                    "opencompass_score from lm-eval · study.csv and mc2 from lm-eval")):
+        push_results(ResultsTable(rows_frame(two), "x"), f"alice/{repo_name}", "two", api=alice)
 
 
 def test_cross_benchmark_means_take_one_headline_metric_per_benchmark():

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from hubkit.errors import HubkitError
-from hubkit.publish import load_results, push_results
 from hubkit.importers import csv_column_benchmark, import_lm_eval, import_massive_sft_csv
+from hubkit.publish import load_results, push_results
 from hubkit.results import COLUMNS, ResultsTable
 
 from ..test_cli import _assert_one_line_error, hubkit
