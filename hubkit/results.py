@@ -405,20 +405,23 @@ def consolidate(frame: pd.DataFrame, where: str = "results") -> tuple[pd.DataFra
     frame = validate(frame, where)
     if frame.empty:
         return frame, []
-    ordered = frame.assign(_seq=frame["sequence"].fillna(-1).astype("int64")).sort_values("_seq", kind="stable")
-    latest = ordered.drop_duplicates(IDENTITY, keep="last")
-    older = ordered[ordered.duplicated(IDENTITY, keep="last")]
+    ordered = frame.assign(_seq=frame["sequence"].fillna(-1).astype("int64"), _key=identity_keys(frame).to_numpy())
+    ordered = ordered.sort_values("_seq", kind="stable")
+    latest = ordered.drop_duplicates("_key", keep="last")
+    older = ordered[ordered.duplicated("_key", keep="last").to_numpy(bool)]
     replaced: list[Replaced] = []
     if not older.empty:
-        new = latest.set_index(IDENTITY)
-        for _, row in older.iterrows():
-            winner = new.loc[tuple(row[IDENTITY])]
-            if int(winner["_seq"]) == int(row["_seq"]) and winner["score"] != row["score"]:
-                raise HubkitError(f"{where}: {row['run_id']} {row['benchmark']} {row['metric']} has two scores with "
-                                  f"no recorded order ({row['score']:g} from {source_text(row)}, {winner['score']:g} "
-                                  f"from {source_text(winner)}): push one of them again to order them")
-            if winner["score"] != row["score"]:
-                replaced.append(Replaced(str(row["run_id"]), score_column(row["benchmark"], row["n_shot"],
-                                                                          row["metric"]),
-                                         float(row["score"]), float(winner["score"]), source_text(row)))
+        winner = latest.set_index("_key").loc[older["_key"], ["_seq", "score"]]
+        differ = winner["score"].to_numpy() != older["score"].to_numpy()
+        unordered = differ & (winner["_seq"].to_numpy() == older["_seq"].to_numpy())
+        if unordered.any():
+            row, win = older[unordered].iloc[0], latest.set_index("_key").loc[older[unordered]["_key"].iloc[0]]
+            raise HubkitError(f"{where}: {row['run_id']} {row['benchmark']} {row['metric']} has two scores with "
+                              f"no recorded order ({row['score']:g} from {source_text(row)}, {win['score']:g} "
+                              f"from {source_text(win)}): push one of them again to order them")
+        changed, new = older[differ], winner["score"].to_numpy()[differ]
+        replaced = [Replaced(str(r.run_id), score_column(r.benchmark, r.n_shot, r.metric), float(r.score), float(v),
+                             source_text({"source": r.source, "source_file": r.source_file, "sequence": r.sequence}))
+                    for r, v in zip(changed.itertuples(index=False), new)]
+    latest = latest.drop(columns="_key")
     return add_gains(latest.drop(columns="_seq").sort_index()), replaced

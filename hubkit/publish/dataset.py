@@ -210,12 +210,10 @@ def _replaced_own(before: pd.DataFrame, mine: pd.DataFrame) -> list[Replaced]:
     if before.empty:
         return []
     new = dict(zip(identity_keys(mine), mine["score"]))
-    out = []
-    for k, (_, row) in zip(identity_keys(before), before.iterrows()):
-        if k in new and new[k] != row["score"]:
-            out.append(Replaced(str(row["run_id"]), score_column(row["benchmark"], row["n_shot"], row["metric"]),
-                                float(row["score"]), float(new[k]), source_text(row)))
-    return out
+    values = [new.get(k) for k in identity_keys(before)]
+    return [Replaced(str(r.run_id), score_column(r.benchmark, r.n_shot, r.metric), float(r.score), float(v),
+                     source_text({"source": r.source, "source_file": r.source_file, "sequence": r.sequence}))
+            for r, v in zip(before.itertuples(index=False), values) if v is not None and v != r.score]
 
 
 def _license(repo_id: str, frame: pd.DataFrame) -> str:
