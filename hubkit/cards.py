@@ -115,6 +115,13 @@ def eval_results(results: list[ResultRow | dict[str, Any]], source_url: str | No
     return out
 
 
+def model_url(repo_id: str, endpoint: str | None = None) -> str:
+    """A model's page on the Hub it is published to: `endpoint`, else `HF_ENDPOINT`, else huggingface.co."""
+    import os
+
+    return f"{(endpoint or os.environ.get('HF_ENDPOINT') or 'https://huggingface.co').rstrip('/')}/{repo_id}"
+
+
 def public_id(benchmark: str) -> str:
     """The public dataset a benchmark's scores name (the registry's `dataset.id`; an unknown one's own name)."""
     known = BENCHMARKS.get(benchmark)
@@ -146,12 +153,10 @@ def eval_results_files(results: list[ResultRow | dict[str, Any]], repo_id: str,
     and then its `notes` start with `SUBSET`. `source.url` is the model's page on `endpoint`, the Hub the model is
     published to (default `HF_ENDPOINT`, else huggingface.co); `notes` name the harness and the revisions.
     """
-    import os
     import re
 
     import yaml
 
-    hub = (endpoint or os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
     files = {}
     for r in _rows(results):
         if r.subset is not False and not include_subsets:
@@ -164,7 +169,7 @@ def eval_results_files(results: list[ResultRow | dict[str, Any]], repo_id: str,
                  "value": round(float(r.score), 4),
                  "date": str(r.evaluated_at or "")[:10] or None,
                  "source": {"name": " ".join(x for x in ("hubkit eval", r.harness_version) if x),
-                            "url": f"{hub}/{repo_id}"},
+                            "url": model_url(repo_id, endpoint)},
                  "notes": notes}
         shots = "" if r.n_shot is None else f"-{int(r.n_shot)}shot"
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{r.benchmark}{shots}-{r.metric}")
@@ -206,8 +211,6 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         weights_commit: the Hub commit that holds the evaluated weights (the card names it beside the scores).
         endpoint: the Hub the model is published to (`source.url` of its scores; default `HF_ENDPOINT`).
     """
-    import os
-
     from huggingface_hub import ModelCard, ModelCardData
 
     results = _rows(results)
@@ -228,7 +231,7 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
                 "lr_schedule": spec.lr_schedule,
                 "learning_rate": spec.learning_rate, "batch_size": spec.batch_size, "seed": spec.seed},
         model_name=repo_id.split("/")[-1] if results else None,
-        eval_results=eval_results(results, f"{(endpoint or os.environ.get('HF_ENDPOINT') or 'https://huggingface.co').rstrip('/')}/{repo_id}") if results else None,
+        eval_results=eval_results(results, model_url(repo_id, endpoint)) if results else None,
     )
     size = f"{metrics.examples:,} examples" if metrics.examples else "all examples"
     summary = (f"{md(base_model)} fine-tuned ({'LoRA adapter' if lora else 'full-parameter'}) on {size} of "

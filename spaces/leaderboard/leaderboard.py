@@ -121,18 +121,22 @@ def column_label(benchmark: str, n_shot: Any, metric: Any) -> str:
 
 
 def _column_labels(long: pd.DataFrame) -> pd.Categorical:
-    """`column_label` per row, built from the distinct (benchmark, shots, metric) triples: no string is made per
-    row."""
+    """`column_label` per row, built from the distinct (benchmark, shots, metric) triples, found by factorising one
+    integer key per row (no string, and no row-wise `np.unique`, is made per row)."""
     benchmark, metric = long["benchmark"].cat, long["metric"].cat
-    shots = long["n_shot"].fillna(-1).to_numpy(dtype="int64")
-    codes = np.stack([benchmark.codes.to_numpy(dtype="int64"), shots, metric.codes.to_numpy(dtype="int64")], axis=1)
-    triples, inverse = np.unique(codes, axis=0, return_inverse=True)
-    labels = [column_label("" if b < 0 else str(benchmark.categories[b]), None if s < 0 else s,
-                           None if m < 0 else str(metric.categories[m])) for b, s, m in triples]
+    b = benchmark.codes.to_numpy(dtype="int64") + 1
+    m = metric.codes.to_numpy(dtype="int64") + 1
+    shots, s = np.unique(long["n_shot"].fillna(-1).to_numpy(dtype="int64"), return_inverse=True)
+    key = (b * len(shots) + s.reshape(-1)) * (len(metric.categories) + 1) + m
+    codes, triples = pd.factorize(key)
+    nm = len(metric.categories) + 1
+    labels = [column_label("" if t // nm // len(shots) == 0 else str(benchmark.categories[t // nm // len(shots) - 1]),
+                           None if shots[t // nm % len(shots)] < 0 else int(shots[t // nm % len(shots)]),
+                           None if t % nm == 0 else str(metric.categories[t % nm - 1])) for t in triples]
     if len(set(labels)) < len(labels):  # a benchmark named like another's column: label row by row instead
         return pd.Categorical([column_label(str(b), s, m) for b, s, m in
                                zip(long["benchmark"], long["n_shot"], long["metric"])])
-    return pd.Categorical.from_codes(inverse.reshape(-1), categories=labels)
+    return pd.Categorical.from_codes(codes, categories=labels)
 
 
 _HEADLINES = {name: b.get("metric") for name, b in BENCHMARKS.items()}
