@@ -103,11 +103,6 @@ class ResultRow:
         """`8 of 14,042 (subset)`, `1,319 (full)`, `full` or `unknown`: what a reader needs beside the score."""
         return samples_text(self.n_samples, self.n_total, self.subset)
 
-    @property
-    def column(self) -> str:
-        """The score's column (`score_column`)."""
-        return score_column(self.benchmark, self.n_shot, self.metric)
-
 
 COLUMNS = [f.name for f in fields(ResultRow)]
 _COLUMN_SET = frozenset(COLUMNS)

@@ -133,23 +133,15 @@ class Benchmark:
     description: str = ""
     file: str = ""
 
-    # what the results schema and the Space used to read off a benchmark: its headline metric's name, scale, direction
-    @property
-    def metric_name(self) -> str:
-        return self.headline
-
     @property
     def scale(self) -> str:
+        """The headline metric's scale."""
         return self.metrics[self.headline].scale
 
     @property
     def higher_is_better(self) -> bool:
+        """The headline metric's direction."""
         return self.metrics[self.headline].higher_is_better
-
-    @property
-    def n_shot(self) -> int | None:
-        """The study's shot count (None for an LLM-judged benchmark)."""
-        return self.study_shots
 
     @property
     def public_id(self) -> str:
@@ -346,11 +338,6 @@ def remove(ids: list[str]) -> None:
     """Take records out of the registry again (for tests and notebooks that added one)."""
     for bid in ids:
         BENCHMARKS.pop(bid, None)
-
-
-def get(benchmark: str) -> Benchmark | None:
-    """The record of a benchmark id, or None for a benchmark hubkit does not declare."""
-    return BENCHMARKS.get(benchmark)
 
 
 def by_lm_eval_name(task: str) -> Benchmark | None:
