@@ -182,7 +182,7 @@ def license_text(run: RunResult, base_model: str) -> str:
     """`LICENSE.md` of a published run (the card's `license: other` links here): the terms that apply to it."""
     sources = run.record.data_sources if run.record else []
     lines = ["# Terms of this model", "",
-             f"This model is a fine-tune of [{md(base_model)}]({base_model}): the base model's licence applies to it.",
+             f"This model is a fine-tune of [{md(base_model)}](/{base_model}): the base model's licence applies to it.",
              "It was trained on the data below; each dataset's licence (see its card) applies to what the model "
              "learned from it, and several common SFT sets are for non-commercial research only.", ""]
     lines += [f"- {md(s.get('name', ''))}: {md(s.get('repo', ''))}"

@@ -54,7 +54,7 @@ AXES = ["base_model", "dataset", "data_size", "tuning", "epochs", "lr_schedule"]
 #: What one score is: a later write of the same identity supersedes an earlier one.
 IDENTITY = ["run_id", "benchmark", "metric", "n_shot"]
 __all__ = ["AXES", "COLUMNS", "IDENTITY", "SCALES", "ResultRow", "ResultsTable", "add_gains", "consolidate",
-           "normalize", "rows_frame", "score_column", "to_wide", "validate"]
+           "normalize", "rows_frame", "score_column", "supersede", "to_wide", "validate"]
 
 
 @dataclass
@@ -198,9 +198,8 @@ def add_gains(frame: pd.DataFrame) -> pd.DataFrame:
     taken = ~own & merged["base_score"].notna()
     merged["base_revision"] = merged["base_revision"].where(~taken | merged["base_revision"].notna(),
                                                             merged["_base_rev"])
-    merged = merged.drop(columns="_base_rev")
     merged["gain"] = merged["score"] - merged["base_score"]
-    return normalize(merged)
+    return merged[COLUMNS]
 
 
 def imported_run_id(family: str, dataset: str, size: int | None, tuning: str, epochs: int | None,
@@ -257,17 +256,6 @@ def rows_frame(rows: list[dict[str, Any] | ResultRow]) -> pd.DataFrame:
 
     data = [r.to_json() if isinstance(r, ResultRow) else r for r in rows]
     return normalize(pd.DataFrame(data, columns=COLUMNS))
-
-
-def identity_keys(frame: pd.DataFrame) -> pd.Series:
-    """Each row's identity (`IDENTITY`) as one string, missing values included (`run|bench|metric|` for no shots)."""
-    import pandas as pd
-
-    parts = [frame[c].astype(object).map(lambda v: "" if pd.isna(v) else str(v)) for c in IDENTITY]
-    out = parts[0]
-    for part in parts[1:]:
-        out = out + "|" + part
-    return out
 
 
 def source_text(row: Any) -> str:
@@ -347,18 +335,17 @@ def validate(frame: pd.DataFrame, where: str = "results") -> pd.DataFrame:
             span = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
             raise HubkitError(f"{where}: {row['run_id']} {bench} {metric} = {row['score']:g} is outside its "
                               f"{scale} range {span} (from {source_text(row)})")
-    keys = identity_keys(frame) + "|" + frame["sequence"].astype(object).map(str)
-    dupes = keys.duplicated(keep=False).to_numpy(bool)
+    # pandas groups missing shot counts and sequences together, as one value each
+    write = frame.groupby([*IDENTITY, "sequence"], dropna=False, sort=False).ngroup()
+    dupes = write.duplicated(keep=False).to_numpy(bool)
     if dupes.any():
-        first = keys[dupes].iloc[0]
-        same = frame[(keys == first).to_numpy(bool)]
+        same = frame[(write == write[dupes].iloc[0]).to_numpy(bool)]
         a, b = same.iloc[0], same.iloc[1]
         raise HubkitError(f"{where}: {a['run_id']} has two {a['benchmark']} {a['metric']} scores at "
                           f"{_shots(a['n_shot'])} in one write ({a['score']:g} from {source_text(a)}, {b['score']:g} "
                           f"from {source_text(b)}): import them separately, the later one last")
-    heads = frame[frame["headline"].to_numpy(bool)]
-    heads = heads[~identity_keys(heads).duplicated().to_numpy(bool)]  # a score's earlier writes are not a second one
-    head_keys = identity_keys(heads.assign(metric=""))
+    heads = frame[frame["headline"].to_numpy(bool)].drop_duplicates(IDENTITY)  # a score's earlier writes: one score
+    head_keys = heads.groupby(["run_id", "benchmark", "n_shot"], dropna=False, sort=False).ngroup()
     clash = head_keys.duplicated(keep=False).to_numpy(bool)
     if clash.any():
         same = heads[(head_keys == head_keys[clash].iloc[0]).to_numpy(bool)]
@@ -387,30 +374,27 @@ class Replaced:
         return f"{self.run_id} {self.column}: {self.old:g} ({self.old_source}) → {self.new:g}"
 
 
-def consolidate(frame: pd.DataFrame, where: str = "results") -> tuple[pd.DataFrame, list[Replaced]]:
-    """Every row of a results dataset, one per identity: the row of the latest write (`sequence`) wins, rows
-    without a sequence (written before sequences existed) count as the earliest. Gains are recomputed.
-
-    Returns the rows and the scores that a later write replaced with a different value.
+def supersede(frame: pd.DataFrame, where: str = "results") -> tuple[pd.DataFrame, list[Replaced]]:
+    """One row per identity: the row of the latest write (`sequence`) wins; rows without a sequence (written before
+    sequences existed) count as the earliest. Returns the rows and the scores a later write changed.
 
     Raises:
-        HubkitError: an invariant fails across the dataset (`validate`), or two rows of one identity have no
-            order between them (two writes without a sequence that disagree).
+        HubkitError: two rows of one identity have no order between them and disagree.
     """
-    frame = validate(frame, where)
-    if frame.empty:
-        return frame, []
-    ordered = frame.assign(_seq=frame["sequence"].fillna(-1).astype("int64"), _key=identity_keys(frame).to_numpy())
+    ordered = frame.assign(_seq=frame["sequence"].fillna(-1).astype("int64"),
+                           _key=frame.groupby(IDENTITY, dropna=False, sort=False).ngroup().to_numpy())
     ordered = ordered.sort_values("_seq", kind="stable")
     latest = ordered.drop_duplicates("_key", keep="last")
     older = ordered[ordered.duplicated("_key", keep="last").to_numpy(bool)]
     replaced: list[Replaced] = []
     if not older.empty:
-        winner = latest.set_index("_key").loc[older["_key"], ["_seq", "score"]]
+        winners = latest.set_index("_key")
+        winner = winners.loc[older["_key"], ["_seq", "score"]]
         differ = winner["score"].to_numpy() != older["score"].to_numpy()
         unordered = differ & (winner["_seq"].to_numpy() == older["_seq"].to_numpy())
         if unordered.any():
-            row, win = older[unordered].iloc[0], latest.set_index("_key").loc[older[unordered]["_key"].iloc[0]]
+            row = older[unordered].iloc[0]
+            win = winners.loc[row["_key"]]
             raise HubkitError(f"{where}: {row['run_id']} {row['benchmark']} {row['metric']} has two scores with "
                               f"no recorded order ({row['score']:g} from {source_text(row)}, {win['score']:g} "
                               f"from {source_text(win)}): push one of them again to order them")
@@ -418,5 +402,19 @@ def consolidate(frame: pd.DataFrame, where: str = "results") -> tuple[pd.DataFra
         replaced = [Replaced(str(r.run_id), score_column(r.benchmark, r.n_shot, r.metric), float(r.score), float(v),
                              source_text({"source": r.source, "source_file": r.source_file, "sequence": r.sequence}))
                     for r, v in zip(changed.itertuples(index=False), new)]
-    latest = latest.drop(columns="_key")
-    return add_gains(latest.drop(columns="_seq").sort_index()), replaced
+    return latest.drop(columns=["_key", "_seq"]).sort_index(), replaced
+
+
+def consolidate(frame: pd.DataFrame, where: str = "results") -> tuple[pd.DataFrame, list[Replaced]]:
+    """Every row of a results dataset, one per identity (`supersede`), checked (`validate`), gains recomputed.
+
+    Returns the rows and the scores that a later write replaced with a different value.
+
+    Raises:
+        HubkitError: an invariant fails across the dataset, or two rows of one identity have no order between them.
+    """
+    frame = validate(frame, where)
+    if frame.empty:
+        return frame, []
+    latest, replaced = supersede(frame, where)
+    return add_gains(latest), replaced

@@ -55,7 +55,7 @@ def import_results(
     console.print("Scales: " + ", ".join(f"{n} benchmark(s) {s}" for s, n in sorted(scales.items()))
                   + (f"; {subsets:,} row(s) scored on a subset (flagged, never averaged)" if subsets else ""))
     for note in table.notes:
-        console.print(f"Kept: {note}", markup=False)
+        console.print(f"Note: {note}", markup=False)
     for line in table.left_out:
         console.print(f"Left out: {line}", markup=False)
     if pushed.replaced:

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from ..benchmarks import BENCHMARKS, Benchmark
+from ..benchmarks import BENCHMARKS, Benchmark, check
 from ..errors import HubkitError
 from . import scoring
 
@@ -316,18 +316,16 @@ def get_suite(name: str, limit: int | None = None, n_shot: int | None = None) ->
     Raises:
         HubkitError: an unknown suite or benchmark.
     """
-    from ..benchmarks import check
-
     check()
+    known = tasks()
     runs: list[BenchmarkRun] = []
     for part in [p.strip() for p in name.split(",") if p.strip()] or [""]:
         if part == "study":
             runs += [BenchmarkRun(TASKS[t], TASKS[t].n_shot) for t in STUDY_ORDER]
         elif part in NAMED:
             runs += [BenchmarkRun(TASKS[t], s, n, m) for t, (s, n, m) in NAMED[part].items()]
-        elif part in tasks():
-            task = tasks()[part]
-            runs.append(BenchmarkRun(task, task.n_shot))
+        elif part in known:
+            runs.append(BenchmarkRun(known[part], known[part].n_shot))
         else:
             from ..utils import did_you_mean
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from ..cards import TEMPLATES
 from ..errors import HubkitError
-from ..results import COLUMNS, Replaced, ResultsTable, consolidate, normalize, validate
+from ..results import COLUMNS, Replaced, ResultsTable, consolidate, normalize, supersede, validate
 from ..utils import slug
 
 if TYPE_CHECKING:
@@ -94,18 +94,19 @@ def _download(api: HfApi, repo_id: str, filename: str, revision: str | None = No
                     endpoint=api.endpoint)
 
 
-def _read_rows(api: HfApi, repo_id: str, revision: str | None, skip: str | None = None) -> pd.DataFrame:
-    """Every rows file of the dataset at `revision` (but `skip`), normalised (old files get the new columns)."""
+def _read_rows(api: HfApi, repo_id: str, revision: str, own: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The dataset's rows at `revision`, normalised (old files get the new columns): every rows file but `own`, and
+    `own` (the rows this write replaces), each read once."""
     import pandas as pd
 
     from ..hub import retrying
 
-    if revision is None:
-        return normalize(pd.DataFrame(columns=COLUMNS))
     files = [f for f in retrying(api.list_repo_files, repo_id, repo_type="dataset", revision=revision)
-             if f.startswith("rows/") and f.endswith(".parquet") and f != skip]
-    frames = [normalize(pd.read_parquet(_download(api, repo_id, f, revision))) for f in sorted(files)]
-    return pd.concat(frames, ignore_index=True) if frames else normalize(pd.DataFrame(columns=COLUMNS))
+             if f.startswith("rows/") and f.endswith(".parquet")]
+    frames = {f: normalize(pd.read_parquet(_download(api, repo_id, f, revision))) for f in sorted(files)}
+    empty = normalize(pd.DataFrame(columns=COLUMNS))
+    others = [frame for f, frame in frames.items() if f != own]
+    return pd.concat(others, ignore_index=True) if others else empty, frames.get(own, empty)
 
 
 def _card(repo_id: str, frame: pd.DataFrame, notes: list[str]) -> str:
@@ -161,11 +162,14 @@ def _push_results(table: ResultsTable, repo_id: str, rows_file: str, private: bo
     retrying(api.create_repo, repo_id, repo_type="dataset", private=private, exist_ok=True)
     for attempt in range(MAX_ATTEMPTS):
         head = retrying(api.dataset_info, repo_id).sha
-        others = _read_rows(api, repo_id, head, skip=rows_file)
-        sequence = int(others["sequence"].max()) + 1 if others["sequence"].notna().any() else 1
+        others, before = _read_rows(api, repo_id, head, own=rows_file)
+        known = pd.concat([others["sequence"], before["sequence"]])
+        sequence = int(known.max()) + 1 if known.notna().any() else 1
+        if _same_rows(before, rows):  # the same rows again: the same write, nothing to commit
+            sequence = int(before["sequence"].iloc[0])
         mine = rows.assign(sequence=sequence)
         merged, replaced = consolidate(pd.concat([others, mine], ignore_index=True), where=repo_id)
-        replaced += _replaced_own(_read_own(api, repo_id, head, rows_file), mine)  # this key's earlier rows
+        replaced += supersede(pd.concat([before, mine], ignore_index=True), repo_id)[1]  # this key's earlier rows
         with tempfile.TemporaryDirectory() as tmp:
             staged = Path(tmp) / rows_file
             staged.parent.mkdir(parents=True)
@@ -190,30 +194,12 @@ def _push_results(table: ResultsTable, repo_id: str, rows_file: str, private: bo
     raise HubkitError(f"{repo_id}: the head kept moving; nothing of {rows_file} was committed: rerun to publish it")
 
 
-def _read_own(api: HfApi, repo_id: str, revision: str | None, rows_file: str) -> pd.DataFrame:
-    """The rows this key wrote before (replaced by this write), or none."""
-    import pandas as pd
-    from huggingface_hub.errors import EntryNotFoundError
-
-    if revision is None:
-        return normalize(pd.DataFrame(columns=COLUMNS))
-    try:
-        return normalize(pd.read_parquet(_download(api, repo_id, rows_file, revision)))
-    except EntryNotFoundError:
-        return normalize(pd.DataFrame(columns=COLUMNS))
-
-
-def _replaced_own(before: pd.DataFrame, mine: pd.DataFrame) -> list[Replaced]:
-    """The scores of this key's earlier write that this write changes."""
-    from ..results import identity_keys, score_column, source_text
-
-    if before.empty:
-        return []
-    new = dict(zip(identity_keys(mine), mine["score"]))
-    values = [new.get(k) for k in identity_keys(before)]
-    return [Replaced(str(r.run_id), score_column(r.benchmark, r.n_shot, r.metric), float(r.score), float(v),
-                     source_text({"source": r.source, "source_file": r.source_file, "sequence": r.sequence}))
-            for r, v in zip(before.itertuples(index=False), values) if v is not None and v != r.score]
+def _same_rows(before: pd.DataFrame, rows: pd.DataFrame) -> bool:
+    """Whether a key's earlier write (one sequence number) holds exactly `rows`."""
+    if before.empty or len(before) != len(rows) or before["sequence"].isna().any() or before["sequence"].nunique() != 1:
+        return False
+    drop = ["sequence"]
+    return before.drop(columns=drop).reset_index(drop=True).equals(rows.drop(columns=drop).reset_index(drop=True))
 
 
 def _license(repo_id: str, frame: pd.DataFrame) -> str:

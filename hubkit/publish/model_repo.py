@@ -117,9 +117,10 @@ def stage_model(run: RunResult, folder: Path, base_model: str, sweep: str | None
 
 def stage_card(run: RunResult, folder: Path, repo_id: str, base_model: str, sweep: str | None,
                epoch: int | None = None, subset_eval_results: bool = False, weights_commit: str | None = None,
-               endpoint: str | None = None) -> None:
+               endpoint: str | None = None) -> tuple[Path | None, dict[str, Any] | None, list[ResultRow]]:
     """Lay out what the card commit holds: the card, its licence terms, the evaluation as published (`eval/`) and
-    `.eval_results/`, all naming `weights_commit`, the commit that holds the evaluated weights.
+    `.eval_results/`, all naming `weights_commit`, the commit that holds the evaluated weights. Returns that
+    evaluation (`run_evaluation`), which the results dataset receives too.
 
     Subset scores go into `.eval_results/` only with `subset_eval_results` (see `cards.eval_results_files`).
     """
@@ -141,6 +142,7 @@ def stage_card(run: RunResult, folder: Path, repo_id: str, base_model: str, swee
                                                   results=results, subset_eval_results=subset_eval_results,
                                                   weights_commit=weights_commit, endpoint=endpoint),
                                       encoding="utf-8")
+    return results_file, published, results
 
 
 def _file_ids(path: Path) -> tuple[str, str]:
@@ -239,8 +241,8 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
             weights = _push_unless_there(api, repo_id, Path(tmp) / "model", same.weights_commit if same else None,
                                          private, title)
             # 2. the card and the evaluation, naming that commit
-            stage_card(run, Path(tmp) / "card", repo_id, base, sweep, epoch, subset_eval_results, weights.commit,
-                       api.endpoint)
+            results_file, published, rows = stage_card(run, Path(tmp) / "card", repo_id, base, sweep, epoch,
+                                                       subset_eval_results, weights.commit, api.endpoint)
             card = _push_unless_there(api, repo_id, Path(tmp) / "card", same.commit if same else None, private,
                                       f"{title}: card and evaluation of {weights.commit[:10]}")
         result = PublishResult(repo_id, card.commit, weights.changed or card.changed, weights.files + card.files)
@@ -252,7 +254,6 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
             retrying(api.add_collection_item, collection.slug, repo_id, "model", exists_ok=True)
         if results_repo is None:
             results_repo = default_results_repo(repo_id.split("/")[0], sweep)
-        results_file, published, rows = run_evaluation(run, repo_id, base, epoch, weights.commit)
         result.results_repo, result.evaluated = results_repo, results_file is not None
         done = {"repo": results_repo, "file": results_file.name, "revision": weights.commit} \
             if results_file is not None and results_repo else None

@@ -297,3 +297,16 @@ def test_an_import_cli_names_a_refused_conflict_in_one_line(hub, alice, repo_nam
                            "results_2.json: higher_is_better.arc_easy.acc is false, but hubkit keeps acc "
                            "higher-is-better")
     assert _commits(alice, repo_id) == commits
+
+
+def test_the_same_rows_again_are_the_same_write(alice, repo_name):
+    """Pushing unchanged rows again commits nothing and keeps their write number (a rerun redoes nothing); a changed
+    push is a new, later write."""
+    repo_id = f"alice/{repo_name}"
+    table = ResultsTable(rows_frame([_row("m", "mmlu", "acc", 40.0)]), "x")
+    first = push_results(table, repo_id, "k", api=alice)
+    again = push_results(table, repo_id, "k", api=alice)
+    assert (again.commit, again.sequence, again.replaced) == (first.commit, first.sequence, [])
+    changed = push_results(ResultsTable(rows_frame([_row("m", "mmlu", "acc", 41.0)]), "x"), repo_id, "k", api=alice)
+    assert changed.sequence == first.sequence + 1 and [r.text() for r in changed.replaced] == [
+        "m mmlu-0shot: 40 (lm-eval · a.json · write 1) → 41"]

@@ -177,7 +177,7 @@ def test_imports_of_checkpoints_and_shot_counts_never_replace_each_other(hub, al
         assert proc.returncode == 0, proc.stderr
         if path == V03[0]:
             assert "2 benchmark(s) percent, 2 benchmark(s) raw" in proc.stdout  # the import says what it read
-            assert "Kept: kept 7 score(s) of 3 task(s) and group(s) (3 headline, 4 other metrics)" in proc.stdout
+            assert "Note: kept 7 score(s) of 3 task(s) and group(s) (3 headline, 4 other metrics)" in proc.stdout
     rows = load_results(repo_id, api=alice)
     assert len(rows) == 16 and rows["run_id"].nunique() == 2
     assert len(rows[(rows["benchmark"] == "hellaswag") & rows["headline"]]) == 3
