@@ -335,25 +335,30 @@ def validate(frame: pd.DataFrame, where: str = "results") -> pd.DataFrame:
             span = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
             raise HubkitError(f"{where}: {row['run_id']} {bench} {metric} = {row['score']:g} is outside its "
                               f"{scale} range {span} (from {source_text(row)})")
-    # pandas groups missing shot counts and sequences together, as one value each
-    write = frame.groupby([*IDENTITY, "sequence"], dropna=False, sort=False).ngroup()
-    dupes = write.duplicated(keep=False).to_numpy(bool)
-    if dupes.any():
-        same = frame[(write == write[dupes].iloc[0]).to_numpy(bool)]
-        a, b = same.iloc[0], same.iloc[1]
+    clash = _first_clash(frame, [*IDENTITY, "sequence"])
+    if clash:
+        a, b = clash
         raise HubkitError(f"{where}: {a['run_id']} has two {a['benchmark']} {a['metric']} scores at "
                           f"{_shots(a['n_shot'])} in one write ({a['score']:g} from {source_text(a)}, {b['score']:g} "
                           f"from {source_text(b)}): import them separately, the later one last")
     heads = frame[frame["headline"].to_numpy(bool)].drop_duplicates(IDENTITY)  # a score's earlier writes: one score
-    head_keys = heads.groupby(["run_id", "benchmark", "n_shot"], dropna=False, sort=False).ngroup()
-    clash = head_keys.duplicated(keep=False).to_numpy(bool)
-    if clash.any():
-        same = heads[(head_keys == head_keys[clash].iloc[0]).to_numpy(bool)]
-        a, b = same.iloc[0], same.iloc[1]
+    clash = _first_clash(heads, ["run_id", "benchmark", "n_shot"])
+    if clash:
+        a, b = clash
         raise HubkitError(f"{where}: {a['run_id']} has two headline {a['benchmark']} scores at {_shots(a['n_shot'])}: "
                           f"{a['metric']} from {source_text(a)} and {b['metric']} from {source_text(b)}; an average "
                           "would count the benchmark twice")
     return frame
+
+
+def _first_clash(frame: pd.DataFrame, keys: list[str]) -> tuple[Any, Any] | None:
+    """Two rows that agree on `keys` (missing values counting as one value, as pandas groups them), or None."""
+    group = frame.groupby(keys, dropna=False, sort=False).ngroup()
+    dupes = group.duplicated(keep=False).to_numpy(bool)
+    if not dupes.any():
+        return None
+    same = frame[(group == group[dupes].iloc[0]).to_numpy(bool)]
+    return same.iloc[0], same.iloc[1]
 
 
 def _shots(n_shot: Any) -> str:
