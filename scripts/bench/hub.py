@@ -36,7 +36,8 @@ from huggingface_hub import HfApi, hf_hub_download  # noqa: E402
 from hubkit.hub import push_folder, start_local_hub  # noqa: E402
 from hubkit.hub.client import TRANSFER_HEADER  # noqa: E402
 from hubkit.hub.server.auth import Users  # noqa: E402
-from hubkit.hub.server.storage import FileEntry, Operation, Store  # noqa: E402
+from hubkit.hub.server.records import FileEntry, Operation  # noqa: E402
+from hubkit.hub.server.storage import Store  # noqa: E402
 
 MB = 1024 * 1024
 

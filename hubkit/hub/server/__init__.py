@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .app import TRANSFER_HEADER, HubApp, create_app
 from .auth import Users
+from .limits import GuardedH11Protocol
 
 __all__ = ["HubApp", "TRANSFER_HEADER", "Users", "create_app", "serve"]
 
@@ -32,6 +33,16 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _raise_open_files_limit() -> None:
+    """Let the server hold its connection cap (4,096) plus files: the soft limit up to the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 8192 if hard == resource.RLIM_INFINITY else min(8192, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def serve(
@@ -67,8 +78,9 @@ def serve(
     tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
     os.replace(tmp, ready)
     logging.getLogger("hubkit.hub.server").info("local Hub serving %s on %s", root, url)
+    _raise_open_files_limit()
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, http="h11", lifespan="off", timeout_keep_alive=30,
-        h11_max_incomplete_event_size=1024 * 1024, limit_concurrency=1024,
+        app, log_level="warning", access_log=False, http=GuardedH11Protocol, lifespan="off", timeout_keep_alive=30,
+        h11_max_incomplete_event_size=64 * 1024, limit_concurrency=4096,
     )
     uvicorn.Server(config).run(sockets=[sock])

@@ -29,9 +29,11 @@ from ..client import TRANSFER_HEADER
 from . import collections, commits, files, refs, repos
 from .auth import User, Users
 from .errors import Forbidden, HubError, NotFound, RepoNotFound, Unauthorized
-from .http import Ctx, error_response, read_body
+from .http import Ctx, declared_length, error_response, read_body
+from .limits import InflightLimit
+from .records import URL_PREFIXES, Repo, validate_repo_id
 from .routing import Route, match
-from .storage import URL_PREFIXES, Repo, Store, validate_repo_id
+from .storage import Store
 
 logger = logging.getLogger("hubkit.hub.server")
 
@@ -56,6 +58,7 @@ class HubApp:
         self.store = Store(self.root, owner=True)
         self.users = Users(self.root)
         self.page_size = page_size
+        self.inflight = InflightLimit()
         secret_file = self.root / "secret"
         if not secret_file.exists():
             secret_file.write_bytes(secrets.token_bytes(32))
@@ -73,6 +76,10 @@ class HubApp:
                     return
         if scope["type"] != "http":
             return
+        await self.inflight.run(scope, lambda: self.answer(scope, receive, send))
+
+    async def answer(self, scope: dict, receive: Callable, send: Callable) -> None:
+        """Dispatch one request and send its response, whatever happened (every failure is an HTTP answer)."""
         request = Request(scope, receive)
         head = request.method == "HEAD"
         try:
@@ -112,6 +119,8 @@ class HubApp:
             return await route.handler(self, ctx, **args)
         if route.body:
             ctx.body = await read_body(request, route.body)
+        elif method in ("GET", "HEAD"):
+            declared_length(request, 0)  # a read carries no body: a declared one is refused before it is read
         return await run_in_threadpool(route.handler, self, ctx, **args)
 
     # ---- access control, for every resource ---------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import Unauthorized
-from .storage import validate_name
+from .records import validate_name
 
 
 @dataclass

@@ -10,12 +10,12 @@ import html
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .errors import BadRequest, HubError, NotFound, Unauthorized
-from .http import MAX_JSON_BODY, Ctx, int_param
+from .http import MAX_JSON_BODY, Ctx, JSONResponse, int_param
+from .records import Collection, now_iso
 from .routing import Route
-from .storage import Collection, now_iso
 
 if TYPE_CHECKING:
     from .app import HubApp
@@ -35,11 +35,34 @@ def _item_visible(app: HubApp, ctx: Ctx, item: dict) -> bool:
         return False
 
 
+def _visible(app: HubApp, ctx: Ctx, coll: Collection) -> list[dict]:
+    """The items the caller may see, in the collection's order."""
+    return [i for i in coll.items if _item_visible(app, ctx, i)]
+
+
 def _shown(app: HubApp, ctx: Ctx, coll: Collection) -> dict[str, Any]:
-    """The collection as the caller may see it: items they cannot read are left out (private repos)."""
+    """The collection as the caller may see it: items they cannot read are left out (private repos), and
+    positions count only the items shown (0, 1, 2, ...), so no gap betrays a hidden one."""
     out = coll.to_json()
-    out["items"] = [i for i in coll.items if _item_visible(app, ctx, i)]
+    out["items"] = [{**item, "position": n} for n, item in enumerate(_visible(app, ctx, coll))]
     return out
+
+
+def _renumber(coll: Collection) -> None:
+    for n, item in enumerate(coll.items):
+        item["position"] = n
+
+
+def _find(app: HubApp, ctx: Ctx, coll: Collection, item_id: str) -> dict:
+    """An item the caller may see, by `_id`.
+
+    Raises:
+        NotFound: no such item, or one the caller may not see (the same answer for both).
+    """
+    for item in coll.items:
+        if item.get("_id") == item_id and _item_visible(app, ctx, item):
+            return item
+    raise NotFound(f"Item {item_id[:40]} not found in collection {coll.slug}")
 
 
 def _may_see(ctx: Ctx, coll: Collection) -> bool:
@@ -128,15 +151,19 @@ def update_collection(app: HubApp, ctx: Ctx, ns: str, name: str) -> Response:
 
 def add_item(app: HubApp, ctx: Ctx, ns: str, name: str) -> Response:
     body = ctx.json()
-    item = body.get("item") or {}
+    item = body.get("item")
+    if not isinstance(item, dict):
+        raise BadRequest("Invalid item: expected an object {'type': ..., 'id': ...}")
+    if item.get("type") not in ITEM_TYPES:
+        raise BadRequest(f"Invalid item type: expected one of {', '.join(ITEM_TYPES)}")
+    if not isinstance(item.get("id"), str) or not item["id"] or len(item["id"]) > 250:
+        raise BadRequest("Invalid item id: expected a non-empty string")
 
     def edit(coll: Collection) -> Response | None:
-        if item.get("type") not in ITEM_TYPES:
-            raise BadRequest("Invalid item type")
-        if any(i["id"] == item.get("id") and i["type"] == item["type"] for i in coll.items):
-            return JSONResponse({"error": "Item already exists"}, status_code=409)
         if item["type"] in ("model", "dataset", "space"):
-            app.repo(ctx, item["type"], str(item.get("id")))  # only a repo the caller can read
+            app.repo(ctx, item["type"], item["id"])  # only a repo the caller can read (checked before any 409)
+        if any(i["id"] == item["id"] and i["type"] == item["type"] for i in coll.items):
+            return JSONResponse({"error": "Item already exists"}, status_code=409)
         entry = {"_id": secrets.token_hex(12), "id": item["id"], "type": item["type"], "position": len(coll.items)}
         if body.get("note"):
             entry["note"] = _note(body["note"])
@@ -150,15 +177,20 @@ def add_item(app: HubApp, ctx: Ctx, ns: str, name: str) -> Response:
 def update_item(app: HubApp, ctx: Ctx, ns: str, name: str, item_id: str) -> Response:
     body = ctx.json()
 
+    position = body.get("position")
+    if "position" in body and (not isinstance(position, int) or isinstance(position, bool) or position < 0):
+        raise BadRequest("Invalid position: expected a non-negative integer")
+
     def edit(coll: Collection) -> None:
-        for i in coll.items:
-            if i["_id"] == item_id:
-                if "note" in body:
-                    i["note"] = _note(body["note"])
-                if "position" in body:
-                    if not isinstance(body["position"], int) or body["position"] < 0:
-                        raise BadRequest("Invalid position: expected a non-negative integer")
-                    i["position"] = body["position"]
+        item = _find(app, ctx, coll, item_id)
+        if "note" in body:
+            item["note"] = _note(body["note"])
+        if position is not None:  # a position among the items the caller sees: put it before the one there now
+            coll.items.remove(item)
+            shown = _visible(app, ctx, coll)
+            at = coll.items.index(shown[position]) if position < len(shown) else len(coll.items)
+            coll.items.insert(at, item)
+            _renumber(coll)
 
     coll = _change(app, ctx, f"{ns}/{name}", edit)
     return coll if isinstance(coll, Response) else JSONResponse(_shown(app, ctx, coll))
@@ -166,7 +198,8 @@ def update_item(app: HubApp, ctx: Ctx, ns: str, name: str, item_id: str) -> Resp
 
 def delete_item(app: HubApp, ctx: Ctx, ns: str, name: str, item_id: str) -> Response:
     def edit(coll: Collection) -> None:
-        coll.items = [i for i in coll.items if i["_id"] != item_id]
+        coll.items.remove(_find(app, ctx, coll, item_id))
+        _renumber(coll)
 
     coll = _change(app, ctx, f"{ns}/{name}", edit)
     return coll if isinstance(coll, Response) else JSONResponse(_shown(app, ctx, coll))

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ..client import TRANSFER_HEADER
 from .errors import BadRequest, Forbidden, HubError
-from .http import MAX_COMMIT_BODY, MAX_JSON_BODY, Ctx, body_chunks
+from .http import MAX_COMMIT_BODY, MAX_JSON_BODY, Ctx, JSONResponse, body_chunks
 from .ndjson import read_commit_lines
+from .records import Commit, FileEntry, Operation, Repo, is_lfs_path, validate_path
 from .routing import Route
-from .storage import Commit, FileEntry, Operation, Repo, is_lfs_path, validate_path
 
 if TYPE_CHECKING:
     from .app import HubApp

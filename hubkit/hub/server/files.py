@@ -7,12 +7,12 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from .errors import BadRequest, EntryNotFound, RangeNotSatisfiable
-from .http import MAX_JSON_BODY, Ctx, int_param, next_link
+from .http import MAX_JSON_BODY, Ctx, JSONResponse, int_param, next_link
+from .records import Commit, FileEntry, Repo, lfs_pointer, validate_path
 from .routing import Route
-from .storage import Commit, FileEntry, Repo, lfs_pointer, validate_path
 
 if TYPE_CHECKING:
     from .app import HubApp

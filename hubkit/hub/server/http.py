@@ -11,16 +11,58 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse as _StarletteJSON
+from starlette.responses import Response
 
 from .auth import User
 from .errors import BadRequest, HubError
 
 MAX_JSON_BODY = 16 * 1024 * 1024
-MAX_CARD_BODY = 2 * 1024 * 1024  # validate-yaml: a card's text (its metadata is limited to 1 MB by `yamlsafe`)
+MAX_CARD_BODY = 2 * 1024 * 1024  # validate-yaml: a card's text (its metadata is limited to 256 KB by `yamlsafe`)
 MAX_COMMIT_BODY = 8 * 1024 * 1024 * 1024  # one NDJSON commit (inline files are base64; large files go through LFS)
-BODY_IDLE_SECONDS = 60.0  # a client that sends nothing for this long in the middle of a body is dropped (408)
-BODY_TOTAL_SECONDS = 300.0  # a JSON body must arrive whole within this time
+MAX_INT_PARAM = 2**53  # `p`, `cursor`, `limit`: larger values are refused (400), never a 500 from a slice
+# Bodies must make progress (every route, streamed commits and LFS uploads included), as Apache's
+# mod_reqtimeout does it: a grace period, extended by one second per `BODY_MIN_RATE` bytes received, and never
+# more than `BODY_IDLE_SECONDS` without a byte. A trickled body is dropped with a 408.
+BODY_GRACE_SECONDS = 10.0
+BODY_MIN_RATE = 16 * 1024  # bytes per second, averaged over the whole body
+BODY_IDLE_SECONDS = 30.0
+BODY_TOTAL_SECONDS = 300.0  # a JSON body must also arrive whole within this time
+
+
+class JSONResponse(_StarletteJSON):
+    """Starlette's JSON response, but a string that is not valid UTF-8 (a lone surrogate stored by an older
+    hubkit) is written as U+FFFD instead of failing the whole response with a 500."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+        return text.encode("utf-8", errors="replace")
+
+
+def check_text(data: Any) -> Any:
+    """`data` (parsed JSON), when every string in it is valid UTF-8.
+
+    JSON can spell a lone surrogate (`"\\ud800"`); Python decodes it into a string that cannot be encoded
+    again, so it would break every response that shows it.
+
+    Raises:
+        BadRequest: a string (key or value) holds a lone surrogate.
+    """
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise BadRequest(f"Invalid text {item[:60]!r}: not valid UTF-8 (a lone surrogate)") from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return data
 
 
 @dataclass
@@ -47,49 +89,84 @@ class Ctx:
             raise BadRequest(f"Malformed JSON body: {e}") from None
         if not isinstance(data, dict):
             raise BadRequest("JSON body must be an object")
-        return data
+        return check_text(data)
 
 
 def int_param(ctx: Ctx, name: str, default: int = 0, minimum: int = 0) -> int:
     """A non-negative integer query parameter (`cursor`, `p`, `limit`).
 
     Raises:
-        BadRequest: present and not an integer of at least `minimum`.
+        BadRequest: present and not an integer from `minimum` to `MAX_INT_PARAM`.
     """
     raw = ctx.q(name)
     if raw is None or raw == "":
         return default
+    if len(raw) > 20:
+        raise BadRequest(f"Invalid {name} {raw[:40]!r}: expected an integer up to {MAX_INT_PARAM}")
     try:
         value = int(raw)
     except ValueError:
         raise BadRequest(f"Invalid {name} {raw[:40]!r}: expected an integer") from None
     if value < minimum:
         raise BadRequest(f"Invalid {name} {value}: must be at least {minimum}")
+    if value > MAX_INT_PARAM:
+        raise BadRequest(f"Invalid {name} {value}: must be at most {MAX_INT_PARAM}")
     return value
 
 
+def declared_length(request: Request, limit: int) -> int | None:
+    """The request's `Content-Length`, refused before any byte is read when it is over `limit`.
+
+    Raises:
+        HubError: 413 for a declared body over `limit`; 400 for a malformed header.
+    """
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 19:
+        raise BadRequest(f"Invalid Content-Length {raw[:40]!r}")
+    n = int(raw)
+    if n > limit:
+        raise HubError(f"Request body too large: {n:,} bytes declared, the limit is {limit:,}", status=413,
+                       headers={"Connection": "close"})
+    return n
+
+
 async def body_chunks(request: Request, limit: int, total: float | None = None):
-    """The request body in chunks, refusing bodies over `limit` bytes (413) and stalled or endless uploads (408)."""
+    """The request body in chunks, refusing bodies over `limit` bytes (413, up front when declared) and bodies
+    that do not make progress (408: see `BODY_MIN_RATE`), or that take longer than `total` seconds."""
     import asyncio
 
+    declared_length(request, limit)
     stream = request.stream().__aiter__()
     loop = asyncio.get_running_loop()
-    deadline = None if total is None else loop.time() + total
+    started = loop.time()
+    hard = None if total is None else started + total
     n = 0
     while True:
-        wait = BODY_IDLE_SECONDS if deadline is None else min(BODY_IDLE_SECONDS, deadline - loop.time())
-        if wait <= 0:
-            raise HubError("Request body took too long to arrive", status=408)
+        now = loop.time()
+        deadline = min(now + BODY_IDLE_SECONDS, started + BODY_GRACE_SECONDS + n / BODY_MIN_RATE)
+        if hard is not None:
+            deadline = min(deadline, hard)
+        if deadline <= now:
+            raise _too_slow(n, now - started)
         try:
-            chunk = await asyncio.wait_for(stream.__anext__(), timeout=wait)
+            chunk = await asyncio.wait_for(stream.__anext__(), timeout=deadline - now)
         except StopAsyncIteration:
             return
         except asyncio.TimeoutError:
-            raise HubError("Request body took too long to arrive", status=408) from None
+            raise _too_slow(n, loop.time() - started) from None
         n += len(chunk)
         if n > limit:
-            raise HubError("Request body too large", status=413)
+            raise HubError(f"Request body too large: more than {limit:,} bytes", status=413,
+                           headers={"Connection": "close"})
         yield chunk
+
+
+def _too_slow(received: int, seconds: float) -> HubError:
+    return HubError(f"Request body too slow: {received:,} bytes in {seconds:.0f} s (at least "
+                    f"{BODY_MIN_RATE // 1024} KB/s after {BODY_GRACE_SECONDS:g} s, and a byte every "
+                    f"{BODY_IDLE_SECONDS:g} s)", status=408, headers={"Connection": "close"})
 
 
 def _safe_header(text: str) -> str:

@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import BadRequest
-from .storage import Store, validate_path
+from .http import check_text
+from .records import validate_path
+from .storage import Store
 
 BIG_LINE = 1 << 20
 _BLOCK = 8 << 20  # a multiple of 4: base64 chunks must decode independently
@@ -139,4 +141,4 @@ def _loads(raw: bytes, lineno: int) -> dict:
         raise BadRequest(f"Malformed commit payload at line {lineno}") from None
     if not isinstance(item, dict) or "key" not in item or "value" not in item:
         raise BadRequest(f"Malformed commit payload at line {lineno}")
-    return item
+    return check_text(item)

@@ -6,10 +6,10 @@ import html
 import itertools
 from typing import TYPE_CHECKING, Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .errors import BadRequest, NotFound
-from .http import MAX_JSON_BODY, Ctx, int_param, next_link
+from .http import MAX_JSON_BODY, Ctx, JSONResponse, int_param, next_link
 from .routing import Route
 
 if TYPE_CHECKING:
@@ -57,8 +57,9 @@ def delete_ref(app: HubApp, ctx: Ctx, kind: str, repo_type: str, repo_id: str, n
 def commits(app: HubApp, ctx: Ctx, repo_type: str, repo_id: str, revision: str) -> Response:
     repo = app.repo(ctx, repo_type, repo_id)
     formatted = "formatted" in ctx.query.get("expand[]", []) + ctx.query.get("expand", [])
-    offset = int_param(ctx, "p") or int_param(ctx, "cursor")
     page = app.page_size
+    # `p` is a page number (the Hub's own links); `cursor` an offset (the links this server writes)
+    offset = int_param(ctx, "p") * page if ctx.q("p") else int_param(ctx, "cursor")
     out = []
     more = False
     for i, c in enumerate(itertools.islice(app.store.log(repo, revision), offset, offset + page + 1)):

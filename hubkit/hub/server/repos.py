@@ -7,21 +7,13 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 
+from .cardmeta import derive_tags, front_matter_yaml
 from .errors import BadRequest, Conflict, HubError, Unauthorized
-from .http import MAX_CARD_BODY, MAX_JSON_BODY, Ctx, as_str_list, int_param, next_link
+from .http import MAX_CARD_BODY, MAX_JSON_BODY, Ctx, JSONResponse, as_str_list, int_param, next_link
+from .records import URL_PREFIXES, Commit, Repo, lfs_pointer, validate_repo_id, validate_repo_type
 from .routing import Route
-from .storage import (
-    URL_PREFIXES,
-    Commit,
-    Repo,
-    derive_tags,
-    front_matter_yaml,
-    lfs_pointer,
-    validate_repo_id,
-    validate_repo_type,
-)
 
 if TYPE_CHECKING:
     from .app import HubApp

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .http import split_rev
-from .storage import PLURALS, SINGULARS
+from .records import PLURALS, SINGULARS
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -36,10 +37,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cardmeta import parse_front_matter
 from .errors import (
     BadRequest,
     Conflict,
@@ -49,241 +50,35 @@ from .errors import (
     RepoNotFound,
     RevisionNotFound,
 )
-
-REPO_TYPES = ("model", "dataset", "space")
-PLURALS = {"model": "models", "dataset": "datasets", "space": "spaces"}
-SINGULARS = {v: k for k, v in PLURALS.items()}
-URL_PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
-SPACE_SDKS = ("gradio", "docker", "static", "streamlit")
-RESERVED_NAMESPACES = {"api", "datasets", "spaces", "models", "docs", "settings", "collections", "lfs-upload"}
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
-_BRANCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
-_PR_RE = re.compile(r"^refs/pr/(\d+)$")
-_HEX40 = re.compile(r"^[0-9a-f]{40}$")
-_HEX_PREFIX = re.compile(r"^[0-9a-f]{5,40}$")
-MAX_PATH_LEN = 1000
-
-# Files the Hub's default .gitattributes stores through LFS (plus anything of 10 MB or more).
-LFS_SUFFIXES = (
-    ".7z", ".arrow", ".bin", ".bz2", ".ckpt", ".ftz", ".gguf", ".gz", ".h5", ".joblib", ".lz4", ".mlmodel",
-    ".model", ".msgpack", ".npy", ".npz", ".onnx", ".ot", ".parquet", ".pb", ".pickle", ".pkl", ".pt",
-    ".pth", ".rar", ".safetensors", ".tar", ".tflite", ".tgz", ".wasm", ".xz", ".zip", ".zst", ".png",
-    ".jpg", ".jpeg", ".wav", ".mp3",
+from .records import (
+    _HEX_PREFIX,
+    _PR_RE,
+    LFS_SUFFIXES,
+    REPO_TYPES,
+    SPACE_SDKS,
+    Collection,
+    Commit,
+    CommitMeta,
+    FileEntry,
+    Operation,
+    Repo,
+    git_blob_oid,
+    is_lfs_path,
+    now_iso,
+    path_problem,
+    tree_collision,
+    validate_branch,
+    validate_name,
+    validate_path,
+    validate_repo_id,
+    validate_repo_type,
 )
-LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
+
+logger = logging.getLogger("hubkit.hub.server")
+
 COMMIT_CACHE_BYTES = 16 * 1024 * 1024  # of commit JSON held parsed in memory (about 3x that in RSS)
-
-
-def now_iso() -> str:
-    """UTC timestamp in the only format the client parses: `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
-
-
-def git_blob_oid(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def lfs_pointer(sha256: str, size: int) -> bytes:
-    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
-
-
-def is_lfs_path(path: str, size: int) -> bool:
-    return size >= LFS_SIZE_THRESHOLD or path.lower().endswith(LFS_SUFFIXES)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Validation
-# ----------------------------------------------------------------------------------------------------------
-def validate_name(part: str, what: str = "repo name") -> str:
-    if not isinstance(part, str) or not _NAME_RE.match(part) or ".." in part or "--" in part:
-        raise BadRequest(
-            f"Invalid {what} {part!r}: use letters, digits, '-', '_' and '.', at most 96 characters, "
-            "no '--' or '..', not starting or ending with '-' or '.'"
-        )
-    if part.endswith(".git"):
-        raise BadRequest(f"Invalid {what} {part!r}: must not end with '.git'")
-    return part
-
-
-def validate_repo_id(repo_id: str) -> tuple[str, str]:
-    if not isinstance(repo_id, str) or repo_id.count("/") != 1:
-        raise BadRequest(f"Invalid repo id {repo_id!r}: expected 'namespace/name'")
-    ns, name = repo_id.split("/")
-    validate_name(ns, "namespace")
-    validate_name(name)
-    if ns.lower() in RESERVED_NAMESPACES:
-        raise BadRequest(f"Invalid namespace {ns!r}: reserved")
-    return ns, name
-
-
-def validate_repo_type(repo_type: str | None) -> str:
-    if repo_type is not None and not isinstance(repo_type, str):
-        raise BadRequest(f"Invalid repo type {repo_type!r}: expected one of {', '.join(REPO_TYPES)}")
-    repo_type = repo_type or "model"
-    repo_type = SINGULARS.get(repo_type, repo_type)
-    if repo_type not in REPO_TYPES:
-        raise BadRequest(f"Invalid repo type {repo_type!r}: expected one of {', '.join(REPO_TYPES)}")
-    return repo_type
-
-
-def validate_path(path: str) -> str:
-    """A file path inside a repo: relative, no traversal, no control characters, bounded length."""
-    if not isinstance(path, str) or not path:
-        raise BadRequest("Invalid path: empty")
-    if len(path) > MAX_PATH_LEN:
-        raise BadRequest(f"Invalid path: longer than {MAX_PATH_LEN} characters")
-    if path.startswith("/") or "\\" in path or re.search(r"[\x00-\x1f\x7f]", path):
-        raise BadRequest(f"Invalid path {path!r}: must be relative, without backslashes or control characters")
-    parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        raise BadRequest(f"Invalid path {path!r}: empty, '.' or '..' segments are not allowed")
-    if parts[0] == ".git":
-        raise BadRequest(f"Invalid path {path!r}: '.git' is reserved")
-    return path
-
-
-def validate_branch(name: str) -> str:
-    if (
-        not isinstance(name, str)
-        or not _BRANCH_RE.match(name)
-        or ".." in name
-        or "//" in name
-        or name.endswith(("/", ".lock", "."))
-        or name.startswith("refs/")
-        or _HEX40.match(name)
-    ):
-        raise BadRequest(f"Invalid branch or tag name {name!r}")
-    return name
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Records
-# ----------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FileEntry:
-    """One file of a commit's tree."""
-
-    sha256: str
-    size: int
-    gitoid: str
-    lfs: bool
-
-    def to_json(self) -> list:
-        return [self.sha256, self.size, self.gitoid, self.lfs]
-
-    @classmethod
-    def from_json(cls, data: list) -> FileEntry:
-        return cls(data[0], int(data[1]), data[2], bool(data[3]))
-
-    @property
-    def tree_oid(self) -> str:
-        """The oid the Hub lists in trees: git blob sha1 of the content, or of the LFS pointer."""
-        return git_blob_oid(lfs_pointer(self.sha256, self.size)) if self.lfs else self.gitoid
-
-    @property
-    def etag(self) -> str:
-        return self.sha256 if self.lfs else self.gitoid
-
-
-@dataclass
-class Commit:
-    id: str
-    parents: list[str]
-    tree: dict[str, FileEntry]
-    title: str
-    message: str
-    date: str
-    author: str
-    card: dict[str, Any] | None = None
-    safetensors: dict[str, Any] | None = None
-    config: dict[str, Any] | None = None
-
-
-@dataclass
-class Repo:
-    type: str
-    id: str
-    private: bool = False
-    gated: Any = False
-    sdk: str | None = None
-    created_at: str = field(default_factory=now_iso)
-    last_modified: str = field(default_factory=now_iso)
-    branches: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, dict[str, str]] = field(default_factory=dict)
-    prs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    downloads: int = 0
-    likes: int = 0
-
-    @property
-    def namespace(self) -> str:
-        return self.id.split("/")[0]
-
-    def to_json(self) -> dict:
-        return {
-            "type": self.type, "id": self.id, "private": self.private, "gated": self.gated, "sdk": self.sdk,
-            "createdAt": self.created_at, "lastModified": self.last_modified, "branches": self.branches,
-            "tags": self.tags, "prs": self.prs, "downloads": self.downloads, "likes": self.likes,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict) -> Repo:
-        return cls(
-            type=d["type"], id=d["id"], private=d.get("private", False), gated=d.get("gated", False),
-            sdk=d.get("sdk"), created_at=d["createdAt"], last_modified=d["lastModified"],
-            branches=d.get("branches", {}), tags=d.get("tags", {}), prs=d.get("prs", {}),
-            downloads=d.get("downloads", 0), likes=d.get("likes", 0),
-        )
-
-
-@dataclass
-class Collection:
-    """A collection: an ordered list of repos (and papers or other collections) under one owner.
-
-    `items` hold the API's item objects (`_id`, `id`, `type`, `position`, `note`) as the client reads them.
-    """
-
-    slug: str
-    title: str
-    owner: dict[str, str]
-    description: str = ""
-    private: bool = False
-    theme: str = "green"
-    position: int = 0
-    upvotes: int = 0
-    last_updated: str = field(default_factory=now_iso)
-    items: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def namespace(self) -> str:
-        return self.owner["name"]
-
-    def to_json(self) -> dict:
-        return {
-            "slug": self.slug, "title": self.title, "owner": self.owner, "description": self.description,
-            "lastUpdated": self.last_updated, "position": self.position, "private": self.private,
-            "theme": self.theme, "upvotes": self.upvotes, "items": self.items,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict) -> Collection:
-        return cls(
-            slug=d["slug"], title=d["title"], owner=d["owner"], description=d.get("description") or "",
-            private=bool(d.get("private")), theme=d.get("theme", "green"), position=d.get("position", 0),
-            upvotes=d.get("upvotes", 0), last_updated=d.get("lastUpdated") or now_iso(), items=d.get("items", []),
-        )
-
-
-@dataclass
-class Operation:
-    """One operation of a commit, after its content is durable in the blob store."""
-
-    kind: str  # "add", "delete_file", "delete_folder", "copy"
-    path: str
-    entry: FileEntry | None = None
-    src_path: str | None = None
-    src_revision: str | None = None
+META_CACHE_ENTRIES = 65_536  # commits without their trees (a few hundred bytes each)
+_TREE_KEY = b',"tree":{'  # commit JSON is written with sorted keys, so the tree is its last member
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -299,82 +94,6 @@ def _fsync_dir(path: Path) -> None:
     finally:
         os.close(fd)
 
-
-_FRONT_MATTER = re.compile(r"^\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", re.DOTALL)
-
-
-def front_matter_yaml(text: str) -> str | None:
-    """The YAML text between a card's leading `---` fences, or None when it has none."""
-    match = _FRONT_MATTER.match(text)
-    return match.group(1) if match else None
-
-
-def parse_front_matter(text: str) -> dict[str, Any]:
-    """The README's YAML front matter, parsed leniently (as the Hub does): errors give an empty dict.
-
-    Raises:
-        YamlLimit: metadata over the size, depth or alias-expansion limits (`yamlsafe`): refused, not stored.
-    """
-    import yaml
-
-    from .yamlsafe import load
-
-    raw = front_matter_yaml(text)
-    if raw is None:
-        return {}
-    try:
-        data = load(raw)
-    except yaml.YAMLError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value if v is not None and not isinstance(v, (dict, list))]
-    if isinstance(value, dict):
-        return []
-    return [str(value)]
-
-
-def derive_tags(repo_type: str, card: dict[str, Any] | None, files: Iterable[str]) -> list[str]:
-    """Tags as the Hub derives them: card tags plus `key:value` tags for licence, datasets, languages, …"""
-    card = card or {}
-    tags: list[str] = []
-
-    def add(t: str) -> None:
-        if t and t not in tags:
-            tags.append(t)
-
-    for name in ("library_name", "pipeline_tag"):
-        for v in _as_list(card.get(name)):
-            add(v)
-    for t in _as_list(card.get("tags")):
-        add(t)
-    files = list(files)
-    if repo_type == "model":
-        if any(f.endswith(".safetensors") for f in files):
-            add("safetensors")
-        if any(f.endswith(".gguf") for f in files):
-            add("gguf")
-        for v in _as_list(card.get("datasets")):
-            add(f"dataset:{v}")
-        for v in _as_list(card.get("base_model")):
-            relation = card.get("base_model_relation")
-            add(f"base_model:{v}")
-            if isinstance(relation, str) and relation:
-                add(f"base_model:{relation}:{v}")
-    if repo_type == "dataset":
-        for key in ("task_categories", "task_ids", "size_categories", "modality", "format"):
-            for v in _as_list(card.get(key)):
-                add(f"{key}:{v}")
-    for v in _as_list(card.get("license")):
-        add(f"license:{v}")
-    for v in _as_list(card.get("language")):
-        add(f"language:{v}")
-    return tags
 
 
 def _safetensors_params(path: Path) -> dict[str, int] | None:
@@ -484,6 +203,7 @@ class Store:
         self._repo_cache: dict[str, tuple[int, Repo]] = {}
         self._commits: OrderedDict[str, tuple[int, Commit]] = OrderedDict()
         self._commit_bytes = 0
+        self._metas: OrderedDict[str, CommitMeta] = OrderedDict()
         self._commit_guard = threading.Lock()
         if owner:
             self._clean_tmp()
@@ -620,7 +340,11 @@ class Store:
 
     def get_commit(self, sha: str) -> Commit:
         """A commit by sha, from a cache bounded by bytes (`COMMIT_CACHE_BYTES` of commit JSON): a repo with a
-        long history of large trees costs bounded memory, whoever asks for it."""
+        long history of large trees costs bounded memory, whoever asks for it.
+
+        Raises:
+            RevisionNotFound: no commit object with that sha.
+        """
         with self._commit_guard:
             hit = self._commits.get(sha)
             if hit is not None:
@@ -641,12 +365,49 @@ class Store:
                     self._commit_bytes -= self._commits.popitem(last=False)[1][0]
         return commit
 
+    def commit_meta(self, sha: str) -> CommitMeta:
+        """A commit without its tree: read from the head of its JSON (the tree is its last member), never parsed
+        whole, and cached by count (`META_CACHE_ENTRIES`), so walking a long history of large trees is cheap.
+
+        Raises:
+            RevisionNotFound: no commit object with that sha.
+        """
+        with self._commit_guard:
+            meta = self._metas.get(sha)
+            if meta is not None:
+                self._metas.move_to_end(sha)
+                return meta
+            full = self._commits.get(sha)
+        if full is not None:
+            c = full[1]
+            meta = CommitMeta(c.id, c.parents, c.title, c.message, c.date, c.author, c.origin)
+        else:
+            try:
+                raw = self._commit_file(sha).read_bytes()
+                cut = raw.rfind(_TREE_KEY)
+                d = json.loads(raw[:cut] + b"}" if cut != -1 else raw)
+            except (OSError, ValueError) as e:
+                raise RevisionNotFound(f"Commit {sha} not found") from e
+            meta = CommitMeta(sha, d["parents"], d["title"], d["message"], d["date"], d["author"], _origin(d))
+        with self._commit_guard:
+            self._metas[sha] = meta
+            while len(self._metas) > META_CACHE_ENTRIES:
+                self._metas.popitem(last=False)
+        return meta
+
     @staticmethod
     def _commit_from(sha: str, d: dict) -> Commit:
+        tree = {}
+        for p, e in d["tree"].items():
+            problem = path_problem(p)
+            if problem is None:
+                tree[p] = FileEntry.from_json(e)
+            else:  # stored by an older hubkit: left out of every listing and download, never a 500
+                logger.warning("commit %s: skipping stored path %r (%s)", sha, p[:200], problem)
         return Commit(
-            id=sha, parents=d["parents"], tree={p: FileEntry.from_json(e) for p, e in d["tree"].items()},
-            title=d["title"], message=d["message"], date=d["date"], author=d["author"], card=d.get("card"),
-            safetensors=d.get("safetensors"), config=d.get("config"),
+            id=sha, parents=d["parents"], tree=tree, title=d["title"], message=d["message"], date=d["date"],
+            author=d["author"], card=d.get("card"), safetensors=d.get("safetensors"), config=d.get("config"),
+            origin=_origin(d),
         )
 
     def _write_commit(
@@ -681,7 +442,7 @@ class Store:
         body = {
             "parents": parents, "tree": {p: e.to_json() for p, e in sorted(tree.items())}, "title": title,
             "message": message, "date": now_iso(), "author": author, "card": card, "safetensors": safetensors,
-            "config": config, "repo": f"{repo.type}:{repo.id}", "nonce": secrets.token_hex(4),
+            "config": config, "repo": f"{repo.type}:{repo.id}", "repo_uid": repo.uid, "nonce": secrets.token_hex(4),
         }
         raw = json.dumps(body, separators=(",", ":"), sort_keys=True)
         sha = hashlib.sha1(raw.encode()).hexdigest()
@@ -737,7 +498,8 @@ class Store:
                 raise Conflict(f"You already created this {repo_type} repo")
             except RepoNotFound:
                 pass
-            repo = Repo(type=repo_type, id=repo_id, private=bool(private), sdk=sdk if repo_type == "space" else None)
+            repo = Repo(type=repo_type, id=repo_id, private=bool(private), sdk=sdk if repo_type == "space" else None,
+                        uid=secrets.token_hex(8))
             tree: dict[str, FileEntry] = {}
             attrs = "".join(f"*{s} filter=lfs diff=lfs merge=lfs -text\n" for s in LFS_SUFFIXES).encode()
             sha, size, gitoid = self.put_bytes(attrs)
@@ -827,22 +589,54 @@ class Store:
 
     # ---- revisions ----------------------------------------------------------------------------------------
     def resolve(self, repo: Repo, revision: str) -> Commit:
-        """A branch, tag, `refs/pr/N` or (prefix of a) commit sha → the commit."""
+        """A branch, tag, `refs/pr/N` or (unique prefix of a) commit sha → the commit.
+
+        Raises:
+            RevisionNotFound: nothing of this repo answers to `revision`.
+        """
+        return self.get_commit(self.resolve_sha(repo, revision))
+
+    def resolve_sha(self, repo: Repo, revision: str) -> str:
+        """The commit sha `revision` names in `repo`, without reading any tree.
+
+        A commit sha (full, or a prefix of at least 5 hex digits) is looked up in the object store's fan-out
+        folder (`objects/commits/<first 2>/`), not by walking history: it costs one folder listing at most and
+        one commit head per candidate, whatever the repo's size. It names a commit only when that commit was
+        made by this very repo (`Repo.origin`), so a hash from another repo, or from an earlier repo of the same
+        name, is not found here.
+
+        Raises:
+            RevisionNotFound: nothing of this repo answers to `revision`.
+        """
         if revision in repo.branches:
-            return self.get_commit(repo.branches[revision])
+            return repo.branches[revision]
         if revision in repo.tags:
-            return self.get_commit(repo.tags[revision]["sha"])
+            return repo.tags[revision]["sha"]
         m = _PR_RE.match(revision)
         if m and m.group(1) in repo.prs:
-            return self.get_commit(repo.prs[m.group(1)]["head"])
+            return repo.prs[m.group(1)]["head"]
         if _HEX_PREFIX.match(revision):
-            for sha in self.history_shas(repo):
-                if sha.startswith(revision):
-                    return self.get_commit(sha)
+            if len(revision) == 40:
+                candidates = [revision] if self._commit_file(revision).exists() else []
+            else:
+                try:
+                    names = os.listdir(self.commits / revision[:2])
+                except OSError:
+                    names = []
+                candidates = sorted({n[:40] for n in names if n.startswith(revision) and n.endswith(".json")})
+            mine = []
+            for sha in candidates:
+                try:
+                    if self.commit_meta(sha).origin == repo.origin:
+                        mine.append(sha)
+                except RevisionNotFound:
+                    continue
+            if len(mine) == 1:
+                return mine[0]
         raise RevisionNotFound(f"Invalid rev id: {revision}")
 
     def history_shas(self, repo: Repo) -> Iterator[str]:
-        """Every commit reachable from any ref of the repo (each once)."""
+        """Every commit reachable from any ref of the repo (each once), walked through commit heads only."""
         seen: set[str] = set()
         stack = list(repo.branches.values()) + [t["sha"] for t in repo.tags.values()]
         stack += [pr["head"] for pr in repo.prs.values()]
@@ -852,14 +646,14 @@ class Store:
                 continue
             seen.add(sha)
             yield sha
-            stack.extend(self.get_commit(sha).parents)
+            stack.extend(self.commit_meta(sha).parents)
 
-    def log(self, repo: Repo, revision: str) -> Iterator[Commit]:
-        """First-parent history from `revision`, newest first, read lazily (a page costs a page)."""
-        commit: Commit | None = self.resolve(repo, revision)
-        while commit is not None:
-            yield commit
-            commit = self.get_commit(commit.parents[0]) if commit.parents else None
+    def log(self, repo: Repo, revision: str) -> Iterator[CommitMeta]:
+        """First-parent history from `revision`, newest first, read lazily and without trees."""
+        meta: CommitMeta | None = self.commit_meta(self.resolve_sha(repo, revision))
+        while meta is not None:
+            yield meta
+            meta = self.commit_meta(meta.parents[0]) if meta.parents else None
 
     # ---- LFS objects per repo -----------------------------------------------------------------------------
     def _grant(self, repo: Repo, sha256: str) -> Path:
@@ -940,6 +734,7 @@ class Store:
                         remove(path, "commits")
                         with self._commit_guard:
                             hit = self._commits.pop(path.stem, None)
+                            self._metas.pop(path.stem, None)
                             self._commit_bytes -= hit[0] if hit else 0
                 for path in self.blobs.glob("*/*"):
                     sha = path.name[:64]
@@ -1016,6 +811,9 @@ class Store:
                         del tree[p]
                 else:
                     raise BadRequest(f"Unknown operation {op.kind!r}")
+            clash = tree_collision(tree, [op.path for op in operations if op.kind in ("add", "copy")])
+            if clash is not None:
+                raise BadRequest(f"Invalid path {clash[:200]!r}: a file and a folder cannot have the same name")
             commit = self._write_commit(repo, [head.id], tree, title, message, author)
             if create_pr:
                 pr_num = max((int(k) for k in repo.prs), default=0) + 1
@@ -1065,3 +863,8 @@ class Store:
                 sha = self.resolve(repo, target).id
                 refs[name] = sha if kind == "branch" else {"sha": sha, "message": message}
             self.save_repo(repo)
+
+
+def _origin(d: dict) -> str:
+    """The origin a commit's JSON records (`Repo.origin` of the repo that made it)."""
+    return f"{d.get('repo', '')}#{d.get('repo_uid', '')}"

@@ -12,7 +12,7 @@ import html
 from typing import Any
 from urllib.parse import quote
 
-from .storage import PLURALS, Commit, Repo
+from .records import PLURALS, Commit, Repo
 
 CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'self'; form-action 'none'"
 MAX_CARD_BYTES = 1 << 20
