@@ -13,6 +13,15 @@ Measures:
   6. adversarial requests, anonymous: the whole commit list of a repo with a long history of large trees
      (200 commits of 5,000 files), and a YAML alias bomb sent to validate-yaml; server RSS over idle (target
      <= 100 MB: the commit cache is bounded by bytes) and the time of a small request made meanwhile
+  7. fair service under attack: one client (127.0.0.2, its own process) holds 1,000 hostile connections
+     (idle, slowloris headers, trickled bodies, 1 MB YAML cards in a loop) while another (127.0.0.1) makes
+     model_info, download and commit calls; their p99 against the same calls with no attack (target: p99
+     under 1 s, 0 errors)
+  8. revisions on a repo of ~4,150 files and 162 commits: every revision by hash, an unknown hash, a tree at an
+     old hash (beside the tree at main), the second commit page; server RSS before and after (targets: any
+     revision <= 50 ms, commits?p=1 <= 100 ms, memory flat)
+
+    python scripts/bench/hub.py --rows attack,revisions   # only rows 7 and 8 (a few minutes, little disk)
 """
 
 from __future__ import annotations
@@ -88,134 +97,298 @@ class RssSampler(threading.Thread):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every size by this")
+    ap.add_argument("--rows", default="transfer,attack,revisions",
+                    help="comma-separated: transfer (rows 1-6), attack (row 7), revisions (row 8)")
     args = ap.parse_args()
-    size = int(500 * MB * args.scale)
-    big = int(1024 * MB * args.scale)
-    n_repos = max(20, int(2000 * args.scale))
+    wanted = set(args.rows.split(","))
 
     root = work / "hub"
     token = Users(root).add_user("bench")
     server = start_local_hub(root, port=PORT, detach=False)
     rows: list[tuple[str, str, str, str]] = []
     try:
-        stock = HfApi(endpoint=server.url, token=token)
-        hubkit_api = HfApi(endpoint=server.url, token=token, headers={TRANSFER_HEADER: "lfs"})
-        src = work / "src"
-        src.mkdir()
-        write_file(src / "model.safetensors", size)
-
-        # cp floor, same disk: timed three times, interleaved with the transfers (this machine is noisy)
-        cp_times: list[float] = []
-
-        def time_cp() -> None:
-            cp_times.append(timed(lambda: shutil.copyfile(src / "model.safetensors", work / "copy.bin")))
-            (work / "copy.bin").unlink()
-
-        time_cp()
-
-        # upload: stock client (inline) and hubkit (streamed LFS)
-        stock.create_repo("bench/stock")
-        idle_rss = psutil.Process(server.pid).memory_info().rss
-        sampler = RssSampler(server.pid)
-        sampler.start()
-        up_stock = timed(lambda: stock.upload_file(path_or_fileobj=str(src / "model.safetensors"),
-                                                   path_in_repo="model.safetensors", repo_id="bench/stock"))
-        stock_peak = sampler.stop()
-        hubkit_api.create_repo("bench/hubkit")
-        src2 = work / "src2"  # other bytes: the same file would be deduplicated and never sent
-        src2.mkdir()
-        write_file(src2 / "model.safetensors", size)
-        up_hubkit = timed(lambda: push_folder("bench/hubkit", src2, api=hubkit_api))
-        time_cp()
-
-        # download: stock client
-        drop_caches_if_possible()
-        down = timed(lambda: hf_hub_download("bench/stock", "model.safetensors", endpoint=server.url, token=token,
-                                             cache_dir=work / "dl"))
-        time_cp()
-        cp_s = sorted(cp_times)[1]  # the median of three
-        mbs = size / MB
-        rows.append((f"download {mbs:.0f} MB (hf_hub_download)", f"{mbs / down:.0f} MB/s",
-                     f"{cp_s / down:.2f}x of cp ({mbs / cp_s:.0f} MB/s)", ">= 0.5x"))
-        rows.append((f"upload {mbs:.0f} MB (stock client, inline)", f"{mbs / up_stock:.0f} MB/s",
-                     f"{cp_s / up_stock:.2f}x of cp", ">= 0.5x"))
-        rows.append((f"server peak RSS, {mbs:.0f} MB via stock client", f"{stock_peak / MB:.0f} MB",
-                     f"{(stock_peak - idle_rss) / MB:+.0f} MB over idle (inline base64, streamed decode)", "-"))
-        rows.append((f"upload {mbs:.0f} MB (hubkit push, LFS stream)", f"{mbs / up_hubkit:.0f} MB/s",
-                     f"{cp_s / up_hubkit:.2f}x of cp", ">= 0.5x"))
-        shutil.rmtree(work / "dl", ignore_errors=True)
-
-        # small requests on one kept-alive connection (the stock client's session): each must not wait for a
-        # delayed ACK (TCP_NODELAY), so a metadata call costs a few ms, not ~40
-        stock.model_info("bench/stock")
-        small = sorted(timed(lambda: stock.model_info("bench/stock")) for _ in range(50))
-        rows.append(("small request (model_info, kept-alive), 50 calls", f"{small[25] * 1000:.1f} ms median",
-                     f"p90 {small[45] * 1000:.1f} ms; cp times {', '.join(f'{t:.2f}' for t in cp_times)} s",
-                     "<= 10 ms"))
-
-        # peak server RSS while receiving a 1 GB file through hubkit's path
-        big_dir = work / "big"
-        big_dir.mkdir()
-        write_file(big_dir / "model.safetensors", big)
-        hubkit_api.create_repo("bench/big")
-        base_rss = psutil.Process(server.pid).memory_info().rss
-        sampler = RssSampler(server.pid)
-        sampler.start()
-        t_big = timed(lambda: push_folder("bench/big", big_dir, api=hubkit_api))
-        peak = sampler.stop()
-        rows.append((f"server peak RSS, {big / MB:.0f} MB via hubkit push", f"{peak / MB:.0f} MB",
-                     f"{(peak - base_rss) / MB:+.0f} MB over idle; {big / MB / t_big:.0f} MB/s", "<= 200 MB"))
-        shutil.rmtree(big_dir)
-
-        # list_models with cardData over N repos (populated through the store directly: we time listing)
-        store = Store(root)
-        for i in range(n_repos):
-            rid = f"sweep/run-{i:05d}"
-            store.create_repo("model", rid)
-            card = (f"---\nlicense: apache-2.0\ntags: [hubkit, sft, epoch-{i % 10}]\nbase_model: base/m{i % 12}\n"
-                    f"hubkit:\n  dataset: d{i % 10}\n  epoch: {i % 10}\n  lora: {str(i % 2 == 0).lower()}\n---\n# run {i}\n")
-            sha, n, oid = store.put_bytes(card.encode())
-            store.commit("model", rid, "main", [Operation("add", "README.md", FileEntry(sha, n, oid, False))],
-                         title="card", author="sweep")
-        stock.list_models(author="sweep", limit=1)  # warm the connection
-        t_list = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            models = list(stock.list_models(author="sweep", cardData=True))
-            t_list.append(time.perf_counter() - t0)
-            assert len(models) == n_repos and models[0].card_data is not None
-        t_filter = timed(lambda: list(stock.list_models(author="sweep", filter=["sft", "epoch-3"], cardData=True)))
-        rows.append((f"list_models(cardData) over {n_repos:,} repos", f"{min(t_list):.2f} s",
-                     f"median {sorted(t_list)[1]:.2f} s; filtered slice {t_filter:.2f} s", "<= 2 s"))
-
-        # adversarial: an anonymous client walks a huge history, another sends parser bombs
-        import httpx
-
-        store.create_repo("model", "sweep/long-history")
-        files = [Operation("add", f"shard-{i:05d}.txt", FileEntry("a" * 64, 1, "b" * 40, False)) for i in range(5000)]
-        n_commits = max(20, int(200 * args.scale))
-        for c in range(n_commits):
-            store.commit("model", "sweep/long-history", "main", files[: 4000 + c % 1000], title=f"c{c}", author="x")
-        idle = psutil.Process(server.pid).memory_info().rss
-        sampler = RssSampler(server.pid)
-        sampler.start()
-        bomb = "---\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-            f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)) + "---\n"
-        t_walk = timed(lambda: list(HfApi(endpoint=server.url, token=False).list_repo_commits("sweep/long-history")))
-        during = []
-        for _ in range(20):
-            threading.Thread(target=lambda: httpx.post(f"{server.url}/api/validate-yaml", json={"content": bomb},
-                                                       timeout=60), daemon=True).start()
-            during.append(timed(lambda: httpx.get(f"{server.url}/api/models", params={"limit": 1})))
-        peak = sampler.stop()
-        rows.append((f"server RSS, anonymous walk of {n_commits} commits x 5,000 files + 20 YAML bombs",
-                     f"{(peak - idle) / MB:+.0f} MB over idle",
-                     f"walk {t_walk:.1f} s; small request meanwhile median {sorted(during)[10] * 1000:.0f} ms",
-                     "<= 100 MB"))
+        if "attack" in wanted:
+            rows += attack_rows(server, token, seconds=30 * max(args.scale, 0.34))
+        if "revisions" in wanted:
+            rows += revision_rows(server, root)
+        if "transfer" in wanted:
+            transfer_rows(server, token, root, args, rows)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
+    print_table(rows)
 
+
+def transfer_rows(server, token: str, root: Path, args, rows: list) -> None:
+    """Rows 1-6 (see the module docstring), appended to `rows`."""
+    size = int(500 * MB * args.scale)
+    big = int(1024 * MB * args.scale)
+    n_repos = max(20, int(2000 * args.scale))
+    stock = HfApi(endpoint=server.url, token=token)
+    hubkit_api = HfApi(endpoint=server.url, token=token, headers={TRANSFER_HEADER: "lfs"})
+    src = work / "src"
+    src.mkdir()
+    write_file(src / "model.safetensors", size)
+
+    # cp floor, same disk: timed three times, interleaved with the transfers (this machine is noisy)
+    cp_times: list[float] = []
+
+    def time_cp() -> None:
+        cp_times.append(timed(lambda: shutil.copyfile(src / "model.safetensors", work / "copy.bin")))
+        (work / "copy.bin").unlink()
+
+    time_cp()
+
+    # upload: stock client (inline) and hubkit (streamed LFS)
+    stock.create_repo("bench/stock")
+    idle_rss = psutil.Process(server.pid).memory_info().rss
+    sampler = RssSampler(server.pid)
+    sampler.start()
+    up_stock = timed(lambda: stock.upload_file(path_or_fileobj=str(src / "model.safetensors"),
+                                               path_in_repo="model.safetensors", repo_id="bench/stock"))
+    stock_peak = sampler.stop()
+    hubkit_api.create_repo("bench/hubkit")
+    src2 = work / "src2"  # other bytes: the same file would be deduplicated and never sent
+    src2.mkdir()
+    write_file(src2 / "model.safetensors", size)
+    up_hubkit = timed(lambda: push_folder("bench/hubkit", src2, api=hubkit_api))
+    time_cp()
+
+    # download: stock client
+    drop_caches_if_possible()
+    down = timed(lambda: hf_hub_download("bench/stock", "model.safetensors", endpoint=server.url, token=token,
+                                         cache_dir=work / "dl"))
+    time_cp()
+    cp_s = sorted(cp_times)[1]  # the median of three
+    mbs = size / MB
+    rows.append((f"download {mbs:.0f} MB (hf_hub_download)", f"{mbs / down:.0f} MB/s",
+                 f"{cp_s / down:.2f}x of cp ({mbs / cp_s:.0f} MB/s)", ">= 0.5x"))
+    rows.append((f"upload {mbs:.0f} MB (stock client, inline)", f"{mbs / up_stock:.0f} MB/s",
+                 f"{cp_s / up_stock:.2f}x of cp", ">= 0.5x"))
+    rows.append((f"server peak RSS, {mbs:.0f} MB via stock client", f"{stock_peak / MB:.0f} MB",
+                 f"{(stock_peak - idle_rss) / MB:+.0f} MB over idle (inline base64, streamed decode)", "-"))
+    rows.append((f"upload {mbs:.0f} MB (hubkit push, LFS stream)", f"{mbs / up_hubkit:.0f} MB/s",
+                 f"{cp_s / up_hubkit:.2f}x of cp", ">= 0.5x"))
+    shutil.rmtree(work / "dl", ignore_errors=True)
+
+    # small requests on one kept-alive connection (the stock client's session): each must not wait for a
+    # delayed ACK (TCP_NODELAY), so a metadata call costs a few ms, not ~40
+    stock.model_info("bench/stock")
+    small = sorted(timed(lambda: stock.model_info("bench/stock")) for _ in range(50))
+    rows.append(("small request (model_info, kept-alive), 50 calls", f"{small[25] * 1000:.1f} ms median",
+                 f"p90 {small[45] * 1000:.1f} ms; cp times {', '.join(f'{t:.2f}' for t in cp_times)} s",
+                 "<= 10 ms"))
+
+    # peak server RSS while receiving a 1 GB file through hubkit's path
+    big_dir = work / "big"
+    big_dir.mkdir()
+    write_file(big_dir / "model.safetensors", big)
+    hubkit_api.create_repo("bench/big")
+    base_rss = psutil.Process(server.pid).memory_info().rss
+    sampler = RssSampler(server.pid)
+    sampler.start()
+    t_big = timed(lambda: push_folder("bench/big", big_dir, api=hubkit_api))
+    peak = sampler.stop()
+    rows.append((f"server peak RSS, {big / MB:.0f} MB via hubkit push", f"{peak / MB:.0f} MB",
+                 f"{(peak - base_rss) / MB:+.0f} MB over idle; {big / MB / t_big:.0f} MB/s", "<= 200 MB"))
+    shutil.rmtree(big_dir)
+
+    # list_models with cardData over N repos (populated through the store directly: we time listing)
+    store = Store(root)
+    for i in range(n_repos):
+        rid = f"sweep/run-{i:05d}"
+        store.create_repo("model", rid)
+        card = (f"---\nlicense: apache-2.0\ntags: [hubkit, sft, epoch-{i % 10}]\nbase_model: base/m{i % 12}\n"
+                f"hubkit:\n  dataset: d{i % 10}\n  epoch: {i % 10}\n  lora: {str(i % 2 == 0).lower()}\n---\n# run {i}\n")
+        sha, n, oid = store.put_bytes(card.encode())
+        store.commit("model", rid, "main", [Operation("add", "README.md", FileEntry(sha, n, oid, False))],
+                     title="card", author="sweep")
+    stock.list_models(author="sweep", limit=1)  # warm the connection
+    t_list = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        models = list(stock.list_models(author="sweep", cardData=True))
+        t_list.append(time.perf_counter() - t0)
+        assert len(models) == n_repos and models[0].card_data is not None
+    t_filter = timed(lambda: list(stock.list_models(author="sweep", filter=["sft", "epoch-3"], cardData=True)))
+    rows.append((f"list_models(cardData) over {n_repos:,} repos", f"{min(t_list):.2f} s",
+                 f"median {sorted(t_list)[1]:.2f} s; filtered slice {t_filter:.2f} s", "<= 2 s"))
+
+    # adversarial: an anonymous client walks a huge history, another sends parser bombs
+    import httpx
+
+    store.create_repo("model", "sweep/long-history")
+    files = [Operation("add", f"shard-{i:05d}.txt", FileEntry("a" * 64, 1, "b" * 40, False)) for i in range(5000)]
+    n_commits = max(20, int(200 * args.scale))
+    for c in range(n_commits):
+        store.commit("model", "sweep/long-history", "main", files[: 4000 + c % 1000], title=f"c{c}", author="x")
+    idle = psutil.Process(server.pid).memory_info().rss
+    sampler = RssSampler(server.pid)
+    sampler.start()
+    bomb = "---\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)) + "---\n"
+    t_walk = timed(lambda: list(HfApi(endpoint=server.url, token=False).list_repo_commits("sweep/long-history")))
+    during = []
+    for _ in range(20):
+        threading.Thread(target=lambda: httpx.post(f"{server.url}/api/validate-yaml", json={"content": bomb},
+                                                   timeout=60), daemon=True).start()
+        during.append(timed(lambda: httpx.get(f"{server.url}/api/models", params={"limit": 1})))
+    peak = sampler.stop()
+    rows.append((f"server RSS, anonymous walk of {n_commits} commits x 5,000 files + 20 YAML bombs",
+                 f"{(peak - idle) / MB:+.0f} MB over idle",
+                 f"walk {t_walk:.1f} s; small request meanwhile median {sorted(during)[10] * 1000:.0f} ms",
+                 "<= 100 MB"))
+
+
+ATTACKER = r"""
+import asyncio, json, sys, time
+host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+card = "---\n" + "".join(f"key{i}: value number {i}\n" for i in range(40000)) + "---\n"
+yaml_body = json.dumps({"content": card}).encode()
+stats = {"opened": 0, "refused": 0}
+
+async def connection(mode):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            r, w = await asyncio.open_connection(host, port, local_addr=("127.0.0.2", 0))
+            stats["opened"] += 1
+            if mode == "idle":
+                await r.read(1)
+            elif mode == "slowloris":
+                w.write(b"GET /api/models HTTP/1.1\r\nHost: x\r\n")
+                while not r.at_eof():
+                    w.write(b"X-a: b\r\n")
+                    await w.drain()
+                    try:
+                        await asyncio.wait_for(r.read(1), 2)
+                    except asyncio.TimeoutError:
+                        pass
+            elif mode == "trickle":
+                w.write(b"POST /api/validate-yaml HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 100000\r\n\r\n{")
+                while not r.at_eof():
+                    w.write(b" ")
+                    await w.drain()
+                    try:
+                        await asyncio.wait_for(r.read(1), 1)
+                    except asyncio.TimeoutError:
+                        pass
+            else:  # a 1 MB card to validate-yaml, again and again on the same connection
+                while time.monotonic() < end:
+                    w.write(b"POST /api/validate-yaml HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            + f"Content-Length: {len(yaml_body)}\r\n\r\n".encode() + yaml_body)
+                    await w.drain()
+                    head = await r.readuntil(b"\r\n\r\n")
+                    n = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
+                    await r.readexactly(n)
+            w.close()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, IndexError):
+            stats["refused"] += 1
+            await asyncio.sleep(0.05)
+
+async def main():
+    modes = ["idle"] * 400 + ["slowloris"] * 300 + ["trickle"] * 200 + ["yaml"] * 100
+    await asyncio.gather(*(connection(m) for m in modes))
+    print(json.dumps(stats))
+
+asyncio.run(main())
+"""
+
+
+def honest_calls(api: HfApi, seconds: float, cache: Path) -> tuple[list[float], list[str]]:
+    """model_info, a 1 MB download and a one-file commit, in turn, for `seconds`; (latencies, errors)."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    calls = [lambda: api.model_info("bench/fair"),
+             lambda: hf_hub_download("bench/fair", "weights.bin", endpoint=api.endpoint, token=api.token,
+                                     cache_dir=cache, force_download=True),
+             lambda: api.upload_file(path_or_fileobj=os.urandom(64), path_in_repo="note.txt", repo_id="bench/fair")]
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        t = time.perf_counter()
+        try:
+            calls[n % 3]()
+        except Exception as e:  # every failure counts, whatever its kind
+            errors.append(f"{type(e).__name__}: {str(e)[:80]}")
+        latencies.append(time.perf_counter() - t)
+        n += 1
+    return latencies, errors
+
+
+def attack_rows(server, token: str, seconds: float) -> list[tuple[str, str, str, str]]:
+    """Row 7: honest calls with no attack, then the same calls while one address attacks (its own process)."""
+    api = HfApi(endpoint=server.url, token=token)
+    api.create_repo("bench/fair")
+    api.upload_file(path_or_fileobj=os.urandom(MB), path_in_repo="weights.bin", repo_id="bench/fair")
+    cache = work / "fair-cache"
+    quiet, quiet_errors = honest_calls(api, seconds / 3, cache)
+    host, port = server.url.rsplit("//", 1)[1].rsplit(":", 1)
+    attacker = subprocess.Popen([sys.executable, "-c", ATTACKER, host, port, str(seconds + 5)],
+                                stdout=subprocess.PIPE, text=True)
+    time.sleep(5)  # let it open its connections
+    loud, loud_errors = honest_calls(api, seconds, cache)
+    attack_stats = attacker.communicate()[0].strip()
+    p99 = lambda xs: sorted(xs)[min(len(xs) - 1, int(len(xs) * 0.99))] * 1000  # noqa: E731
+    return [("honest calls (info, 1 MB download, commit), no attack",
+             f"p99 {p99(quiet):.0f} ms, {len(quiet_errors)} errors",
+             f"{len(quiet)} calls; median {sorted(quiet)[len(quiet) // 2] * 1000:.0f} ms", "-"),
+            ("the same calls while 1,000 hostile connections from one address",
+             f"p99 {p99(loud):.0f} ms, {len(loud_errors)} errors",
+             f"{len(loud)} calls; {p99(loud) / p99(quiet):.1f}x the quiet p99; attacker {attack_stats}"
+             + (f"; first error: {loud_errors[0]}" if loud_errors else ""), "p99 < 1 s, 0 errors")]
+
+
+def revision_rows(server, root: Path) -> list[tuple[str, str, str, str]]:
+    """Row 8: a repo of ~4,150 files and 162 commits, read at every revision by an anonymous client."""
+    import httpx
+
+    store = Store(root)
+    store.create_repo("model", "bench/history")
+    ops = [Operation("add", f"data/shard-{i:05d}.json", FileEntry("a" * 64, 1, "b" * 40, False)) for i in range(4150)]
+    shas = [store.commit("model", "bench/history", "main", ops[: 4150 - 161 + c], title=f"c{c}", author="bench")[0].id
+            for c in range(162)]
+    base = f"{server.url}/api/models/bench/history"
+    proc = psutil.Process(server.pid)
+    with httpx.Client(timeout=120) as http:
+        http.get(f"{server.url}/api/models/bench/history")
+        rss_before = proc.memory_info().rss
+        every = []
+        for n, sha in enumerate(shas):
+            t = time.perf_counter()
+            assert http.get(f"{base}/revision/{sha}").status_code == 200
+            every.append(time.perf_counter() - t)
+            if n == 40:
+                rss_40 = proc.memory_info().rss
+        rss_after = proc.memory_info().rss
+        print("slowest revisions (ms):", [round(x * 1000) for x in sorted(every)[-8:]], file=sys.stderr)
+        again = []
+        for sha in shas:
+            t = time.perf_counter()
+            assert http.get(f"{base}/revision/{sha[:7]}").status_code == 200
+            again.append(time.perf_counter() - t)
+        unknown = [timed(lambda: http.get(f"{base}/revision/0000000")) for _ in range(5)]
+        tree_old = [timed(lambda: http.get(f"{base}/tree/{shas[2]}/data")) for _ in range(5)]
+        tree_main = [timed(lambda: http.get(f"{base}/tree/main/data")) for _ in range(5)]
+        page = [timed(lambda: http.get(f"{base}/commits/main", params={"p": 1})) for _ in range(5)]
+        listing = timed(lambda: http.get(f"{base}/commits/main"))
+    med = lambda xs: sorted(xs)[len(xs) // 2] * 1000  # noqa: E731
+    return [
+        ("model_info at each of 162 revisions (full hash), 4,150 files",
+         f"median {med(every):.0f} ms, max {max(every) * 1000:.0f} ms",
+         f"short hash: median {med(again):.0f} ms; revision/0000000 (404) {med(unknown):.1f} ms", "<= 50 ms"),
+        ("tree at an old hash vs at main (4,150 files)", f"{med(tree_old):.0f} ms",
+         f"main {med(tree_main):.0f} ms ({med(tree_old) / med(tree_main):.2f}x)", "-"),
+        ("commits/main?p=1 (162 commits)", f"{med(page):.1f} ms", f"whole first page {listing * 1000:.0f} ms",
+         "<= 100 ms"),
+        ("server RSS, walking all 162 revisions", f"{(rss_after - rss_40) / MB:+.0f} MB after the 41st",
+         f"{rss_before / MB:.0f} MB before, {rss_40 / MB:.0f} MB after 41 (the commit cache's bound), "
+         f"{rss_after / MB:.0f} MB after 162", "flat"),
+    ]
+
+
+def print_table(rows: list[tuple[str, str, str, str]]) -> None:
     widths = [max(len(r[i]) for r in rows + [("measure", "value", "comparison", "target")]) for i in range(4)]
     header = ("measure", "value", "comparison", "target")
     print(" | ".join(h.ljust(w) for h, w in zip(header, widths)))

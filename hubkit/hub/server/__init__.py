@@ -45,6 +45,18 @@ def _raise_open_files_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
+def _calm_the_garbage_collector() -> None:
+    """Fewer, cheaper collections: what is loaded at start-up is frozen out of every collection, and the
+    youngest generation collects every 20,000 allocations instead of 700. A commit of 4,150 files allocates
+    that many objects; with the defaults, full collections over the commit cache paused one request in twenty
+    by ~40 ms (`scripts/bench/hub.py`, revisions row)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 def serve(
     root: Path,
     host: str = "127.0.0.1",
@@ -68,6 +80,7 @@ def serve(
     os.umask(0o077)  # everything the Hub writes is private to its user: folders 0700, files 0600
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     app = create_app(root, page_size=page_size)
+    _calm_the_garbage_collector()
     sock = listening_socket(host, port)
     family = sock.family
     bound = sock.getsockname()[1]
