@@ -247,6 +247,16 @@ card = "---\n" + "".join(f"key{i}: value number {i}\n" for i in range(40000)) + 
 yaml_body = json.dumps({"content": card}).encode()
 stats = {"opened": 0, "refused": 0}
 
+async def dribble(r, w, first, each, every):
+    w.write(first)
+    while not r.at_eof():
+        w.write(each)
+        await w.drain()
+        try:
+            await asyncio.wait_for(r.read(1), every)
+        except asyncio.TimeoutError:
+            pass
+
 async def connection(mode):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -255,25 +265,11 @@ async def connection(mode):
             stats["opened"] += 1
             if mode == "idle":
                 await r.read(1)
-            elif mode == "slowloris":
-                w.write(b"GET /api/models HTTP/1.1\r\nHost: x\r\n")
-                while not r.at_eof():
-                    w.write(b"X-a: b\r\n")
-                    await w.drain()
-                    try:
-                        await asyncio.wait_for(r.read(1), 2)
-                    except asyncio.TimeoutError:
-                        pass
-            elif mode == "trickle":
-                w.write(b"POST /api/validate-yaml HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                        b"Content-Length: 100000\r\n\r\n{")
-                while not r.at_eof():
-                    w.write(b" ")
-                    await w.drain()
-                    try:
-                        await asyncio.wait_for(r.read(1), 1)
-                    except asyncio.TimeoutError:
-                        pass
+            elif mode == "slowloris":  # headers that never end
+                await dribble(r, w, b"GET /api/models HTTP/1.1\r\nHost: x\r\n", b"X-a: b\r\n", 2)
+            elif mode == "trickle":  # a body that never ends
+                await dribble(r, w, b"POST /api/validate-yaml HTTP/1.1\r\nHost: x\r\n"
+                              b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", b" ", 1)
             else:  # a 1 MB card to validate-yaml, again and again on the same connection
                 while time.monotonic() < end:
                     w.write(b"POST /api/validate-yaml HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

@@ -121,7 +121,7 @@ def path_problem(path: Any) -> str | None:
     return None
 
 
-def validate_path(path: str) -> str:
+def validate_path(path: Any) -> str:
     """A file path inside a repo: relative, valid UTF-8, no traversal, no control characters, bounded length.
 
     Raises:
