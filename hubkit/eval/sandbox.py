@@ -388,7 +388,10 @@ def isolation_available() -> bool:
     """Whether programs can run isolated here (root, and the kernel lets us build the namespaces)."""
     if os.geteuid() != 0:
         return False
-    return _run("pass", 10.0, 256, 16, isolate=True).status != "unavailable"
+    try:
+        return _run("pass", 10.0, 256, 16, isolate=True).status != "unavailable"
+    except HubkitError:  # the probe interpreter could not run: no jail can be built
+        return False
 
 
 def require_isolation(allow_unisolated: bool = False) -> bool:
