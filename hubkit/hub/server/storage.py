@@ -338,6 +338,14 @@ class Store:
     def _commit_file(self, sha: str) -> Path:
         return self.commits / sha[:2] / f"{sha}.json"
 
+    def _recent(self, cache: OrderedDict, sha: str) -> Any:
+        """`cache[sha]`, marked as the most recently used, or None."""
+        with self._commit_guard:
+            hit = cache.get(sha)
+            if hit is not None:
+                cache.move_to_end(sha)
+            return hit
+
     def get_commit(self, sha: str) -> Commit:
         """A commit by sha, from a cache bounded by bytes (`COMMIT_CACHE_BYTES` of commit JSON): a repo with a
         long history of large trees costs bounded memory, whoever asks for it.
@@ -345,11 +353,9 @@ class Store:
         Raises:
             RevisionNotFound: no commit object with that sha.
         """
-        with self._commit_guard:
-            hit = self._commits.get(sha)
-            if hit is not None:
-                self._commits.move_to_end(sha)
-                return hit[1]
+        hit = self._recent(self._commits, sha)
+        if hit is not None:
+            return hit[1]
         try:
             raw = self._commit_file(sha).read_bytes()
             d = json.loads(raw)
@@ -372,11 +378,10 @@ class Store:
         Raises:
             RevisionNotFound: no commit object with that sha.
         """
+        meta = self._recent(self._metas, sha)
+        if meta is not None:
+            return meta
         with self._commit_guard:
-            meta = self._metas.get(sha)
-            if meta is not None:
-                self._metas.move_to_end(sha)
-                return meta
             full = self._commits.get(sha)
         if full is not None:
             c = full[1]
