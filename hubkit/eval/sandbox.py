@@ -437,11 +437,6 @@ def run_untrusted(program: str, timeout: float = 10.0, memory_mb: int = 1024, di
     return outcome
 
 
-def _pipe() -> tuple[int, int]:
-    r, w = os.pipe()
-    return r, w
-
-
 def _run(program: str, timeout: float, memory_mb: int, disk_mb: int, isolate: bool) -> Outcome:
     root = os.geteuid() == 0
     with _SLOTS:
@@ -455,11 +450,11 @@ def _run(program: str, timeout: float, memory_mb: int, disk_mb: int, isolate: bo
             os.write(program_fd, program.encode("utf-8", "replace"))
             os.lseek(program_fd, 0, os.SEEK_SET)
             secret = secrets.token_hex(16).encode()
-            secret_r, secret_w = _pipe()
+            secret_r, secret_w = os.pipe()
             os.write(secret_w, secret)
             os.close(secret_w)
-            ready_r, ready_w = _pipe()
-            report_r, report_w = _pipe()
+            ready_r, ready_w = os.pipe()
+            report_r, report_w = os.pipe()
             own += [program_fd, secret_r, ready_r, ready_w, report_r, report_w]
             child_fds = (program_fd, secret_r, ready_w, report_w)
             runner = ["-I", "-S", "-B", "-c", _RUNNER, str(int(timeout) + 1), str(memory_mb << 20), str(16 << 20),

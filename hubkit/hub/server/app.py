@@ -76,7 +76,8 @@ class HubApp:
                     return
         if scope["type"] != "http":
             return
-        await self.inflight.run(scope, lambda: self.answer(scope, receive, send))
+        async with self.inflight.slot(scope):
+            await self.answer(scope, receive, send)
 
     async def answer(self, scope: dict, receive: Callable, send: Callable) -> None:
         """Dispatch one request and send its response, whatever happened (every failure is an HTTP answer)."""

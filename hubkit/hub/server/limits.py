@@ -21,7 +21,9 @@ Example:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import h11
@@ -91,23 +93,34 @@ class GuardedH11Protocol(H11Protocol):
 
 
 class InflightLimit:
-    """At most `limit` requests of one client address handled at once; the others wait (asynchronously)."""
+    """At most `limit` requests of one client address handled at once; the others wait (asynchronously).
+
+    Example:
+        >>> async with limit.slot(scope):
+        ...     await handle(scope)
+    """
 
     def __init__(self, limit: int = MAX_INFLIGHT_PER_CLIENT) -> None:
         self.limit = limit
-        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+        self._slots: dict[str, _Slot] = {}
 
-    async def run(self, scope: dict, call: Callable[[], Any]) -> None:
+    @contextlib.asynccontextmanager
+    async def slot(self, scope: dict) -> AsyncIterator[None]:
         address = client_address(scope)
         slot = self._slots.get(address)
         if slot is None:
-            slot = self._slots[address] = (asyncio.Semaphore(self.limit), [0])
-        semaphore, users = slot
-        users[0] += 1
+            slot = self._slots[address] = _Slot(asyncio.Semaphore(self.limit))
+        slot.users += 1
         try:
-            async with semaphore:
-                await call()
+            async with slot.semaphore:
+                yield
         finally:
-            users[0] -= 1
-            if users[0] == 0:
-                self._slots.pop(address, None)
+            slot.users -= 1
+            if slot.users == 0:
+                del self._slots[address]
+
+
+@dataclass
+class _Slot:
+    semaphore: asyncio.Semaphore
+    users: int = 0  # requests of this address in flight or waiting

@@ -404,7 +404,8 @@ class Store:
     def _commit_from(sha: str, d: dict) -> Commit:
         tree = {}
         for p, e in d["tree"].items():
-            problem = path_problem(p)
+            # Every ASCII name was validated on its way in, by every hubkit; only others need a second look
+            problem = None if p.isascii() else path_problem(p)
             if problem is None:
                 tree[p] = FileEntry.from_json(e)
             else:  # stored by an older hubkit: left out of every listing and download, never a 500

@@ -2,12 +2,13 @@
 
 `yaml.safe_load` is safe from code execution, not from denial of service: a few hundred bytes of nested
 aliases (a "billion laughs") expand to a structure of any size, a few kilobytes of nested brackets exhaust the
-recursion limit, and a flat megabyte takes the pure-Python parser over ten seconds. The Hub stores card
+recursion limit, and a flat megabyte takes the pure-Python parser seconds. The Hub stores card
 metadata as JSON (in commits and every repo listing), so an expansion would be written out in full. `load`
 refuses such documents before anything is built, with a message that names the limit hit.
 
-Parsing uses libyaml's event parser when PyYAML has it (about 20x faster than the pure-Python scanner); the
-nodes are composed here, in Python, so that every limit is checked as the document is read.
+Parsing uses libyaml's event parser when PyYAML has it (250 KB in 0.14 s, against 0.65 s for PyYAML's
+pure-Python `SafeLoader` in the same run); the nodes are composed here, in Python, so that every limit is
+checked as the document is read.
 
 Example:
     >>> load("a: &x [1, 2]\\nb: *x")
