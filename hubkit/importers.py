@@ -67,6 +67,10 @@ STUDY_BASE_LANGUAGES = {
     "hfl/llama-3-chinese-8b": "Chinese", "itpossible/Chinese-Mistral-7B-v0.1": "Chinese",
 }
 
+# Base rows the study's CSV copied from another base model (study.md's known quirks): the data checks then leave out
+# only the copy's gains (`datachecks`).
+STUDY_COPIED_BASES = {"itpossible/Chinese-Mistral-7B-v0.1": "mistralai/Mistral-7B-v0.1"}
+
 STUDY_AXES = ["model_name", "data_name", "lora", "epoch", "data_size", "lr_strategy"]
 _SHOT_COLUMN = re.compile(r"^(?P<name>.+?)[-_](?P<shot>\d+)shot$")
 
@@ -165,8 +169,8 @@ def import_massive_sft_csv(path: str | Path) -> ResultsTable:
         if not base and lora not in ("true", "false"):
             raise HubkitError(f"{path.name} row {i + 2}: lora is {rec['lora']!r}, expected true or false")
         tuning = "base" if base else ("lora" if lora == "true" else "full")
-        size = None if base or pd.isna(rec["data_size"]) else int(rec["data_size"])
-        epochs = None if base or pd.isna(rec["epoch"]) else int(rec["epoch"])
+        size = None if base else _whole(rec["data_size"], f"{path.name} row {i + 2}: data_size")
+        epochs = None if base else _whole(rec["epoch"], f"{path.name} row {i + 2}: epoch")
         schedule = None if base or pd.isna(rec["lr_strategy"]) else str(rec["lr_strategy"])
         axes = {"base_model": STUDY_BASE_MODELS.get(family, family), "dataset": dataset, "data_size": size,
                 "tuning": tuning, "epochs": epochs, "lr_schedule": schedule}
@@ -185,11 +189,28 @@ def import_massive_sft_csv(path: str | Path) -> ResultsTable:
                 higher_is_better=metric.higher_is_better, score=score, subset=False, harness="opencompass",
                 source="massive-sft-csv", source_file=path.name))
     frame = add_gains(rows_frame(rows))
+    from .datachecks import check_results
+
     notes = ["no model in the study has a Hub repo: rows are marked has_repo=false",
-             "Chinese-Mistral-7B-v0.1's pretrain row equals Mistral-7B-v0.1's in the source",
+             *(f"data check: {issue.text()}" for issue in check_results(frame, STUDY_COPIED_BASES)[0]),
              "MT-Bench scores are grades from 1 to 10 (scale `1-10`), never averaged with percentages"]
     notes += [f"{name} is a fraction in this file (every value in [0, 1]): stored in percent" for name in sorted(rescaled)]
     return ResultsTable(frame, "massive-sft-csv", notes, left_out)
+
+
+def _whole(value: Any, where: str) -> int | None:
+    """A whole number from a CSV cell (empty: None), or a one-line error naming the cell."""
+    import pandas as pd
+
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise HubkitError(f"{where} is {value!r}, not a whole number") from None
+    if not number.is_integer():
+        raise HubkitError(f"{where} is {value!r}, not a whole number")
+    return int(number)
 
 
 # -- lm-evaluation-harness files -------------------------------------------------------------------------

@@ -180,7 +180,7 @@ def summarize(results: pd.DataFrame, run_ids: list[str], perplexities: pd.DataFr
     """
     import pandas as pd
 
-    from .analysis.study import averaged_cells, gain_cells
+    from .analysis.cells import averaged_cells, gain_cells
 
     rows = results[results["run_id"].isin(run_ids)]
     if rows.empty:

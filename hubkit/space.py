@@ -68,15 +68,16 @@ def load_board(results_repo: str):
     endpoint = ensure_endpoint()
     require_reachable(endpoint)
     _space_path()
-    from leaderboard import Board, load_analysis, load_results, load_study_analyses
+    from leaderboard import Board, load_analysis, load_data_checks, load_results, load_study_analyses
 
     with hub_errors(f"results dataset {results_repo}", endpoint=endpoint):
         frame = load_results(results_repo, endpoint=endpoint)
         analysis = load_analysis(results_repo, endpoint=endpoint)
         analyses = load_study_analyses(results_repo, endpoint=endpoint)
+        checks = load_data_checks(results_repo, endpoint=endpoint)
     if frame.empty:
         raise HubkitError(f"results dataset {results_repo}: no results (and no hubkit model cards under its owner)")
-    return Board(frame, endpoint=endpoint, analysis=analysis, analyses=analyses)
+    return Board(frame, endpoint=endpoint, analysis=analysis, analyses=analyses, checks=checks)
 
 
 def build_app(results_repo: str):

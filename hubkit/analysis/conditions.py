@@ -8,9 +8,9 @@ a finding. So every analysis runs on a `Condition`: a value (or "any") for each 
 study's main grid: 1,000 examples, cosine schedule, epoch 10, full-parameter, the single training sets.
 
 Comparisons along one axis (LoRA vs full, 1k vs 20k, epochs, leave-one-out) free that axis and **pair**
-runs that agree on every other axis. Their confidence intervals come from a cluster bootstrap that resamples
-training runs (lineages), not evaluated checkpoints: the ten epochs of one run are not ten independent
-observations.
+runs that agree on every other axis. Their confidence intervals come from a cluster bootstrap (`stats`) that
+resamples training runs (lineages), not evaluated checkpoints: the ten epochs of one run are not ten
+independent observations; beside it, the interval that resamples base models.
 
 Example:
     >>> from hubkit.analysis.conditions import MAIN_GRID
@@ -28,12 +28,11 @@ import numpy as np
 
 from ..errors import HubkitError
 from ..utils import did_you_mean
+from .stats import cluster_bootstrap_mean
 
 if TYPE_CHECKING:
     import pandas as pd
 
-BOOTSTRAP = 1000
-SEED = 0
 ANY = "any"
 DATASET_KINDS = ("single", "all", "leave-one-out", ANY)
 # What identifies one training run: its evaluated epochs are checkpoints of the same lineage.
@@ -184,30 +183,7 @@ def parse_where(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-# -- statistics ----------------------------------------------------------------------------------------
-
-def cluster_bootstrap_mean(values: np.ndarray, clusters: np.ndarray | None = None, n: int = BOOTSTRAP,
-                           seed: int = SEED) -> tuple[float, float]:
-    """The 95 % percentile interval of the mean of `values`, resampling whole clusters (training runs).
-
-    With `clusters` None each value is its own cluster (the ordinary bootstrap). A resample draws as many
-    clusters as there are, with replacement, and averages every value of the clusters drawn.
-    """
-    values = np.asarray(values, float)
-    if len(values) == 0:
-        return float("nan"), float("nan")
-    if clusters is None:
-        clusters = np.arange(len(values))
-    _, inverse = np.unique(np.asarray(clusters, object).astype(str), return_inverse=True)
-    sums = np.bincount(inverse, weights=values)
-    counts = np.bincount(inverse).astype(float)
-    if len(sums) < 2:
-        return float("nan"), float("nan")
-    idx = np.random.default_rng(seed).integers(0, len(sums), (n, len(sums)))
-    means = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
-
+# -- pairing ------------------------------------------------------------------------------------------
 
 def lineage_keys(frame: pd.DataFrame, axes: list[str]) -> np.ndarray:
     """One string per row naming its cluster (the values of `axes`)."""
@@ -242,14 +218,21 @@ def paired(cells: pd.DataFrame, axis: str, a: Any, b: Any, match: list[str], val
 
 
 def summarize_pairs(pairs: pd.DataFrame, clusters: list[str], by: list[str]) -> pd.DataFrame:
-    """Per group of `by`: pairs, clusters, mean difference and its cluster-bootstrap 95 % interval."""
+    """Per group of `by`: pairs, clusters, mean difference, its cluster-bootstrap 95 % interval and p-value
+    resampling training runs (`clusters`), and the interval resampling base models (`ci_low_bases`,
+    `ci_high_bases`: whether the difference holds for other base models, not only other runs of these)."""
     import pandas as pd
 
     out = []
     for group, part in pairs.groupby(by, sort=True, dropna=False):
         group = group if isinstance(group, tuple) else (group,)
         keys = lineage_keys(part, clusters)
-        low, high = cluster_bootstrap_mean(part["diff"].to_numpy(float), keys)
+        diff = part["diff"].to_numpy(float)
+        est = cluster_bootstrap_mean(diff, keys)
+        bases = cluster_bootstrap_mean(diff, part["base_model"].to_numpy()) if "base_model" in part else None
         out.append({**dict(zip(by, group)), "pairs": len(part), "runs": len(set(keys)),
-                    "mean": float(part["diff"].mean()), "ci_low": low, "ci_high": high})
-    return pd.DataFrame(out, columns=[*by, "pairs", "runs", "mean", "ci_low", "ci_high"])
+                    "bases": bases.clusters if bases else 0, "mean": est.mean, "ci_low": est.ci_low,
+                    "ci_high": est.ci_high, "p": est.p,
+                    "ci_low_bases": bases.ci_low if bases else np.nan, "ci_high_bases": bases.ci_high if bases else np.nan})
+    return pd.DataFrame(out, columns=[*by, "pairs", "runs", "bases", "mean", "ci_low", "ci_high", "p",
+                                      "ci_low_bases", "ci_high_bases"])

@@ -36,7 +36,122 @@ def _save(fig, path: Path) -> Path:
 
 
 def _caption(fig, text: str) -> None:
-    fig.text(0.01, -0.02, "\n".join(textwrap.wrap(text, 160)), fontsize=7, va="top", ha="left", color="#333")
+    """The caption, under everything already drawn (rotated tick labels and axis labels reach below the axes)."""
+    renderer = fig.canvas.get_renderer()
+    bottom = fig.get_tightbbox(renderer).y0 * fig.dpi / fig.bbox.height  # inches → figure fraction
+    fig.text(0.01, min(bottom, 0.0) - 0.01, "\n".join(textwrap.wrap(text, 160)), fontsize=7, va="top", ha="left",
+             color="#333")
+
+
+def _name(text) -> str:
+    return text.get_text().strip().splitlines()[0][:60]
+
+
+def _crowded(axis, labels: list, angle: float, renderer) -> list[tuple[str, str]]:
+    """Neighbouring rotated tick labels that touch: the ticks' spacing across the text's direction is under a
+    line of text."""
+    import math
+
+    from matplotlib.axis import XAxis
+
+    anchors = [t.get_transform().transform(t.get_position()) for t in labels]  # where each label's tick is
+    centres = [p[0] if isinstance(axis, XAxis) else p[1] for p in anchors]
+    height = labels[0].get_fontsize() * labels[0].figure.dpi / 72
+    out = []
+    for (a, ca), (b, cb) in zip(zip(labels, centres), zip(labels[1:], centres[1:])):
+        if abs(cb - ca) * math.sin(math.radians(angle)) < height * 0.9:
+            out.append((_name(a), _name(b)))
+    return out
+
+
+def _outline(text, box, renderer) -> np.ndarray:
+    """The four corners of a text as drawn: its box, or for rotated text the rotated rectangle inside it."""
+    import math
+
+    angle = text.get_rotation() % 180
+    if angle in (0, 90) or "\n" in text.get_text():
+        return np.array([[box.x0, box.y0], [box.x1, box.y0], [box.x1, box.y1], [box.x0, box.y1]])
+    w, h, _ = renderer.get_text_width_height_descent(text.get_text(), text.get_fontproperties(), ismath=False)
+    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    x0, y0 = box.x0, box.y0
+    return np.array([[x0 + h * s, y0], [x0 + h * s + w * c, y0 + w * s], [x0 + w * c, y0 + w * s + h * c],
+                     [x0, y0 + h * c]])
+
+
+def _intersect(a: np.ndarray, b: np.ndarray, tolerance: float = 1.0) -> bool:
+    """Whether two convex quadrilaterals overlap by more than `tolerance` pixels (separating-axis test)."""
+    for poly in (a, b):
+        for i in range(4):
+            edge = poly[(i + 1) % 4] - poly[i]
+            normal = np.array([-edge[1], edge[0]])
+            norm = np.hypot(*normal)
+            if norm == 0:
+                continue
+            normal /= norm
+            pa, pb = a @ normal, b @ normal
+            if min(pa.max(), pb.max()) - max(pa.min(), pb.min()) <= tolerance:
+                return False
+    return True
+
+
+def _shown_ticklabels(axis) -> list:
+    """The tick labels a draw shows: visible, at a tick inside the view (matplotlib keeps labels for ticks just
+    beyond the limits, undrawn)."""
+    from matplotlib.axis import XAxis
+
+    low, high = sorted(axis.get_view_interval())
+    span = (high - low) * 1e-9
+    at = 0 if isinstance(axis, XAxis) else 1
+    return [t for t in axis.get_ticklabels() if t.get_visible() and low - span <= t.get_position()[at] <= high + span]
+
+
+def _drawn_texts(fig) -> list:
+    """The texts a draw of `fig` shows: its own texts and legends; per panel its titles, and when its axes are on,
+    the visible tick labels, axis labels and legend (not the numbers inside heatmap cells)."""
+    texts = list(fig.texts) + ([fig._suptitle] if fig._suptitle is not None else [])
+    legends = list(fig.legends)
+    for ax in fig.axes:
+        texts += [ax.title, ax._left_title, ax._right_title]
+        if ax.axison:
+            for axis in (ax.xaxis, ax.yaxis):
+                texts += _shown_ticklabels(axis)
+                texts += [axis.label, axis.get_offset_text()]
+        if ax.get_legend() is not None:
+            legends.append(ax.get_legend())
+    for legend in legends:
+        texts += [*legend.get_texts(), legend.get_title()]
+    unique = {id(t): t for t in texts}
+    return [t for t in unique.values() if t.get_visible() and t.get_text().strip()]
+
+
+def text_overlaps(fig) -> list[tuple[str, str]]:
+    """Pairs of visible texts of `fig` whose drawn boxes intersect (titles, captions, axis and tick labels,
+    legends, colour-bar labels; not the numbers written inside heatmap cells, which sit in their cells).
+
+    Example:
+        >>> fig = heatmap_figure([("a", matrix)], "gain", "caption")     # doctest: +SKIP
+        >>> text_overlaps(fig)                                          # doctest: +SKIP
+        []
+    """
+    fig.canvas.draw()  # positions (legends, tick labels) are settled by a draw
+    renderer = fig.canvas.get_renderer()
+    out: list[tuple[str, str]] = []
+    boxes = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [t for t in _shown_ticklabels(axis) if t.get_text().strip()]
+            angle = abs(labels[0].get_rotation()) % 180 if labels else 0
+            if labels and angle not in (0, 90):
+                out += _crowded(axis, labels, angle, renderer)
+    for artist in _drawn_texts(fig):
+        box = artist.get_window_extent(renderer)
+        if box.width > 0 and box.height > 0:
+            boxes.append((artist, _outline(artist, box, renderer)))
+    for i, (a, poly_a) in enumerate(boxes):
+        for b, poly_b in boxes[i + 1:]:
+            if _intersect(poly_a, poly_b):
+                out.append((_name(a), _name(b)))
+    return out
 
 
 def _bound(values: np.ndarray) -> float:

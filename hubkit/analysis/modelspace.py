@@ -273,6 +273,18 @@ def loglik_map(table: LoglikTable, method: str = "auto", seed: int = 0) -> pd.Da
     return out
 
 
+def _legend_label(value: Any) -> str:
+    """A map legend's entry: `unknown` for a missing value (a model whose epochs no card records is still drawn),
+    whole numbers without `.0`."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return "unknown"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def plot_map(coords: pd.DataFrame, path: Path, probe: ProbeSet) -> None:
     """Three panels of the map, coloured by family, training data and epochs; the legend outside the data."""
     import matplotlib
@@ -285,7 +297,7 @@ def plot_map(coords: pd.DataFrame, path: Path, probe: ProbeSet) -> None:
     markers = "osD^vP*Xh<>"
     for ax, (column, title) in zip(axes, (("family", "family (base model)"), ("dataset", "training data"),
                                           ("epochs", "epochs"))):
-        for k, (value, part) in enumerate(coords.groupby(coords[column].astype(str), sort=True)):
+        for k, (value, part) in enumerate(coords.groupby(coords[column].map(_legend_label), sort=True)):
             ax.scatter(part["x"], part["y"], s=36, marker=markers[k % len(markers)], label=str(value)[-32:])
         ax.set_title(f"by {title}", fontsize=10)
         ax.set_xticks([])

@@ -38,34 +38,28 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..benchmarks import BENCHMARKS, FORMAT_FAILURE_POINTS
 from ..errors import HubkitError
 from ..utils import did_you_mean, first_line
 from . import figures
+from .cells import averaged_cells, complete_patterns, failure_note, gain_cells, kept_columns, mean_gain
 from .conditions import (
     ANY,
-    BOOTSTRAP,
     DATASET_KINDS,
     LINEAGE,
     MAIN_GRID,
     MATCH,
-    SEED,
     Condition,
-    cluster_bootstrap_mean,
     dataset_kind,
     lineage_keys,
     paired,
     split_names,
     summarize_pairs,
 )
+from .stats import BOOTSTRAP, MIN_CLUSTERS, adjust, bootstrap_corr, cluster_bootstrap_mean, rowwise_pearson, significant
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# A base model "fails the format" of a few-shot benchmark when it scores at most the benchmark's threshold
-# (`format_failure_points` in its registry record), or under a quarter of its chance level: its fine-tunes' gains
-# there measure format, not skill. A benchmark the registry does not know gets the default threshold, no chance.
-MIN_COVERAGE = 0.5  # a benchmark enters a cross-benchmark mean when at least half the units have it
 CROSS_LINGUAL = ("mmlu", "jmmlu", "cmmlu")
 _SCALE_ORDER = {"percent": 0, "1-10": 1, "raw": 2}
 NOT_PROPERTIES = {"documents", "tokens", "bytes", "seconds", "nll"}  # counts a perplexity table carries beside it
@@ -95,6 +89,7 @@ TITLES = {  # name → (title, part of the report, unit of n)
     "leave_one_out": ("Leave one training set out", "training factors", "leave-one-out runs"),
     "cross_lingual": ("Cross-lingual transfer: MMLU vs JMMLU vs CMMLU", "cross-lingual", "runs"),
 }
+EVERY_RUN = Condition(data_size=None, lr_schedule=None, epochs=None, tuning=None, datasets=ANY, samples=ANY)
 CONTRAST = {"lora_vs_full": "tuning", "data_size": "data_size", "epochs": "epochs", "leave_one_out": "dataset"}
 
 
@@ -145,6 +140,8 @@ class Analysis:
     inputs: dict[str, pd.DataFrame] = field(default_factory=dict)  # the joined inputs, as the leaderboard reads them
     sections: list[Section] = field(default_factory=list)
     report: Path | None = None
+    checks: list = field(default_factory=list)  # `datachecks.DataIssue`: what the data checks found and left out
+    not_run: list[dict[str, str]] = field(default_factory=list)  # the paper's analyses these inputs could not run
 
 
 def load_results_table(source: str) -> pd.DataFrame:
@@ -212,163 +209,40 @@ def push_analysis(result: Analysis, repo_id: str, folder: str | Path, api=None) 
                             delete_patterns=["analysis/*"], api=api).commit
 
 
-# -- statistics ------------------------------------------------------------------------------------------
-
-def _rowwise_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    x = x - x.mean(axis=-1, keepdims=True)
-    y = y - y.mean(axis=-1, keepdims=True)
-    denom = np.sqrt((x * x).sum(axis=-1) * (y * y).sum(axis=-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, (x * y).sum(axis=-1) / denom, np.nan)
-
-
-def bootstrap_corr(x: np.ndarray, y: np.ndarray, method: str, n: int = BOOTSTRAP, seed: int = SEED):
-    """A correlation (`pearson` or `spearman`) and its bootstrap 95 % interval (percentile method, seeded)."""
-    from scipy.stats import rankdata
-
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    keep = ~(np.isnan(x) | np.isnan(y))
-    x, y = x[keep], y[keep]
-    if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
-        return float("nan"), float("nan"), float("nan")
-    idx = np.random.default_rng(seed).integers(0, len(x), (n, len(x)))
-    xs, ys = x[idx], y[idx]
-    if method == "spearman":
-        x, y = rankdata(x), rankdata(y)
-        xs, ys = rankdata(xs, axis=1), rankdata(ys, axis=1)
-    value = float(_rowwise_pearson(x, y))
-    samples = _rowwise_pearson(xs, ys)
-    samples = samples[~np.isnan(samples)]
-    if not len(samples):
-        return value, float("nan"), float("nan")
-    low, high = np.percentile(samples, [2.5, 97.5])
-    return value, float(low), float(high)
-
-
-# -- the cells every analysis starts from ----------------------------------------------------------------
-
-def is_format_failure(benchmark: Any, n_shot: Any, scale: Any, base_score: Any) -> bool:
-    """Whether a base score is a few-shot format failure (see `FORMAT_FAILURE_POINTS`)."""
-    if scale != "percent" or base_score is None or n_shot is None:
-        return False
-    try:
-        shots, base = int(n_shot), float(base_score)
-    except (TypeError, ValueError):
-        return False
-    if shots < 1 or np.isnan(base):
-        return False
-    known = BENCHMARKS.get(str(benchmark))
-    threshold, chance = (known.format_failure_points, known.chance) if known else (FORMAT_FAILURE_POINTS, 0.0)
-    return base <= threshold or base < chance / 4
-
-
-def gain_cells(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per run and score column (`<benchmark>-<n>shot`, `:<metric>` beside a non-headline metric: see
-    `results.score_column`), with its gain and format-failure flag."""
-    from ..results import score_column
-
-    cells = rows.assign(column=[score_column(b, n, m) for b, n, m in
-                                zip(rows["benchmark"], rows["n_shot"], rows["metric"])])
-    cells = cells.drop_duplicates(["run_id", "column"])
-    cells["format_failure"] = [is_format_failure(b, n, s, v) for b, n, s, v in zip(
-        cells["benchmark"], cells["n_shot"].astype(object), cells["scale"], cells["base_score"].astype(object))]
-    return cells.reset_index(drop=True)
-
-
-def _complete(wide: pd.DataFrame, where: str = "") -> tuple[pd.DataFrame, list[str]]:
-    """Runs × benchmarks restricted to the benchmarks at least half the runs have (`MIN_COVERAGE`) and the runs
-    that have all of those, with notes saying what was left out."""
-    coverage = wide.notna().mean()
-    used = sorted(coverage[coverage >= MIN_COVERAGE].index)
-    notes = []
-    left = sorted(set(wide.columns) - set(used))
-    if left:
-        notes.append(f"benchmarks scored for under half the runs{where} left out: {', '.join(left)}")
-    complete = wide[used].dropna()
-    if len(complete) < len(wide):
-        notes.append(f"{len(wide) - len(complete)} run(s){where} lacking one of the kept benchmarks dropped")
-    return complete, notes
-
-
-def averaged_cells(cells: pd.DataFrame, include_failures: bool) -> tuple[pd.DataFrame, list[str]]:
-    """The cells a mean over benchmarks takes: percent-scale, higher-is-better, no base-model format failure
-    (unless `include_failures`), and one shot count per benchmark, so that each benchmark counts once (the study
-    scored NQ-open at 0, 1, 5 and 25 shots: as four columns it would weigh four times). The shot count kept is
-    the one most runs have, the study's (the registry's `study_shots`) on a tie, then the fewest shots; and one
-    metric per benchmark, its headline (`acc` and `acc_norm` of one benchmark are never averaged together). Also
-    returns a note naming the shot counts kept where a benchmark had several."""
-    import pandas as pd
-
-    from ..results import score_column
-
-    keep = (cells["scale"] == "percent") & cells["higher_is_better"].astype(bool) & cells["headline"].astype(bool)
-    if not include_failures:
-        keep &= ~cells["format_failure"]
-    cells = cells[keep.to_numpy(bool)]
-    if cells.empty:
-        return cells, []
-    runs = cells.groupby(["benchmark", "column"], sort=True)["run_id"].nunique()
-    shots = cells.drop_duplicates("column").set_index("column")["n_shot"]
-    kept, several = [], []
-    for benchmark, counts in runs.groupby(level="benchmark"):
-        counts = counts.droplevel("benchmark")
-        known = BENCHMARKS.get(str(benchmark))
-        study = score_column(str(benchmark), known.study_shots, known.headline) if known else None
-        kept.append(max(counts.index, key=lambda c: (counts[c], c == study, -(shots[c] if pd.notna(shots[c]) else 0))))
-        if len(counts) > 1:
-            several.append(f"{kept[-1]} (of {', '.join(counts.index)})")
-    notes = [f"each benchmark counted once, at the shot count most runs have: {'; '.join(several)}"] if several else []
-    return cells[cells["column"].isin(kept).to_numpy(bool)], notes
-
-
-def mean_gain(cells: pd.DataFrame, within: list[str] | None = None,
-              include_failures: bool = False) -> tuple[pd.DataFrame, list[str]]:
-    """Per run, the mean gain over the percent-scale benchmarks common to the runs of its group.
-
-    Each benchmark counts once, at one shot count (`averaged_cells`). A benchmark enters a group's mean when at
-    least half of the group's runs have it (`MIN_COVERAGE`); runs lacking one of those are dropped, never
-    averaged over fewer benchmarks. Returns the runs (with their axes, `mean_gain` and `benchmarks`) and notes
-    on what was left out.
-    """
-    import pandas as pd
-
-    usable, notes = averaged_cells(cells, include_failures)
-    out = []
-    groups = [((), usable)] if not within else usable.groupby(within, sort=True)
-    for key, part in groups:
-        wide = part.pivot_table(index="run_id", columns="column", values="gain", aggfunc="mean")
-        if wide.empty:
-            continue
-        where = "" if not within else f" ({', '.join(map(str, key if isinstance(key, tuple) else (key,)))})"
-        complete, left = _complete(wide, where)
-        notes += left
-        out.append(pd.DataFrame({"run_id": complete.index, "mean_gain": complete.mean(axis=1).to_numpy(),
-                                 "benchmarks": complete.shape[1]}))
-    if not out:
-        return pd.DataFrame(columns=["run_id", "mean_gain", "benchmarks", *MATCH]), notes
-    runs = pd.concat(out, ignore_index=True)
-    meta = cells.drop_duplicates("run_id").set_index("run_id")[["model_id", *MATCH]]
-    return runs.join(meta, on="run_id"), notes
-
-
-def _failure_note(cells: pd.DataFrame, include_failures: bool) -> list[str]:
-    failed = cells[cells["format_failure"]].drop_duplicates(["base_model", "column"])
-    if failed.empty:
-        return []
-    by_column = failed.groupby("column")["base_model"].nunique()
-    listed = ", ".join(f"{c} ({n} base model{'s' if n > 1 else ''})" for c, n in by_column.items())
-    verb = "kept (include_format_failures)" if include_failures else "left out of rankings and means"
-    return [f"base-model format failures (base ≤ {FORMAT_FAILURE_POINTS:g} points on a few-shot benchmark) {verb}: "
-            f"{listed}"]
-
-
 def _md(value: Any) -> str:
     """A value safe inside a Markdown table cell: escaped HTML, no pipes, no line breaks."""
-    return html.escape(str(value)).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
 
 
 def _ci(low: float, high: float, digits: int = 2) -> str:
     return "—" if np.isnan(low) else f"[{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def _p(p: float) -> str:
+    return "—" if np.isnan(p) else f"{p:.3f}" if p >= 0.001 else "<0.001"
+
+
+def _sure(sure: pd.DataFrame, total: int, what: str) -> str:
+    """How many of `total` rows hold after the correction (`stats.significant`)."""
+    return (f"{len(sure)} of {total} {what} have a 95 % interval excluding 0 and a Holm-adjusted p under 0.05"
+            + (" (none is claimed as a finding)." if sure.empty else "."))
+
+
+# What each kind of interval resamples (the unit that varies for the question asked), as the report states it.
+_RESAMPLED = {
+    "runs": (f"95 % intervals and p-values from a cluster bootstrap over training runs ({BOOTSTRAP} resamples; a run's "
+             "epochs are one cluster); beside them, the interval over base models (does it hold for other bases?). "
+             "p-values are two-sided and Holm-adjusted within this analysis (BH q-values in the table)."),
+    "pairs": (f"95 % intervals and p-values from a bootstrap over (base model, training data) pairs ({BOOTSTRAP} "
+              "resamples); two-sided p-values, Holm-adjusted within this analysis (BH q-values in the table)."),
+    "runs-corr": (f"95 % intervals and p-values from a bootstrap over training runs ({BOOTSTRAP} resamples); two-sided "
+                  "p-values, Holm-adjusted per method within this analysis (BH q-values in the table)."),
+    "bases": (f"95 % intervals and p-values from a cluster bootstrap over base models ({BOOTSTRAP} resamples): the "
+              "claim is about base models of a language, so a resample draws base models with all their runs. "
+              f"With fewer than {MIN_CLUSTERS} base models in a language there is no interval and no p-value (the "
+              "mean is descriptive). Two-sided p-values, Holm-adjusted within this analysis (BH q-values in the "
+              "table)."),
+}
 
 
 # -- RQ1 -------------------------------------------------------------------------------------------------
@@ -385,7 +259,7 @@ def synergy(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failu
     agree["agreement"] = np.maximum(agree["positive"], agree["bases"] - agree["positive"]) / agree["bases"]
     failures = cells[cells["format_failure"]].drop_duplicates(["base_model", "column"])[
         ["base_model", "column", "base_score"]]
-    section = _section("synergy", condition, int(cells["run_id"].nunique()), _failure_note(cells, include_failures),
+    section = _section("synergy", condition, int(cells["run_id"].nunique()), failure_note(cells, include_failures),
                       {"synergy": grid, "agreement": agree, "format_failures": failures})
     if pooled := condition.pooled():
         section.dropped.append(f"each cell averages over {', '.join(pooled)} (pooled by the condition)")
@@ -440,7 +314,7 @@ def dataset_ranking(cells: pd.DataFrame, condition: Condition = MAIN_GRID,
                      "worst": order["dataset"].iloc[-1], "worst_gain": order["mean_gain"].iloc[-1]})
     ranking = pd.DataFrame(rows, columns=["base_model", "datasets", "benchmarks", "best", "best_gain", "second",
                                           "second_gain", "worst", "worst_gain"])
-    section = _section("dataset_ranking", condition, len(runs), notes + _failure_note(cells, include_failures),
+    section = _section("dataset_ranking", condition, len(runs), notes + failure_note(cells, include_failures),
                       {"dataset_gains": per, "dataset_ranking": ranking})
     section.lines = ["| base model | best | 2nd | worst | benchmarks |", "| --- | --- | --- | --- | --- |"]
     section.lines += [f"| {_md(r.base_model)} | {_md(r.best)} ({r.best_gain:+.1f}) | {_md(r.second)} "
@@ -461,17 +335,20 @@ def dataset_ranking(cells: pd.DataFrame, condition: Condition = MAIN_GRID,
 
 
 def _pairwise(wide: pd.DataFrame, a: str, b: str, min_periods: int = 3) -> pd.DataFrame:
-    """Pearson correlation of every pair of `wide`'s columns over the rows both have (long form)."""
+    """Pearson `r` and Spearman `rho` of every pair of `wide`'s columns over the rows both have (long form)."""
     import pandas as pd
+    from scipy.stats import rankdata
 
     out = []
     values = wide.to_numpy(float)
     for i, ci in enumerate(wide.columns):
         for j, cj in enumerate(wide.columns):
             both = ~(np.isnan(values[:, i]) | np.isnan(values[:, j]))
-            r = float(_rowwise_pearson(values[both, i], values[both, j])) if both.sum() >= min_periods else np.nan
-            out.append({a: ci, b: cj, "n": int(both.sum()), "r": r})
-    return pd.DataFrame(out, columns=[a, b, "n", "r"])
+            x, y = values[both, i], values[both, j]
+            enough = both.sum() >= min_periods
+            out.append({a: ci, b: cj, "n": int(both.sum()), "r": float(rowwise_pearson(x, y)) if enough else np.nan,
+                        "rho": float(rowwise_pearson(rankdata(x), rankdata(y))) if enough else np.nan})
+    return pd.DataFrame(out, columns=[a, b, "n", "r", "rho"])
 
 
 def gain_correlation(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures: bool = False,
@@ -485,9 +362,10 @@ def gain_correlation(cells: pd.DataFrame, condition: Condition = MAIN_GRID, incl
     by_model = percent.pivot_table(index=["dataset", "column"], columns="base_model", values="gain", aggfunc="mean")
     models = _pairwise(by_model, "model_a", "model_b")
     section = _section("gain_correlation", condition, int(by_run.shape[0]),
-                       [f"between models: {n}" for n in once] + _failure_note(cells, include_failures),
+                       [f"between models: {n}" for n in once] + failure_note(cells, include_failures),
                        {"benchmark_correlation": bench, "model_correlation": models})
-    section.method = "Pearson r; each pair of benchmarks (or models) over the runs (cells) that have both: n per pair in the table."
+    section.method = ("Pearson r and Spearman rho; each pair of benchmarks (or models) over the runs (cells) that have "
+                      "both: n per pair in the table. Descriptive: no interval, no finding of significance.")
     off = models[models["model_a"] != models["model_b"]]
     # the most similar pair of different benchmarks: two shot counts of one benchmark, MT-Bench and one of its
     # categories, AlpacaEval and its length-controlled variant are alike by construction
@@ -498,11 +376,13 @@ def gain_correlation(cells: pd.DataFrame, condition: Condition = MAIN_GRID, incl
     off_b = off_b.dropna(subset=["r"])
     if not off.empty and not off_b.empty:
         strongest = off_b.sort_values("r").iloc[-1]
-        section.finding = (f"Across base models the gain patterns correlate with a median r = {off['r'].median():.2f}; "
-                           f"the most similar benchmarks are {_md(strongest['column_a'])} and "
-                           f"{_md(strongest['column_b'])} (r = {strongest['r']:.2f}, n = {strongest['n']}).")
-        section.lines = ["| model | median r with the others |", "| --- | --- |"]
-        section.lines += [f"| {_md(m)} | {r:.2f} |" for m, r in off.groupby("model_a")["r"].median().items()]
+        section.finding = (f"Across base models the gain patterns correlate with a median r = {off['r'].median():.2f} "
+                           f"(Spearman {off['rho'].median():.2f}); the most similar benchmarks are "
+                           f"{_md(strongest['column_a'])} and {_md(strongest['column_b'])} (r = {strongest['r']:.2f}, "
+                           f"rho = {strongest['rho']:.2f}, n = {strongest['n']}).")
+        section.lines = ["| model | median r with the others | median rho |", "| --- | --- | --- |"]
+        medians = off.groupby("model_a")[["r", "rho"]].median()
+        section.lines += [f"| {_md(m)} | {row.r:.2f} | {row.rho:.2f} |" for m, row in medians.iterrows()]
     if out is not None:
         for name, table, a, b, title in (("benchmark_correlation", bench, "column_a", "column_b", "benchmarks"),
                                          ("model_correlation", models, "model_a", "model_b", "base models")):
@@ -524,8 +404,8 @@ def pca(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures:
 
     percent, once = averaged_cells(cells, include_failures)
     wide = percent.pivot_table(index="run_id", columns="column", values="gain", aggfunc="mean")
-    wide, dropped = _complete(wide) if not wide.empty else (wide, [])
-    section = _section("pca", condition, len(wide), once + dropped + _failure_note(cells, include_failures))
+    wide, dropped = complete_patterns(wide) if not wide.empty else (wide, [])
+    section = _section("pca", condition, len(wide), once + dropped + failure_note(cells, include_failures))
     if len(wide) < 3 or wide.shape[1] < 2:
         section.finding = "Too few complete gain patterns for a PCA under this condition."
         section.tables = {"pca": pd.DataFrame(columns=["component", "explained", "cumulative"])}
@@ -576,25 +456,29 @@ def data_properties(cells: pd.DataFrame, properties: pd.DataFrame, condition: Co
     for column, part in joined.groupby("column"):
         for prop in numeric:
             for method in ("pearson", "spearman"):
-                value, low, high = bootstrap_corr(part[prop].to_numpy(), part["gain"].to_numpy(), method)
+                est = bootstrap_corr(part[prop].to_numpy(), part["gain"].to_numpy(), method)
                 rows.append({"column": column, "property": prop, "method": method,
-                            "n": int((part[prop].notna() & part["gain"].notna()).sum()),
-                            "r": value, "ci_low": low, "ci_high": high})
-    table = pd.DataFrame(rows, columns=["column", "property", "method", "n", "r", "ci_low", "ci_high"])
+                             "n": int((part[prop].notna() & part["gain"].notna()).sum()),
+                             "r": est.mean, "ci_low": est.ci_low, "ci_high": est.ci_high, "p": est.p})
+    table = pd.DataFrame(rows, columns=["column", "property", "method", "n", "r", "ci_low", "ci_high", "p"])
+    table = adjust(table)
     section = _section("data_properties", condition,
                        int(joined[["base_model", "dataset"]].drop_duplicates().shape[0]) if not joined.empty else 0,
-                       _failure_note(cells, include_failures),
+                       failure_note(cells, include_failures),
                       {"data_properties": table})
     if missing > 0:
         section.dropped.append(f"{missing} (base model, training data) pair(s) with gains but no property row dropped")
-    section.lines = ["| benchmark | property | method | n | r | 95 % CI |", "| --- | --- | --- | --- | --- | --- |"]
+    section.method = _RESAMPLED["pairs"]
+    section.lines = ["| benchmark | property | method | n | r | 95 % CI | p (Holm) |",
+                     "| --- | --- | --- | --- | --- | --- | --- |"]
     section.lines += [f"| {_md(r.column)} | {_md(r.property)} | {r.method} | {r.n} | {r.r:.3f} | "
-                      f"{_ci(r.ci_low, r.ci_high, 3)} |" for r in table.itertuples()]
+                      f"{_ci(r.ci_low, r.ci_high, 3)} | {_p(r.p_holm)} |" for r in table.itertuples()]
     sp = table[(table["method"] == "spearman") & table["r"].notna()]
     if not sp.empty:
         mean_r = sp.groupby("property")["r"].mean().sort_values()
+        sure = sp[significant(sp)]
         section.finding = "Mean Spearman r over benchmarks: " + ", ".join(
-            f"{_md(p)} {r:+.2f}" for p, r in mean_r.items()) + "."
+            f"{_md(p)} {r:+.2f}" for p, r in mean_r.items()) + f". {_sure(sure, len(sp), 'correlations')}"
     if out is not None and not sp.empty and (path := figures.forest(
             sp.rename(columns={"r": "mean", "n": "pairs"}), out / "data_properties.png", "Spearman r with the gain",
             "Gain vs training-data properties, per benchmark",
@@ -624,22 +508,32 @@ def layer_correlation(cells: pd.DataFrame, layers: pd.DataFrame, condition: Cond
     rows = []
     for b, part in joined.groupby("bin"):
         for method in ("pearson", "spearman"):
-            value, low, high = bootstrap_corr(part["rel_change"].to_numpy(), part["mean_gain"].to_numpy(), method)
-            rows.append({"depth": (b + 0.5) / bins, "method": method, "models": len(part), "r": value,
-                         "ci_low": low, "ci_high": high})
-    table = pd.DataFrame(rows, columns=["depth", "method", "models", "r", "ci_low", "ci_high"])
+            est = bootstrap_corr(part["rel_change"].to_numpy(), part["mean_gain"].to_numpy(), method)
+            rows.append({"depth": (b + 0.5) / bins, "method": method, "models": len(part), "r": est.mean,
+                         "ci_low": est.ci_low, "ci_high": est.ci_high, "p": est.p})
+    table = pd.DataFrame(rows, columns=["depth", "method", "models", "r", "ci_low", "ci_high", "p"])
+    table = pd.concat([adjust(part) for _, part in table.groupby("method", sort=False)] or [adjust(table)],
+                      ignore_index=True)
     n = int(joined["run_id"].nunique())
-    section = _section("layer_correlation", condition, n, notes + _failure_note(cells, include_failures), {"layer_correlation": table})
+    section = _section("layer_correlation", condition, n, notes + failure_note(cells, include_failures), {"layer_correlation": table})
     unmatched = set(layers["run_id"]) - set(joined["run_id"])
     if unmatched:
         section.dropped.append(f"{len(unmatched)} layer-diff model(s) outside the condition or without a mean gain")
-    section.lines = ["| depth | method | models | r | 95 % CI |", "| --- | --- | --- | --- | --- |"]
-    section.lines += [f"| {r.depth:.2f} | {r.method} | {r.models} | {r.r:.3f} | {_ci(r.ci_low, r.ci_high, 3)} |"
-                      for r in table.itertuples()]
-    pearson = table[(table["method"] == "pearson") & table["r"].notna()]
+    section.method = _RESAMPLED["runs-corr"]
+    section.lines = ["| depth | method | models | r | 95 % CI | p (Holm) |", "| --- | --- | --- | --- | --- | --- |"]
+    section.lines += [f"| {r.depth:.2f} | {r.method} | {r.models} | {r.r:.3f} | {_ci(r.ci_low, r.ci_high, 3)} | "
+                      f"{_p(r.p_holm)} |" for r in table.itertuples()]
+    pearson = table[(table["method"] == "pearson") & table["r"].notna()].reset_index(drop=True)
     if not pearson.empty:
-        peak = pearson.loc[pearson["r"].idxmax()]
-        section.finding = f"The correlation peaks at depth {peak['depth']:.2f} (Pearson r = {peak['r']:.2f}, n = {n})."
+        sure = pearson[significant(pearson)]
+        if sure.empty:
+            section.finding = (f"No depth's correlation with the gain is distinguishable from 0 (every 95 % interval "
+                               f"contains 0 or Holm-adjusted p ≥ 0.05; n = {n}): no peak is claimed.")
+        else:
+            peak = sure.loc[sure["r"].idxmax()]
+            section.finding = (f"The correlation peaks at depth {peak['depth']:.2f} (Pearson r = {peak['r']:.2f}, "
+                               f"95 % CI {_ci(peak['ci_low'], peak['ci_high'])}, Holm p = {_p(peak['p_holm'])}, "
+                               f"n = {n}).")
     if out is not None and (path := figures.depth_curve(table, out / "layer_correlation.png",
                                                         f"Condition: {condition.text()}; n = {n} runs; mean gain over "
                                                         "percent-scale benchmarks.")):
@@ -655,26 +549,28 @@ def _paired_section(name: str, title: str, cells: pd.DataFrame, condition: Condi
     use = cells if include_failures else cells[~cells["format_failure"]]
     pairs = paired(use, axis, a, b, match, key=key)
     pairs = pairs.merge(use.drop_duplicates("column")[["column", "scale"]], on="column", how="left")
-    summary = summarize_pairs(pairs, clusters, ["column", "scale"])
+    summary = adjust(summarize_pairs(pairs, clusters, ["column", "scale"]))
     tables = {name: summary, f"{name}_pairs": pairs}
     if by_extra:
-        tables[f"{name}_by_{by_extra[0]}"] = summarize_pairs(pairs, clusters, [*by_extra, "column", "scale"])
+        tables[f"{name}_by_{by_extra[0]}"] = adjust(summarize_pairs(pairs, clusters, [*by_extra, "column", "scale"]))
     runs = len(set(lineage_keys(pairs, clusters))) if not pairs.empty else 0
-    section = _section(name, condition, runs, _failure_note(cells, include_failures), tables, compared=axis,
+    section = _section(name, condition, runs, failure_note(cells, include_failures), tables, compared=axis,
                        title=title)
     section.method = (f"Runs are paired when equal on {', '.join(k for k in match if k != axis)} (runs without a "
-                      "counterpart are not used); 95 % intervals resample training runs (cluster bootstrap, "
-                      f"{BOOTSTRAP} resamples), not evaluated checkpoints.")
-    section.lines = ["| benchmark | pairs | runs | mean difference | 95 % CI |", "| --- | --- | --- | --- | --- |"]
-    section.lines += [f"| {_md(r.column)} | {r.pairs} | {r.runs} | {r.mean:+.2f} | {_ci(r.ci_low, r.ci_high)} |"
-                      for r in summary.itertuples()]
+                      f"counterpart are not used). {_RESAMPLED['runs']}")
+    section.lines = ["| benchmark | pairs | runs | mean difference | 95 % CI (runs) | p (Holm) | 95 % CI (base models) |",
+                     "| --- | --- | --- | --- | --- | --- | --- |"]
+    section.lines += [f"| {_md(r.column)} | {r.pairs} | {r.runs} | {r.mean:+.2f} | {_ci(r.ci_low, r.ci_high)} | "
+                      f"{_p(r.p_holm)} | {_ci(r.ci_low_bases, r.ci_high_bases)} |" for r in summary.itertuples()]
     percent = summary[summary["scale"] == "percent"]
     if not percent.empty:
         up = int((percent["mean"] > 0).sum())
-        sure = percent[(percent["ci_low"] > 0) | (percent["ci_high"] < 0)]
-        section.finding = (f"{label} is positive on {up} of {len(percent)} percent-scale benchmarks; the interval "
-                           f"excludes 0 on {len(sure)}" + (f" ({', '.join(_md(c) for c in sure['column'])})"
-                                                            if 0 < len(sure) <= 8 else "") + ".")
+        sure = percent[significant(percent)]
+        bases = sure[(sure["ci_low_bases"] > 0) | (sure["ci_high_bases"] < 0)]
+        section.finding = (f"{label} is positive on {up} of {len(percent)} percent-scale benchmarks; it differs from 0 "
+                           f"(interval over runs excludes 0, Holm p < 0.05) on {len(sure)}"
+                           + (f" ({', '.join(_md(c) for c in sure['column'])})" if 0 < len(sure) <= 8 else "")
+                           + f", and {len(bases)} of those also when base models are resampled.")
     if out is not None and (path := figures.forest(summary, out / f"{name}.png", label, title,
                                                    f"Condition: {condition.text()}; n = {runs} paired training runs.")):
         section.figures.append(path)
@@ -709,7 +605,7 @@ def epochs(cells: pd.DataFrame, condition: Condition, include_failures: bool = F
     runs, notes = mean_gain(cells, within=["base_model"], include_failures=include_failures)
     lineage = list(LINEAGE)
     curves = runs[[*lineage, "epochs", "mean_gain", "benchmarks", "run_id"]].copy()
-    section = _section("epochs", condition, 0, notes + _failure_note(cells, include_failures), {"epochs": curves}, compared="epochs")
+    section = _section("epochs", condition, 0, notes + failure_note(cells, include_failures), {"epochs": curves}, compared="epochs")
     if curves.empty:
         section.finding = "No epoch series under this condition."
         return section
@@ -724,10 +620,13 @@ def epochs(cells: pd.DataFrame, condition: Condition, include_failures: bool = F
     diffs["diff"] = diffs["mean_gain"] - diffs["last_gain"]
     rows = []
     for e, part in diffs.groupby("epochs"):
-        low, high = cluster_bootstrap_mean(part["diff"].to_numpy(float), part["lineage"].to_numpy())
-        rows.append({"epochs": int(e), "runs": len(part), "mean": float(part["diff"].mean()),
-                     "better_than_last": float((part["diff"] > 0).mean()), "ci_low": low, "ci_high": high})
-    vs_last = pd.DataFrame(rows, columns=["epochs", "runs", "mean", "better_than_last", "ci_low", "ci_high"])
+        est = cluster_bootstrap_mean(part["diff"].to_numpy(float), part["lineage"].to_numpy())
+        bases = cluster_bootstrap_mean(part["diff"].to_numpy(float), part["base_model"].to_numpy())
+        rows.append({"epochs": int(e), "runs": len(part), "mean": est.mean,
+                     "better_than_last": float((part["diff"] > 0).mean()), "ci_low": est.ci_low,
+                     "ci_high": est.ci_high, "p": est.p, "ci_low_bases": bases.ci_low, "ci_high_bases": bases.ci_high})
+    vs_last = adjust(pd.DataFrame(rows, columns=["epochs", "runs", "mean", "better_than_last", "ci_low", "ci_high",
+                                                 "p", "ci_low_bases", "ci_high_bases"]))
     vs_last["last_epoch"] = last
     best = curves.loc[curves.groupby("lineage")["mean_gain"].idxmax()][[*lineage, "epochs", "mean_gain"]]
     series = curves.groupby("lineage")["epochs"].nunique()
@@ -736,15 +635,17 @@ def epochs(cells: pd.DataFrame, condition: Condition, include_failures: bool = F
         section.dropped.append(f"{single} training run(s) evaluated at one epoch only: no curve")
     section.n = int((series >= 2).sum())
     section.tables.update({"epochs_vs_last": vs_last, "best_epoch": best.rename(columns={"epochs": "best_epoch"})})
-    section.lines = [f"| epoch | runs | gain − gain at epoch {last} | 95 % CI | share better than epoch {last} |",
-                     "| --- | --- | --- | --- | --- |"]
-    section.lines += [f"| {r.epochs} | {r.runs} | {r.mean:+.2f} | {_ci(r.ci_low, r.ci_high)} | "
-                      f"{r.better_than_last:.0%} |" for r in vs_last.itertuples()]
+    section.method = _RESAMPLED["runs"]
+    section.lines = [f"| epoch | runs | gain − gain at epoch {last} | 95 % CI (runs) | p (Holm) | 95 % CI (base models) "
+                     f"| share better than epoch {last} |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    section.lines += [f"| {r.epochs} | {r.runs} | {r.mean:+.2f} | {_ci(r.ci_low, r.ci_high)} | {_p(r.p_holm)} | "
+                      f"{_ci(r.ci_low_bases, r.ci_high_bases)} | {r.better_than_last:.0%} |" for r in vs_last.itertuples()]
     if section.n:
         early = int((best.assign(lineage=lineage_keys(best, lineage))
                      .set_index("lineage").loc[series[series >= 2].index]["epochs"] <= 3).sum())
         section.finding = (f"For {early} of {section.n} training runs the best epoch is 1–3 "
-                           f"(mean gain over each base model's common percent-scale benchmarks).")
+                           f"(mean gain over each base model's common percent-scale benchmarks). "
+                           + _sure(vs_last[significant(vs_last)], len(vs_last), f"differences from epoch {last}"))
     if out is not None and (path := figures.facet_lines(
             curves, "base_model", "dataset", "epochs", "mean_gain", out / "epochs.png", "mean gain (points)",
             "Mean gain by epoch, one panel per base model",
@@ -769,23 +670,32 @@ def leave_one_out(cells: pd.DataFrame, condition: Condition, include_failures: b
         ["removed", *match, "column", "scale", "all", "without", "effect"]]
     section = _section("leave_one_out", condition,
                        int(table[["removed", *match]].drop_duplicates().shape[0]) if not table.empty else 0,
-                       _failure_note(cells, include_failures), {"leave_one_out": table},
+                       failure_note(cells, include_failures), {"leave_one_out": table},
                       compared="dataset, data_size")
     section.method = ("Effect = gain without X − gain with all sets merged, paired on base model, tuning, epoch and "
                       "schedule (9,000 vs 10,000 examples in the study).")
     if table.empty:
         section.finding = "No leave-one-out runs under this condition."
         return section
-    percent = table[table["scale"] == "percent"]
+    once, notes = averaged_cells(use, include_failures)  # a mean over benchmarks: each benchmark at one shot count
+    section.dropped += notes
+    percent = table[table["column"].isin(set(once["column"])).to_numpy(bool)]
+    bases = sorted(map(str, table["base_model"].unique()))
+    rests = f"{len(bases)} base model{'s' if len(bases) > 1 else ''} ({', '.join(bases)})"
+    if percent.empty:
+        section.finding = f"No percent-scale benchmark to average over; the effects per benchmark rest on {rests}."
+        return section
     per = percent.groupby("removed")["effect"].mean().sort_values()
-    section.lines = ["| removed set | mean effect (percent-scale benchmarks) | most affected benchmark |",
-                     "| --- | --- | --- |"]
+    section.lines = [f"| removed set | mean effect ({percent['column'].nunique()} percent-scale benchmarks, one shot "
+                     "count each) | most affected benchmark |", "| --- | --- | --- |"]
     for removed, effect in per.items():
         part = percent[percent["removed"] == removed]
         worst = part.loc[part["effect"].idxmin()]
         section.lines.append(f"| {_md(removed)} | {effect:+.2f} | {_md(worst['column'])} ({worst['effect']:+.1f}) |")
-    section.finding = (f"Removing {_md(per.index[0])} costs the most ({per.iloc[0]:+.2f} points on average); removing "
-                       f"{_md(per.index[-1])} helps the most ({per.iloc[-1]:+.2f}).")
+    section.finding = (f"Removing {_md(per.index[0])} costs the most ({per.iloc[0]:+.2f} points on average over "
+                       f"{percent['column'].nunique()} benchmarks); removing {_md(per.index[-1])} helps the most "
+                       f"({per.iloc[-1]:+.2f}). One leave-one-out run per set and base model: no interval; this rests on "
+                       f"{rests} alone.")
     if out is not None:
         panels = []
         for scale, part in sorted(table.groupby("scale"), key=lambda kv: _SCALE_ORDER.get(kv[0], 9)):
@@ -795,55 +705,74 @@ def leave_one_out(cells: pd.DataFrame, condition: Condition, include_failures: b
             path = figures.heatmap_panels([(f"without X − all ({scale})", m)],
                                           out / ("leave_one_out.png" if scale == "percent" else f"leave_one_out-{scale}.png"),
                                           f"effect ({figures.UNITS.get(scale, scale)})",
-                                          f"Rows: the set left out. Condition: {condition.text()}; n = {section.n} runs.",
+                                          f"Rows: the set left out. Base model{'s' if len(bases) > 1 else ''}: "
+                                          f"{', '.join(bases)} only. Condition: {condition.text()}; "
+                                          f"n = {section.n} runs.",
                                           cols=1)
             if path:
                 section.figures.append(path)
     return section
 
 
-def cross_lingual(cells: pd.DataFrame, condition: Condition = MAIN_GRID, out: Path | None = None) -> Section:
-    """MMLU, JMMLU and CMMLU gains by the base model's pretraining language, and how they go together."""
+def cross_lingual(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures: bool = False,
+                  out: Path | None = None) -> Section:
+    """MMLU, JMMLU and CMMLU gains by the base model's pretraining language, and how they go together.
+
+    The claim is about languages, which vary only across base models: intervals and p-values resample base models
+    (with all their runs), not runs."""
     import pandas as pd
 
     from ..importers import STUDY_BASE_LANGUAGES
 
-    part = cells[cells["benchmark"].isin(CROSS_LINGUAL).to_numpy(bool)].copy()
+    use = cells if include_failures else cells[~cells["format_failure"]]
+    part = use[use["benchmark"].isin(CROSS_LINGUAL).to_numpy(bool)].copy()
     part["language"] = part["base_model"].map(lambda b: STUDY_BASE_LANGUAGES.get(str(b)))
     unknown = sorted(part[part["language"].isna()]["base_model"].astype(str).unique())
     part = part[part["language"].notna()]
     rows = []
     for (language, column), group in part.groupby(["language", "column"]):
-        low, high = cluster_bootstrap_mean(group["gain"].to_numpy(float), group["run_id"].to_numpy())
+        est = cluster_bootstrap_mean(group["gain"].to_numpy(float), group["base_model"].to_numpy())
         rows.append({"language": language, "column": column, "bases": group["base_model"].nunique(),
-                     "runs": len(group), "mean": float(group["gain"].mean()), "ci_low": low, "ci_high": high})
-    table = pd.DataFrame(rows, columns=["language", "column", "bases", "runs", "mean", "ci_low", "ci_high"])
-    wide = part.pivot_table(index=["run_id", "language"], columns="column", values="gain").reset_index()
+                     "runs": len(group), "mean": est.mean, "ci_low": est.ci_low, "ci_high": est.ci_high, "p": est.p})
+    table = adjust(pd.DataFrame(rows, columns=["language", "column", "bases", "runs", "mean", "ci_low", "ci_high", "p"]))
+    wide = part.pivot_table(index=["run_id", "language", "base_model"], columns="column", values="gain").reset_index()
     transfer = []
     source = next((c for c in ("mmlu-0shot", "mmlu-5shot") if c in wide.columns), None)
     for language, group in wide.groupby("language"):
         for target in [c for c in wide.columns if str(c).startswith(("jmmlu", "cmmlu"))]:
             if source is None:
                 continue
-            r, low, high = bootstrap_corr(group[source].to_numpy(float), group[target].to_numpy(float), "pearson")
-            transfer.append({"language": language, "source": source, "target": target,
-                             "n": int((group[source].notna() & group[target].notna()).sum()), "r": r,
-                             "ci_low": low, "ci_high": high})
-    transfer = pd.DataFrame(transfer, columns=["language", "source", "target", "n", "r", "ci_low", "ci_high"])
-    section = _section("cross_lingual", condition, int(part["run_id"].nunique()), [], {"cross_lingual": table,
-                                                                  "cross_lingual_transfer": transfer})
+            for method in ("pearson", "spearman"):
+                est = bootstrap_corr(group[source].to_numpy(float), group[target].to_numpy(float), method,
+                                     clusters=group["base_model"].to_numpy())
+                transfer.append({"language": language, "source": source, "target": target, "method": method,
+                                 "n": int((group[source].notna() & group[target].notna()).sum()),
+                                 "bases": int(group["base_model"].nunique()), "r": est.mean, "ci_low": est.ci_low,
+                                 "ci_high": est.ci_high, "p": est.p})
+    transfer = pd.DataFrame(transfer, columns=["language", "source", "target", "method", "n", "bases", "r", "ci_low",
+                                               "ci_high", "p"])
+    transfer = pd.concat([adjust(t) for _, t in transfer.groupby("method", sort=False)] or [adjust(transfer)],
+                         ignore_index=True)
+    section = _section("cross_lingual", condition, int(part["run_id"].nunique()), failure_note(cells, include_failures),
+                       {"cross_lingual": table, "cross_lingual_transfer": transfer})
+    section.method = _RESAMPLED["bases"]
     if unknown:
         section.dropped.append(f"base models of unknown pretraining language left out: {', '.join(unknown)}")
-    section.lines = ["| language | benchmark | bases | runs | mean gain | 95 % CI |", "| --- | --- | --- | --- | --- | --- |"]
+    section.lines = ["| language | benchmark | bases | runs | mean gain | 95 % CI (base models) | p (Holm) |",
+                     "| --- | --- | --- | --- | --- | --- | --- |"]
     section.lines += [f"| {_md(r.language)} | {_md(r.column)} | {r.bases} | {r.runs} | {r.mean:+.2f} | "
-                      f"{_ci(r.ci_low, r.ci_high)} |" for r in table.itertuples()]
-    if not transfer.empty:
+                      f"{_ci(r.ci_low, r.ci_high)} | {_p(r.p_holm)} |" for r in table.itertuples()]
+    pearson = transfer[transfer["method"] == "pearson"]
+    if not pearson.empty:
         section.finding = "Correlation of MMLU gains with the other languages' across runs: " + "; ".join(
-            f"{_md(r.language)} {_md(r.target)} r = {r.r:.2f} (n = {r.n})" for r in transfer.itertuples()) + "."
+            f"{_md(r.language)} {_md(r.target)} r = {r.r:.2f}" + (f" {_ci(r.ci_low, r.ci_high)}" if r.bases >= MIN_CLUSTERS
+                                                                    else "") + f" (n = {r.n} runs of {r.bases} bases)"
+            for r in pearson.itertuples()) + ". " + _sure(table[significant(table)], len(table),
+                                                                            "mean gains")
     if out is not None and (path := figures.grouped_bars(
             table, "language", "column", out / "cross_lingual.png", "mean gain (points)",
             "MMLU / JMMLU / CMMLU gains by the base model's language",
-            f"Condition: {condition.text()}; n = {section.n} runs; 95 % bootstrap intervals over runs.")):
+            f"Condition: {condition.text()}; n = {section.n} runs; 95 % bootstrap intervals over base models.")):
         section.figures.append(path)
     return section
 
@@ -886,31 +815,30 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
         >>> [s.condition.text() for s in result.sections][:1]
         ['data size 1,000 · cosine schedule · epoch 10 · LoRA · single training sets · full-benchmark scores']
     """
+    from ..datachecks import apply_checks, numeric
+    from ..importers import STUDY_COPIED_BASES
     from ..results import normalize
 
-    frame = normalize(frame)  # older results tables get each benchmark's declared scale
+    frame = normalize(numeric(frame))  # older results tables get each benchmark's declared scale
     if frame.empty or frame["gain"].notna().sum() == 0:
         raise HubkitError("analyze: the results hold no gains (no base-model rows to compare with)")
+    _check_where(frame, where or {})
+    frame, issues = apply_checks(frame, STUDY_COPIED_BASES)
     for name, table, needed in (("properties", properties, ["dataset"]),
                                 ("layers", layers, ["model", "depth", "rel_change"])):
         if table is not None:
             missing = [c for c in needed if c not in table.columns]
             if missing:
                 raise HubkitError(f"analyze: the {name} table lacks column {missing[0]!r}")
-    for key, column in (("base_models", "base_model"), ("datasets", "dataset")):
-        value = (where or {}).get(key)
-        if value and value not in DATASET_KINDS:
-            known = set(frame[column].dropna().astype(str))
-            for name in split_names(value):
-                if name not in known:
-                    raise HubkitError(f"analyze: no results for {column} `{name}`{did_you_mean(name, known)}")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*"):  # a previous analysis's figures and tables would be pushed with this one
         if old.suffix in (".png", ".parquet") or old.name in ("index.json", "report.md"):
             old.unlink()
     conds = conditions(where)
-    cells = {name: gain_cells(c.select(frame)) for name, c in conds.items()}
+    # one shot count per benchmark, decided over every fine-tuned run before any condition filters them
+    kept = kept_columns(gain_cells(EVERY_RUN.select(frame), {}))
+    cells = {name: gain_cells(c.select(frame), kept) for name, c in conds.items()}
     fails = include_format_failures
     result = Analysis()
     steps = [
@@ -934,7 +862,7 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
         ("data_size", lambda: data_size(cells["data_size"], conds["data_size"], fails, out=out)),
         ("epochs", lambda: epochs(cells["epochs"], conds["epochs"], fails, out)),
         ("leave_one_out", lambda: leave_one_out(cells["leave_one_out"], conds["leave_one_out"], fails, out)),
-        ("cross_lingual", lambda: cross_lingual(cells["cross_lingual"], conds["cross_lingual"], out)),
+        ("cross_lingual", lambda: cross_lingual(cells["cross_lingual"], conds["cross_lingual"], fails, out)),
     ]
     from tqdm.auto import tqdm
 
@@ -951,22 +879,78 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
             result.tables[name] = table
             table.assign(condition=section.condition.text()).to_parquet(out / f"{name}.parquet", index=False)
         result.plots += section.figures
-    (out / "index.json").write_text(json.dumps({"analyses": [s.to_json() for s in sections]}, indent=2),
-                                    encoding="utf-8")
+    not_run = [{"name": name, "title": TITLES[name][0], "part": TITLES[name][1], "needs": needs, "command": command}
+                for name, needs, command in NOT_RUN if name not in {s.name for s in sections}]
+    result.checks, result.not_run = issues, not_run
+    (out / "index.json").write_text(json.dumps({"analyses": [s.to_json() for s in sections],
+                                                "checks": [i.to_json() for i in issues], "not_run": not_run,
+                                                "shots": kept}, indent=2), encoding="utf-8")
     result.report = out / "report.md"
-    result.report.write_text(_report(frame, sections), encoding="utf-8")
+    result.report.write_text(_report(frame, sections, issues, not_run), encoding="utf-8")
     return result
 
 
-def _report(frame: pd.DataFrame, sections: list[Section]) -> str:
+#: The paper's analyses that need more than the results table: name, what it needs, the command that runs it.
+NOT_RUN = [
+    ("data_properties", "the training data's perplexity under each base model",
+     "hubkit perplexity --base BASE --dataset DATA … -o ppl && hubkit analyze --results RESULTS "
+     "--perplexity ppl/perplexity.parquet"),
+    ("layer_correlation", "the fine-tuned models' weight changes by layer",
+     "hubkit layerdiff --base BASE --model RUN … -o diff && hubkit analyze --results RESULTS "
+     "--layers diff/layerdiff_layers.parquet"),
+]
+EXTRA_ANALYSES = [  # model-space analyses of the paper that read models, not results
+    ("Log-likelihood map of the models (models cluster by family)", "hubkit analyze --loglik -m BASE -m RUN …"),
+    ("Intrinsic dimension by depth", "hubkit analyze --intrinsic-dim -m RUN … (or --layers diff/layerdiff_layers.parquet)"),
+]
+
+
+def _check_where(frame: pd.DataFrame, where: dict[str, Any]) -> None:
+    """A one-line error for a condition value no result has (`-w tuning=qlora`), naming the values there are."""
+    for key, column in (("base_models", "base_model"), ("datasets", "dataset")):
+        value = where.get(key)
+        if value and value not in DATASET_KINDS:
+            known = set(frame[column].dropna().astype(str))
+            for name in split_names(value):
+                if name not in known:
+                    raise HubkitError(f"analyze: no results for {column} `{name}`{did_you_mean(name, known)}")
+    tuned = frame[frame["dataset"] != "pretrain"]
+    for key in ("tuning", "lr_schedule", "data_size", "epochs"):
+        value = where.get(key)
+        if value is None or key not in where:
+            continue
+        present = tuned[key].dropna()
+        known = sorted({str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in present})
+        if str(value) not in known:
+            raise HubkitError(f"analyze: no results with {key} `{value}` (the results have: {', '.join(known)})"
+                              + did_you_mean(str(value), known))
+
+
+def _report(frame: pd.DataFrame, sections: list[Section], issues: list | None = None,
+            not_run: list[dict[str, str]] | None = None) -> str:
     models = frame[frame["dataset"] != "pretrain"]["run_id"].nunique()
     lines = ["# hubkit analysis", "",
              f"{models:,} fine-tuned models over {frame['base_model'].nunique()} base models, "
              f"{frame['benchmark'].nunique()} benchmarks. Each analysis runs on an explicit condition (a value "
              "for every axis of the grid), stated with the number of observations it rests on and what was left "
-             "out; comparisons pair runs equal on every other axis, and their 95 % intervals resample training "
-             "runs. Gains are in points on percent-scale benchmarks and in grade points for MT-Bench (1–10); "
-             "the two are never averaged together.", ""]
+             "out; comparisons pair runs equal on every other axis. Each interval resamples the unit that varies "
+             "for its question (training runs for paired run comparisons, base models for claims about base "
+             "models: each section says which); p-values are Holm-adjusted within each analysis, and a finding "
+             "is stated only when its interval excludes 0. A mean over benchmarks counts each benchmark once, at "
+             "the study's shot count. Gains are in points on percent-scale benchmarks and in grade points for "
+             "MT-Bench (1–10); the two are never averaged together.", ""]
+    lines += ["## Data checks", ""]
+    if issues:
+        lines += ["The results were checked before any analysis; what each finding would distort is left out:", ""]
+        lines += [f"- {_md(issue.text())}." for issue in issues]
+    else:
+        lines.append("No identical base rows, runs without a base row or out-of-range cells.")
+    lines.append("")
+    if not_run:
+        lines += ["## Not run", "", "These analyses of the paper need more than a results table:", ""]
+        lines += [f"- **{_md(n['title'])}** ({n['part']}) needs {_md(n['needs'])}: `{n['command']}`" for n in not_run]
+        lines += [f"- **{title}** (models, not results): `{command}`" for title, command in EXTRA_ANALYSES]
+        lines.append("")
     part = None
     titles = {"RQ1": "RQ1 — Training data × benchmark", "RQ2": "RQ2 — Data properties",
               "RQ3": "RQ3 — Layers", "training factors": "Training factors", "cross-lingual": "Cross-lingual transfer"}

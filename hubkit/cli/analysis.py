@@ -172,10 +172,24 @@ def analyze(
 
         hubkit analyze --intrinsic-dim -m org/run-a --layers diff/layers.parquet
     """
+    import contextlib
+
     from ..errors import HubkitError
+    from ..hub.client import endpoint_for_command
 
     if not results and not (loglik or intrinsic_dim):
         raise HubkitError("analyze needs --results (the study's analyses), --loglik or --intrinsic-dim")
+    # the Hub only when something comes from it or goes to it; an embedded Hub started here stops at the end
+    needs_hub = bool(push or models) or (results is not None and not Path(results).exists())
+    with endpoint_for_command() if needs_hub else contextlib.nullcontext():
+        _analyze(results, perplexity_table, layers, where, include_format_failures, loglik, intrinsic_dim, models or [],
+                 base, per_task, texts, map_method, gride_scale, batch_size, output, push, progress)
+
+
+def _analyze(results: str | None, perplexity_table: Path | None, layers: Path | None, where: list[str] | None,
+             include_format_failures: bool, loglik: bool, intrinsic_dim: bool, models: list[str], base: str | None,
+             per_task: int | None, texts: int, map_method: str, gride_scale: int, batch_size: int, output: Path,
+             push: str | None, progress: bool) -> None:
     output.mkdir(parents=True, exist_ok=True)
     if loglik or intrinsic_dim:
         _model_space(models or [], loglik, intrinsic_dim, base, per_task, texts, map_method, gride_scale, batch_size,
@@ -196,8 +210,12 @@ def analyze(
                    properties=read_table(perplexity_table) if perplexity_table else None,
                    layers=read_table(layers) if layers else None, where=overrides,
                    include_format_failures=include_format_failures, progress=progress)
+    for issue in analysis.checks:
+        typer.echo(f"Data check: {issue.text()}", err=True)
     for s in analysis.sections:
         typer.echo(f"{s.title}: n = {s.n:,} {s.unit} [{s.condition.text()}]")
+    for entry in analysis.not_run:
+        typer.echo(f"Not run: {entry['title']} (needs {entry['needs']}): {entry['command']}")
     typer.echo(f"{len(analysis.tables)} tables and {len(analysis.plots)} plots in {output}; report: {analysis.report}")
     if push:
         commit = push_analysis(analysis, push, output)

@@ -35,6 +35,17 @@ def evaluate(
                                          "(default 2048, FastChat's)."),
     judge_workers: int = typer.Option(None, "--judge-workers", min=1, help="Grades requested at once (default: 8 for "
                                       "an endpoint, 1 for the local judge)."),
+    judge_timeout: float = typer.Option(None, "--judge-timeout", min=0.001, help="Seconds to wait for one judge "
+                                        "answer (default $HUBKIT_JUDGE_TIMEOUT, else 120)."),
+    judge_retries: int = typer.Option(None, "--judge-retries", min=0, help="Retries of a judge request that timed out "
+                                      "or failed with 408/409/429/5xx (default $HUBKIT_JUDGE_RETRIES, else 2)."),
+    mt_bench_follow_up: bool = typer.Option(False, "--mt-bench-follow-up", help="MT-Bench: when a judgment has no "
+                                            "[[rating]], ask for the number alone and read it from log-probabilities "
+                                            "(not FastChat's: it records no rating)."),
+    regrade_if_changed: bool = typer.Option(False, "--regrade-if-changed", help="Regrade cached grades made by another "
+                                            "version (fingerprint) of the judge than the one answering now."),
+    lc_folds: int = typer.Option(5, "--lc-folds", min=0, help="AlpacaEval LC: cross-validation folds choosing C, as "
+                                 "AlpacaEval's length_controlled_v1 (0: a fixed C = 100)."),
     lc_tables: Path = typer.Option(None, "--lc-tables", help="Folder with AlpacaEval's instruction_difficulty.csv and "
                                    "df_gamed.csv: adds the length-controlled win rate (alpaca_eval_v2_lc)."),
 ) -> None:
@@ -68,7 +79,9 @@ def evaluate(
                             data_namespace=data_namespace, progress=progress,
                             allow_unisolated_code=allow_unisolated_code, judge_model=judge_model,
                             judge_max_tokens=judge_max_tokens, judge_workers=judge_workers, lc_tables=lc_tables,
-                            max_new_tokens=max_new_tokens)
+                            max_new_tokens=max_new_tokens, judge_timeout=judge_timeout, judge_retries=judge_retries,
+                            mt_bench_follow_up=mt_bench_follow_up, regrade_if_changed=regrade_if_changed,
+                            lc_folds=lc_folds)
     table = Table(title=f"{report.model.name} · suite {suite}")
     for col in ("benchmark", "shots", "samples", "metric", "scale", "score"):
         table.add_column(col, justify="right" if col in ("shots", "samples", "score") else "left")
@@ -99,10 +112,24 @@ def evaluate(
         mt = report.metrics.get("mt_bench")
         if mt:
             console.print(f"MT-Bench grades: {mt['parsed']} read from [[rating]], {mt['follow_up']} from a follow-up "
-                          f"by log-probabilities, {mt['failed']} failed (left out).", markup=False)
+                          f"by log-probabilities, {mt['failed']} without a rating (left out, as FastChat)"
+                          + (f", {mt['out_of_range']} outside 1–10 (kept, as FastChat)" if mt.get("out_of_range") else "")
+                          + ".", markup=False)
         alpaca = report.metrics.get("alpaca_eval_v2")
         if alpaca and alpaca["failed"]:
             console.print(f"AlpacaEval: the judge named neither output for {alpaca['failed']} instructions (left out).")
+        for name in ("mt_bench", "alpaca_eval_v2"):
+            counts = report.metrics.get(name) or {}
+            if counts.get("errors"):
+                console.print(f"{name}: {counts['errors']} grade(s) failed (their reasons are in the samples file): "
+                              f"the score rests on {counts['questions'] - counts['errors']} of {counts['questions']} "
+                              "answers and is published as a subset; rerun to retry them.", markup=False)
+            versions = counts.get("judge_versions") or {}
+            if len(versions) > 1 or counts.get("judge_changed"):
+                listed = ", ".join(f"{fp} ×{n}" for fp, n in versions.items())
+                console.print(f"{name}: grades by more than one version of the judge ({listed}); "
+                              f"{counts.get('judge_changed', 0)} cached grade(s) predate the judge answering now: "
+                              "--regrade-if-changed regrades them.", markup=False)
         if "alpaca_eval_v2" in report.scores and "alpaca_eval_v2_lc" not in report.scores:
             console.print("AlpacaEval's length-controlled win rate needs its published tables: pass --lc-tables DIR.")
     console.print(f"Results: {report.results_file}  ({report.seconds:.0f} s)")

@@ -48,7 +48,7 @@ app.command("analyze")(analysis_cli.analyze)
 # it as they start); `judge serve` needs a Hub only for a judge named by its Hub id; `quickstart`, `train` and
 # `sweep` first check their recipe, so that a bad one is refused before any Hub starts, then settle it before
 # importing the client.
-SETTLED_BY_COMMAND = {"hub", "quickstart", "train", "sweep", "judge"}
+SETTLED_BY_COMMAND = {"hub", "quickstart", "train", "sweep", "judge", "analyze"}
 _ARGV: list[str] = []
 
 

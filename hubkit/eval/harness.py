@@ -314,14 +314,25 @@ def _entries(run: BenchmarkRun, samples: list[dict], facts: dict[str, Any], judg
     from .judged import judged_metrics
 
     out = []
-    for bench, metrics in judged_metrics(run, samples, judging.lc_tables if judging else None).items():
-        main = BENCHMARKS[bench].headline
+    for bench, metrics in judged_metrics(run, samples, judging.lc_tables if judging else None,
+                                         judging.lc_folds if judging else 5).items():
+        record = BENCHMARKS[bench]
+        main = record.headline
         if metrics.get(main) is None:
             if dropped is not None:
-                dropped[bench] = f"the judge gave no usable grade for any of {metrics['questions']} answers"
+                why = (f"; {metrics['errors']} judge request(s) failed" if metrics.get("errors") else "")
+                dropped[bench] = f"the judge gave no usable grade for any of {metrics['questions']} answers{why}"
+            continue
+        low, high = record.metric(main).range
+        if (low is not None and metrics[main] < low) or (high is not None and metrics[main] > high):
+            if dropped is not None:  # FastChat keeps any [[n]]: a mean off the scale is not published as a score
+                dropped[bench] = (f"the mean rating {metrics[main]:g} is outside the {record.scale} scale "
+                                  f"({metrics.get('out_of_range', 0)} rating(s) off the scale)")
             continue
         total = fact.get("totals", {}).get(bench, fact["original"])
-        out.append(Entry(bench, run, metrics, main, float(metrics[main]), int(metrics["questions"]), total))
+        # a grade whose request failed is a sample not scored: the row is a subset, never the full benchmark
+        scored = int(metrics["questions"]) - int(metrics.get("errors", 0))
+        out.append(Entry(bench, run, metrics, main, float(metrics[main]), scored, total))
     return out
 
 
@@ -342,6 +353,11 @@ def evaluate_model(
     judge_model: str | None = None,
     judge_max_tokens: int | None = None,
     judge_workers: int | None = None,
+    judge_timeout: float | None = None,
+    judge_retries: int | None = None,
+    mt_bench_follow_up: bool = False,
+    regrade_if_changed: bool = False,
+    lc_folds: int = 5,
     lc_tables: str | Path | None = None,
     max_new_tokens: int | None = None,
 ) -> EvalReport:
@@ -365,6 +381,11 @@ def evaluate_model(
         judge_model: the local judge when no `HUBKIT_JUDGE_URL` is set (default: the bundled SmolLM2).
         judge_max_tokens: the judge's budget per MT-Bench grade (default FastChat's 2,048).
         judge_workers: grades requested at once (default 8 for an endpoint, 1 for the local judge).
+        judge_timeout, judge_retries: per judge request (default `$HUBKIT_JUDGE_TIMEOUT`, `$HUBKIT_JUDGE_RETRIES`,
+            else 120 s and 2).
+        mt_bench_follow_up: MT-Bench: ask for the number alone when a judgment has no rating (not FastChat's).
+        regrade_if_changed: regrade cached grades made by another version (fingerprint) of the judge.
+        lc_folds: AlpacaEval LC: cross-validation folds for C, as AlpacaEval (0: a fixed C = 100).
         lc_tables: a folder with AlpacaEval's `instruction_difficulty.csv` and `df_gamed.csv`, for the
             length-controlled win rate.
         max_new_tokens: override every benchmark's answer budget.
@@ -395,10 +416,11 @@ def evaluate_model(
             from .judge import LOCAL, open_judge
             from .judged import MT_JUDGE_MAX_TOKENS, JudgedContext
 
-            judge = stack.enter_context(open_judge(judge_model))
+            judge = stack.enter_context(open_judge(judge_model, judge_timeout, judge_retries))
             judge.check()
             workers = judge_workers or (1 if judge.served_by == LOCAL else 8)
-            judging = JudgedContext(judge, data, judge_max_tokens or MT_JUDGE_MAX_TOKENS, workers, tables)
+            judging = JudgedContext(judge, data, judge_max_tokens or MT_JUDGE_MAX_TOKENS, workers, tables,
+                                    mt_bench_follow_up, regrade_if_changed, lc_folds)
         samples, facts = _evaluate_source(source, runs, data, batch_size, progress, sandbox_timeout, judging)
         dropped: dict[str, str] = {}
         entries = [e for run in runs for e in _entries(run, samples[run.name], facts, judging, dropped)]

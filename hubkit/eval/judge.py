@@ -8,13 +8,20 @@ results file or a log:
 | `HUBKIT_JUDGE_URL` | the endpoint's base URL, e.g. `http://127.0.0.1:8000/v1` (vLLM, SGLang, llama.cpp server, TGI) or a hosted API |
 | `HUBKIT_JUDGE_MODEL` | the judge model's id at that endpoint |
 | `HUBKIT_JUDGE_API_KEY` | its key, when it needs one |
+| `HUBKIT_JUDGE_TIMEOUT` | seconds to wait for one answer (default 120; `hubkit eval --judge-timeout`) |
+| `HUBKIT_JUDGE_RETRIES` | retries of a request that timed out or failed with 408/409/429/5xx (default 2; `--judge-retries`) |
 
 With no `HUBKIT_JUDGE_URL`, `open_judge` serves a local model (default: the bundled SmolLM2-135M-Instruct)
 through `hubkit.eval.judge_server` in-process, behind a per-session key, and talks to it the same way.
 
 What a score records of its judge (`JudgeIdentity`): the model id the endpoint answers with and its version
 (the response's `system_fingerprint`, or the model id alone when the endpoint sends none), and whether it was
-the local judge. Never the URL or the key.
+the local judge. Never the URL or the key. Every grade also records the fingerprint it was answered with.
+
+Errors: a refused key, an unknown model or an unreachable endpoint at the start stop the run with one line
+(`HubkitError`); a request that fails once grading runs — rejected (HTTP 400, e.g. a context too long), timed
+out after its retries, answered with something that is not JSON — raises `JudgeFailure`, which the judged
+benchmarks record against that grade before going on.
 
 Example:
     >>> with open_judge() as judge:
@@ -26,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import re
@@ -36,8 +44,41 @@ from dataclasses import dataclass, field
 from ..errors import HubkitError
 
 URL_ENV, MODEL_ENV, KEY_ENV = "HUBKIT_JUDGE_URL", "HUBKIT_JUDGE_MODEL", "HUBKIT_JUDGE_API_KEY"
+TIMEOUT_ENV, RETRIES_ENV = "HUBKIT_JUDGE_TIMEOUT", "HUBKIT_JUDGE_RETRIES"
+DEFAULT_TIMEOUT, DEFAULT_RETRIES = 120.0, 2
 LOCAL = "hubkit local judge"
 REMOTE = "OpenAI-compatible endpoint"
+
+
+class JudgeFailure(HubkitError):
+    """One judge request failed (rejected, timed out after its retries, not JSON): the grade is recorded as failed
+    with this message, and grading goes on."""
+
+
+def request_settings(timeout: float | None = None, retries: int | None = None) -> tuple[float, int]:
+    """The judge's timeout (seconds) and retries: the arguments, else `$HUBKIT_JUDGE_TIMEOUT` /
+    `$HUBKIT_JUDGE_RETRIES`, else 120 s and 2.
+
+    Raises:
+        HubkitError: a value that is not a positive number (timeout) or a whole number ≥ 0 (retries).
+    """
+    if timeout is None:
+        text = os.environ.get(TIMEOUT_ENV, "").strip()
+        try:
+            timeout = float(text) if text else DEFAULT_TIMEOUT
+        except ValueError:
+            raise HubkitError(f"${TIMEOUT_ENV}={text!r}: expected seconds, e.g. 120") from None
+    if retries is None:
+        text = os.environ.get(RETRIES_ENV, "").strip()
+        try:
+            retries = int(text) if text else DEFAULT_RETRIES
+        except ValueError:
+            raise HubkitError(f"${RETRIES_ENV}={text!r}: expected a whole number, e.g. 2") from None
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise HubkitError(f"judge timeout {timeout!r}: expected a positive number of seconds")
+    if retries < 0:
+        raise HubkitError(f"judge retries {retries!r}: expected 0 or more")
+    return float(timeout), int(retries)
 
 
 @dataclass(frozen=True)
@@ -60,12 +101,17 @@ class JudgeIdentity:
 @dataclass
 class Reply:
     """A judge's answer: its text and, when asked and the endpoint sends them, the first token's top
-    log-probabilities (`token text → logprob`)."""
+    log-probabilities (`token text → logprob`); the fingerprint and model id it answered with; and every position's
+    log-probabilities as the endpoint sent them (`logprobs`: token, logprob, top), which a grade's record keeps so
+    that the grade can be re-derived offline."""
 
     text: str
     top_logprobs: dict[str, float] | None = None
     first_token: str | None = None  # the token answered first, and the alternatives at the next position
     next_logprobs: dict[str, float] | None = None
+    fingerprint: str | None = None
+    model: str | None = None
+    logprobs: list[dict] | None = None
 
 
 @dataclass
@@ -83,7 +129,8 @@ class Judge:
     model: str
     api_key: str | None = field(default=None, repr=False)
     served_by: str = REMOTE
-    timeout: float = 600.0
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
     _client: object = field(default=None, init=False, repr=False)
     _fingerprint: str | None = field(default=None, init=False)
     _answered_as: str | None = field(default=None, init=False)
@@ -94,7 +141,7 @@ class Judge:
             from openai import OpenAI
 
             self._client = OpenAI(base_url=self.base_url, api_key=self.api_key or "none", timeout=self.timeout,
-                                  max_retries=3)
+                                  max_retries=self.retries)
         return self._client
 
     @property
@@ -104,9 +151,16 @@ class Judge:
         return JudgeIdentity(_clean(self._answered_as or self.model), _clean(self._fingerprint) or None, self.served_by)
 
     @property
+    def fingerprint(self) -> str | None:
+        """The version the endpoint last answered with (`system_fingerprint`; for the local judge, its weights)."""
+        return _clean(self._fingerprint) or None
+
+    @property
     def cache_key(self) -> str:
-        """What grades are cached under: the judge's model id, and for the local judge its weights."""
-        return f"{'local' if self.served_by == LOCAL else 'remote'}-{self.model}-{self._fingerprint or ''}"
+        """The judge as configured, known before any call: endpoint kind and model id, and for the local judge its
+        weights. (What an endpoint answers with comes later, per grade: see `Reply.fingerprint`.)"""
+        local = self.served_by == LOCAL
+        return f"{'local' if local else 'remote'}-{self.model}" + (f"-{self._fingerprint}" if local else "")
 
     @property
     def _where(self) -> str:
@@ -119,24 +173,33 @@ class Judge:
         where = self._where
         try:
             yield
-        except openai.AuthenticationError:
+        except (openai.AuthenticationError, openai.PermissionDeniedError):
             raise HubkitError(f"{where} refused the key (${KEY_ENV})") from None
         except openai.NotFoundError:
             raise HubkitError(f"{where} does not serve model {self.model!r} (${MODEL_ENV})") from None
+        except openai.APITimeoutError:
+            raise JudgeFailure(f"{where} did not answer within {self.timeout:g} s (tried {self.retries + 1} times; "
+                               f"${TIMEOUT_ENV}, ${RETRIES_ENV})") from None
         except openai.APIConnectionError as e:
-            raise HubkitError(f"cannot reach {where}: {type(e).__name__}") from None
+            raise JudgeFailure(f"cannot reach {where}: {type(e).__name__}") from None
         except openai.APIStatusError as e:
-            raise HubkitError(f"{where} answered HTTP {e.status_code}: {_message(e)}") from None
+            raise JudgeFailure(f"{where} answered HTTP {e.status_code}: {_message(e)}") from None
+        except (openai.APIResponseValidationError, json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise JudgeFailure(f"{where} answered with something that is not an OpenAI-style JSON reply "
+                               f"({type(e).__name__})") from None
 
     def check(self) -> None:
         """Fail early, before hours of answers: the endpoint answers, takes the key, and serves the model
         (when it lists its models).
 
         Raises:
-            HubkitError: as `chat`.
+            HubkitError: as `chat`; here any failure stops the run.
         """
-        with self._errors():
-            served = [m.id for m in self.client.models.list()]
+        try:
+            with self._errors():
+                served = [m.id for m in self.client.models.list()]
+        except JudgeFailure as e:
+            raise HubkitError(str(e)) from None
         if served and self.model not in served:
             raise HubkitError(f"{self._where} does not serve model {self.model!r} (${MODEL_ENV}); it serves "
                               f"{', '.join(repr(_clean(m)) for m in served[:5])}")
@@ -145,22 +208,28 @@ class Judge:
         """One greedy (temperature 0) chat completion; `top_logprobs` asks for the first token's alternatives.
 
         Raises:
-            HubkitError: the endpoint cannot be reached, refuses the key, does not know the model, or errs
-                (one line that names neither the URL nor the key).
+            HubkitError: the endpoint refuses the key or does not know the model (one line that names neither the
+                URL nor the key).
+            JudgeFailure: this request failed: rejected, timed out after its retries, or not an OpenAI-style reply.
         """
         kwargs = {"logprobs": True, "top_logprobs": top_logprobs} if top_logprobs else {}
         with self._errors():
             response = self.client.chat.completions.create(model=self.model, messages=messages, temperature=0,
                                                            max_tokens=max_tokens, **kwargs)
-        self._fingerprint = getattr(response, "system_fingerprint", None) or self._fingerprint
+        if not hasattr(response, "choices"):  # a body that parsed as JSON but is not a completion
+            raise JudgeFailure(f"{self._where} answered with something that is not an OpenAI-style JSON reply")
+        fingerprint = getattr(response, "system_fingerprint", None)
+        self._fingerprint = fingerprint or self._fingerprint
         self._answered_as = getattr(response, "model", None) or self._answered_as
         if not response.choices:
-            raise HubkitError(f"{self._where} answered with no choices")
+            raise JudgeFailure(f"{self._where} answered with no choices")
         choice = response.choices[0]
         content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
         tops = [_alternatives(c) for c in content[:2]] if content else []
+        every = [{"token": c.token, "logprob": c.logprob, "top": _alternatives(c)} for c in content] if content else None
         return Reply(choice.message.content or "", tops[0] if tops else None, content[0].token if content else None,
-                     tops[1] if len(tops) > 1 else None)
+                     tops[1] if len(tops) > 1 else None, _clean(fingerprint or self._fingerprint) or None,
+                     _clean(getattr(response, "model", None)) or None, every)
 
 
 def _alternatives(position) -> dict[str, float]:
@@ -192,29 +261,33 @@ def configured() -> bool:
 
 
 @contextlib.contextmanager
-def open_judge(local_model: str | None = None) -> Iterator[Judge]:
+def open_judge(local_model: str | None = None, timeout: float | None = None,
+               retries: int | None = None) -> Iterator[Judge]:
     """The judge to grade with: the configured endpoint, else a local model served in-process for the block.
 
     Args:
         local_model: the local judge (a bundled model's name, a folder or a Hub id); default `smollm2`.
             Ignored when `HUBKIT_JUDGE_URL` is set.
+        timeout, retries: per request (default `$HUBKIT_JUDGE_TIMEOUT` / `$HUBKIT_JUDGE_RETRIES`, else 120 s, 2).
 
     Raises:
-        HubkitError: `HUBKIT_JUDGE_URL` is set without `HUBKIT_JUDGE_MODEL`, or the local judge cannot load.
+        HubkitError: `HUBKIT_JUDGE_URL` is set without `HUBKIT_JUDGE_MODEL`, bad timeout or retries, or the local
+            judge cannot load.
     """
+    timeout, retries = request_settings(timeout, retries)
     url = os.environ.get(URL_ENV)
     if url:
         model = os.environ.get(MODEL_ENV)
         if not model:
             raise HubkitError(f"${URL_ENV} is set but ${MODEL_ENV} is not: name the judge model")
-        yield Judge(url, model, os.environ.get(KEY_ENV) or None, REMOTE)
+        yield Judge(url, model, os.environ.get(KEY_ENV) or None, REMOTE, timeout, retries)
         return
     from .judge_server import JudgeServer, LocalChatModel
 
     key = secrets.token_urlsafe(24)  # other local users cannot borrow this process's judge
     server = JudgeServer(LocalChatModel.load(local_model or "smollm2"), api_key=key).start()
     try:
-        judge = Judge(server.url + "/v1", server.model.name, key, LOCAL)
+        judge = Judge(server.url + "/v1", server.model.name, key, LOCAL, timeout, retries)
         judge._fingerprint = server.model.fingerprint
         yield judge
     finally:

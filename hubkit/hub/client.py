@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -21,6 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -199,6 +201,24 @@ def ensure_endpoint() -> str:
                 "set HF_ENDPOINT before importing huggingface_hub"
             )
     return endpoint
+
+
+@contextlib.contextmanager
+def endpoint_for_command() -> Iterator[str]:
+    """The endpoint for one command that needs the Hub only now and then (`hubkit analyze`): `HF_ENDPOINT` when set,
+    else the embedded Hub — and if this started it, it is stopped when the block ends, so the command leaves
+    nothing running that the user did not ask for."""
+    if os.environ.get("HF_ENDPOINT"):
+        yield ensure_endpoint()
+        return
+    root = embedded_root()
+    was_running = running_hub(root) is not None
+    try:
+        yield ensure_endpoint()
+    finally:
+        started = None if was_running else running_hub(root)
+        if started is not None:
+            started.stop()
 
 
 def is_local_endpoint(endpoint: str) -> bool:

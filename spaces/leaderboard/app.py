@@ -24,6 +24,7 @@ from leaderboard import (
     SHOT_SETTINGS,
     Board,
     load_analysis,
+    load_data_checks,
     load_results,
     load_study_analyses,
     settings,
@@ -111,6 +112,8 @@ def build(board: Board, source: str) -> gr.Blocks:
     with gr.Blocks(title="hubkit leaderboard") as demo:
         gr.Markdown(f"# hubkit leaderboard\n{len(board.meta):,} models · {len(board.columns)} benchmark columns · "
                     f"results from `{source}`")
+        if board.checks:
+            gr.Markdown(board.checks_note(), elem_id="data-checks")
         with gr.Tab("Leaderboard", id="table"):
             with gr.Row():
                 search = gr.Textbox(label="Search", placeholder="model, dataset, base model …", elem_id="search",
@@ -320,7 +323,7 @@ def main() -> gr.Blocks:
     started = time.perf_counter()
     endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
     board = Board(load_results(repo), endpoint=endpoint, analysis=load_analysis(repo),
-                  analyses=load_study_analyses(repo))
+                  analyses=load_study_analyses(repo), checks=load_data_checks(repo))
     print(f"loaded {len(board.meta):,} models from {repo} in {time.perf_counter() - started:.2f} s", flush=True)
     return build(board, repo)
 

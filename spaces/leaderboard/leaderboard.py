@@ -263,6 +263,31 @@ def load_study_analyses(repo_id: str, endpoint: str | None = None,
     return out
 
 
+_CHECK_FIELDS = ("check", "subject", "detail", "excluded")
+
+
+def load_data_checks(repo_id: str, endpoint: str | None = None, token: str | bool | None = None) -> list[dict[str, Any]]:
+    """What the data checks of `hubkit analyze` found in these results (`checks` in `analysis/index.json`): identical
+    base rows, runs without a base row, out-of-range cells, each with `check`, `subject`, `detail`, `excluded` and
+    the score `columns` concerned. Entries that are not of that shape are ignored."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        index = json.loads(Path(hf_hub_download(repo_id, ANALYSIS_INDEX, repo_type="dataset", endpoint=endpoint,
+                                                token=token)).read_text(encoding="utf-8"))
+    except (EntryNotFoundError, RepositoryNotFoundError, ValueError, OSError):
+        return []
+    checks = index.get("checks") if isinstance(index, dict) else None
+    out = []
+    for entry in checks if isinstance(checks, list) else []:
+        if isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in _CHECK_FIELDS):
+            columns = entry.get("columns")
+            out.append({**{k: entry[k] for k in _CHECK_FIELDS},
+                        "columns": [c for c in columns if isinstance(c, str)] if isinstance(columns, list) else []})
+    return out
+
+
 _PUBLIC_IDS = {name: b.get("dataset", "") for name, b in BENCHMARKS.items()}
 
 
@@ -278,6 +303,7 @@ class Board:
     endpoint: str = "https://huggingface.co"
     analysis: dict[str, pd.DataFrame] = field(default_factory=dict)
     analyses: list[dict[str, Any]] = field(default_factory=list)  # `load_study_analyses`
+    checks: list[dict[str, Any]] = field(default_factory=list)  # `load_data_checks`
 
     def __post_init__(self) -> None:
         long = complete(self.long)
@@ -576,7 +602,7 @@ class Board:
                     + (f"; judged by {_as_text(r['judge'])}" if _as_text(r["judge"]) else "")) or "—",
                 _md(" · ".join(x for x in (_as_text(r["source"]), _as_text(r["source_file"])) if x)) or "—",
                 _md(_as_text(r["model_revision"])[:12]) or "—"]) + " |")
-        extra = self._analysis_notes(run_id)
+        extra = self._check_notes(run_id) + self._analysis_notes(run_id)
         if extra:
             lines += [""] + extra
         command = self.command(run_id)
@@ -795,6 +821,23 @@ class Board:
         fig.suptitle(f"{column} vs epochs — base {base_model}, data size {data_size}, schedule {schedule}; {each}",
                      fontsize=9)
         return fig
+
+    def checks_note(self) -> str:
+        """The data checks' findings as a Markdown warning (empty when there are none): every gain they left out of
+        the analyses is still shown in the table, so the reader is told which ones not to trust."""
+        if not self.checks:
+            return ""
+        lines = ["**Data checks** (`hubkit analyze`): some gains in this table rest on a doubtful base row; the "
+                 "analyses leave them out."]
+        lines += [f"- {_md(c['check'].replace('-', ' '))}: {_md(c['subject'])}: {_md(c['detail'])}; {_md(c['excluded'])}"
+                  for c in self.checks]
+        return "\n".join(lines)
+
+    def _check_notes(self, run_id: str) -> list[str]:
+        base = _as_text(self.meta.loc[run_id, "base_model"]) if "base_model" in self.meta.columns else ""
+        hits = [c for c in self.checks if base and (base in c["subject"].split(" and ") or c["subject"] == run_id)]
+        return [f"**Data check:** {_md(c['detail'])}; {_md(c['excluded'])}"
+                + (f" (columns: {_md(', '.join(c['columns']))})" if c["columns"] else "") for c in hits]
 
     def analysis_titles(self) -> list[str]:
         return [a["title"] for a in self.analyses]

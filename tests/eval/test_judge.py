@@ -92,7 +92,7 @@ def test_scores_follow_the_published_protocols_exactly(hub, seeded_judged, tiny_
     from hubkit.importers import lm_eval_rows
 
     report = evaluate_model(str(tiny_model), suite="judge", limit=6, output_dir=tmp_path / "out", compare_base=False,
-                            max_new_tokens=8, progress=False)
+                            max_new_tokens=8, progress=False, mt_bench_follow_up=True)
     assert report.scores["mt_bench"] == pytest.approx((8 + 4.5) / 2)
     mt = report.metrics["mt_bench"]
     assert (mt["questions"], mt["grades"], mt["parsed"], mt["follow_up"], mt["failed"]) == (6, 12, 6, 6, 0)
@@ -175,7 +175,8 @@ def test_grades_are_cached_per_judge_and_answers_reused(hub, seeded_judged, tiny
     asked = len(scripted_judge.requests)
     evaluate_model(str(tiny_model), suite="mt_bench", limit=2, output_dir=tmp_path / "b", compare_base=False,
                    max_new_tokens=8, progress=False)
-    assert len(scripted_judge.requests) == asked  # the same judge: every grade from the cache
+    # the same judge: every grade from the cache, and one 1-token request asking the judge for its version now
+    assert len(scripted_judge.requests) == asked + 1 and scripted_judge.requests[-1][-1]["content"] == "Say OK."
 
 
 def test_a_refused_key_or_unreachable_judge_is_one_line(hub, seeded_judged, tiny_model, tmp_path, scripted_judge,
@@ -235,7 +236,7 @@ def test_rating_parsers_follow_fastchat():
     assert parse_rating("Rating: [[8.5]] and [[3]]") == 8.5
     assert parse_rating("I give it [6]") == 6
     assert parse_rating("no rating here, 7/10") is None
-    assert parse_rating("Rating: [[0]]") is None and parse_rating("[[11]]") is None
+    assert parse_rating("Rating: [[0]]") == 0 and parse_rating("[[11]]") == 11  # FastChat keeps them
     assert expected_rating({" 4": math.log(0.6), "6": math.log(0.2), "The": math.log(0.2)}) == pytest.approx(4.5)
     assert expected_rating({"The": -0.1}) is None
     # digits split: `1` then `0` is a 10, in the share the next position gives `0`
@@ -244,7 +245,10 @@ def test_rating_parsers_follow_fastchat():
     assert expected_rating({"10": math.log(0.5), "9": math.log(0.5)}) == pytest.approx(9.5)
     assert preference_from("M", {"m": math.log(0.3), "M": math.log(0.7)}, model_first=False) == pytest.approx(1.7)
     assert preference_from("M", {"m": math.log(0.3), "M": math.log(0.7)}, model_first=True) == pytest.approx(1.3)
-    assert preference_from("M", None, model_first=False) == 2.0 and preference_from("x", None, True) is None
+    # AlpacaEval's logprob_parser: exactly `m` and `M`, from log-probabilities only
+    assert preference_from("M", None, model_first=False) is None and preference_from("x", None, True) is None
+    assert preference_from("M", {" M": math.log(0.6), "m": math.log(0.2), "M": math.log(0.2)}, False) == \
+        pytest.approx(1.5)
 
 
 def test_win_rate_reproduces_the_published_alpaca_eval_leaderboard():
@@ -316,7 +320,7 @@ def test_judge_serve_process_grades_end_to_end(hub, seeded_judged, tiny_model, t
         out = tmp_path / "out"
         done = subprocess.run([sys.executable, "-m", "hubkit", "eval", str(tiny_model), "--suite", "judge", "--limit",
                                "2", "--no-gains", "--max-new-tokens", "12", "--judge-max-tokens", "16", "-o", str(out),
-                               "--no-progress"], env=env, capture_output=True, text=True, timeout=600)
+                               "--no-progress", "--mt-bench-follow-up"], env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
         said = " ".join(done.stdout.split())
         assert "Judged by HuggingFaceTB/SmolLM2-135M-Instruct (hubkit-judge-" in said, said

@@ -272,7 +272,7 @@ def test_a_model_has_one_headline_score_per_benchmark(alice, repo_name):
 
 
 def test_cross_benchmark_means_take_one_headline_metric_per_benchmark():
-    from hubkit.analysis.study import averaged_cells, gain_cells
+    from hubkit.analysis.cells import averaged_cells, gain_cells
 
     rows = rows_frame([{**_row("r", "hellaswag", m, 50.0, shots=10), "base_model": "b", "base_score": 40.0,
                         "gain": g} for m, g in (("acc", 10.0), ("acc_norm", 30.0))]
