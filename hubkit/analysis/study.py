@@ -893,10 +893,10 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
 #: The paper's analyses that need more than the results table: name, what it needs, the command that runs it.
 NOT_RUN = [
     ("data_properties", "the training data's perplexity under each base model",
-     "hubkit perplexity --base BASE --dataset DATA … -o ppl && hubkit analyze --results RESULTS "
-     "--perplexity ppl/perplexity.parquet"),
+     "hubkit perplexity -m BASE --data DATA -t ppl.parquet (per base model and training set), then "
+     "hubkit analyze --results RESULTS --perplexity ppl.parquet"),
     ("layer_correlation", "the fine-tuned models' weight changes by layer",
-     "hubkit layerdiff --base BASE --model RUN … -o diff && hubkit analyze --results RESULTS "
+     "hubkit layerdiff --base BASE RUN … -o diff, then hubkit analyze --results RESULTS "
      "--layers diff/layerdiff_layers.parquet"),
 ]
 EXTRA_ANALYSES = [  # model-space analyses of the paper that read models, not results

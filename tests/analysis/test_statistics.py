@@ -143,7 +143,7 @@ def test_paired_intervals_resample_runs_and_base_models_and_findings_need_both(s
 def test_the_default_report_lists_what_it_did_not_run_and_no_peak_without_evidence(study, result, tmp_path):
     report = result.report.read_text()
     assert "## Not run" in report
-    for needle in ("Gains vs training-data properties", "--perplexity ppl/perplexity.parquet",
+    for needle in ("Gains vs training-data properties", "--perplexity ppl.parquet",
                    "Weight change by depth vs gain", "--layers diff/layerdiff_layers.parquet", "hubkit analyze --loglik"):
         assert needle in report
     rng = np.random.default_rng(5)
