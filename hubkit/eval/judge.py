@@ -55,6 +55,15 @@ class JudgeFailure(HubkitError):
     with this message, and grading goes on."""
 
 
+def _from_env(name: str, kind: type, default: float, expected: str):
+    """`$name` as `kind`, `default` when unset, or a one-line error saying what was expected."""
+    text = os.environ.get(name, "").strip()
+    try:
+        return kind(text) if text else default
+    except ValueError:
+        raise HubkitError(f"${name}={text!r}: expected {expected}") from None
+
+
 def request_settings(timeout: float | None = None, retries: int | None = None) -> tuple[float, int]:
     """The judge's timeout (seconds) and retries: the arguments, else `$HUBKIT_JUDGE_TIMEOUT` /
     `$HUBKIT_JUDGE_RETRIES`, else 120 s and 2.
@@ -62,18 +71,8 @@ def request_settings(timeout: float | None = None, retries: int | None = None) -
     Raises:
         HubkitError: a value that is not a positive number (timeout) or a whole number ≥ 0 (retries).
     """
-    if timeout is None:
-        text = os.environ.get(TIMEOUT_ENV, "").strip()
-        try:
-            timeout = float(text) if text else DEFAULT_TIMEOUT
-        except ValueError:
-            raise HubkitError(f"${TIMEOUT_ENV}={text!r}: expected seconds, e.g. 120") from None
-    if retries is None:
-        text = os.environ.get(RETRIES_ENV, "").strip()
-        try:
-            retries = int(text) if text else DEFAULT_RETRIES
-        except ValueError:
-            raise HubkitError(f"${RETRIES_ENV}={text!r}: expected a whole number, e.g. 2") from None
+    timeout = _from_env(TIMEOUT_ENV, float, DEFAULT_TIMEOUT, "seconds, e.g. 120") if timeout is None else timeout
+    retries = _from_env(RETRIES_ENV, int, DEFAULT_RETRIES, "a whole number, e.g. 2") if retries is None else retries
     if not math.isfinite(timeout) or timeout <= 0:
         raise HubkitError(f"judge timeout {timeout!r}: expected a positive number of seconds")
     if retries < 0:

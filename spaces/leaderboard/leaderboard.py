@@ -231,6 +231,19 @@ ANALYSIS_INDEX = "analysis/index.json"
 _FIGURE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.png$")
 
 
+def _analysis_index(repo_id: str, endpoint: str | None, token: str | bool | None) -> dict[str, Any]:
+    """`analysis/index.json` of a results dataset (an empty mapping when there is none or it is not JSON)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        index = json.loads(Path(hf_hub_download(repo_id, ANALYSIS_INDEX, repo_type="dataset", endpoint=endpoint,
+                                                token=token)).read_text(encoding="utf-8"))
+    except (EntryNotFoundError, RepositoryNotFoundError, ValueError, OSError):
+        return {}
+    return index if isinstance(index, dict) else {}
+
+
 def load_study_analyses(repo_id: str, endpoint: str | None = None,
                         token: str | bool | None = None) -> list[dict[str, Any]]:
     """The analyses `hubkit analyze --push` wrote (`analysis/index.json`), each with its figures downloaded.
@@ -239,14 +252,10 @@ def load_study_analyses(repo_id: str, endpoint: str | None = None,
     `figure_paths` (local files). Figure names that are not plain `*.png` names are ignored.
     """
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError
 
-    try:
-        index = json.loads(Path(hf_hub_download(repo_id, ANALYSIS_INDEX, repo_type="dataset", endpoint=endpoint,
-                                                token=token)).read_text(encoding="utf-8"))
-    except (EntryNotFoundError, RepositoryNotFoundError, ValueError, OSError):
-        return []
-    entries = index.get("analyses") if isinstance(index, dict) else None
+    index = _analysis_index(repo_id, endpoint, token)
+    entries = index.get("analyses")
     out = []
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("title"), str):
@@ -270,15 +279,7 @@ def load_data_checks(repo_id: str, endpoint: str | None = None, token: str | boo
     """What the data checks of `hubkit analyze` found in these results (`checks` in `analysis/index.json`): identical
     base rows, runs without a base row, out-of-range cells, each with `check`, `subject`, `detail`, `excluded` and
     the score `columns` concerned. Entries that are not of that shape are ignored."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
-
-    try:
-        index = json.loads(Path(hf_hub_download(repo_id, ANALYSIS_INDEX, repo_type="dataset", endpoint=endpoint,
-                                                token=token)).read_text(encoding="utf-8"))
-    except (EntryNotFoundError, RepositoryNotFoundError, ValueError, OSError):
-        return []
-    checks = index.get("checks") if isinstance(index, dict) else None
+    checks = _analysis_index(repo_id, endpoint, token).get("checks")
     out = []
     for entry in checks if isinstance(checks, list) else []:
         if isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in _CHECK_FIELDS):

@@ -12,28 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from scipy import stats as scipy_stats
 
 from hubkit.analysis import figures
 from hubkit.analysis.stats import MIN_CLUSTERS, benjamini_hochberg, bootstrap_corr, cluster_bootstrap_mean, holm
 from hubkit.analysis.study import analyze
-from hubkit.importers import import_massive_sft_csv
 
 from ..test_cli import _assert_one_line_error
-from .test_study import STUDY_CSV, TOL, _cells, _percent_once
+from .conftest import STUDY_CSV
+from .test_study import TOL, _cells, _percent_once
 
 OLMO, LLMJP = "allenai/OLMo-7B-hf", "llm-jp/llm-jp-3-7.2b"
-
-
-@pytest.fixture(scope="module")
-def study():
-    return import_massive_sft_csv(STUDY_CSV).frame
-
-
-@pytest.fixture(scope="module")
-def result(study, tmp_path_factory):
-    return analyze(study, tmp_path_factory.mktemp("analysis"))
 
 
 def test_holm_and_benjamini_hochberg_match_their_definitions():

@@ -19,20 +19,10 @@ from hubkit.errors import HubkitError
 from hubkit.importers import import_massive_sft_csv
 
 from ..test_cli import _assert_one_line_error, hubkit
+from .conftest import STUDY_CSV
 
-STUDY_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "massive_sft_results" / "evaluation_result.csv"
 TOL = 1e-9
 CHANCE = {"boolq": 50.0, "mmlu": 25.0, "hellaswag": 25.0, "jmmlu": 25.0, "cmmlu": 25.0}
-
-
-@pytest.fixture(scope="module")
-def study():
-    return import_massive_sft_csv(STUDY_CSV).frame
-
-
-@pytest.fixture(scope="module")
-def result(study, tmp_path_factory):
-    return analyze(study, tmp_path_factory.mktemp("analysis"))
 
 
 def _column(frame: pd.DataFrame) -> pd.Series:
