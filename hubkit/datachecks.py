@@ -67,15 +67,6 @@ class DataIssue:
         return asdict(self)
 
 
-def _columns(frame: pd.DataFrame) -> pd.Series:
-    import pandas as pd
-
-    from .results import score_column
-
-    return pd.Series([score_column(b, n, m) for b, n, m in zip(frame["benchmark"], frame["n_shot"], frame["metric"])],
-                     index=frame.index, dtype=object)
-
-
 def numeric(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with numeric score columns, or a one-line error naming the first cell that is not a number."""
     import pandas as pd
@@ -94,23 +85,59 @@ def numeric(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _is_base(frame: pd.DataFrame) -> np.ndarray:
-    return (frame["dataset"].astype(str) == "pretrain").to_numpy(bool)
+def _findings(frame: pd.DataFrame, known_copies: Mapping[str, str] | None) -> tuple[list[DataIssue], np.ndarray,
+                                                                                     np.ndarray]:
+    """The findings of a numeric frame, the rows whose gain must not be used, and the out-of-range rows."""
+    import pandas as pd
 
+    from .results import outside_range, score_columns
 
-def _out_of_range(frame: pd.DataFrame) -> np.ndarray:
-    from .benchmarks import BENCHMARKS, SCALE_RANGES
+    known_copies = dict(known_copies or {})
+    issues: list[DataIssue] = []
+    columns = pd.Series(score_columns(frame), index=frame.index, dtype=object)
+    keys = frame["base_model"].astype(str) + "\x1f" + columns  # a base model's score column
+    base = (frame["dataset"].astype(str) == "pretrain").to_numpy(bool)
+    bad = outside_range(frame) | ~np.isfinite(frame["score"].to_numpy(dtype="float64", na_value=np.nan))
+    no_gain = bad.copy()
 
-    bad = np.zeros(len(frame), bool)
-    scores = frame["score"].to_numpy(float)
-    for i, (benchmark, metric, scale, score) in enumerate(zip(frame["benchmark"], frame["metric"], frame["scale"],
-                                                               scores)):
-        known = BENCHMARKS.get(str(benchmark))
-        low, high = (known.metrics[metric].range if known and metric in known.metrics else (None, None))
-        if low is None and high is None:
-            low, high = SCALE_RANGES.get(str(scale), (None, None))
-        bad[i] = not np.isfinite(score) or (low is not None and score < low) or (high is not None and score > high)
-    return bad
+    if bad.any():
+        for (model, column), part in frame[bad].assign(column=columns[bad]).groupby(["run_id", "column"], sort=True):
+            issues.append(DataIssue("out-of-range", str(model), f"{column} = {part['score'].iloc[0]:g} is outside the "
+                                    f"{part['scale'].iloc[0]} scale", "the cell (and any gain measured against it) "
+                                    "is left out", [str(column)], len(part)))
+        no_gain |= keys.isin(set(keys[bad & base])).to_numpy(bool)  # gains measured against a bad base score
+
+    scores = frame[base & ~bad].assign(column=columns[base & ~bad]).pivot_table(
+        index="base_model", columns="column", values="score", aggfunc="first")
+    drop: set[str] = set()
+    for a, b in itertools.combinations(sorted(scores.index), 2):
+        both = scores.loc[[a, b]].dropna(axis=1)
+        same = both.columns[(both.loc[a] - both.loc[b]).abs().to_numpy() <= SAME_TOLERANCE]
+        if len(same) < SAME_MIN or len(same) < SAME_SHARE * both.shape[1]:
+            continue
+        copy = next((x for x, y in ((a, b), (b, a)) if known_copies.get(x) == y), None)
+        hit = [copy] if copy else [a, b]
+        these = {f"{m}\x1f{c}" for m in hit for c in same}
+        drop |= these
+        who = (f"{copy}'s base row is a copy of {known_copies[copy]}'s (documented by the source)" if copy else
+               "which is right cannot be told from the table")
+        issues.append(DataIssue(
+            "identical-base-rows", f"{a} and {b}",
+            f"the base models score the same on {len(same)} of the {both.shape[1]} columns both have ({who})",
+            f"gains of {' and '.join(hit)} on those columns are left out of every analysis", sorted(same),
+            int((~base & keys.isin(these).to_numpy(bool)).sum())))
+    no_gain |= ~base & keys.isin(drop).to_numpy(bool)
+
+    missing = ~base & ~keys.isin(set(keys[base])).to_numpy(bool)
+    if missing.any():
+        based = set(frame["base_model"][base])
+        for model, rows in frame[missing].assign(column=columns[missing]).groupby("base_model", sort=True):
+            detail = ("has no base-model row" if model not in based else
+                      f"has no base score on {rows['column'].nunique()} column(s) its fine-tunes were scored on")
+            issues.append(DataIssue("no-base-row", str(model), detail,
+                                    f"{rows['run_id'].nunique()} run(s) have no gain there and are left out of the "
+                                    "analyses of those columns", sorted(map(str, rows["column"].unique())), len(rows)))
+    return issues, no_gain, bad
 
 
 def check_results(frame: pd.DataFrame, known_copies: Mapping[str, str] | None = None) -> tuple[list[DataIssue], np.ndarray]:
@@ -121,55 +148,7 @@ def check_results(frame: pd.DataFrame, known_copies: Mapping[str, str] | None = 
         known_copies: base model → the base model whose row the source copied into it (documented quirks, e.g.
             the study's Chinese-Mistral): only the copy's gains are then left out.
     """
-    known_copies = dict(known_copies or {})
-    frame = numeric(frame)
-    issues: list[DataIssue] = []
-    columns = _columns(frame)
-    base = _is_base(frame)
-    no_gain = np.zeros(len(frame), bool)
-
-    bad = _out_of_range(frame)
-    if bad.any():
-        for (model, column), part in frame[bad].assign(column=columns[bad]).groupby(["run_id", "column"], sort=True):
-            value = part["score"].iloc[0]
-            issues.append(DataIssue("out-of-range", str(model), f"{column} = {value:g} is outside the "
-                                    f"{part['scale'].iloc[0]} scale", "the cell (and any gain measured against it) "
-                                    "is left out", [str(column)], len(part)))
-        bad_bases = {(b, c) for b, c in zip(frame["base_model"][bad & base], columns[bad & base])}
-        no_gain |= bad | np.array([(b, c) in bad_bases for b, c in zip(frame["base_model"], columns)], bool)
-
-    scores = frame[base & ~bad].assign(column=columns[base & ~bad]).pivot_table(
-        index="base_model", columns="column", values="score", aggfunc="first")
-    drop: set[tuple[str, str]] = set()
-    for a, b in itertools.combinations(sorted(scores.index), 2):
-        both = scores.loc[[a, b]].dropna(axis=1)
-        same = both.columns[(both.loc[a] - both.loc[b]).abs().to_numpy() <= SAME_TOLERANCE]
-        if len(same) < SAME_MIN or len(same) < SAME_SHARE * both.shape[1]:
-            continue
-        copy = next((x for x, y in ((a, b), (b, a)) if known_copies.get(x) == y), None)
-        hit = [copy] if copy else [a, b]
-        drop |= {(m, c) for m in hit for c in same}
-        ft = ~base & frame["base_model"].isin(hit).to_numpy(bool) & columns.isin(same).to_numpy(bool)
-        who = (f"{copy}'s base row is a copy of {known_copies[copy]}'s (documented by the source)" if copy else
-               "which is right cannot be told from the table")
-        issues.append(DataIssue(
-            "identical-base-rows", f"{a} and {b}",
-            f"the base models score the same on {len(same)} of the {both.shape[1]} columns both have ({who})",
-            f"gains of {' and '.join(hit)} on those columns are left out of every analysis", sorted(same),
-            int(ft.sum())))
-    no_gain |= ~base & np.array([(m, c) in drop for m, c in zip(frame["base_model"], columns)], bool)
-
-    has_base = {(m, c) for m, c in zip(frame["base_model"][base], columns[base])}
-    missing = ~base & np.array([(m, c) not in has_base for m, c in zip(frame["base_model"], columns)], bool)
-    if missing.any():
-        part = frame[missing].assign(column=columns[missing])
-        for model, rows in part.groupby("base_model", sort=True):
-            whole = not (frame["base_model"][base] == model).any()
-            detail = ("has no base-model row" if whole else
-                      f"has no base score on {rows['column'].nunique()} column(s) its fine-tunes were scored on")
-            issues.append(DataIssue("no-base-row", str(model), detail,
-                                    f"{rows['run_id'].nunique()} run(s) have no gain there and are left out of the "
-                                    "analyses of those columns", sorted(map(str, rows["column"].unique())), len(rows)))
+    issues, no_gain, _ = _findings(numeric(frame), known_copies)
     return issues, no_gain
 
 
@@ -177,9 +156,9 @@ def apply_checks(frame: pd.DataFrame, known_copies: Mapping[str, str] | None = N
                                                                                              list[DataIssue]]:
     """`frame` without the gains the checks distrust (set to missing; out-of-range rows dropped), and the findings."""
     frame = numeric(frame)
-    issues, no_gain = check_results(frame, known_copies)
+    issues, no_gain, bad = _findings(frame, known_copies)
     if not no_gain.any():
         return frame, issues
     frame = frame.copy()
     frame.loc[no_gain, ["gain"]] = np.nan
-    return frame[~_out_of_range(frame)].reset_index(drop=True), issues
+    return frame[~bad].reset_index(drop=True), issues

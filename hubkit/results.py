@@ -48,6 +48,7 @@ from .errors import HubkitError
 from .utils import size_token, slug
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 AXES = ["base_model", "dataset", "data_size", "tuning", "epochs", "lr_schedule"]
@@ -150,6 +151,31 @@ def score_column(benchmark: Any, n_shot: Any, metric: Any = None) -> str:
     return name if is_headline(str(benchmark), str(metric)) else f"{name}:{metric}"
 
 
+def score_columns(frame: pd.DataFrame) -> list[str]:
+    """`score_column` of every row of a results frame."""
+    return [score_column(b, n, m) for b, n, m in zip(frame["benchmark"], frame["n_shot"], frame["metric"])]
+
+
+def score_range(benchmark: Any, metric: Any, scale: Any) -> tuple[float | None, float | None]:
+    """The valid scores of a metric on a scale: the registry's (or catalogue's) range when it keeps the metric on
+    that scale, else the scale's (None: unbounded on that side)."""
+    spec = metric_spec(str(benchmark), str(metric))
+    return spec.range if spec is not None and spec.scale == scale else SCALE_RANGES.get(str(scale), (None, None))
+
+
+def outside_range(frame: pd.DataFrame) -> np.ndarray:
+    """Per row: the score lies outside `score_range` (a missing score is not outside)."""
+    import numpy as np
+
+    outside = np.zeros(len(frame), bool)
+    scores = frame["score"].to_numpy(dtype="float64", na_value=np.nan)
+    for (bench, metric, scale), rows in frame.groupby(["benchmark", "metric", "scale"], sort=False).indices.items():
+        low, high = score_range(bench, metric, scale)
+        values = scores[rows]
+        outside[rows] = ((values < low) if low is not None else False) | ((values > high) if high is not None else False)
+    return outside
+
+
 @dataclass
 class ResultsTable:
     """Rows of the results schema (a pandas DataFrame with `COLUMNS`), where they came from, and what an import
@@ -171,8 +197,7 @@ class ResultsTable:
 
 def to_wide(frame: pd.DataFrame, value: str = "score") -> pd.DataFrame:
     """The results as one row per model and a column per score column (score, or `gain`)."""
-    frame = frame.assign(column=[score_column(b, n, m) for b, n, m in
-                                 zip(frame["benchmark"], frame["n_shot"], frame["metric"])])
+    frame = frame.assign(column=score_columns(frame))
     scores = frame.pivot_table(index="run_id", columns="column", values=value, aggfunc="first")
     meta = frame.drop_duplicates("run_id").set_index("run_id")[["model_id", "has_repo", *AXES, "source"]]
     return meta.join(scores).reset_index().rename_axis(columns=None)
@@ -321,20 +346,13 @@ def validate(frame: pd.DataFrame, where: str = "results") -> pd.DataFrame:
         row = frame[frame["score"].isna()].iloc[0]
         raise HubkitError(f"{where}: {row['run_id']} {row['benchmark']} {row['metric']} has no score "
                           f"(from {source_text(row)})")
-    for (bench, metric, scale), part in frame.groupby(["benchmark", "metric", "scale"], sort=False):
-        spec = metric_spec(str(bench), str(metric))
-        low, high = spec.range if spec is not None and spec.scale == scale else SCALE_RANGES[str(scale)]
-        values = part["score"].to_numpy(dtype="float64")
-        outside = np.zeros(len(part), bool)
-        if low is not None:
-            outside |= values < low
-        if high is not None:
-            outside |= values > high
-        if outside.any():
-            row = part[outside].iloc[0]
-            span = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
-            raise HubkitError(f"{where}: {row['run_id']} {bench} {metric} = {row['score']:g} is outside its "
-                              f"{scale} range {span} (from {source_text(row)})")
+    outside = outside_range(frame)
+    if outside.any():
+        row = frame[outside].iloc[0]
+        low, high = score_range(row["benchmark"], row["metric"], row["scale"])
+        span = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+        raise HubkitError(f"{where}: {row['run_id']} {row['benchmark']} {row['metric']} = {row['score']:g} is outside "
+                          f"its {row['scale']} range {span} (from {source_text(row)})")
     clash = _first_clash(frame, [*IDENTITY, "sequence"])
     if clash:
         a, b = clash

@@ -50,10 +50,9 @@ def gain_cells(rows: pd.DataFrame, kept: Mapping[str, str] | None = None) -> pd.
     """One row per run and score column (`<benchmark>-<n>shot`, `:<metric>` beside a non-headline metric: see
     `results.score_column`), with its gain, format-failure flag and `averaged` (the column is its benchmark's in
     `kept`, from `kept_columns`: computed from `rows` when not given)."""
-    from ..results import score_column
+    from ..results import score_columns
 
-    cells = rows.assign(column=[score_column(b, n, m) for b, n, m in
-                                zip(rows["benchmark"], rows["n_shot"], rows["metric"])])
+    cells = rows.assign(column=score_columns(rows))
     cells = cells.drop_duplicates(["run_id", "column"])
     cells["format_failure"] = [is_format_failure(b, n, s, v) for b, n, s, v in zip(
         cells["benchmark"], cells["n_shot"].astype(object), cells["scale"], cells["base_score"].astype(object))]

@@ -44,8 +44,8 @@ def evaluate(
                                             "(not FastChat's: it records no rating)."),
     regrade_if_changed: bool = typer.Option(False, "--regrade-if-changed", help="Regrade cached grades made by another "
                                             "version (fingerprint) of the judge than the one answering now."),
-    lc_folds: int = typer.Option(5, "--lc-folds", min=0, help="AlpacaEval LC: cross-validation folds choosing C, as "
-                                 "AlpacaEval's length_controlled_v1 (0: a fixed C = 100)."),
+    lc_folds: int = typer.Option(None, "--lc-folds", min=0, help="AlpacaEval LC: cross-validation folds choosing C "
+                                 "(default 5, as AlpacaEval's length_controlled_v1; 0: a fixed C = 100)."),
     lc_tables: Path = typer.Option(None, "--lc-tables", help="Folder with AlpacaEval's instruction_difficulty.csv and "
                                    "df_gamed.csv: adds the length-controlled win rate (alpaca_eval_v2_lc)."),
 ) -> None:

@@ -311,11 +311,11 @@ def _entries(run: BenchmarkRun, samples: list[dict], facts: dict[str, Any], judg
         metrics = _aggregate(run, samples)
         main = BENCHMARKS[run.name].headline
         return [Entry(run.name, run, metrics, main, 100.0 * metrics[main], fact["effective"], fact["original"])]
-    from .judged import judged_metrics
+    from .judged import LC_SPLITS, judged_metrics
 
     out = []
     for bench, metrics in judged_metrics(run, samples, judging.lc_tables if judging else None,
-                                         judging.lc_folds if judging else 5).items():
+                                         judging.lc_folds if judging else LC_SPLITS).items():
         record = BENCHMARKS[bench]
         main = record.headline
         if metrics.get(main) is None:
@@ -357,7 +357,7 @@ def evaluate_model(
     judge_retries: int | None = None,
     mt_bench_follow_up: bool = False,
     regrade_if_changed: bool = False,
-    lc_folds: int = 5,
+    lc_folds: int | None = None,
     lc_tables: str | Path | None = None,
     max_new_tokens: int | None = None,
 ) -> EvalReport:
@@ -385,7 +385,7 @@ def evaluate_model(
             else 120 s and 2).
         mt_bench_follow_up: MT-Bench: ask for the number alone when a judgment has no rating (not FastChat's).
         regrade_if_changed: regrade cached grades made by another version (fingerprint) of the judge.
-        lc_folds: AlpacaEval LC: cross-validation folds for C, as AlpacaEval (0: a fixed C = 100).
+        lc_folds: AlpacaEval LC: cross-validation folds for C (default 5, AlpacaEval's; 0: a fixed C = 100).
         lc_tables: a folder with AlpacaEval's `instruction_difficulty.csv` and `df_gamed.csv`, for the
             length-controlled win rate.
         max_new_tokens: override every benchmark's answer budget.
@@ -414,13 +414,13 @@ def evaluate_model(
         judging = None
         if any(r.task.kind == "judge" for r in runs):
             from .judge import LOCAL, open_judge
-            from .judged import MT_JUDGE_MAX_TOKENS, JudgedContext
+            from .judged import LC_SPLITS, MT_JUDGE_MAX_TOKENS, JudgedContext
 
             judge = stack.enter_context(open_judge(judge_model, judge_timeout, judge_retries))
             judge.check()
             workers = judge_workers or (1 if judge.served_by == LOCAL else 8)
             judging = JudgedContext(judge, data, judge_max_tokens or MT_JUDGE_MAX_TOKENS, workers, tables,
-                                    mt_bench_follow_up, regrade_if_changed, lc_folds)
+                                    mt_bench_follow_up, regrade_if_changed, LC_SPLITS if lc_folds is None else lc_folds)
         samples, facts = _evaluate_source(source, runs, data, batch_size, progress, sandbox_timeout, judging)
         dropped: dict[str, str] = {}
         entries = [e for run in runs for e in _entries(run, samples[run.name], facts, judging, dropped)]

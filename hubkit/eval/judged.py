@@ -46,6 +46,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 import re
@@ -487,9 +489,6 @@ def _judge_prompts(ctx: JudgedContext) -> dict[str, dict]:
 def grade_key(name: str, ctx: JudgedContext, prompts: dict[str, dict] | None = None) -> dict[str, Any]:
     """What a cached grade depends on, all known before any call: the judge as configured, the hash of the prompt
     templates, the decoding settings."""
-    import hashlib
-    import json
-
     if name == "mt_bench":
         templates = json.dumps({"prompts": prompts or {}, "follow_up": FOLLOW_UP if ctx.follow_up else None},
                                sort_keys=True)
@@ -530,9 +529,6 @@ def run_judged(run, instances: list, lm: Callable[[], Any], cache: Path, ctx: Ju
         lm: returns the loaded model (loaded only when answers are missing).
         cache: the settings' cache path (`<key>.jsonl`); answers and grades go beside it.
     """
-    import hashlib
-    import json
-
     from .tasks import DATA_SEED
 
     name = run.task.name

@@ -35,13 +35,6 @@ SHARED = find_data_dir()
 SECRET = "sk-test-judge-key-4f1c9a"
 
 
-@pytest.fixture(scope="module")
-def seeded_judged(hub):
-    from hubkit.hub.seed import seed
-
-    return seed(["mt_bench", "alpaca_eval"], api=hub.api("hubkit"), progress=False)
-
-
 class ScriptedModel:
     """A judge with known answers: MT-Bench turn 1 gets [[8]], turn 2 (the multi-turn prompt) no rating and a
     follow-up whose top log-probabilities put 0.75 on `4` and 0.25 on `6` (expectation 4.5); AlpacaEval gets

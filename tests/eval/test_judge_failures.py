@@ -114,13 +114,6 @@ def own_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("HUBKIT_HOME", str(tmp_path / "home"))
 
 
-@pytest.fixture(scope="module")
-def seeded_judged(hub):
-    from hubkit.hub.seed import seed
-
-    return seed(["mt_bench", "alpaca_eval"], api=hub.api("hubkit"), progress=False)
-
-
 def _evaluate(model: Path, out: Path, suite: str, limit: int = 3, **options):
     from hubkit.eval.harness import evaluate_model
 
