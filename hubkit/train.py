@@ -142,10 +142,13 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
     from .data.registry import check_name
 
     check_name(spec.dataset)  # an unknown name is said now, not after torch and TRL have imported
+    from .hub.client import choose_endpoint
+
+    choose_endpoint()  # before torch and transformers import huggingface_hub; starts nothing
     if not Path(spec.model).is_dir() or not Path(spec.dataset).is_file():
         from .hub import ensure_endpoint, is_local_endpoint
 
-        endpoint = ensure_endpoint()  # before torch and transformers import huggingface_hub
+        endpoint = ensure_endpoint()
         if is_local_endpoint(endpoint):
             from .hub.seed import ensure_seeded
 

@@ -136,10 +136,11 @@ def test_private_repos_load_through_transformers_and_datasets_on_the_embedded_hu
                               env=env, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "scored 3 LlamaForCausalLM" in proc.stdout
+        url = subprocess.run([sys.executable, "-m", "hubkit", "hub", "start"], env=env, capture_output=True,
+                             text=True, timeout=120).stdout.split()[0]
         anonymous = subprocess.run([sys.executable, "-c", "import datasets, sys; datasets.load_dataset(sys.argv[1])",
                                     "hubkit/private-texts"], capture_output=True, text=True,
-                                   env={**env, "HF_HOME": str(tmp_path / "hf-anonymous"), "HF_ENDPOINT": (tmp_path / "home" / "hub" / "server.json").read_text()
-                                        .split('"url": "')[1].split('"')[0]}, timeout=300)
+                                   env={**env, "HF_HOME": str(tmp_path / "hf-anonymous"), "HF_ENDPOINT": url}, timeout=300)
         assert anonymous.returncode != 0  # the repo is private indeed
     finally:
         subprocess.run([sys.executable, "-m", "hubkit", "hub", "stop"], env=env, capture_output=True, timeout=60)

@@ -57,7 +57,8 @@ def _run(line: str, world) -> subprocess.CompletedProcess:
 def _hub(world):
     from huggingface_hub import HfApi
 
-    url = json.loads((world["home"] / "hub" / "server.json").read_text())["url"]
+    # the commands' embedded Hub stopped with them: keep one up to look at what they published
+    url = _run("hubkit hub start", world).stdout.split()[0]
     return url, HfApi(endpoint=url, token=(world["home"] / "hub" / "embedded-token").read_text().strip())
 
 

@@ -172,18 +172,12 @@ def analyze(
 
         hubkit analyze --intrinsic-dim -m org/run-a --layers diff/layers.parquet
     """
-    import contextlib
-
     from ..errors import HubkitError
-    from ..hub.client import endpoint_for_command
 
     if not results and not (loglik or intrinsic_dim):
         raise HubkitError("analyze needs --results (the study's analyses), --loglik or --intrinsic-dim")
-    # the Hub only when something comes from it or goes to it; an embedded Hub started here stops at the end
-    needs_hub = bool(push or models) or (results is not None and not Path(results).exists())
-    with endpoint_for_command() if needs_hub else contextlib.nullcontext():
-        _analyze(results, perplexity_table, layers, where, include_format_failures, loglik, intrinsic_dim, models or [],
-                 base, per_task, texts, map_method, gride_scale, batch_size, output, push, progress)
+    _analyze(results, perplexity_table, layers, where, include_format_failures, loglik, intrinsic_dim, models or [],
+             base, per_task, texts, map_method, gride_scale, batch_size, output, push, progress)
 
 
 def _analyze(results: str | None, perplexity_table: Path | None, layers: Path | None, where: list[str] | None,

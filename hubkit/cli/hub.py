@@ -20,6 +20,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind."),
     port: int = typer.Option(0, "--port", help="TCP port; 0 picks a free one."),
     page_size: int = typer.Option(1000, "--page-size", help="Entries per page of list endpoints."),
+    while_used: bool = typer.Option(False, "--while-used", hidden=True,
+                                    help="Stop once no process registered under ROOT/clients runs (the embedded Hub)."),
 ) -> None:
     """Serve a Hub from ROOT in the foreground (Ctrl-C stops it).
 
@@ -32,7 +34,7 @@ def serve(
     from ..hub.server import serve as run
 
     try:
-        run(root, host=host, port=port, page_size=page_size)
+        run(root, host=host, port=port, page_size=page_size, while_used=while_used)
     except OSError as e:
         raise HubkitError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
 
@@ -114,15 +116,19 @@ def gc(
 
 @app.command("start")
 def start() -> None:
-    """Start the embedded Hub (under the hubkit cache folder) if it is not running, and print its URL.
+    """Keep the embedded Hub (under the hubkit cache folder) running in the background until `hubkit hub stop`,
+    and print its URL.
+
+    Without it, a command that needs the embedded Hub starts it and it stops when the last such command exits;
+    its URLs (fixed per Hub folder) open again once it runs.
 
     Examples:
 
         hubkit hub start
     """
-    from ..hub.client import embedded_hub
+    from ..hub.client import use_embedded_hub
 
-    typer.echo(embedded_hub().url)
+    typer.echo(f"{use_embedded_hub(lasting=True).url} (runs until `hubkit hub stop`)")
 
 
 @app.command("stop")
@@ -134,7 +140,9 @@ def stop() -> None:
         hubkit hub stop
     """
     from ..hub.client import embedded_root, running_hub
+    from ..hub.server.lifetime import LASTING
 
+    (embedded_root() / LASTING).unlink(missing_ok=True)
     hub = running_hub(embedded_root())
     if hub is None:
         typer.echo("The embedded Hub is not running.")
@@ -161,11 +169,17 @@ def status() -> None:
         if not answering:
             raise typer.Exit(1)
         return
+    from ..hub.client import embedded_url
+    from ..hub.server.lifetime import LASTING
+
     hub = running_hub(embedded_root())
     if hub:
-        typer.echo(f"endpoint: {hub.url} (embedded Hub, root {hub.root}, pid {hub.pid})")
+        lasting = (hub.root / LASTING).exists()
+        how = "until `hubkit hub stop`" if lasting else "until the commands using it exit"
+        typer.echo(f"endpoint: {hub.url} (embedded Hub, root {hub.root}, pid {hub.pid}, runs {how})")
     else:
-        typer.echo(f"endpoint: embedded Hub, not running (root {embedded_root()}); any command starts it")
+        typer.echo(f"endpoint: {embedded_url()} (embedded Hub, not running, root {embedded_root()}); a command that "
+                   "needs it starts it, `hubkit hub start` keeps it up")
 
 
 @app.command("seed")

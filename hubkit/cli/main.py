@@ -44,11 +44,8 @@ app.command("pull")(analysis_cli.pull)
 app.command("analyze")(analysis_cli.analyze)
 
 
-# Commands that settle the endpoint themselves: the `hub` group manages Hubs (its `seed` and `add-model` settle
-# it as they start); `judge serve` needs a Hub only for a judge named by its Hub id; `quickstart`, `train` and
-# `sweep` first check their recipe, so that a bad one is refused before any Hub starts, then settle it before
-# importing the client.
-SETTLED_BY_COMMAND = {"hub", "quickstart", "train", "sweep", "judge", "analyze"}
+# The `hub` group manages Hubs and names its endpoint itself (`hub status` reports whether HF_ENDPOINT was set).
+SETTLED_BY_COMMAND = {"hub"}
 _ARGV: list[str] = []
 
 
@@ -66,16 +63,16 @@ def _root(
 
 
 def settle_endpoint(command: str | None, argv: list[str]) -> None:
-    """Choose the Hub once, at CLI entry, before any command module imports `huggingface_hub` (which reads
-    `HF_ENDPOINT` when it is imported): `HF_ENDPOINT` when set, else the embedded Hub, started if needed.
-
-    Help needs no endpoint and starts nothing; `SETTLED_BY_COMMAND` settle it themselves.
+    """Name the Hub once, at CLI entry, before any command module imports `huggingface_hub` (which reads
+    `HF_ENDPOINT` when it is imported): `HF_ENDPOINT` when set, else the embedded Hub's fixed URL. Nothing
+    starts here: the embedded Hub starts when a command first talks to it (`ensure_endpoint`), so a command
+    on local paths starts none, and it stops when the last command using it exits.
     """
     if command is None or command in SETTLED_BY_COMMAND or "--help" in argv or "-h" in argv:
         return
-    from ..hub.client import ensure_endpoint
+    from ..hub.client import choose_endpoint
 
-    ensure_endpoint()
+    choose_endpoint()
 
 
 def _one_line(err: BaseException) -> str:

@@ -53,9 +53,9 @@ class TrainingData:
 
 
 def _offline_default() -> bool:
-    from ..hub import ensure_endpoint, is_local_endpoint
+    from ..hub import choose_endpoint, is_local_endpoint
 
-    return is_local_endpoint(ensure_endpoint())
+    return is_local_endpoint(choose_endpoint())  # names the endpoint, starts nothing
 
 
 def fetch_split(source: Source, label: str) -> tuple[datasets.Dataset, str | None]:

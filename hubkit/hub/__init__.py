@@ -6,6 +6,7 @@ Nothing in this package imports `huggingface_hub` at import time, so that the en
 from .client import (
     EMBEDDED_USER,
     LocalHub,
+    choose_endpoint,
     default_token,
     embedded_hub,
     embedded_root,
@@ -15,11 +16,13 @@ from .client import (
     is_local_endpoint,
     running_hub,
     start_local_hub,
+    use_embedded_hub,
 )
 from .errors import hub_errors, retrying
 from .transfer import PushResult, push_folder
 
 __all__ = [
-    "EMBEDDED_USER", "LocalHub", "PushResult", "default_token", "embedded_hub", "embedded_root", "ensure_endpoint",
-    "get_api", "hub_errors", "hub_kwargs", "is_local_endpoint", "push_folder", "retrying", "running_hub", "start_local_hub",
+    "EMBEDDED_USER", "LocalHub", "PushResult", "choose_endpoint", "default_token", "embedded_hub", "embedded_root",
+    "ensure_endpoint", "get_api", "hub_errors", "hub_kwargs", "is_local_endpoint", "push_folder", "retrying",
+    "running_hub", "start_local_hub", "use_embedded_hub",
 ]

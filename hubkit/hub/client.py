@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -22,7 +22,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +65,8 @@ class LocalHub:
         """Terminate the server (SIGTERM, then SIGKILL)."""
         import signal
 
+        from .server.lifetime import process_alive as _pid_alive
+
         try:
             os.kill(self.pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -75,22 +76,6 @@ class LocalHub:
             time.sleep(0.05)
         if _pid_alive(self.pid):
             os.kill(self.pid, signal.SIGKILL)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def ping(url: str, timeout: float = 2.0, path: str = "/api/agent-harnesses") -> bool:
@@ -105,6 +90,8 @@ def ping(url: str, timeout: float = 2.0, path: str = "/api/agent-harnesses") -> 
 
 def running_hub(root: Path) -> LocalHub | None:
     """The Hub serving `root`, when one is up."""
+    from .server.lifetime import process_alive as _pid_alive
+
     try:
         info = json.loads((Path(root) / "server.json").read_text())
     except (OSError, ValueError):
@@ -122,6 +109,7 @@ def start_local_hub(
     page_size: int | None = None,
     timeout: float = 60.0,
     detach: bool = True,
+    while_used: bool = False,
 ) -> LocalHub:
     """Start `hubkit hub serve` on `root` in a background process and wait until it answers.
 
@@ -131,7 +119,9 @@ def start_local_hub(
         port: TCP port; 0 picks a free one.
         page_size: list page size (tests use small pages to exercise pagination).
         timeout: seconds to wait for the server to answer.
-        detach: run the server in its own session so that it outlives this process.
+        detach: run the server in its own session so that Ctrl-C in this terminal does not cut a request short.
+        while_used: the server stops itself once no process registered in `root/clients` is alive and no
+            `root/lasting` marker asks it to stay (see `use_embedded_hub`).
 
     Raises:
         HubkitError: the server did not come up; the message quotes its log.
@@ -143,6 +133,8 @@ def start_local_hub(
     cmd = [sys.executable, "-m", "hubkit", "hub", "serve", "--root", str(root), "--host", host, "--port", str(port)]
     if page_size:
         cmd += ["--page-size", str(page_size)]
+    if while_used:
+        cmd += ["--while-used"]
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     with open(root / "server.log", "ab") as log:  # the server keeps its own copy of the descriptor
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -163,14 +155,65 @@ def start_local_hub(
     raise HubkitError(f"local Hub under {root} did not start: {tail[0]}")
 
 
-def embedded_hub() -> LocalHub:
-    """The embedded local Hub (under the hubkit cache folder), started if it is not running."""
+# ---- the embedded Hub: a fixed port, started on first use, stopped when its last user exits --------------------
+def embedded_url(root: Path | None = None) -> str:
+    """The embedded Hub's endpoint, whether or not it runs.
+
+    Its port is fixed per Hub folder, so that a command can name the endpoint before it knows whether it needs
+    the Hub, and every URL it prints stays valid for the next `hubkit hub start`: a port derived from the
+    folder's path (20000–31999, below Linux's ephemeral range), or the one in `root/port` once that was taken
+    by another program and a free one was picked instead.
+    """
+    root = Path(root or embedded_root())
+    try:
+        port = int((root / "port").read_text().strip())
+    except (OSError, ValueError):
+        digest = hashlib.sha256(str(root.absolute()).encode()).digest()
+        port = 20000 + int.from_bytes(digest[:4], "big") % 12000
+    return f"http://127.0.0.1:{port}"
+
+
+def _new_port(root: Path) -> str:
+    """Move the embedded Hub to a free port (its own was taken); returns the new URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    (root / "port").write_text(str(port))
+    return embedded_url(root)
+
+
+def use_embedded_hub(*, lasting: bool = False) -> LocalHub:
+    """The embedded Hub (under the hubkit cache folder), started if it is not running, with this process
+    registered as one of its users.
+
+    A Hub started here stops by itself within a second of its last registered process exiting (normally or
+    killed), so a command leaves nothing running. `lasting=True` (`hubkit hub start`) asks it to stay until
+    `hubkit hub stop`.
+
+    Raises:
+        HubkitError: the Hub did not start (its port taken by another program, for one).
+    """
     from .server.auth import Users
+    from .server.lifetime import LASTING, clients_lock, register
 
     root = embedded_root()
-    hub = running_hub(root)
-    if hub is None:
-        hub = start_local_hub(root)
+    with clients_lock(root):
+        if lasting:
+            (root / LASTING).touch(mode=0o600)
+        register(root)
+        hub = running_hub(root)
+        if hub is None:
+            url = embedded_url(root)
+            deadline = time.time() + 3  # a Hub that just stopped may still hold the port for a moment
+            while _port_taken(url) and time.time() < deadline:
+                time.sleep(0.1)
+            if _port_taken(url):
+                moved = _new_port(root)
+                if not _may_move_port(url):
+                    raise HubkitError(f"another program listens on {url}, the embedded Hub's port: it moves to {moved} "
+                                      "from now on, so run the command again (or set HF_ENDPOINT)")
+                os.environ["HF_ENDPOINT"] = url = moved
+            hub = start_local_hub(root, port=int(url.rsplit(":", 1)[1]), while_used=True)
     token_file = root / "embedded-token"
     if not token_file.exists():
         token = Users(root).add_user(EMBEDDED_USER, orgs=[EMBEDDED_ORG], token_name="embedded")
@@ -179,20 +222,51 @@ def embedded_hub() -> LocalHub:
     return hub
 
 
-def ensure_endpoint() -> str:
-    """Settle the Hub endpoint for this process and return it.
+def _port_taken(url: str) -> bool:
+    """Whether something (not the embedded Hub, which is not running) already listens on `url`'s port."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        except OSError:
+            return True
+    return False
 
-    `HF_ENDPOINT` wins when set. Otherwise the embedded Hub is started (or reused) and `HF_ENDPOINT` is set
-    to it, so that `huggingface_hub`, `datasets` and `transformers` all talk to it.
+
+def _may_move_port(url: str) -> bool:
+    """Whether the embedded Hub may take another port: nothing in this process has read the old endpoint."""
+    return "huggingface_hub.constants" not in sys.modules and os.environ.get("HF_ENDPOINT", url).rstrip("/") == url
+
+
+def embedded_hub() -> LocalHub:
+    """The embedded local Hub, started if it is not running (`use_embedded_hub`)."""
+    return use_embedded_hub()
+
+
+def choose_endpoint() -> str:
+    """Name the endpoint for this process without starting anything: `HF_ENDPOINT` when set, else the
+    embedded Hub's fixed URL, written to `HF_ENDPOINT` so that `huggingface_hub` (which reads it once, at
+    import) and every process this one starts agree. The Hub itself starts on first use (`ensure_endpoint`)."""
+    endpoint = os.environ.get("HF_ENDPOINT")
+    if not endpoint:
+        endpoint = embedded_url()
+        os.environ["HF_ENDPOINT"] = endpoint
+    return endpoint.rstrip("/")
+
+
+def ensure_endpoint() -> str:
+    """Settle the Hub endpoint for this process, make sure it can be used, and return it.
+
+    `HF_ENDPOINT` wins when set. Otherwise (or when it names the embedded Hub) the embedded Hub is started or
+    reused, with this process registered as its user, so that `huggingface_hub`, `datasets` and
+    `transformers` all talk to it.
 
     Raises:
         HubkitError: `huggingface_hub` was imported earlier with another endpoint.
     """
-    endpoint = os.environ.get("HF_ENDPOINT")
-    if not endpoint:
-        endpoint = embedded_hub().url
-        os.environ["HF_ENDPOINT"] = endpoint
-    endpoint = endpoint.rstrip("/")
+    endpoint = choose_endpoint()
+    if endpoint == embedded_url().rstrip("/"):
+        endpoint = use_embedded_hub().url.rstrip("/")
     if "huggingface_hub.constants" in sys.modules:
         imported = sys.modules["huggingface_hub.constants"].ENDPOINT.rstrip("/")
         if imported != endpoint:
@@ -201,24 +275,6 @@ def ensure_endpoint() -> str:
                 "set HF_ENDPOINT before importing huggingface_hub"
             )
     return endpoint
-
-
-@contextlib.contextmanager
-def endpoint_for_command() -> Iterator[str]:
-    """The endpoint for one command that needs the Hub only now and then (`hubkit analyze`): `HF_ENDPOINT` when set,
-    else the embedded Hub — and if this started it, it is stopped when the block ends, so the command leaves
-    nothing running that the user did not ask for."""
-    if os.environ.get("HF_ENDPOINT"):
-        yield ensure_endpoint()
-        return
-    root = embedded_root()
-    was_running = running_hub(root) is not None
-    try:
-        yield ensure_endpoint()
-    finally:
-        started = None if was_running else running_hub(root)
-        if started is not None:
-            started.stop()
 
 
 def is_local_endpoint(endpoint: str) -> bool:

@@ -64,6 +64,7 @@ def serve(
     *,
     page_size: int = 1000,
     ready_file: Path | None = None,
+    while_used: bool = False,
 ) -> None:
     """Serve the Hub stored under `root` until interrupted.
 
@@ -73,6 +74,8 @@ def serve(
         port: TCP port; 0 picks a free one.
         page_size: entries per page of list endpoints.
         ready_file: where to write `{"url", "pid"}` once the socket listens (default `root/server.json`).
+        while_used: stop once no process registered under `root/clients` runs (`lifetime`): how the embedded
+            Hub that a command starts goes away with the command.
     """
     import uvicorn
 
@@ -81,7 +84,7 @@ def serve(
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     app = create_app(root, page_size=page_size)
     _calm_the_garbage_collector()
-    sock = listening_socket(host, port)
+    sock = _listen(host, port, retry_for=3.0 if while_used else 0.0)
     family = sock.family
     bound = sock.getsockname()[1]
     url_host = f"[{host}]" if family == socket.AF_INET6 else host
@@ -96,4 +99,29 @@ def serve(
         app, log_level="warning", access_log=False, http=GuardedH11Protocol, lifespan="off", timeout_keep_alive=30,
         h11_max_incomplete_event_size=64 * 1024, limit_concurrency=4096,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    if while_used:
+        from .lifetime import stop_when_unused
+
+        def stop() -> None:
+            server.should_exit = True
+
+        stop_when_unused(root, ready, stop)
+    server.run(sockets=[sock])
+    if while_used:
+        logging.getLogger("hubkit.hub.server").info("local Hub on %s stopped: no command uses it", url)
+
+
+def _listen(host: str, port: int, retry_for: float) -> socket.socket:
+    """`listening_socket`, retried for `retry_for` seconds while the port is still held (by the embedded Hub
+    that served it a moment ago, say)."""
+    import time
+
+    deadline = time.monotonic() + retry_for
+    while True:
+        try:
+            return listening_socket(host, port)
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
