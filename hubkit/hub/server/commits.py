@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import re
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -18,9 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ..client import TRANSFER_HEADER
+from .blobs import pump
 from .errors import BadRequest, Forbidden, HubError
 from .http import MAX_COMMIT_BODY, MAX_JSON_BODY, Ctx, JSONResponse, body_chunks
-from .ndjson import read_commit_lines
+from .ndjson import CommitReader
 from .records import Commit, FileEntry, Operation, Repo, is_lfs_path, validate_path
 from .routing import Route
 
@@ -52,26 +52,32 @@ def preupload(app: HubApp, ctx: Ctx, repo_type: str, repo_id: str, revision: str
         existing = head.tree.get(path) if head else None
         oid = None
         if existing is not None:
-            oid = existing.sha256 if mode == "lfs" else existing.gitoid
+            oid = existing.sha256 if mode == "lfs" else existing.gitoid or app.store.git_oid(existing.sha256)
         out.append({"path": f["path"], "uploadMode": mode, "shouldIgnore": False, "oid": oid})
     return JSONResponse({"files": out, "commitOid": head.id if head else None})
 
 
 async def commit(app: HubApp, ctx: Ctx, repo_type: str, repo_id: str, revision: str) -> Response:
+    """The NDJSON commit, parsed as it arrives: each inline file is decoded into its blob on the way in (see
+    `ndjson.CommitReader`), then the operations are applied at once."""
     repo = await run_in_threadpool(app.repo, ctx, repo_type, repo_id, write=True)
-    spool = app.store.tmp_path(".ndjson")
+    reader = CommitReader(app.store)
+
+    def consume(pieces: list[bytes]) -> None:
+        with app.store.writing():  # blobs are added: `gc` waits
+            reader.feed_all(pieces)
+
     try:
-        with open(spool, "wb") as f:
-            async for chunk in body_chunks(ctx.request, MAX_COMMIT_BODY):
-                f.write(chunk)
-        return await run_in_threadpool(_apply_commit, app, ctx, repo, revision, spool)
+        await pump(body_chunks(ctx.request, MAX_COMMIT_BODY), consume)
+        items = reader.close()
     finally:
-        spool.unlink(missing_ok=True)
+        reader.abort()
+    return await run_in_threadpool(_apply_commit, app, ctx, repo, revision, items)
 
 
-def _apply_commit(app: HubApp, ctx: Ctx, repo: Repo, revision: str, spool: Path) -> Response:
+def _apply_commit(app: HubApp, ctx: Ctx, repo: Repo, revision: str, items: list) -> Response:
     with app.store.writing():
-        return _apply_commit_locked(app, ctx, repo, revision, spool)
+        return _apply_commit_locked(app, ctx, repo, revision, items)
 
 
 def _lfs_entry(app: HubApp, repo: Repo, path: str, value: dict, known: dict) -> FileEntry:
@@ -96,20 +102,22 @@ def _lfs_entry(app: HubApp, repo: Repo, path: str, value: dict, known: dict) -> 
     return entry
 
 
-def _apply_commit_locked(app: HubApp, ctx: Ctx, repo: Repo, revision: str, spool: Path) -> Response:
+def _apply_commit_locked(app: HubApp, ctx: Ctx, repo: Repo, revision: str, items: list) -> Response:
     header: dict | None = None
     known: dict = {}
     ops: list[Operation] = []
-    for lineno, item, blob in read_commit_lines(spool, app.store):
+    for lineno, item, blob in items:
         key, value = item["key"], item["value"]
         if not isinstance(value, dict):
             raise BadRequest(f"Malformed commit payload at line {lineno}")
         if key == "header":
             header = value
         elif key == "file":
-            path = value["path"]  # validated, and its content stored, by read_commit_lines
+            path = value["path"]  # validated, and its content stored, by CommitReader
             sha, size, gitoid = blob
-            ops.append(Operation("add", path, FileEntry(sha, size, gitoid, is_lfs_path(path, size))))
+            lfs = is_lfs_path(path, size)
+            gitoid = gitoid or ("" if lfs else app.store.git_oid(sha))  # a streamed file's oid: listed unless LFS
+            ops.append(Operation("add", path, FileEntry(sha, size, gitoid, lfs)))
         elif key == "lfsFile":
             path = validate_path(value.get("path"))
             ops.append(Operation("add", path, _lfs_entry(app, repo, path, value, known)))
@@ -206,8 +214,7 @@ async def lfs_upload(app: HubApp, ctx: Ctx, oid: str) -> Response:
         raise Forbidden("The repository of this upload no longer exists") from None
     writer = app.store.blob_writer(size, oid)
     try:
-        async for chunk in body_chunks(ctx.request, size + 1):
-            writer.write(chunk)
+        await pump(body_chunks(ctx.request, size + 1), writer.write_all)
 
         def finish() -> None:
             with app.store.writing():

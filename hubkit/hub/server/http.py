@@ -149,10 +149,11 @@ async def body_chunks(request: Request, limit: int, total: float | None = None):
         if deadline <= now:
             raise _too_slow(n, now - started)
         try:
-            chunk = await asyncio.wait_for(stream.__anext__(), timeout=deadline - now)
+            async with asyncio.timeout(deadline - now):  # a timer per chunk, not a task (as `wait_for` makes)
+                chunk = await stream.__anext__()
         except StopAsyncIteration:
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise _too_slow(n, loop.time() - started) from None
         n += len(chunk)
         if n > limit:

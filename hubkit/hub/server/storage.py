@@ -3,7 +3,7 @@
 Layout under the root folder::
 
     objects/blobs/ab/<sha256>          file contents, stored once however many repos hold them
-    objects/blobs/ab/<sha256>.json     blob facts: size, git blob oid, safetensors parameter counts
+    objects/blobs/ab/<sha256>.json     blob facts: size, git blob oid (once known), safetensors parameter counts
     objects/commits/ab/<sha1>.json     immutable commit objects: parents, full file tree, card data
     repos/<type>/<ns>/<name>/repo.json the only mutable record: visibility, branches, tags, PRs
     repos/<type>/<ns>/<name>/lfs/<sha256>  LFS objects uploaded to that repo (what its commits may reference)
@@ -32,14 +32,14 @@ import os
 import re
 import secrets
 import shutil
-import struct
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .blobs import HEAD_BYTES, BlobWriter, safetensors_params
 from .cardmeta import parse_front_matter
 from .errors import (
     BadRequest,
@@ -94,76 +94,6 @@ def _fsync_dir(path: Path) -> None:
     finally:
         os.close(fd)
 
-
-
-def _safetensors_params(path: Path) -> dict[str, int] | None:
-    """Parameter counts per dtype from a safetensors header, or None when the file is not one."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) != 8:
-                return None
-            (n,) = struct.unpack("<Q", head)
-            if n > 100 * 1024 * 1024:
-                return None
-            header = json.loads(f.read(n))
-    except (OSError, ValueError):
-        return None
-    counts: dict[str, int] = {}
-    for name, info in header.items():
-        if name == "__metadata__" or not isinstance(info, dict):
-            continue
-        numel = 1
-        for dim in info.get("shape", []):
-            numel *= int(dim)
-        counts[info.get("dtype", "?")] = counts.get(info.get("dtype", "?"), 0) + numel
-    return counts
-
-
-class BlobWriter:
-    """Streams one upload into the blob store: bounded memory, verified size and sha256, atomic publish.
-
-    Raises:
-        BadRequest: when the byte count or the sha256 differ from what was announced.
-    """
-
-    def __init__(self, store: Store, size: int, expected_sha256: str | None) -> None:
-        if size < 0:
-            raise BadRequest("Upload size must be given and non-negative")
-        self.store, self.size, self.expected = store, size, expected_sha256
-        self.sha = hashlib.sha256()
-        self.sha1 = hashlib.sha1(b"blob %d\0" % size)
-        self.n = 0
-        self.tmp = store.tmp_path()
-        self.f = open(self.tmp, "wb")  # noqa: SIM115 (closed by finish() or abort())
-
-    def write(self, chunk: bytes) -> None:
-        self.n += len(chunk)
-        if self.n > self.size:
-            raise BadRequest(f"Upload is larger than the announced {self.size} bytes")
-        self.sha.update(chunk)
-        self.sha1.update(chunk)
-        self.f.write(chunk)
-
-    def finish(self) -> tuple[str, int, str]:
-        self.f.flush()
-        os.fsync(self.f.fileno())
-        self.f.close()
-        if self.n != self.size:
-            raise BadRequest(f"Upload has {self.n} bytes, expected {self.size}")
-        digest = self.sha.hexdigest()
-        if self.expected is not None and digest != self.expected:
-            raise BadRequest(f"Upload sha256 {digest} does not match the announced {self.expected}")
-        gitoid = self.sha1.hexdigest()
-        if not self.store.has_blob(digest, self.size):
-            self.store._commit_blob(self.tmp, digest, self.size, gitoid)
-        return digest, self.size, gitoid
-
-    def abort(self) -> None:
-        """Drop the partial file (a no-op after a successful finish)."""
-        if not self.f.closed:
-            self.f.close()
-        self.tmp.unlink(missing_ok=True)
 
 
 def _writes(method):
@@ -286,33 +216,50 @@ class Store:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            self._commit_blob(tmp, sha256, len(data), gitoid)
+            self.publish_blob(tmp, sha256, len(data), gitoid, data[:HEAD_BYTES])
         return sha256, len(data), gitoid
 
-    def blob_writer(self, size: int, expected_sha256: str | None = None) -> BlobWriter:
-        """A writer that streams a blob of known size to disk, hashing as it goes."""
+    def blob_writer(self, size: int | None = None, expected_sha256: str | None = None) -> BlobWriter:
+        """A writer that streams a blob to disk, hashing as it goes (`size`: announced, or None when unknown)."""
         return BlobWriter(self, size, expected_sha256)
 
-    def put_stream(self, chunks: Iterable[bytes], size: int, expected_sha256: str | None = None) -> tuple[str, int, str]:
-        """Store a stream of known total size without holding it in memory; returns (sha256, size, git oid)."""
-        writer = self.blob_writer(size, expected_sha256)
-        try:
-            for chunk in chunks:
-                writer.write(chunk)
-            return writer.finish()
-        finally:
-            writer.abort()
+    def publish_blob(self, tmp: Path, sha256: str, size: int, gitoid: str, head: bytes) -> None:
+        """Move a durable (fsynced) `tmp` file into place as blob `sha256`, then write its facts.
 
-    def _commit_blob(self, tmp: Path, sha256: str, size: int, gitoid: str) -> None:
+        The facts file is not fsynced: a crash may lose it, and a blob without facts counts as absent (it is
+        uploaded again), never as present with wrong facts.
+        """
         target = self.blob_path(sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"size": size, "gitoid": gitoid}
-        st = _safetensors_params(tmp) if size >= 8 else None
+        meta: dict[str, Any] = {"size": size}
+        if gitoid:
+            meta["gitoid"] = gitoid
+        st = safetensors_params(head)
         if st is not None:
             meta["safetensors"] = st
         # Data first, then the facts: a blob counts as present only when both exist.
         os.replace(tmp, target)
-        self.write_json_atomic(self.blobs / sha256[:2] / f"{sha256}.json", meta)
+        _fsync_dir(target.parent)
+        self._write_meta(sha256, meta)
+
+    def _write_meta(self, sha256: str, meta: dict[str, Any]) -> None:
+        tmp = self.tmp_path(".json")
+        tmp.write_text(json.dumps(meta, separators=(",", ":"), sort_keys=True))
+        os.replace(tmp, self.blobs / sha256[:2] / f"{sha256}.json")
+
+    def git_oid(self, sha256: str) -> str:
+        """The git blob oid (sha1) of a stored blob: recorded at upload for inline files, computed here (one read
+        of the blob) and recorded on first need for streamed ones."""
+        meta = self.blob_meta(sha256) or {}
+        if meta.get("gitoid"):
+            return str(meta["gitoid"])
+        h = hashlib.sha1(b"blob %d\0" % int(meta.get("size", self.blob_path(sha256).stat().st_size)))
+        for chunk in self.read_blob(sha256):
+            h.update(chunk)
+        meta["gitoid"] = h.hexdigest()
+        meta.setdefault("size", self.blob_path(sha256).stat().st_size)
+        self._write_meta(sha256, meta)
+        return meta["gitoid"]
 
     def read_blob(self, sha256: str, start: int = 0, end: int | None = None, chunk_size: int = 4 << 20) -> Iterator[bytes]:
         """Bytes [start, end) of a blob, in chunks."""
@@ -332,7 +279,8 @@ class Store:
         if meta is None or not self.blob_path(sha256).exists():
             raise BadRequest(f"Unknown LFS object {sha256} for {path!r}: upload it first")
         size = int(meta["size"])
-        return FileEntry(sha256, size, meta["gitoid"], is_lfs_path(path, size) if lfs is None else lfs)
+        lfs = is_lfs_path(path, size) if lfs is None else lfs
+        return FileEntry(sha256, size, meta.get("gitoid") or ("" if lfs else self.git_oid(sha256)), lfs)
 
     # ---- commits ------------------------------------------------------------------------------------------
     def _commit_file(self, sha: str) -> Path:
