@@ -31,6 +31,7 @@ from .auth import User, Users
 from .errors import Forbidden, HubError, NotFound, RepoNotFound, Unauthorized
 from .http import Ctx, declared_length, error_response, read_body
 from .limits import InflightLimit
+from .listing import ListingIndex
 from .records import URL_PREFIXES, Repo, validate_repo_id
 from .routing import Route, match
 from .storage import Store
@@ -56,6 +57,7 @@ class HubApp:
     def __init__(self, root: Path, page_size: int = 1000) -> None:
         self.root = Path(root)
         self.store = Store(self.root, owner=True)
+        self.listing = ListingIndex(self.store)
         self.users = Users(self.root)
         self.page_size = page_size
         self.inflight = InflightLimit()

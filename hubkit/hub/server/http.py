@@ -30,13 +30,18 @@ BODY_IDLE_SECONDS = 30.0
 BODY_TOTAL_SECONDS = 300.0  # a JSON body must also arrive whole within this time
 
 
+def render_json(content: Any) -> bytes:
+    """Compact JSON bytes; a string that is not valid UTF-8 (a lone surrogate stored by an older hubkit) is
+    written as U+FFFD instead of failing the whole response with a 500."""
+    text = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+    return text.encode("utf-8", errors="replace")
+
+
 class JSONResponse(_StarletteJSON):
-    """Starlette's JSON response, but a string that is not valid UTF-8 (a lone surrogate stored by an older
-    hubkit) is written as U+FFFD instead of failing the whole response with a 500."""
+    """Starlette's JSON response, rendered by `render_json`."""
 
     def render(self, content: Any) -> bytes:
-        text = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
-        return text.encode("utf-8", errors="replace")
+        return render_json(content)
 
 
 def check_text(data: Any) -> Any:

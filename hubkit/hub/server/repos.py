@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, Response
 from .cardmeta import derive_tags, front_matter_yaml
 from .errors import BadRequest, Conflict, HubError, Unauthorized
 from .http import MAX_CARD_BODY, MAX_JSON_BODY, Ctx, JSONResponse, as_str_list, int_param, next_link
+from .listing import Entry
 from .records import URL_PREFIXES, Commit, Repo, lfs_pointer, validate_repo_id, validate_repo_type
 from .routing import Route
 
@@ -145,32 +146,29 @@ def list_repos(app: HubApp, ctx: Ctx, repo_type: str) -> Response:
     offset = int_param(ctx, "cursor")
     limit_n = int_param(ctx, "limit", default=-1, minimum=1) if limit not in (None, "") else None
 
-    rows: list[tuple[Repo, Commit]] = []
-    for repo in app.store.iter_repos(repo_type):
+    rows: list[Entry] = []
+    for entry in app.listing.entries(repo_type):
+        repo = entry.repo
         if author and repo.namespace != author:
             continue
         if repo.private and not (ctx.user and ctx.user.can_write(repo.namespace)):
             continue
         if any(s not in repo.id.lower() for s in searches):
             continue
-        commit = app.store.get_commit(repo.branches["main"])
-        if filters:
-            tags = set(derive_tags(repo.type, commit.card, commit.tree))
-            tags.update(as_str_list((commit.card or {}).get("tags")))
-            if not all(f in tags or f == repo.id for f in filters):
-                continue
-        rows.append((repo, commit))
+        if filters and not all(f in entry.tags or f == repo.id for f in filters):
+            continue
+        rows.append(entry)
     if sort in ("lastModified", "createdAt", "downloads", "likes", "trendingScore"):
-        key = {"lastModified": lambda r: r[0].last_modified, "createdAt": lambda r: r[0].created_at,
-               "downloads": lambda r: r[0].downloads, "likes": lambda r: r[0].likes,
-               "trendingScore": lambda r: r[0].likes}[sort]
+        key = {"lastModified": lambda e: e.repo.last_modified, "createdAt": lambda e: e.repo.created_at,
+               "downloads": lambda e: e.repo.downloads, "likes": lambda e: e.repo.likes,
+               "trendingScore": lambda e: e.repo.likes}[sort]
         rows.sort(key=key, reverse=str(ctx.q("direction", "-1")) != "1")
     else:
-        rows.sort(key=lambda r: r[0].id)
+        rows.sort(key=lambda e: e.repo.id)
     page = app.page_size if limit_n is None else min(app.page_size, limit_n)
     chunk = rows[offset: offset + page]
     if expand:
-        fields: set[str] | None = set(expand)
+        fields = set(expand)
     else:
         fields = {"id", "author", "sha", "lastModified", "createdAt", "private", "gated", "disabled", "downloads",
                   "likes", "tags", "library_name", "pipeline_tag", "modelId", "trendingScore", "sdk"}
@@ -180,9 +178,10 @@ def list_repos(app: HubApp, ctx: Ctx, repo_type: str) -> Response:
             fields.add("cardData")
         if ctx.flag("config"):
             fields.add("config")
-    body = [repo_json(r, c, fields) for r, c in chunk]
+    selected = frozenset(fields)
+    body = b"[" + b",".join(e.render(selected) for e in chunk) + b"]"
     more = offset + page < len(rows) and (limit_n is None or offset + page < limit_n)
-    return JSONResponse(body, headers=next_link(ctx, offset + page) if more else {})
+    return Response(body, media_type="application/json", headers=next_link(ctx, offset + page) if more else {})
 
 
 def validate_yaml(app: HubApp, ctx: Ctx) -> Response:

@@ -437,6 +437,23 @@ class Store:
     def save_repo(self, repo: Repo) -> None:
         self.write_json_atomic(self.repo_dir(repo.type, repo.id) / "repo.json", repo.to_json())
         self._repo_cache.pop(f"{repo.type}:{repo.id}", None)
+        self.bump_generation(repo.type)
+
+    def generation_file(self, repo_type: str) -> Path:
+        return self.root / f"generation-{repo_type}"
+
+    def bump_generation(self, repo_type: str) -> None:
+        """Say that some repo of `repo_type` changed (created, committed to, deleted, its settings): whoever
+        keeps a listing index (`listing.ListingIndex`, in this or another process) looks again."""
+        tmp = self.tmp_path(".gen")
+        tmp.write_text(secrets.token_hex(8))
+        os.replace(tmp, self.generation_file(repo_type))
+
+    def generation(self, repo_type: str) -> str:
+        try:
+            return self.generation_file(repo_type).read_text()
+        except OSError:
+            return ""
 
     @_writes
     def create_repo(
@@ -472,6 +489,7 @@ class Store:
             trash = self.tmp_path(".deleted")
             os.replace(d, trash)  # atomic disappearance; blobs stay shared with other repos
             self._repo_cache.pop(f"{repo.type}:{repo.id}", None)
+            self.bump_generation(repo.type)
             shutil.rmtree(trash, ignore_errors=True)
 
     def update_settings(self, repo_type: str, repo_id: str, *, private: bool | None = None, gated: Any = None) -> Repo:

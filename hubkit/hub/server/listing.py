@@ -1,0 +1,86 @@
+"""Repo listings from an index: `list_models` / `list_datasets` / `list_spaces` without reading a card or a
+commit per request.
+
+`ListingIndex` keeps, per repo type, one `Entry` per repo: its record, the main commit's id, its tags (card
+and files) and the repo-info object, with each field selection already rendered to JSON bytes the first time it
+is asked for. Every write that changes a repo bumps the store's generation for its type
+(`Store.bump_generation`, from whatever process wrote); a listing request reads that token (a few bytes) and
+only when it changed looks at the repos again, re-reading only those whose `repo.json` changed. A page is then
+the join of cached byte strings.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .cardmeta import derive_tags
+from .http import as_str_list, render_json
+
+if TYPE_CHECKING:
+    from .records import Repo
+    from .storage import Store
+
+
+@dataclass
+class Entry:
+    """One repo as listings see it."""
+
+    repo: Repo
+    sha: str
+    tags: frozenset[str]
+    info: dict[str, Any]
+    rendered: dict[frozenset[str], bytes] = field(default_factory=dict)
+
+    def render(self, fields: frozenset[str]) -> bytes:
+        """The repo-info object limited to `fields` (and the ids), as JSON bytes, rendered once."""
+        out = self.rendered.get(fields)
+        if out is None:
+            keep = fields | {"id", "_id"}
+            out = self.rendered[fields] = render_json({k: v for k, v in self.info.items() if k in keep})
+        return out
+
+
+class ListingIndex:
+    """Per repo type, the listing entries of every repo, refreshed when the store's generation changes.
+
+    Example:
+        >>> index = ListingIndex(store)
+        >>> [e.repo.id for e in index.entries("model")]
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._by_type: dict[str, tuple[str, dict[str, Entry]]] = {}
+        self._lock = threading.Lock()
+
+    def entries(self, repo_type: str) -> list[Entry]:
+        """Every repo of `repo_type` (private ones too: the caller filters by who asks)."""
+        generation = self.store.generation(repo_type)
+        known = self._by_type.get(repo_type)
+        if known is not None and known[0] == generation and generation:
+            return list(known[1].values())
+        with self._lock:
+            old = self._by_type.get(repo_type, ("", {}))[1]
+            fresh: dict[str, Entry] = {}
+            for repo in self.store.iter_repos(repo_type):
+                sha = repo.branches.get("main")
+                if sha is None:
+                    continue
+                prev = old.get(repo.id)
+                if prev is not None and prev.repo is repo and prev.sha == sha:
+                    fresh[repo.id] = prev  # `get_repo` returns the same object while repo.json is unchanged
+                    continue
+                fresh[repo.id] = _entry(self.store, repo, sha)
+            self._by_type[repo_type] = (generation, fresh)
+            return list(fresh.values())
+
+
+def _entry(store: Store, repo: Repo, sha: str) -> Entry:
+    from .repos import repo_json
+
+    commit = store.get_commit(sha)
+    tags = set(derive_tags(repo.type, commit.card, commit.tree))
+    tags.update(as_str_list((commit.card or {}).get("tags")))
+    return Entry(repo=repo, sha=sha, tags=frozenset(tags), info=repo_json(repo, commit))
