@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -86,19 +87,22 @@ def complete(long: pd.DataFrame) -> pd.DataFrame:
             long[name] = None
     for name in TEXT:
         if not isinstance(long[name].dtype, pd.CategoricalDtype):
-            long[name] = long[name].astype("string").astype("category")
-    declared_scale = {b: spec.get("scale", "percent") for b, spec in BENCHMARKS.items()}
-    declared_direction = {b: bool(spec.get("higher_is_better", True)) for b, spec in BENCHMARKS.items()}
-    benchmark = long["benchmark"].astype(object)
-    scale = long["scale"].astype(object)
-    long["scale"] = scale.where(scale.notna(), benchmark.map(declared_scale).fillna("percent")).astype("category")
+            column = long[name]
+            long[name] = pd.Categorical.from_codes(np.full(len(column), -1), categories=pd.Index([], dtype=object)) \
+                if not column.notna().any() else column.astype("string").astype("category")
+    benchmark = long["benchmark"]
+    if long["scale"].isna().any():  # only a table written before `scale` existed: by benchmark, once per name
+        declared = {b: spec.get("scale", "percent") for b, spec in BENCHMARKS.items()}
+        long["scale"] = _fill_by_benchmark(long["scale"], benchmark, declared, "percent").astype("category")
     direction = long["higher_is_better"]
-    long["higher_is_better"] = direction.where(direction.notna(), benchmark.map(declared_direction).fillna(True)) \
-        .astype(bool)
+    if direction.isna().any() or direction.dtype != bool:
+        declared_direction = {b: bool(spec.get("higher_is_better", True)) for b, spec in BENCHMARKS.items()}
+        long["higher_is_better"] = _fill_by_benchmark(direction, benchmark, declared_direction, True).astype(bool)
     long["subset"] = long["subset"].astype("boolean")
     headline = long["headline"].astype("boolean")  # older tables: the registry's headline, else the row's own
     if headline.isna().any():
-        declared = pd.Series([_HEADLINES.get(b) in (None, m) for b, m in zip(benchmark, long["metric"].astype(object))],
+        declared = pd.Series([_HEADLINES.get(b) in (None, m) for b, m in zip(benchmark.astype(object),
+                                                                             long["metric"].astype(object))],
                              index=long.index)
         headline = headline.fillna(declared)
     long["headline"] = headline.astype(bool)
@@ -110,6 +114,17 @@ def complete(long: pd.DataFrame) -> pd.DataFrame:
         if numeric.notna().sum() == long[name].notna().sum() and (numeric.dropna() % 1 == 0).all():
             long[name] = numeric.astype("Int32")
     return long
+
+
+def _fill_by_benchmark(values: pd.Series, benchmark: pd.Series, declared: dict[str, Any], default: Any) -> pd.Series:
+    """`values`, its missing cells filled with the benchmark's declared value (`default` for an unknown one):
+    looked up once per distinct benchmark (a categorical's codes), not once per row."""
+    codes = benchmark.cat.codes.to_numpy()
+    lookup = np.array([declared.get(str(b), default) for b in benchmark.cat.categories] + [default], dtype=object)
+    filled = values.astype(object).to_numpy(copy=True)
+    missing = pd.isna(filled)
+    filled[missing] = lookup[codes[missing]]  # code -1 (no benchmark) takes the last entry: the default
+    return pd.Series(filled, index=values.index)
 
 
 def column_label(benchmark: str, n_shot: Any, metric: Any) -> str:
@@ -126,7 +141,7 @@ def _column_labels(long: pd.DataFrame) -> pd.Categorical:
     benchmark, metric = long["benchmark"].cat, long["metric"].cat
     b = benchmark.codes.to_numpy(dtype="int64") + 1
     m = metric.codes.to_numpy(dtype="int64") + 1
-    shots, s = np.unique(long["n_shot"].fillna(-1).to_numpy(dtype="int64"), return_inverse=True)
+    s, shots = pd.factorize(long["n_shot"].fillna(-1).to_numpy(dtype="int64"))
     key = (b * len(shots) + s.reshape(-1)) * (len(metric.categories) + 1) + m
     codes, triples = pd.factorize(key)
     nm = len(metric.categories) + 1
@@ -342,7 +357,9 @@ class Board:
         self.scores = matrix(first["score"].to_numpy(dtype="float64", na_value=np.nan))
         self.gains = matrix(first["gain"].to_numpy(dtype="float64", na_value=np.nan))
         # how each score was measured: a full-benchmark score (1), a subset (0) or unknown (NaN)
-        self.full = matrix(first["subset"].map({True: 0.0, False: 1.0}).to_numpy(dtype="float64", na_value=np.nan))
+        subset = first["subset"].astype("boolean")
+        self.full = matrix(np.where(subset.isna().to_numpy(), np.nan,
+                                    np.where(subset.to_numpy(dtype=bool, na_value=False), 0.0, 1.0)))
         # whether a score is its source's headline for the benchmark (the registry's metric, or a one-metric source's)
         self.head = matrix(first["headline"].to_numpy(dtype="float64"))
         self.column_scale = kind["scale"].astype(str).to_dict()
@@ -358,40 +375,58 @@ class Board:
         cells = self._full_cells()
         self.default_shots = max(SHOT_SETTINGS, key=lambda k: (int(cells.reindex(self.shot_columns[k]).sum()),
                                                                k == "study"))
-        self._samples = self._samples_text(first, meta.index).astype("category")
+        self._samples = pd.Series(self._samples_text(first, run_pos, meta.index), index=meta.index)
         # per-model text: categoricals (few distinct values); repo links and commands are made per page
-        self._axis_text = pd.DataFrame({a: meta[a].astype("string").fillna("").astype("category") for a in AXES},
-                                       index=meta.index)
+        self._axis_text = pd.DataFrame({a: _text_category(meta[a]) for a in AXES}, index=meta.index)
         # what sorting by an axis compares: numbers for data size and epochs, text for the rest
         self._axis_key = pd.DataFrame({a: pd.to_numeric(meta[a], errors="coerce") if a in ("data_size", "epochs")
                                        else self._axis_text[a] for a in AXES}, index=meta.index)
-        self._model_ids = meta["model_id"].astype("string").fillna("").astype(object)
-        search = meta.index.to_series().astype(str) + " " + self._model_ids
-        for axis in AXES:
-            search = search + " " + self._axis_text[axis].astype(object)
-        self._search = search.str.lower()
-        self._linked = meta["has_repo"].astype(bool) & self._model_ids.str.fullmatch(REPO_ID.pattern.strip("^$"))
+        self._model_ids = _text_category(meta["model_id"])
         self._cards: dict[str, str | None] = {}
         _release_free_memory()
 
     @staticmethod
-    def _samples_text(first: pd.DataFrame, index: pd.Index) -> pd.Series:
-        """Per model: `full`, `subset (n=8)` (the smallest subset it was scored on), `mixed` or `unknown`."""
+    def _samples_text(first: pd.DataFrame, run_pos: np.ndarray, index: pd.Index) -> pd.Categorical:
+        """Per model: `full`, `subset (n=8)` (the smallest subset it was scored on), `mixed` or `unknown`;
+        counted with one pass over the scores by model position (`run_pos`), text made once per distinct value."""
         subset = first["subset"].astype("boolean")
-        grouped = pd.DataFrame({"run_id": first["run_id"], "_sub": subset.fillna(False),
-                                "_full": subset.eq(False).fillna(False), "_unknown": subset.isna(),
-                                "_n": first["n_samples"].where(subset.fillna(False))})
-        agg = grouped.groupby("run_id").agg(sub=("_sub", "sum"), full=("_full", "sum"), unknown=("_unknown", "sum"),
-                                            n=("_n", "min"))
-        agg.index = agg.index.astype(str)
-        text = pd.Series("unknown", index=agg.index, dtype=object)
-        text[(agg["full"] > 0) & (agg["sub"] == 0) & (agg["unknown"] == 0)] = "full"
-        has_n = agg["n"].notna()
-        sub = agg["sub"] > 0
-        text[sub & has_n] = "subset (n=" + agg["n"][sub & has_n].astype("Int64").astype(str) + ")"
-        text[sub & ~has_n] = "subset"
-        text[sub & (agg["full"] > 0)] = text[sub & (agg["full"] > 0)] + " + full"
-        return text.reindex(index).fillna("unknown")
+        unknown = subset.isna().to_numpy()
+        sub = subset.to_numpy(dtype=bool, na_value=False)
+        n_models = len(index)
+        count = lambda mask: np.bincount(run_pos[mask], minlength=n_models)  # noqa: E731
+        n_sub, n_unknown, n_full = count(sub), count(unknown), count(~sub & ~unknown)
+        n = np.full(n_models, np.inf)
+        sizes = first["n_samples"].to_numpy(dtype="float64", na_value=np.nan)
+        sized = sub & ~np.isnan(sizes)
+        np.minimum.at(n, run_pos[sized], sizes[sized])
+        has_sub = n_sub > 0
+        label = np.where(n_full + n_sub + n_unknown == 0, -3, np.where(
+            has_sub, np.where(np.isfinite(n), n, -1), np.where((n_full > 0) & (n_unknown == 0), -2, -3)))
+        plus = has_sub & (n_full > 0)
+        key = pd.Series(label * 2 + plus)  # one text per distinct (kind, smallest n, with full) pair
+        codes, uniques = pd.factorize(key)
+        texts = []
+        for k in uniques:
+            value, with_full = divmod(int(k), 2)
+            text = {-3: "unknown", -2: "full", -1: "subset"}.get(value, f"subset (n={value})")
+            texts.append(text + (" + full" if with_full else ""))
+        return pd.Categorical.from_codes(codes, categories=pd.Index(texts).unique()) if len(set(texts)) == len(texts) \
+            else pd.Categorical(np.array(texts, dtype=object)[codes])
+
+    @functools.cached_property
+    def _search(self) -> pd.Series:
+        """Per model, the lower-case text a search matches: run id, model id and every axis (made on first search)."""
+        search = self.meta.index.to_series().astype(str) + " " + self._model_ids.astype(object)
+        for axis in AXES:
+            search = search + " " + self._axis_text[axis].astype(object)
+        return search.str.lower()
+
+    @functools.cached_property
+    def _linked(self) -> pd.Series:
+        """Per model, whether it links to a repo: published, with a repo id for a name (checked once per name)."""
+        ids = self._model_ids.cat
+        valid = np.array([bool(REPO_ID.match(str(c))) for c in ids.categories] + [False])
+        return self.meta["has_repo"].astype(bool) & pd.Series(valid[ids.codes.to_numpy()], index=self.meta.index)
 
     # -- choices for the filters -------------------------------------------------------------------------
 
@@ -552,7 +587,7 @@ class Board:
 
     def _repos(self, ids: pd.Index) -> pd.Series:
         """The repo column of these models: a link built only from a valid repo id, else `no repo (imported)`."""
-        model_ids = self._model_ids.loc[ids]
+        model_ids = self._model_ids.loc[ids].astype(object)
         return ("[" + model_ids + "](" + self.endpoint.rstrip("/") + "/" + model_ids + ")").where(
             self._linked.loc[ids], "no repo (imported)")
 
@@ -565,7 +600,7 @@ class Board:
             command = command + (" " + key + "=" + text.map(_shell)).where(text != "", "")
         axes = self._axis_text.loc[ids]
         base = (axes["dataset"].astype(object) == "pretrain") | (axes["tuning"].astype(object) == "base")
-        published = "hf download " + self._model_ids.loc[ids] + " hubkit_config.yaml && hubkit train hubkit_config.yaml"
+        published = "hf download " + self._model_ids.loc[ids].astype(object) + " hubkit_config.yaml && hubkit train hubkit_config.yaml"
         return published.where(self._linked.loc[ids], command.where(~base, ""))
 
     # -- one model's details -----------------------------------------------------------------------------------
@@ -1039,11 +1074,28 @@ def _release_free_memory() -> None:
     import ctypes
     import gc
 
-    gc.collect()
+    gc.collect(1)  # the build's own cycles are young; a full collection walks every module loaded (~30 ms)
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def _text_category(values: pd.Series) -> pd.Series:
+    """`values` as text categories, missing as "": a categorical's categories are converted, not its rows."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cats = values.cat
+        categories = cats.categories
+        text = categories.astype(object) if categories.inferred_type == "string" \
+            else pd.Index([str(c) for c in categories], dtype=object)
+        codes = cats.codes.to_numpy()
+        if (codes < 0).any():
+            text = text.append(pd.Index([""]))
+            codes = np.where(codes < 0, len(text) - 1, codes)
+        if text.has_duplicates:
+            return pd.Series(pd.Categorical(np.asarray(text, dtype=object)[codes]), index=values.index)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=text), index=values.index)
+    return values.astype("string").fillna("").astype(object).astype("category")
 
 
 def _natural(values) -> list[str]:

@@ -5,13 +5,16 @@ commit per request.
 and files) and the repo-info object, with each field selection already rendered to JSON bytes the first time it
 is asked for. Every write that changes a repo bumps the store's generation for its type
 (`Store.bump_generation`, from whatever process wrote); a listing request reads that token (a few bytes) and
-only when it changed looks at the repos again, re-reading only those whose `repo.json` changed. A page is then
-the join of cached byte strings.
+only when it changed looks at the repos again, re-reading only those whose `repo.json` changed. The filtered,
+sorted rows of a query are kept too (a few recent queries, per generation), so that each page of a listing
+costs its own rows, not the whole index; a page is then the join of cached byte strings.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,10 +53,27 @@ class ListingIndex:
         >>> [e.repo.id for e in index.entries("model")]
     """
 
+    QUERIES = 64  # recent queries whose rows are kept
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self._by_type: dict[str, tuple[str, dict[str, Entry]]] = {}
+        self._queries: OrderedDict[Hashable, list[Entry]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def query(self, repo_type: str, key: Hashable, build: Callable[[list[Entry]], list[Entry]]) -> list[Entry]:
+        """`build(entries)` (the rows a listing query selects, in order), computed once per `key` and generation:
+        the next pages of the same listing reuse it."""
+        entries = self.entries(repo_type)
+        full_key = (repo_type, self._by_type[repo_type][0], key)
+        rows = self._queries.get(full_key)
+        if rows is None:
+            rows = build(entries)
+            with self._lock:
+                self._queries[full_key] = rows
+                while len(self._queries) > self.QUERIES:
+                    self._queries.popitem(last=False)
+        return rows
 
     def entries(self, repo_type: str) -> list[Entry]:
         """Every repo of `repo_type` (private ones too: the caller filters by who asks)."""

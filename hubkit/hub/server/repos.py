@@ -146,25 +146,32 @@ def list_repos(app: HubApp, ctx: Ctx, repo_type: str) -> Response:
     offset = int_param(ctx, "cursor")
     limit_n = int_param(ctx, "limit", default=-1, minimum=1) if limit not in (None, "") else None
 
-    rows: list[Entry] = []
-    for entry in app.listing.entries(repo_type):
-        repo = entry.repo
-        if author and repo.namespace != author:
-            continue
-        if repo.private and not (ctx.user and ctx.user.can_write(repo.namespace)):
-            continue
-        if any(s not in repo.id.lower() for s in searches):
-            continue
-        if filters and not all(f in entry.tags or f == repo.id for f in filters):
-            continue
-        rows.append(entry)
-    if sort in ("lastModified", "createdAt", "downloads", "likes", "trendingScore"):
-        key = {"lastModified": lambda e: e.repo.last_modified, "createdAt": lambda e: e.repo.created_at,
-               "downloads": lambda e: e.repo.downloads, "likes": lambda e: e.repo.likes,
-               "trendingScore": lambda e: e.repo.likes}[sort]
-        rows.sort(key=key, reverse=str(ctx.q("direction", "-1")) != "1")
-    else:
-        rows.sort(key=lambda e: e.repo.id)
+    direction = str(ctx.q("direction", "-1"))
+
+    def select(entries: list[Entry]) -> list[Entry]:
+        rows = []
+        for entry in entries:
+            repo = entry.repo
+            if author and repo.namespace != author:
+                continue
+            if repo.private and not (ctx.user and ctx.user.can_write(repo.namespace)):
+                continue
+            if any(s not in repo.id.lower() for s in searches):
+                continue
+            if filters and not all(f in entry.tags or f == repo.id for f in filters):
+                continue
+            rows.append(entry)
+        if sort in ("lastModified", "createdAt", "downloads", "likes", "trendingScore"):
+            key = {"lastModified": lambda e: e.repo.last_modified, "createdAt": lambda e: e.repo.created_at,
+                   "downloads": lambda e: e.repo.downloads, "likes": lambda e: e.repo.likes,
+                   "trendingScore": lambda e: e.repo.likes}[sort]
+            rows.sort(key=key, reverse=direction != "1")
+        else:
+            rows.sort(key=lambda e: e.repo.id)
+        return rows
+
+    who = (ctx.user.name, tuple(sorted(ctx.user.orgs))) if ctx.user else None  # private repos depend on it
+    rows = app.listing.query(repo_type, (who, author, tuple(searches), tuple(filters), sort, direction), select)
     page = app.page_size if limit_n is None else min(app.page_size, limit_n)
     chunk = rows[offset: offset + page]
     if expand:
