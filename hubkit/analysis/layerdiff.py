@@ -94,7 +94,7 @@ class TensorSource:
                 info = retrying(api.model_info, model, revision=revision)
             fs = HfFileSystem(endpoint=ensure_endpoint(), token=api.token)
             root = f"{model}@{info.sha}"
-            opener = lambda f: fs.open(f"{root}/{f}", "rb", block_size=0)  # noqa: E731  (every read is one Range request)
+            opener = lambda f: _RemoteFile(fs, f"{root}/{f}")  # noqa: E731
             listing = [s.rfilename for s in info.siblings or []]
             reader = lambda f: fs.read_text(f"{root}/{f}", encoding="utf-8")  # noqa: E731
         source = cls(model, label=public_name(model), _opener=opener)
@@ -156,9 +156,10 @@ class TensorSource:
             raise HubkitError(f"model {self.name}: {entry.file} is truncated inside tensor {name}")
         return self._decode(raw, entry.dtype, name).reshape(entry.shape)
 
-    def chunks(self, name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
-        """A tensor as float64 blocks of whole rows (first axis), each read with one request of at most
-        `chunk_bytes`: memory stays bounded by the block, and remote reads fetch only the tensor's bytes."""
+    def chunks(self, name: str, chunk_bytes: int = CHUNK_BYTES, exact: bool = True) -> Iterator[np.ndarray]:
+        """A tensor as blocks of whole rows (first axis), each read with one request of at most `chunk_bytes`:
+        memory stays bounded by the block, and remote reads fetch only the tensor's bytes. Blocks are float64,
+        or with `exact=False` float32 for a tensor stored in 32 bits or fewer (every value represented exactly)."""
         entry = self.entries[name]
         rows = entry.shape[0] if entry.shape else 1
         row_shape = entry.shape[1:] if entry.shape else []
@@ -172,19 +173,45 @@ class TensorSource:
             self.bytes_read += len(raw)
             if len(raw) != count * row_bytes:
                 raise HubkitError(f"model {self.name}: {entry.file} is truncated inside tensor {name}")
-            yield self._decode(raw, entry.dtype, name).reshape([count, *row_shape] if entry.shape else [])
+            yield self._decode(raw, entry.dtype, name, exact).reshape([count, *row_shape] if entry.shape else [])
 
-    def _decode(self, raw: bytes, dtype: str, name: str) -> np.ndarray:
+    def _decode(self, raw: bytes, dtype: str, name: str, exact: bool = True) -> np.ndarray:
+        wide = np.float64 if exact or dtype == "F64" else np.float32
         if dtype == "BF16":
-            return (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+            return (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32).astype(wide)
         if dtype in DTYPES:
-            return np.frombuffer(raw, dtype=DTYPES[dtype]).astype(np.float64)
+            return np.frombuffer(raw, dtype=DTYPES[dtype]).astype(wide, copy=False)
         raise HubkitError(f"model {self.name}: tensor {name} has unsupported dtype {dtype}")
 
     def close(self) -> None:
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
+
+
+class _RemoteFile:
+    """A weight file on the Hub, read in order as one streamed download; after a forward jump (tensors skipped),
+    each read is one Range request of exactly the bytes asked for."""
+
+    def __init__(self, fs: Any, path: str) -> None:
+        self.fs, self.path, self.loc = fs, path, 0
+        self.stream: Any = fs.open(path, "rb", block_size=0)
+
+    def seek(self, loc: int) -> None:
+        if self.stream is not None and loc != self.stream.loc:
+            self.stream.close()
+            self.stream = None
+        self.loc = loc
+
+    def read(self, n: int) -> bytes:
+        data = self.stream.read(n) if self.stream is not None else self.fs.cat_file(self.path, start=self.loc,
+                                                                                    end=self.loc + n)
+        self.loc += len(data)
+        return data
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
 
 
 def public_name(model: str) -> str:
@@ -298,7 +325,7 @@ def _row(model: str, tensor: str, layers: int, numel: int, base_sq: float, delta
 
 
 def layer_diff(base: str, models: list[str], revision: str | None = None, progress: bool = True,
-               stats: dict[str, int] | None = None):
+               stats: dict[str, int] | None = None, adapted_only: bool = False):
     """Per-tensor weight change of each fine-tune against the base (a tidy pandas DataFrame of `COLUMNS`).
 
     Args:
@@ -308,6 +335,8 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
         progress: show a progress bar over the base's tensors.
         stats: filled with `bytes_read` (all weight-file bytes fetched, headers included) and
             `tensor_bytes` (the bytes of the tensors compared).
+        adapted_only: only the tensors some fine-tune changes (for adapters: those with LoRA factors or saved
+            whole); the base's other tensors are not read, and get no row.
 
     Raises:
         HubkitError: a fine-tune with different tensors or shapes than the base (naming the tensor), a
@@ -333,6 +362,9 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
                 which = f"lacks tensor {missing[0]}" if missing else f"has tensor {extra[0]} that the base lacks"
                 raise HubkitError(f"model {src.name} {which} (different architecture from {base}?)")
             plans.append(("full", src, None))
+    if adapted_only and all(kind == "lora" for kind, _, _ in plans):
+        touched = {n for _, _, plan in plans for n in (*plan.lora, *plan.replaced)}
+        names = [n for n in names if n in touched]
     rows = []
     try:
         for name in tqdm(names, desc="layer diff", unit="tensor", disable=not progress):
@@ -362,21 +394,26 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
                         raise HubkitError(f"adapter {src.name}: LoRA of {name} is {b.shape[0]}×{a.shape[1]}, "
                                           f"the base tensor {tuple(entry.shape)}")
                     magnitude = src.read(plan.dora[name]).reshape(-1) if name in plan.dora else None
-                    factors[id(src)] = [a, scale * b, np.zeros_like(a), magnitude]
+                    factors[id(src)] = [a, scale * b, np.zeros(a.shape), magnitude]
             w_sq = 0.0
             sums = {id(p[1]): [0.0, 0.0] for p in plans}  # Σ d², Σ w·d
             readers = {key: src.chunks(tensor) for key, (src, tensor) in whole.items()}
+            # only LoRA factors (no whole tensor, no DoRA): W stays in its stored precision (float32 at most), the
+            # r×in products are made in it and summed across blocks in float64; ‖W‖² is summed in float64
+            analytic = not readers and all(f[3] is None for f in factors.values())
+            narrow = {k: f[1].astype(np.float32) for k, f in factors.items()} if analytic else {}
             row = 0
-            for w in base_src.chunks(name):
-                w_sq += float(np.vdot(w, w))
+            for w in base_src.chunks(name, exact=not analytic):
+                w64 = w if w.dtype == np.float64 else w.astype(np.float64)
+                w_sq += float(np.vdot(w64, w64))
                 for key, reader in readers.items():
                     d = next(reader) - w
                     sums[key][0] += float(np.vdot(d, d))
                     sums[key][1] += float(np.vdot(w, d))
                 for key, (a, sb, btw, magnitude) in factors.items():
                     block = w.reshape(len(w), -1)
-                    if magnitude is None:
-                        btw += sb[row:row + len(w)].T @ block  # analytic: only r×in work per block
+                    if magnitude is None:  # analytic: only r×in work per block, summed in float64
+                        btw += narrow.get(key, sb)[row:row + len(w)].T @ block
                     else:  # DoRA: the row norms of W + s·B·A rescale each row to its learned magnitude
                         merged = block + sb[row:row + len(w)] @ a
                         norms = np.linalg.norm(merged, axis=1)

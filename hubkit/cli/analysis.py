@@ -13,6 +13,8 @@ def layerdiff(
     output: Path = typer.Option(Path("layerdiff"), "--output", "-o", help="Folder for the tables and the plot."),
     revision: str = typer.Option(None, "--revision", help="Hub revision of the base."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    adapted_only: bool = typer.Option(False, "--adapted-only", help="LoRA adapters only: read and report only the "
+                                      "tensors an adapter changes (per-layer figures then cover those tensors)."),
 ) -> None:
     """Per tensor and layer, how far each fine-tune moved from the base (Hub repos are read by Range requests).
 
@@ -23,6 +25,8 @@ def layerdiff(
         hubkit layerdiff --base my-org/base my-org/run-a my-org/run-b -o diff
 
         hubkit layerdiff --base ./base ./pulled/my-org--run-lora
+
+        hubkit layerdiff --base ./base ./pulled/my-org--run-lora --adapted-only
     """
     from rich.console import Console
     from rich.table import Table
@@ -30,7 +34,7 @@ def layerdiff(
     from ..analysis.layerdiff import by_layer, layer_diff, plot
 
     stats: dict[str, int] = {}
-    table = layer_diff(base, models, revision=revision, progress=progress, stats=stats)
+    table = layer_diff(base, models, revision=revision, progress=progress, stats=stats, adapted_only=adapted_only)
     output.mkdir(parents=True, exist_ok=True)
     table.to_parquet(output / "layerdiff.parquet", index=False)
     layers = by_layer(table)

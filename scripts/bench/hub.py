@@ -256,7 +256,7 @@ def upload_rows(server, token: str, args) -> list[tuple[str, str, str, str]]:
 
 
 TRIVIAL_PAGES = r"""
-import json, sys, uvicorn
+import json, socket, sys, uvicorn
 from urllib.parse import parse_qs
 pages = json.load(open(sys.argv[1]))  # cursor ("" for the first page) -> [body, link or ""]
 
@@ -270,7 +270,11 @@ async def app(scope, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body.encode()})
 
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", http="h11")
+# the socket made as the Hub makes its own (IPPROTO_TCP named, so asyncio sets TCP_NODELAY): no delayed-ACK waits
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+sock.bind(("127.0.0.1", int(sys.argv[2])))
+sock.listen(128)
+uvicorn.Server(uvicorn.Config(app, log_level="warning", http="h11")).run(sockets=[sock])
 """
 
 

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from safetensors.numpy import load_file, save_file
 
@@ -83,6 +84,15 @@ def test_lora_adapter_is_diffed_without_merging_and_matches_the_merged_weights(t
     assert checked >= 8 and table["rel_change"].max() > 0
     remote = layer_diff(tiny_base, ["alice/ld-lora"], progress=False)
     assert remote.drop(columns="model").equals(table.drop(columns="model"))
+    # only the adapted tensors: the same rows for them, and the others never read
+    everything, adapted = {}, {}
+    only = layer_diff(tiny_base, ["alice/ld-lora"], progress=False, adapted_only=True, stats=adapted)
+    layer_diff(tiny_base, ["alice/ld-lora"], progress=False, stats=everything)
+    assert set(only["tensor"]) == {r.tensor for r in table.itertuples() if r.rel_change > 0}
+    pd.testing.assert_frame_equal(only.drop(columns="model").reset_index(drop=True),
+                                  table[table["tensor"].isin(only["tensor"])].drop(columns="model").reset_index(drop=True),
+                                  check_dtype=False)  # `layer`: int here, float where embeddings (no layer) are in
+    assert adapted["bytes_read"] < everything["bytes_read"]
 
 
 def test_bad_inputs_name_the_tensor_or_file(tiny_model, tuned, tmp_path):
