@@ -8,7 +8,6 @@ from .client import (
     LocalHub,
     choose_endpoint,
     default_token,
-    embedded_hub,
     embedded_root,
     ensure_endpoint,
     get_api,
@@ -22,7 +21,7 @@ from .errors import hub_errors, retrying
 from .transfer import PushResult, push_folder
 
 __all__ = [
-    "EMBEDDED_USER", "LocalHub", "PushResult", "choose_endpoint", "default_token", "embedded_hub", "embedded_root",
+    "EMBEDDED_USER", "LocalHub", "PushResult", "choose_endpoint", "default_token", "embedded_root",
     "ensure_endpoint", "get_api", "hub_errors", "hub_kwargs", "is_local_endpoint", "push_folder", "retrying",
     "running_hub", "start_local_hub", "use_embedded_hub",
 ]

@@ -1,9 +1,11 @@
 """The one place hubkit chooses a Hub endpoint and builds `HfApi` clients.
 
 The endpoint is `HF_ENDPOINT` when it is set (the real Hub, a mirror, or a local Hub); otherwise hubkit's
-embedded local Hub, stored under the user cache folder, started on demand and reused by later commands.
-`huggingface_hub` reads `HF_ENDPOINT` once, at import, so hubkit settles the endpoint before anything
-imports it: call `ensure_endpoint()` first, and import `huggingface_hub` only inside functions.
+embedded local Hub, stored under the user cache folder on a port fixed per folder, started on first use and
+stopped when the last process using it exits (`hubkit hub start` keeps one up). `huggingface_hub` reads
+`HF_ENDPOINT` once, at import, so hubkit names the endpoint before anything imports it (`choose_endpoint()`,
+which starts nothing), and `ensure_endpoint()` makes sure it runs; import `huggingface_hub` only inside
+functions.
 
 Example:
     >>> from hubkit.hub import get_api
@@ -236,11 +238,6 @@ def _port_taken(url: str) -> bool:
 def _may_move_port(url: str) -> bool:
     """Whether the embedded Hub may take another port: nothing in this process has read the old endpoint."""
     return "huggingface_hub.constants" not in sys.modules and os.environ.get("HF_ENDPOINT", url).rstrip("/") == url
-
-
-def embedded_hub() -> LocalHub:
-    """The embedded local Hub, started if it is not running (`use_embedded_hub`)."""
-    return use_embedded_hub()
 
 
 def choose_endpoint() -> str:

@@ -1,9 +1,8 @@
 """Repo listings from an index: `list_models` / `list_datasets` / `list_spaces` without reading a card or a
 commit per request.
 
-`ListingIndex` keeps, per repo type, one `Entry` per repo: its record, the main commit's id, its tags (card
-and files) and the repo-info object, with each field selection already rendered to JSON bytes the first time it
-is asked for. Every write that changes a repo bumps the store's generation for its type
+`ListingIndex` keeps, per repo type, one `Entry` per repo: its record, the main commit's id and its tags (card
+and files), with each field selection rendered to JSON bytes the first time it is asked for. Every write that changes a repo bumps the store's generation for its type
 (`Store.bump_generation`, from whatever process wrote); a listing request reads that token (a few bytes) and
 only when it changed looks at the repos again, re-reading only those whose `repo.json` changed. The filtered,
 sorted rows of a query are kept too (a few recent queries, per generation), so that each page of a listing
@@ -16,7 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .cardmeta import derive_tags
 from .http import as_str_list, render_json
@@ -28,20 +27,22 @@ if TYPE_CHECKING:
 
 @dataclass
 class Entry:
-    """One repo as listings see it."""
+    """One repo as listings see it: what filtering and sorting need, and each field selection's JSON once it
+    was asked for (the repo-info object itself is not kept: a few hundred bytes per repo, not kilobytes)."""
 
     repo: Repo
     sha: str
     tags: frozenset[str]
-    info: dict[str, Any]
     rendered: dict[frozenset[str], bytes] = field(default_factory=dict)
 
-    def render(self, fields: frozenset[str]) -> bytes:
+    def render(self, fields: frozenset[str], store: Store) -> bytes:
         """The repo-info object limited to `fields` (and the ids), as JSON bytes, rendered once."""
         out = self.rendered.get(fields)
         if out is None:
-            keep = fields | {"id", "_id"}
-            out = self.rendered[fields] = render_json({k: v for k, v in self.info.items() if k in keep})
+            from .repos import repo_json
+
+            info = repo_json(self.repo, store.get_commit(self.sha), set(fields))
+            out = self.rendered[fields] = render_json(info)
         return out
 
 
@@ -98,9 +99,7 @@ class ListingIndex:
 
 
 def _entry(store: Store, repo: Repo, sha: str) -> Entry:
-    from .repos import repo_json
-
     commit = store.get_commit(sha)
     tags = set(derive_tags(repo.type, commit.card, commit.tree))
     tags.update(as_str_list((commit.card or {}).get("tags")))
-    return Entry(repo=repo, sha=sha, tags=frozenset(tags), info=repo_json(repo, commit))
+    return Entry(repo=repo, sha=sha, tags=frozenset(tags))

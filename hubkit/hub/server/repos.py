@@ -186,7 +186,7 @@ def list_repos(app: HubApp, ctx: Ctx, repo_type: str) -> Response:
         if ctx.flag("config"):
             fields.add("config")
     selected = frozenset(fields)
-    body = b"[" + b",".join(e.render(selected) for e in chunk) + b"]"
+    body = b"[" + b",".join(e.render(selected, app.store) for e in chunk) + b"]"
     more = offset + page < len(rows) and (limit_n is None or offset + page < limit_n)
     return Response(body, media_type="application/json", headers=next_link(ctx, offset + page) if more else {})
 
