@@ -243,12 +243,21 @@ class LM:
         """Token ids of `text`, with the tokenizer's special tokens (BOS) when `special`."""
         return self.tokenizer(text, add_special_tokens=special)["input_ids"]
 
-    def split(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        """Context and continuation tokens, split the way lm-eval does (trailing spaces move to the continuation)."""
+    def split(self, context: str, continuation: str,
+              known: dict[str, list[int]] | None = None) -> tuple[list[int], list[int]]:
+        """Context and continuation tokens, split the way lm-eval does (trailing spaces move to the continuation).
+
+        Args:
+            known: context tokens already computed, by context text (filled here).
+        """
         spaces = len(context) - len(context.rstrip(" "))
         if spaces:
             context, continuation = context[:-spaces], context[-spaces:] + continuation
-        ctx = self.encode(context, special=True)
+        if known is None:
+            known = {}
+        ctx = known.get(context)
+        if ctx is None:
+            ctx = known[context] = self.encode(context, special=True)
         if not ctx:  # nothing to condition on: start from the end-of-text token, as lm-eval does
             ctx = [self.tokenizer.eos_token_id]
             return ctx, self.encode(continuation, special=False)
@@ -274,8 +283,9 @@ class LM:
         import torch
 
         groups: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}
+        contexts: dict[str, list[int]] = {}  # each distinct context tokenized once, whatever its choice count
         for i, (context, continuation) in enumerate(requests):
-            ctx, cont = self.split(context, continuation)
+            ctx, cont = self.split(context, continuation, contexts)
             if share_prefix:
                 groups.setdefault(tuple(ctx), []).append((i, cont))
             else:
