@@ -91,7 +91,7 @@ def serve(
     url = f"http://{url_host}:{bound}"
     ready = Path(ready_file) if ready_file else root / "server.json"
     tmp = ready.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "while_used": while_used}))
     os.replace(tmp, ready)
     logging.getLogger("hubkit.hub.server").info("local Hub serving %s on %s", root, url)
     _raise_open_files_limit()

@@ -60,13 +60,42 @@ def clients_lock(root: Path) -> Iterator[None]:
 
 
 def register(root: Path) -> None:
-    """Record this process as a user of the Hub under `root` until it exits (call holding `clients_lock`)."""
+    """Record this process as a user of the Hub under `root` until it exits (call holding `clients_lock`); at
+    exit, the last user stops a `--while-used` Hub itself, so the command ends with nothing left running."""
     folder = Path(root) / "clients"
     folder.mkdir(exist_ok=True, mode=0o700)
     mine = folder / str(os.getpid())
     if not mine.exists():
         mine.write_text(process_start(os.getpid()))
-        atexit.register(mine.unlink, missing_ok=True)
+        atexit.register(release, Path(root), mine)
+
+
+def release(root: Path, mine: Path, timeout: float = 10.0) -> None:
+    """Unregister `mine`; when no registered process is left and none asked the Hub to last, stop the Hub
+    (only one started `--while-used`) and wait for it to exit."""
+    import json
+    import signal
+    import time
+
+    mine.unlink(missing_ok=True)
+    with clients_lock(root):
+        if (root / LASTING).exists() or live_clients(root):
+            return
+        try:
+            info = json.loads((root / "server.json").read_text())
+            pid = int(info["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if not info.get("while_used"):
+            return
+        (root / "server.json").unlink(missing_ok=True)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def live_clients(root: Path) -> list[int]:
