@@ -65,7 +65,11 @@ def _page_checks(url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def hub_api(first):
+    """The quickstart's Hub stopped with it; `hubkit hub start` serves it again, at the URL the quickstart printed."""
     endpoint = next(line.split()[1] for line in first.lines if line.startswith("endpoint "))
+    started = subprocess.run([sys.executable, "-m", "hubkit", "hub", "start"], env=_env(first.tmp),
+                             capture_output=True, text=True, timeout=120)
+    assert started.stdout.split()[0] == endpoint.rstrip("/"), started.stdout + started.stderr
     token = (first.tmp / "home" / "hub" / "embedded-token").read_text()
     return HfApi(endpoint=endpoint, token=token)
 
