@@ -53,16 +53,16 @@ def main() -> None:
         lm = LM.load(str(model_dir))
         # documents that fit one 512-token window, so that every method scores exactly the same tokens
         texts = [t for _, t in text_column("hubkit-data/c4_demo", None, 42)[0]
-                 if len(lm._encode(t, special=False)) < 512][:args.docs]
+                 if len(lm.encode(t, special=False)) < 512][:args.docs]
         docs = work / "docs.jsonl"
         docs.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-        tokens = sum(len(lm._encode(t, special=False)) for t in texts)
+        tokens = sum(len(lm.encode(t, special=False)) for t in texts)
         rows = []
 
         started = time.perf_counter()
         with torch.inference_mode():
             for t in texts:  # the floor: one forward pass per document, nothing else
-                lm.model(input_ids=torch.tensor([[prefix_token(lm.tokenizer)] + lm._encode(t, special=False)]))
+                lm.model(input_ids=torch.tensor([[prefix_token(lm.tokenizer)] + lm.encode(t, special=False)]))
         rows.append(("bare forward pass (batch 1)", time.perf_counter() - started, None))
 
         started = time.perf_counter()
