@@ -64,3 +64,39 @@ def test_streamed_files_get_their_git_oids_when_needed(own_hub, tmp_path):
     blobs = own_hub.root / "objects" / "blobs"
     meta = (blobs / hashlib.sha256(weights).hexdigest()[:2] / f"{hashlib.sha256(weights).hexdigest()}.json")
     assert git_blob_oid(weights) in meta.read_text()  # recorded once computed
+
+
+def test_inline_content_decodes_the_same_whatever_the_piece_boundaries(tmp_path):
+    """The commit body arrives in pieces of any size (a byte, a TCP segment, a megabyte): the stored blobs are the
+    same as a one-shot decode, and a bad character is refused wherever it falls."""
+    import base64
+    import json
+    import random
+
+    from hubkit.hub.server.errors import BadRequest
+    from hubkit.hub.server.ndjson import CommitReader
+    from hubkit.hub.server.storage import Store
+
+    store = Store(tmp_path / "store")
+    data = os.urandom(3 * MB + 1)  # over the 1 MB line limit: streamed; 3 MB + 1 leaves base64 padding
+    lines = [{"key": "header", "value": {"summary": "x"}},
+             {"key": "file", "value": {"content": base64.b64encode(data).decode(), "path": "a.bin", "encoding": "base64"}},
+             {"key": "file", "value": {"content": base64.b64encode(b"small").decode(), "path": "b.txt"}}]
+    body = "\n".join(json.dumps(x) for x in lines).encode()
+    rng = random.Random(0)
+    for _ in range(10):
+        reader, pos = CommitReader(store), 0
+        while pos < len(body):
+            n = rng.choice([1, 2, 3, 5, 4096, 65536, MB])
+            reader.feed(body[pos:pos + n])
+            pos += n
+        items = reader.close()
+        assert items[1][2][:2] == (hashlib.sha256(data).hexdigest(), len(data))
+        assert items[2][2][:2] == (hashlib.sha256(b"small").hexdigest(), 5)
+    broken = body[:body.index(b"a.bin") - 200_000] + b"*" + body[body.index(b"a.bin") - 199_999:]
+    reader = CommitReader(store)
+    with pytest.raises(BadRequest, match="Invalid base64"):
+        for i in range(0, len(broken), 7919):
+            reader.feed(broken[i:i + 7919])
+        reader.close()
+    reader.abort()

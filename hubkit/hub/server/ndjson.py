@@ -150,18 +150,30 @@ class CommitReader:
         assert c is not None
         quote = data.find(b'"', pos)
         end = len(data) if quote == -1 else quote
-        text = c.carry + data[pos:end]
-        usable = len(text) - len(text) % 4
-        try:
-            c.writer.write(_b64decode(text[:usable], validate=True))
-        except (binascii.Error, ValueError):
-            raise BadRequest(f"Invalid base64 content at line {c.lineno}") from None
-        c.carry = text[usable:]
+        if c.carry:  # complete the carried characters to a group of 4, then decode the rest in place
+            take = min(end - pos, (-len(c.carry)) % 4)
+            c.carry += data[pos:pos + take]
+            pos += take
+            if len(c.carry) % 4 == 0:
+                self._decode(c.carry)
+                c.carry = b""
+        usable = (end - pos) - (end - pos) % 4
+        if usable:
+            self._decode(memoryview(data)[pos:pos + usable])  # no copy of the piece
+        c.carry += data[pos + usable:end]
         if quote != -1:
             if c.carry:
                 raise BadRequest(f"Invalid base64 content at line {c.lineno}")
             c.tail = bytearray()
         return end
+
+    def _decode(self, text: bytes | memoryview) -> None:
+        c = self._content
+        assert c is not None
+        try:
+            c.writer.write(_b64decode(text, validate=True))
+        except (binascii.Error, ValueError, TypeError):
+            raise BadRequest(f"Invalid base64 content at line {c.lineno}") from None
 
     def _end_big_line(self) -> None:
         c = self._content
