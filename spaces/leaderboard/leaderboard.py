@@ -425,7 +425,7 @@ class Board:
     def _linked(self) -> pd.Series:
         """Per model, whether it links to a repo: published, with a repo id for a name (checked once per name)."""
         ids = self._model_ids.cat
-        valid = np.array([bool(REPO_ID.match(str(c))) for c in ids.categories] + [False])
+        valid = np.array([bool(REPO_ID.fullmatch(str(c))) for c in ids.categories] + [False])
         return self.meta["has_repo"].astype(bool) & pd.Series(valid[ids.codes.to_numpy()], index=self.meta.index)
 
     # -- choices for the filters -------------------------------------------------------------------------

@@ -344,3 +344,20 @@ def test_collections_betray_no_hidden_item_to_a_member_who_cannot_see_it(attacke
     theirs = httpx.get(f"{url}/api/collections/{coll.slug}", headers=_auth(alice)).json()["items"]
     assert [(i["id"], i["position"]) for i in mine] == [("alice/pub2", 0), ("alice/pub1", 1)]
     assert [i["position"] for i in theirs] == [0, 1, 2] and {i["id"] for i in theirs} >= {"alice/secret"}
+
+
+def test_a_new_expand_per_listing_cannot_grow_the_index(tmp_path):
+    """The listing index keeps a few rendered field selections per repo; a client that asks for a new `expand`
+    set on every request gets correct answers, and the index keeps no more than its cap."""
+    from hubkit.hub.server.listing import RENDERED_PER_ENTRY, ListingIndex
+    from hubkit.hub.server.storage import Store
+
+    store = Store(tmp_path / "hub")
+    store.create_repo("model", "carol/one")
+    index = ListingIndex(store)
+    fields = ["author", "sha", "lastModified", "createdAt", "private", "downloads", "likes", "tags", "siblings"]
+    (entry,) = index.entries("model")
+    for i in range(1, len(fields) + 1):
+        shown = json.loads(entry.render(frozenset(fields[:i]), store))
+        assert set(shown) == {"id", "_id", *fields[:i]}
+    assert len(entry.rendered) == RENDERED_PER_ENTRY

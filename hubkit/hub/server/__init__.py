@@ -84,7 +84,7 @@ def serve(
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     app = create_app(root, page_size=page_size)
     _calm_the_garbage_collector()
-    sock = _listen(host, port, retry_for=3.0 if while_used else 0.0)
+    sock = listening_socket(host, port)
     family = sock.family
     bound = sock.getsockname()[1]
     url_host = f"[{host}]" if family == socket.AF_INET6 else host
@@ -110,18 +110,3 @@ def serve(
     server.run(sockets=[sock])
     if while_used:
         logging.getLogger("hubkit.hub.server").info("local Hub on %s stopped: no command uses it", url)
-
-
-def _listen(host: str, port: int, retry_for: float) -> socket.socket:
-    """`listening_socket`, retried for `retry_for` seconds while the port is still held (by the embedded Hub
-    that served it a moment ago, say)."""
-    import time
-
-    deadline = time.monotonic() + retry_for
-    while True:
-        try:
-            return listening_socket(host, port)
-        except OSError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.1)

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -75,11 +76,10 @@ def release(root: Path, mine: Path, timeout: float = 10.0) -> None:
     (only one started `--while-used`) and wait for it to exit."""
     import json
     import signal
-    import time
 
     mine.unlink(missing_ok=True)
     with clients_lock(root):
-        if (root / LASTING).exists() or live_clients(root):
+        if not unused(root):
             return
         try:
             info = json.loads((root / "server.json").read_text())
@@ -96,6 +96,11 @@ def release(root: Path, mine: Path, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while process_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
+
+
+def unused(root: Path) -> bool:
+    """Whether no registered process runs and none asked the Hub to last (call holding `clients_lock`)."""
+    return not (root / LASTING).exists() and not live_clients(root)
 
 
 def live_clients(root: Path) -> list[int]:
@@ -120,14 +125,13 @@ def stop_when_unused(root: Path, ready: Path, stop: Callable[[], None]) -> threa
     root = Path(root)
 
     def watch() -> None:
-        gone = threading.Event()
-        while not gone.wait(CHECK_SECONDS):
+        while True:
+            time.sleep(CHECK_SECONDS)
             with clients_lock(root):
-                if (root / LASTING).exists() or live_clients(root):
-                    continue
-                ready.unlink(missing_ok=True)
-            stop()
-            return
+                if unused(root):
+                    ready.unlink(missing_ok=True)
+                    break
+        stop()
 
     thread = threading.Thread(target=watch, name="hubkit-hub-lifetime", daemon=True)
     thread.start()

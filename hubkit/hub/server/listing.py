@@ -2,7 +2,7 @@
 commit per request.
 
 `ListingIndex` keeps, per repo type, one `Entry` per repo: its record, the main commit's id and its tags (card
-and files), with each field selection rendered to JSON bytes the first time it is asked for. Every write that changes a repo bumps the store's generation for its type
+and files), with its first few field selections kept rendered to JSON bytes. Every write that changes a repo bumps the store's generation for its type
 (`Store.bump_generation`, from whatever process wrote); a listing request reads that token (a few bytes) and
 only when it changed looks at the repos again, re-reading only those whose `repo.json` changed. The filtered,
 sorted rows of a query are kept too (a few recent queries, per generation), so that each page of a listing
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from .storage import Store
 
 
+RENDERED_PER_ENTRY = 4  # field selections kept rendered per repo (the client's few listing shapes)
+
+
 @dataclass
 class Entry:
     """One repo as listings see it: what filtering and sorting need, and each field selection's JSON once it
@@ -36,13 +39,16 @@ class Entry:
     rendered: dict[frozenset[str], bytes] = field(default_factory=dict)
 
     def render(self, fields: frozenset[str], store: Store) -> bytes:
-        """The repo-info object limited to `fields` (and the ids), as JSON bytes, rendered once."""
+        """The repo-info object limited to `fields` (and the ids), as JSON bytes: rendered once for each of the
+        first `RENDERED_PER_ENTRY` selections, every time for others (a client choosing a new `expand` per request
+        cannot grow the server's memory)."""
         out = self.rendered.get(fields)
         if out is None:
             from .repos import repo_json
 
-            info = repo_json(self.repo, store.get_commit(self.sha), set(fields))
-            out = self.rendered[fields] = render_json(info)
+            out = render_json(repo_json(self.repo, store.get_commit(self.sha), set(fields)))
+            if len(self.rendered) < RENDERED_PER_ENTRY:
+                self.rendered[fields] = out
         return out
 
 
@@ -64,12 +70,11 @@ class ListingIndex:
 
     def query(self, repo_type: str, key: Hashable, build: Callable[[list[Entry]], list[Entry]]) -> list[Entry]:
         """`build(entries)` (the rows a listing query selects, in order), computed once per `key` and generation:
-        the next pages of the same listing reuse it."""
-        entries = self.entries(repo_type)
-        full_key = (repo_type, self._by_type[repo_type][0], key)
+        the next pages of the same listing reuse it without touching the index."""
+        full_key = (repo_type, self._generation(repo_type), key)
         rows = self._queries.get(full_key)
         if rows is None:
-            rows = build(entries)
+            rows = build(self.entries(repo_type))
             with self._lock:
                 self._queries[full_key] = rows
                 while len(self._queries) > self.QUERIES:
@@ -78,9 +83,9 @@ class ListingIndex:
 
     def entries(self, repo_type: str) -> list[Entry]:
         """Every repo of `repo_type` (private ones too: the caller filters by who asks)."""
-        generation = self.store.generation(repo_type)
+        generation = self._generation(repo_type)
         known = self._by_type.get(repo_type)
-        if known is not None and known[0] == generation and generation:
+        if known is not None and known[0] == generation:
             return list(known[1].values())
         with self._lock:
             old = self._by_type.get(repo_type, ("", {}))[1]
@@ -96,6 +101,14 @@ class ListingIndex:
                 fresh[repo.id] = _entry(self.store, repo, sha)
             self._by_type[repo_type] = (generation, fresh)
             return list(fresh.values())
+
+    def _generation(self, repo_type: str) -> str:
+        """The store's generation for `repo_type`; a store written before generations existed gets its first."""
+        generation = self.store.generation(repo_type)
+        if not generation:
+            self.store.bump_generation(repo_type)
+            generation = self.store.generation(repo_type)
+        return generation
 
 
 def _entry(store: Store, repo: Repo, sha: str) -> Entry:

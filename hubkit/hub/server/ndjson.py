@@ -10,7 +10,6 @@ its end. Memory stays flat whatever the file size, and nothing is spooled or rea
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
@@ -124,8 +123,8 @@ class CommitReader:
         if item["key"] == "file":
             where = repr(_file_path(item, self._lineno))
             try:
-                data = base64.b64decode(item["value"].pop("content"), validate=True)
-            except (ValueError, KeyError, TypeError):
+                data = _b64decode(item["value"].pop("content"), validate=True)
+            except (binascii.Error, ValueError, KeyError, TypeError):
                 raise BadRequest(f"Invalid base64 content for {where}") from None
             blob = self.store.put_bytes(data)
         self.items.append((self._lineno, item, blob))

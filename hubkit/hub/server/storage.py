@@ -250,16 +250,14 @@ class Store:
     def git_oid(self, sha256: str) -> str:
         """The git blob oid (sha1) of a stored blob: recorded at upload for inline files, computed here (one read
         of the blob) and recorded on first need for streamed ones."""
-        meta = self.blob_meta(sha256) or {}
-        if meta.get("gitoid"):
-            return str(meta["gitoid"])
-        h = hashlib.sha1(b"blob %d\0" % int(meta.get("size", self.blob_path(sha256).stat().st_size)))
-        for chunk in self.read_blob(sha256):
-            h.update(chunk)
-        meta["gitoid"] = h.hexdigest()
-        meta.setdefault("size", self.blob_path(sha256).stat().st_size)
-        self._write_meta(sha256, meta)
-        return meta["gitoid"]
+        meta = self.blob_meta(sha256) or {"size": self.blob_path(sha256).stat().st_size}
+        if not meta.get("gitoid"):
+            h = hashlib.sha1(b"blob %d\0" % int(meta["size"]))
+            for chunk in self.read_blob(sha256):
+                h.update(chunk)
+            meta["gitoid"] = h.hexdigest()
+            self._write_meta(sha256, meta)
+        return str(meta["gitoid"])
 
     def read_blob(self, sha256: str, start: int = 0, end: int | None = None, chunk_size: int = 4 << 20) -> Iterator[bytes]:
         """Bytes [start, end) of a blob, in chunks."""
