@@ -345,7 +345,8 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
     layers = stage("layer diff", lambda: _layer_diff(base, models, out / "layerdiff", api))
 
     def analysis() -> str:
-        from .analysis.study import analyze, push_analysis
+        from .analysis.study import analyze
+        from .analysis.tables import push_analysis
         from .publish import load_results
 
         frame = load_results(results_repo, api=api)

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 R = TypeVar("R", bound="JsonRecord")
 
@@ -32,6 +32,16 @@ DATA_NAMESPACE = "hubkit-data"
 
 #: Libraries whose versions a run records (with Python's and hubkit's).
 VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub")
+
+
+class Progress(Protocol):
+    """How library code says what it is doing, the one way: `progress(message, done, total)`.
+
+    `done` and `total` count the steps of a long piece of work when they are known. Library code never prints:
+    the CLI renders these calls (`hubkit.cli.output.reporter`); other callers log them or pass None.
+    """
+
+    def __call__(self, message: str, done: int | None = None, total: int | None = None) -> None: ...
 
 
 def slug(text: str) -> str:

@@ -244,7 +244,7 @@ def add_to_table(result: PerplexityResult, path: str | Path) -> int:
            "bits_per_byte": result.bits_per_byte, "documents": result.documents, "tokens": result.tokens,
            "model_revision": result.model_revision, "data_revision": result.data_revision}
     if path.is_file():
-        from .study import read_table
+        from .tables import read_table
 
         table = read_table(path)
         missing = [c for c in ("base_model", "dataset", "mode") if c not in table.columns]

@@ -201,13 +201,14 @@ def _analyze(results: str | None, perplexity_table: Path | None, layers: Path | 
             return
     from ..analysis.conditions import parse_where
     from ..analysis.study import analyze as run
-    from ..analysis.study import load_results_table, push_analysis, read_table
+    from ..analysis.tables import load_results_table, push_analysis, read_table
+    from .output import reporter
 
     overrides = parse_where(where)
     analysis = run(load_results_table(results), output,
                    properties=read_table(perplexity_table) if perplexity_table else None,
                    layers=read_table(layers) if layers else None, where=overrides,
-                   include_format_failures=include_format_failures, progress=progress)
+                   include_format_failures=include_format_failures, progress=reporter(progress))
     for issue in analysis.checks:
         typer.echo(f"Data check: {issue.text()}", err=True)
     for s in analysis.sections:
@@ -280,7 +281,7 @@ def _model_space(models: list[str], loglik: bool, intrinsic_dim: bool, base: str
         elif layers is None:
             raise HubkitError("--intrinsic-dim needs --model (embeddings) or --layers (weight-change similarity)")
         if layers is not None:
-            from ..analysis.study import read_table
+            from ..analysis.tables import read_table
 
             sim = ms.weight_change_similarity(read_table(layers))
             sim.to_parquet(output / "weight_change_similarity.parquet", index=False)

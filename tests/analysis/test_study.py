@@ -14,7 +14,8 @@ from scipy import stats
 
 from hubkit.analysis import figures
 from hubkit.analysis.conditions import cluster_bootstrap_mean, parse_where
-from hubkit.analysis.study import analyze, bootstrap_corr
+from hubkit.analysis.stats import bootstrap_corr
+from hubkit.analysis.study import analyze
 from hubkit.errors import HubkitError
 from hubkit.importers import import_massive_sft_csv
 
@@ -309,7 +310,7 @@ def test_conditions_from_the_command_line(study, tmp_path):
                          (["tuning"], "expected KEY=VALUE")):
         with pytest.raises(HubkitError, match=message):
             parse_where(bad)
-    lora = analyze(study, tmp_path, where={"tuning": "lora"}, progress=False)
+    lora = analyze(study, tmp_path, where={"tuning": "lora"})
     synergy = lora.tables["synergy"]
     cells = _cells(study, tuning="lora", failures=True)
     assert synergy["runs"].sum() == cells.drop_duplicates(["run_id", "column"]).shape[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hubkit.hub.server import storage
+from hubkit.hub.server import records, storage
 from hubkit.hub.server.auth import Users
 
 from ..test_cli import _assert_one_line_error, hubkit
@@ -141,7 +141,7 @@ def test_the_commit_cache_is_bounded_by_bytes(tmp_path, monkeypatch):
     monkeypatch.setattr(storage, "COMMIT_CACHE_BYTES", 200_000)
     store = storage.Store(tmp_path / "hub", owner=True)
     store.create_repo("model", "alice/big")
-    ops = [storage.Operation("add", f"f{i:05d}.txt", storage.FileEntry("a" * 64, 1, "b" * 40, False))
+    ops = [records.Operation("add", f"f{i:05d}.txt", records.FileEntry("a" * 64, 1, "b" * 40, False))
            for i in range(2000)]  # a tree of 2,000 files: ~200 KB of commit JSON
     for n in range(20):
         store.commit("model", "alice/big", "main", ops[: 100 * (n + 1)], title=f"c{n}", author="alice")

@@ -498,7 +498,8 @@ def test_analysis_tables_add_gain_plots(hub, results, tmp_path):
 
 def test_the_plots_tab_shows_the_pushed_analyses(hub, tmp_path):
     """`hubkit analyze --push` → the Space's Plots tab lists each analysis with its figures, condition and n."""
-    from hubkit.analysis.study import analyze, push_analysis
+    from hubkit.analysis.study import analyze
+    from hubkit.analysis.tables import push_analysis
 
     study = import_massive_sft_csv(STUDY_CSV)
     repo = "alice/lb-analyses"
