@@ -11,6 +11,9 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
+import importlib.util
 import json
 import signal
 import sys
@@ -20,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .errors import HubkitError
@@ -29,7 +33,11 @@ if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
 SPACE_DIR = resource_dir("leaderboard")
-SPACE_FILES = ("app.py", "leaderboard.py", "benchmarks.json", "requirements.txt", "README.md")
+SPACE_FILES = ("app.py", "board/__init__.py", "board/schema.py", "board/loading.py", "board/model.py", "board/plots.py",
+               "benchmarks.json", "requirements.txt", "README.md")
+#: The private package name the Space's folder is imported under in hubkit: never `app` or `board`, so that another
+#: module of those common names, imported before or after, neither takes its place nor is shadowed.
+SPACE_PACKAGE = "_hubkit_space_leaderboard"
 
 
 def benchmarks_json() -> str:
@@ -41,19 +49,23 @@ def benchmarks_json() -> str:
     return json.dumps(table, indent=1, ensure_ascii=False) + "\n"
 
 
-def _space_path() -> None:
-    """Put the Space's folder on `sys.path`, so that its `leaderboard` (and `app`) modules import."""
+def space_module(name: str = "board") -> ModuleType:
+    """The Space's module `name` (`board`, its data side, or `app`, its page), imported by file path under the
+    private package `SPACE_PACKAGE` (nothing is put on `sys.path`).
+
+    Raises:
+        HubkitError: the Space's files are not beside this hubkit.
+
+    Example:
+        >>> Board = space_module().Board
+    """
     if not (SPACE_DIR / "app.py").is_file():
-        raise HubkitError(f"the leaderboard app is not beside this hubkit ({SPACE_DIR} missing)")
-    if str(SPACE_DIR) not in sys.path:
-        sys.path.insert(0, str(SPACE_DIR))
-
-
-def _app_module():
-    _space_path()
-    import app  # the Space's own module (imports gradio: seconds)
-
-    return app
+        raise HubkitError(f"the leaderboard app is not beside this hubkit ({SPACE_DIR.name}/app.py missing)")
+    if SPACE_PACKAGE not in sys.modules:
+        spec = importlib.machinery.ModuleSpec(SPACE_PACKAGE, None, is_package=True)
+        spec.submodule_search_locations = [str(SPACE_DIR)]
+        sys.modules[SPACE_PACKAGE] = importlib.util.module_from_spec(spec)
+    return importlib.import_module(f"{SPACE_PACKAGE}.{name}")  # `app` imports gradio: seconds
 
 
 def load_board(results_repo: str):
@@ -67,8 +79,9 @@ def load_board(results_repo: str):
 
     endpoint = ensure_endpoint()
     require_reachable(endpoint)
-    _space_path()
-    from leaderboard import Board, load_analysis, load_data_checks, load_results, load_study_analyses
+    board = space_module()
+    Board, load_analysis, load_data_checks = board.Board, board.load_analysis, board.load_data_checks
+    load_results, load_study_analyses = board.load_results, board.load_study_analyses
 
     with hub_errors(f"results dataset {results_repo}", endpoint=endpoint):
         frame = load_results(results_repo, endpoint=endpoint)
@@ -83,7 +96,7 @@ def load_board(results_repo: str):
 def build_app(results_repo: str):
     """The Gradio Blocks of the leaderboard over `results_repo`."""
     board = load_board(results_repo)  # a missing dataset or Hub is said before gradio is imported
-    return _app_module().build(board, results_repo)
+    return space_module("app").build(board, results_repo)
 
 
 @contextmanager
@@ -108,7 +121,7 @@ def serving(demo: Any, host: str = "127.0.0.1", port: int | None = None, quiet: 
         ...     wait_until_interrupted()
     """
     before = set(threading.enumerate())
-    demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet, css=_app_module().CSS)
+    demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet, css=space_module("app").CSS)
     try:
         yield f"http://{host}:{demo.server_port}/"
     finally:
@@ -148,6 +161,7 @@ def deploy_space(repo_id: str, results_repo: str, private: bool = False, api: Hf
             text = benchmarks_json() if name == "benchmarks.json" else (SPACE_DIR / name).read_text(encoding="utf-8")
             if name == "README.md":
                 text = text.replace("tags:\n", f"datasets:\n  - {results_repo}\ntags:\n", 1)
+            (Path(tmp) / name).parent.mkdir(exist_ok=True)
             (Path(tmp) / name).write_text(text, encoding="utf-8")
         (Path(tmp) / "settings.json").write_text(json.dumps({"results_repo": results_repo}, indent=2) + "\n")
         with hub_errors(f"cannot deploy the Space {repo_id}", endpoint=api.endpoint):

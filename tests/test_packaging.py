@@ -19,12 +19,12 @@ import hubkit, hubkit.cards as cards, hubkit.quickstart as quickstart, hubkit.sp
 site = Path(hubkit.__file__).resolve().parent
 assert str(site).startswith(sys.argv[1]), f"not imported from the venv's wheel: {site}"
 for folder, wanted in ((cards.TEMPLATES, "sft_model.md"), (space.SPACE_DIR, "app.py"),
-                       (space.SPACE_DIR, "leaderboard.py"), (space.SPACE_DIR, "benchmarks.json"),
+                       (space.SPACE_DIR / "board", "plots.py"), (space.SPACE_DIR, "benchmarks.json"),
                        (quickstart.RECIPE.parent, "quickstart.yaml")):
     assert (Path(folder) / wanted).is_file(), (folder, wanted)
     assert str(folder).startswith(str(site)), folder
-space._space_path()
-import leaderboard  # the Space's module, from the wheel
+board = space.space_module()  # the Space's data side, from the wheel
+assert str(Path(board.__file__).resolve()).startswith(str(site)), board.__file__
 import hubkit.benchmarks as registry  # every benchmark record ships, and the metric catalogue
 assert str(registry.HERE).startswith(str(site)) and len(registry.BENCHMARKS) == int(sys.argv[2]), registry.BENCHMARKS
 assert "acc" in registry.CATALOGUE

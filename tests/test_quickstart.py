@@ -113,7 +113,7 @@ def test_the_hub_holds_repos_cards_results_and_analysis(first, hub_api):
         assert "(subset)" in card.text and all("subset" in r.metric_name for r in card.data.eval_results)
 
     space = hub_api.space_info("hubkit/quickstart-leaderboard")
-    assert space.sdk == "gradio" and {"app.py", "leaderboard.py", "settings.json"} <= {s.rfilename for s in space.siblings}
+    assert space.sdk == "gradio" and {"app.py", "board/plots.py", "settings.json"} <= {s.rfilename for s in space.siblings}
 
     repo = "hubkit/quickstart-results"
     files = set(hub_api.list_repo_files(repo, repo_type="dataset"))

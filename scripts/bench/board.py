@@ -77,7 +77,9 @@ def same_scores(path: Path, page) -> bool:
 
 
 def space(path: Path):
-    from leaderboard import Board, read_table
+    from hubkit.space import space_module
+
+    Board, read_table = space_module().Board, space_module().read_table
 
     return Board(read_table(path)).page()
 

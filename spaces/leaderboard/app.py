@@ -6,29 +6,17 @@ is `HF_ENDPOINT`, else huggingface.co), or locally with `hubkit leaderboard serv
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
+from types import SimpleNamespace
 
 import gradio as gr
 import pandas as pd
 
-from leaderboard import (
-    AXES,
-    AXIS_TITLES,
-    BENCHMARKS,
-    DEFAULT_COLUMNS,
-    GROUPS,
-    MAP_COLOURS,
-    OPTIONAL_COLUMNS,
-    SCALE_TITLES,
-    SHOT_SETTINGS,
-    Board,
-    load_analysis,
-    load_data_checks,
-    load_results,
-    load_study_analyses,
-    settings,
-)
+# the Space's data side: imported by hubkit (`hubkit.space.space_module`) under a private package name, or run as a
+# Space (`python app.py` in this folder)
+lb = importlib.import_module(".board", __package__) if __package__ else importlib.import_module("board")
 
 ABOUT = """
 ## About
@@ -73,8 +61,8 @@ the command that reproduces it.
 
 | benchmark | group | metric | scale | the study's shots |
 | --- | --- | --- | --- | --- |
-""" + "\n".join(f"| {b['title']} | {b['group']} | {b['metric']} | {SCALE_TITLES.get(b.get('scale'), b.get('scale'))} | "
-                f"{'none (judged)' if b.get('n_shot') is None else b['n_shot']} |" for b in BENCHMARKS.values())
+""" + "\n".join(f"| {b['title']} | {b['group']} | {b['metric']} | {lb.SCALE_TITLES.get(b.get('scale'), b.get('scale'))} | "
+                f"{'none (judged)' if b.get('n_shot') is None else b['n_shot']} |" for b in lb.BENCHMARKS.values())
 
 
 #: The model column stays in view while the table scrolls sideways, and the table's own per-page sort and filter
@@ -98,15 +86,12 @@ CSS = """
 """
 
 
-def build(board: Board, source: str) -> gr.Blocks:
+def build(board: lb.Board, source: str) -> gr.Blocks:
     """The app for one loaded results table.
 
     Every update of the table sends one page (`PAGE_SIZE` rows), sorted on the server over every matching model;
     clicking a row shows that model's details, from which it can be added to Compare.
     """
-    default_base, default_bench = board.plot_defaults()
-    bases = board.choices("base_model")
-    opening = board.default_groups()  # at the board's default shot setting
     # Only the component types the table needs are on the page (each type is scripts the browser loads before
     # the first row): choices are dropdowns, the page number a textbox, no state components.
     with gr.Blocks(title="hubkit leaderboard") as demo:
@@ -115,153 +100,178 @@ def build(board: Board, source: str) -> gr.Blocks:
         if board.checks:
             gr.Markdown(board.checks_note(), elem_id="data-checks")
         with gr.Tab("Leaderboard", id="table"):
-            with gr.Row():
-                search = gr.Textbox(label="Search", placeholder="model, dataset, base model …", elem_id="search",
-                                    scale=3)
-                value = gr.Dropdown(["score", "gain"], value="score", label="Show", elem_id="value", scale=1)
-                sort = gr.Dropdown(board.sort_choices(), value="average", label="Sort all models by",
-                                   elem_id="sort", scale=2)
-                descending = gr.Checkbox(True, label="Highest first", elem_id="descending", scale=1)
-            with gr.Row():
-                filters = [gr.Dropdown(board.choices(axis), multiselect=True, label=AXIS_TITLES[axis],
-                                       elem_id=f"filter-{axis}") for axis in AXES]
-            with gr.Row():
-                groups = gr.Dropdown([g for g in GROUPS if any(board.column_group[c] == g for c in board.columns)],
-                                     value=opening, multiselect=True, label="Benchmarks (none: every group)",
-                                     elem_id="groups", scale=2)
-                shots = gr.Dropdown([(title, key) for key, title in SHOT_SETTINGS.items()], value=board.default_shots,
-                                    label="Shots (one score per benchmark)", elem_id="shots", scale=1)
-                columns = gr.Dropdown(OPTIONAL_COLUMNS, value=DEFAULT_COLUMNS, multiselect=True,
-                                      label="More columns", elem_id="columns", scale=3)
-                full_only = gr.Checkbox(True, label="Average full-benchmark scores only (subset scores are "
-                                        "shown, not ranked)", elem_id="full-only", scale=2)
-            first = board.page(groups=opening, shots=board.default_shots)  # in the page itself: no round trip first
-            with gr.Row(equal_height=True):
-                count = gr.Markdown(f"{first.total:,} models", elem_id="count")
-                where = gr.Markdown(_page_info(first, "average", True, True, opening, board.default_shots),
-                                    elem_id="page-info")
-                prev = gr.Button("◀", elem_id="prev", size="sm", scale=0, min_width=40)
-                number = gr.Textbox("1", show_label=False, elem_id="page", scale=0, min_width=70, max_lines=1)
-                after = gr.Button("▶", elem_id="next", size="sm", scale=0, min_width=40)
-            table = gr.Dataframe(interactive=False, wrap=False, elem_id="table", show_search="none",
-                                 pinned_columns=2, **_table_settings(first.frame))
-            chosen = gr.Textbox("", visible=False, elem_id="chosen")  # the run id of the row clicked last
-            add = gr.Button("Add this model to Compare", elem_id="add-compare", size="sm")
-            details = gr.Markdown("Click a row of the table to see that model here.", elem_id="details")
-            profile = gr.Plot(label="Weight change by depth", visible=False, elem_id="details-profile")
-            with gr.Row():
-                export = gr.Button("Export CSV (every matching model)", elem_id="export")
-                exported = gr.DownloadButton("Download the CSV", visible=False, elem_id="exported")
+            ui = _table_tab(board)
         with gr.Tab("Compare", id="compare"):
             gr.Markdown("Add models from the table (click a row, then *Add this model to Compare*).")
-            picked = gr.Dropdown([], value=[], multiselect=True, label="Models to compare", elem_id="compare-models")
-            compare_value = gr.Dropdown(["score", "gain"], value="score", label="Show", elem_id="compare-value")
-            compared = gr.Dataframe(interactive=False, elem_id="compared")
+            ui.picked = gr.Dropdown([], value=[], multiselect=True, label="Models to compare", elem_id="compare-models")
+            ui.compare_value = gr.Dropdown(["score", "gain"], value="score", label="Show", elem_id="compare-value")
+            ui.compared = gr.Dataframe(interactive=False, elem_id="compared")
         with gr.Tab("Plots", id="plots") as plots_tab:
-            if board.analyses:
-                gr.Markdown("### The study's analyses\nComputed by `hubkit analyze` on stated conditions and pushed "
-                            "to the results dataset's `analysis/`; each says what it rests on.")
-                titles = board.analysis_titles()
-                study_pick = gr.Dropdown(titles, value=titles[0], label="Analysis", elem_id="analysis-pick")
-                study_about = gr.Markdown(elem_id="analysis-about")
-                study_figures = gr.Gallery(label="Figures", columns=1, height="auto", elem_id="analysis-figures",
-                                           allow_preview=True)
-            gr.Markdown("### Explore one base model\nThe heatmap pools every run of the chosen base model (its title "
-                        "says over what); the curves hold the data size and schedule fixed, one line per dataset.")
-            base = gr.Dropdown(bases, value=default_base, label="Base model", elem_id="plot-base")
-            heat = gr.Plot(label="Synergy: mean gain, training data × benchmark")
-            sizes, schedules = board.curve_choices(default_base, default_bench) if default_base else ([], [])
-            size0, schedule0 = board.curve_condition(default_base, default_bench) if default_base else (None, None)
-            with gr.Row():
-                bench = gr.Dropdown(board.columns, value=default_bench, label="Benchmark", elem_id="plot-bench")
-                curve_size = gr.Dropdown(sizes, value=size0, label="Data size", elem_id="plot-size")
-                curve_schedule = gr.Dropdown(schedules, value=schedule0, label="Schedule", elem_id="plot-schedule")
-            curve = gr.Plot(label="Score vs epochs", elem_id="plot-curve")
-            ppl_plot = gr.Plot(label="Gain vs training-data perplexity under the base", visible="perplexity" in board.analysis)
-            layer_plot = gr.Plot(label="Gain vs mid-layer weight change", visible="layerdiff" in board.analysis)
-            if "loglik_map" in board.analysis:
-                gr.Markdown("### Model map\nEach model by its log-likelihoods on a fixed probe set of benchmark "
-                            "questions (`hubkit analyze --loglik`): models that believe alike sit together.")
-                map_colour = gr.Dropdown(list(MAP_COLOURS), value="family", label="Colour by", elem_id="map-colour")
-                model_map = gr.Plot(label="Model map", elem_id="model-map")
+            plots = _plots_tab(board)
+            plots.tab = plots_tab
         with gr.Tab("About", id="about"):
             gr.Markdown(ABOUT)
-
-        def query(text, values, chosen_groups, setting, full, order, high, extra, *axis_values) -> dict:
-            return {"search": text, "filters": dict(zip(AXES, axis_values)), "groups": chosen_groups, "value": values,
-                    "shots": setting if setting in SHOT_SETTINGS else board.default_shots, "full_only": full,
-                    "sort": order or "average", "descending": bool(high), "columns": extra or []}
-
-        def show(page_number, *args):
-            q = query(*args)
-            page = board.page(number=_page_number(page_number), **q)
-            return (gr.Dataframe(**_table_settings(page.frame)), f"{page.total:,} models",
-                    _page_info(page, q["sort"], q["descending"], q["full_only"], q["groups"], q["shots"]),
-                    str(page.number))
-
-        inputs = [search, value, groups, shots, full_only, sort, descending, columns, *filters]
-        outputs = [table, count, where, number]
-        # a new view starts at page 1 and hides a CSV prepared from the previous one (one listener for every control)
-        _on([component.change for component in inputs], lambda *a: (*show(1, *a), gr.DownloadButton(visible=False)),
-            inputs, [*outputs, exported], show_progress="hidden")
-        _on(number.submit, show, [number, *inputs], outputs, show_progress="hidden")
-        _on(prev.click, lambda n, *a: show(_page_number(n) - 1, *a), [number, *inputs], outputs,
-            show_progress="hidden")
-        _on(after.click, lambda n, *a: show(_page_number(n) + 1, *a), [number, *inputs], outputs,
-            show_progress="hidden")
-
-        def pick(evt: gr.SelectData):
-            # the model column holds the run id; one the board does not know shows as not found
-            row = evt.row_value if isinstance(evt.row_value, list) else []
-            model = row[1] if len(row) > 1 else None  # (rank, model, …)
-            run_id = model if isinstance(model, str) and model in board.meta.index else ""
-            figure = board.layer_profile(run_id) if run_id else None
-            text = board.details(run_id, card_summary=board.card_summary(run_id)) if run_id else board.details("")
-            return text, gr.update(value=figure, visible=figure is not None), run_id
-
-        _on(table.select, pick, None, [details, profile, chosen], show_progress="hidden")
-
-        def add_to_compare(run_id: str, current: list[str] | None):
-            # both come from the browser: only models of the board are kept
-            ids = [r for r in dict.fromkeys([*(current or []), run_id]) if isinstance(r, str) and r in board.meta.index]
-            return gr.update(choices=ids, value=ids)
-
-        _on(add.click, add_to_compare, [chosen, picked], picked)
-
-        def export_view(*args):
-            view = board.view(**{**query(*args), "columns": None})
-            return gr.DownloadButton(f"Download the CSV ({len(view):,} models)", value=board.export(view),
-                                     visible=True)
-
-        _on(export.click, export_view, inputs, exported)
-        _on([picked.change, compare_value.change], lambda ids, shown: board.compare(ids or [], shown),
-            [picked, compare_value], compared)
-
-        def choose_base(name):
-            column = board.curve_column(name) if name else None
-            return (board.heatmap(name), *_curve_controls(board, name, column))
-
-        def choose_bench(name, column):
-            return _curve_controls(board, name, column)[1:]
-
-        # the plots are drawn when their tab opens (not with the page: the table comes first), then on change
-        _on(base.input, choose_base, base, [heat, bench, curve_size, curve_schedule, curve])
-        _on(bench.input, choose_bench, [base, bench], [curve_size, curve_schedule, curve])
-        _on(plots_tab.select, board.heatmap, base, heat)
-        _on([curve_size.input, curve_schedule.input, plots_tab.select], board.epoch_curves,
-            [base, bench, curve_size, curve_schedule], curve)
-        if board.analyses:
-            _on([study_pick.input, plots_tab.select], board.analysis_view, study_pick, [study_figures, study_about])
-        if "loglik_map" in board.analysis:
-            _on([map_colour.change, plots_tab.select], board.model_map, map_colour, model_map)
-        if "perplexity" in board.analysis:
-            ppl = lambda c: board.scatter(board.gain_vs_perplexity(c), "perplexity", f"{c}: gain vs perplexity")  # noqa: E731
-            _on([bench.change, plots_tab.select], ppl, bench, ppl_plot)
-        if "layerdiff" in board.analysis:
-            layer = lambda c: board.scatter(board.gain_vs_layer_change(c), "rel_change",  # noqa: E731
-                                            f"{c}: gain vs mid-layer change")
-            _on([bench.change, plots_tab.select], layer, bench, layer_plot)
+        _wire_table(board, ui)
+        _wire_plots(board, plots)
     return demo
+
+
+def _table_tab(board: lb.Board) -> SimpleNamespace:
+    """The Leaderboard tab's controls, first page and details panel (returned by name, for `_wire_table`)."""
+    ui = SimpleNamespace()
+    opening = board.default_groups()  # at the board's default shot setting
+    with gr.Row():
+        ui.search = gr.Textbox(label="Search", placeholder="model, dataset, base model …", elem_id="search", scale=3)
+        ui.value = gr.Dropdown(["score", "gain"], value="score", label="Show", elem_id="value", scale=1)
+        ui.sort = gr.Dropdown(board.sort_choices(), value="average", label="Sort all models by", elem_id="sort",
+                              scale=2)
+        ui.descending = gr.Checkbox(True, label="Highest first", elem_id="descending", scale=1)
+    with gr.Row():
+        ui.filters = [gr.Dropdown(board.choices(axis), multiselect=True, label=lb.AXIS_TITLES[axis],
+                                  elem_id=f"filter-{axis}") for axis in lb.AXES]
+    with gr.Row():
+        ui.groups = gr.Dropdown([g for g in lb.GROUPS if any(board.column_group[c] == g for c in board.columns)],
+                                value=opening, multiselect=True, label="Benchmarks (none: every group)",
+                                elem_id="groups", scale=2)
+        ui.shots = gr.Dropdown([(title, key) for key, title in lb.SHOT_SETTINGS.items()], value=board.default_shots,
+                               label="Shots (one score per benchmark)", elem_id="shots", scale=1)
+        ui.columns = gr.Dropdown(lb.OPTIONAL_COLUMNS, value=lb.DEFAULT_COLUMNS, multiselect=True,
+                                 label="More columns", elem_id="columns", scale=3)
+        ui.full_only = gr.Checkbox(True, label="Average full-benchmark scores only (subset scores are "
+                                   "shown, not ranked)", elem_id="full-only", scale=2)
+    first = board.page(groups=opening, shots=board.default_shots)  # in the page itself: no round trip first
+    with gr.Row(equal_height=True):
+        ui.count = gr.Markdown(f"{first.total:,} models", elem_id="count")
+        ui.where = gr.Markdown(_page_info(first, "average", True, True, opening, board.default_shots),
+                               elem_id="page-info")
+        ui.prev = gr.Button("◀", elem_id="prev", size="sm", scale=0, min_width=40)
+        ui.number = gr.Textbox("1", show_label=False, elem_id="page", scale=0, min_width=70, max_lines=1)
+        ui.after = gr.Button("▶", elem_id="next", size="sm", scale=0, min_width=40)
+    ui.table = gr.Dataframe(interactive=False, wrap=False, elem_id="table", show_search="none",
+                            pinned_columns=2, **_table_settings(first.frame))
+    ui.chosen = gr.Textbox("", visible=False, elem_id="chosen")  # the run id of the row clicked last
+    ui.add = gr.Button("Add this model to Compare", elem_id="add-compare", size="sm")
+    ui.details = gr.Markdown("Click a row of the table to see that model here.", elem_id="details")
+    ui.profile = gr.Plot(label="Weight change by depth", visible=False, elem_id="details-profile")
+    with gr.Row():
+        ui.export = gr.Button("Export CSV (every matching model)", elem_id="export")
+        ui.exported = gr.DownloadButton("Download the CSV", visible=False, elem_id="exported")
+    return ui
+
+
+def _plots_tab(board: lb.Board) -> SimpleNamespace:
+    """The Plots tab: the study's analyses, one base model's heatmap and curves, the scatters and the model map."""
+    ui = SimpleNamespace()
+    default_base, default_bench = board.plot_defaults()
+    if board.analyses:
+        gr.Markdown("### The study's analyses\nComputed by `hubkit analyze` on stated conditions and pushed "
+                    "to the results dataset's `analysis/`; each says what it rests on.")
+        titles = board.analysis_titles()
+        ui.study_pick = gr.Dropdown(titles, value=titles[0], label="Analysis", elem_id="analysis-pick")
+        ui.study_about = gr.Markdown(elem_id="analysis-about")
+        ui.study_figures = gr.Gallery(label="Figures", columns=1, height="auto", elem_id="analysis-figures",
+                                      allow_preview=True)
+    gr.Markdown("### Explore one base model\nThe heatmap pools every run of the chosen base model (its title "
+                "says over what); the curves hold the data size and schedule fixed, one line per dataset.")
+    ui.base = gr.Dropdown(board.choices("base_model"), value=default_base, label="Base model", elem_id="plot-base")
+    ui.heat = gr.Plot(label="Synergy: mean gain, training data × benchmark")
+    sizes, schedules = board.curve_choices(default_base, default_bench) if default_base else ([], [])
+    size0, schedule0 = board.curve_condition(default_base, default_bench) if default_base else (None, None)
+    with gr.Row():
+        ui.bench = gr.Dropdown(board.columns, value=default_bench, label="Benchmark", elem_id="plot-bench")
+        ui.curve_size = gr.Dropdown(sizes, value=size0, label="Data size", elem_id="plot-size")
+        ui.curve_schedule = gr.Dropdown(schedules, value=schedule0, label="Schedule", elem_id="plot-schedule")
+    ui.curve = gr.Plot(label="Score vs epochs", elem_id="plot-curve")
+    ui.ppl_plot = gr.Plot(label="Gain vs training-data perplexity under the base", visible="perplexity" in board.analysis)
+    ui.layer_plot = gr.Plot(label="Gain vs mid-layer weight change", visible="layerdiff" in board.analysis)
+    if "loglik_map" in board.analysis:
+        gr.Markdown("### Model map\nEach model by its log-likelihoods on a fixed probe set of benchmark "
+                    "questions (`hubkit analyze --loglik`): models that believe alike sit together.")
+        ui.map_colour = gr.Dropdown(list(lb.MAP_COLOURS), value="family", label="Colour by", elem_id="map-colour")
+        ui.model_map = gr.Plot(label="Model map", elem_id="model-map")
+    return ui
+
+
+def _wire_table(board: lb.Board, ui: SimpleNamespace) -> None:
+    """The Leaderboard and Compare tabs' listeners: pages, row details, Compare, CSV export."""
+
+    def query(text, values, chosen_groups, setting, full, order, high, extra, *axis_values) -> dict:
+        return {"search": text, "filters": dict(zip(lb.AXES, axis_values)), "groups": chosen_groups, "value": values,
+                "shots": setting if setting in lb.SHOT_SETTINGS else board.default_shots, "full_only": full,
+                "sort": order or "average", "descending": bool(high), "columns": extra or []}
+
+    def show(page_number, *args):
+        q = query(*args)
+        page = board.page(number=_page_number(page_number), **q)
+        return (gr.Dataframe(**_table_settings(page.frame)), f"{page.total:,} models",
+                _page_info(page, q["sort"], q["descending"], q["full_only"], q["groups"], q["shots"]),
+                str(page.number))
+
+    inputs = [ui.search, ui.value, ui.groups, ui.shots, ui.full_only, ui.sort, ui.descending, ui.columns, *ui.filters]
+    outputs = [ui.table, ui.count, ui.where, ui.number]
+    # a new view starts at page 1 and hides a CSV prepared from the previous one (one listener for every control)
+    _on([component.change for component in inputs], lambda *a: (*show(1, *a), gr.DownloadButton(visible=False)),
+        inputs, [*outputs, ui.exported], show_progress="hidden")
+    _on(ui.number.submit, show, [ui.number, *inputs], outputs, show_progress="hidden")
+    _on(ui.prev.click, lambda n, *a: show(_page_number(n) - 1, *a), [ui.number, *inputs], outputs,
+        show_progress="hidden")
+    _on(ui.after.click, lambda n, *a: show(_page_number(n) + 1, *a), [ui.number, *inputs], outputs,
+        show_progress="hidden")
+
+    def pick(evt: gr.SelectData):
+        # the model column holds the run id; one the board does not know shows as not found
+        row = evt.row_value if isinstance(evt.row_value, list) else []
+        model = row[1] if len(row) > 1 else None  # (rank, model, …)
+        run_id = model if isinstance(model, str) and model in board.meta.index else ""
+        figure = board.layer_profile(run_id) if run_id else None
+        text = board.details(run_id, card_summary=board.card_summary(run_id)) if run_id else board.details("")
+        return text, gr.update(value=figure, visible=figure is not None), run_id
+
+    _on(ui.table.select, pick, None, [ui.details, ui.profile, ui.chosen], show_progress="hidden")
+
+    def add_to_compare(run_id: str, current: list[str] | None):
+        # both come from the browser: only models of the board are kept
+        ids = [r for r in dict.fromkeys([*(current or []), run_id]) if isinstance(r, str) and r in board.meta.index]
+        return gr.update(choices=ids, value=ids)
+
+    _on(ui.add.click, add_to_compare, [ui.chosen, ui.picked], ui.picked)
+
+    def export_view(*args):
+        view = board.view(**{**query(*args), "columns": None})
+        return gr.DownloadButton(f"Download the CSV ({len(view):,} models)", value=board.export(view), visible=True)
+
+    _on(ui.export.click, export_view, inputs, ui.exported)
+    _on([ui.picked.change, ui.compare_value.change], lambda ids, shown: board.compare(ids or [], shown),
+        [ui.picked, ui.compare_value], ui.compared)
+
+
+def _wire_plots(board: lb.Board, ui: SimpleNamespace) -> None:
+    """The Plots tab's listeners: drawn when the tab opens (the table comes first), then on change."""
+
+    def choose_base(name):
+        column = board.curve_column(name) if name else None
+        return (board.heatmap(name), *_curve_controls(board, name, column))
+
+    def choose_bench(name, column):
+        return _curve_controls(board, name, column)[1:]
+
+    _on(ui.base.input, choose_base, ui.base, [ui.heat, ui.bench, ui.curve_size, ui.curve_schedule, ui.curve])
+    _on(ui.bench.input, choose_bench, [ui.base, ui.bench], [ui.curve_size, ui.curve_schedule, ui.curve])
+    _on(ui.tab.select, board.heatmap, ui.base, ui.heat)
+    _on([ui.curve_size.input, ui.curve_schedule.input, ui.tab.select], board.epoch_curves,
+        [ui.base, ui.bench, ui.curve_size, ui.curve_schedule], ui.curve)
+    if board.analyses:
+        _on([ui.study_pick.input, ui.tab.select], board.analysis_view, ui.study_pick,
+            [ui.study_figures, ui.study_about])
+    if "loglik_map" in board.analysis:
+        _on([ui.map_colour.change, ui.tab.select], board.model_map, ui.map_colour, ui.model_map)
+    if "perplexity" in board.analysis:
+        ppl = lambda c: board.scatter(board.gain_vs_perplexity(c), "perplexity", f"{c}: gain vs perplexity")  # noqa: E731
+        _on([ui.bench.change, ui.tab.select], ppl, ui.bench, ui.ppl_plot)
+    if "layerdiff" in board.analysis:
+        layer = lambda c: board.scatter(board.gain_vs_layer_change(c), "rel_change",  # noqa: E731
+                                        f"{c}: gain vs mid-layer change")
+        _on([ui.bench.change, ui.tab.select], layer, ui.bench, ui.layer_plot)
 
 
 def _on(triggers, fn, inputs, outputs, **kwargs) -> None:
@@ -270,7 +280,7 @@ def _on(triggers, fn, inputs, outputs, **kwargs) -> None:
     gr.on(triggers, fn, inputs, outputs, api_visibility="private", **kwargs)
 
 
-def _curve_controls(board: Board, base: str | None, column: str | None):
+def _curve_controls(board: lb.Board, base: str | None, column: str | None):
     """The benchmark, data size and schedule controls for a base model and column, and the curves they give."""
     if not base or not column:
         return gr.update(value=column), gr.update(choices=[], value=None), gr.update(choices=[], value=None), None
@@ -311,19 +321,19 @@ def _page_info(page, sort: str | None, descending: bool, full_only: bool, groups
     return (f"page {page.number:,} of {page.pages:,} · sorted by {sort or 'average'} "
             f"({'highest' if descending else 'lowest'} first) over every match · average of the "
             f"{'full-benchmark ' if full_only else ''}percent-scale headline scores of the {shown}, each once, at "
-            f"{SHOT_SETTINGS[shots]} · {page.complete:,} models have all {page.required} and are ranked; the rest "
+            f"{lb.SHOT_SETTINGS[shots]} · {page.complete:,} models have all {page.required} and are ranked; the rest "
             "are incomplete, listed after them without a rank")
 
 
 def main() -> gr.Blocks:
-    config = settings()
+    config = lb.settings()
     repo = config.get("results_repo")
     if not repo:
         raise SystemExit("set HUBKIT_RESULTS_REPO (or settings.json) to the results dataset to show")
     started = time.perf_counter()
     endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
-    board = Board(load_results(repo), endpoint=endpoint, analysis=load_analysis(repo),
-                  analyses=load_study_analyses(repo), checks=load_data_checks(repo))
+    board = lb.Board(lb.load_results(repo), endpoint=endpoint, analysis=lb.load_analysis(repo),
+                     analyses=lb.load_study_analyses(repo), checks=lb.load_data_checks(repo))
     print(f"loaded {len(board.meta):,} models from {repo} in {time.perf_counter() - started:.2f} s", flush=True)
     return build(board, repo)
 

@@ -398,10 +398,9 @@ def test_cli_pushes_analyses_the_leaderboard_shows(hub, inputs, tmp_path):
 
 def test_the_leaderboard_ignores_hostile_analysis_entries(hub, tmp_path):
     from hubkit.hub import push_folder
-    from hubkit.space import _space_path
+    from hubkit.space import space_module
 
-    _space_path()
-    from leaderboard import Board, load_study_analyses
+    Board, load_study_analyses = space_module().Board, space_module().load_study_analyses
 
     folder = tmp_path / "up" / "analysis"
     folder.mkdir(parents=True)

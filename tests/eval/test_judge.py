@@ -123,15 +123,15 @@ def test_scores_follow_the_published_protocols_exactly(hub, seeded_judged, tiny_
     # the rows flow on like any other benchmark's: card provenance, `.eval_results/`, the leaderboard's details
     from hubkit.cards import eval_results_files, measured
     from hubkit.results import rows_frame
-    from hubkit.space import _space_path
 
     line = measured(rows["mt_bench"])
     assert "grade from 1 to 10 (LLM judge)" in line and "judged by scripted/judge-1 (fp_scripted_1" in line
     files = eval_results_files(list(rows.values()), "alice/tiny", include_subsets=True)
     assert "judged by scripted/judge-1" in files[".eval_results/mt_bench-judge_score.yaml"]
     assert eval_results_files(list(rows.values()), "alice/tiny") == {}  # subsets stay out by default
-    _space_path()
-    from leaderboard import Board
+    from hubkit.space import space_module
+
+    Board = space_module().Board
 
     board = Board(rows_frame(list(rows.values())))
     details = board.details("tiny")

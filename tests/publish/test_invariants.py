@@ -214,10 +214,10 @@ def test_the_open_llm_leaderboard_v2_layout_keeps_its_six_benchmarks(tmp_path):
 
 
 def test_acc_and_acc_norm_never_share_a_column_or_an_average(monkeypatch):
-    from hubkit.space import SPACE_DIR
 
-    monkeypatch.syspath_prepend(str(SPACE_DIR))
-    from leaderboard import Board, column_label
+    from hubkit.space import space_module
+
+    Board, column_label = space_module().Board, space_module().column_label
 
     rows = [{**_row("ours", "hellaswag", "acc_norm", 80.0, shots=10, source="hubkit"), "headline": False},
             {**_row("ours", "hellaswag", "acc", 60.0, shots=10, source="hubkit"), "headline": True},
@@ -237,10 +237,10 @@ def test_acc_and_acc_norm_never_share_a_column_or_an_average(monkeypatch):
 def test_the_study_view_never_ranks_an_incomplete_model_above_a_complete_one(monkeypatch):
     """On the study's 1,027 models: every model missing one of the view's benchmarks comes after every model that
     has them all, ranks are 1..n over the complete ones by average, and the count is shown."""
-    from hubkit.space import SPACE_DIR
 
-    monkeypatch.syspath_prepend(str(SPACE_DIR))
-    from leaderboard import Board
+    from hubkit.space import space_module
+
+    Board = space_module().Board
 
     frame = import_massive_sft_csv(CSV).frame
     board = Board(frame)

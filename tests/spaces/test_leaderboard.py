@@ -94,7 +94,9 @@ def test_search_compare_synergy_and_export(board):
 
 def test_the_average_never_ranks_unlike_with_unlike(monkeypatch):
     monkeypatch.syspath_prepend(str(SPACE_DIR))  # the Space's own module, as `app.py` imports it
-    from leaderboard import Board
+    from hubkit.space import space_module
+
+    Board = space_module().Board
 
     def row(run: str, bench: str, score: float, subset: bool | None, n: int | None, total: int | None,
             scale: str = "percent") -> dict:
@@ -130,7 +132,9 @@ def test_each_benchmark_counts_once_in_an_average(monkeypatch):
     table shows and averages one shot setting at a time, other shot counts are shown on request and never
     averaged, and judged benchmarks (no shot count) belong to every setting."""
     monkeypatch.syspath_prepend(str(SPACE_DIR))
-    from leaderboard import Board
+    from hubkit.space import space_module
+
+    Board = space_module().Board
 
     def row(run: str, bench: str, shots: int | None, score: float, subset: bool = False) -> dict:
         return {**_row(run, f"alice/{run}", "full", bench, score), "n_shot": shots, "subset": subset,
@@ -186,7 +190,7 @@ def test_deploy_and_errors(hub, results):
     alice = hub.api("alice")
     deploy_space("alice/leaderboard", results, api=alice)
     files = set(alice.list_repo_files("alice/leaderboard", repo_type="space"))
-    assert {"app.py", "leaderboard.py", "benchmarks.json", "requirements.txt", "README.md", "settings.json"} <= files
+    assert {"app.py", "board/model.py", "benchmarks.json", "requirements.txt", "README.md", "settings.json"} <= files
     info = alice.space_info("alice/leaderboard")
     assert info.card_data.to_dict()["sdk"] == "gradio"
     env = {"HF_TOKEN": hub.tokens["alice"]}
