@@ -460,7 +460,7 @@ def import_lm_eval(paths: list[str | Path], axes: dict[str, Any] | None = None) 
               "lr_schedule": None, **(hub.get("axes") or {}), **(axes or {})}
         when = _lm_eval_date(p.name)
         if when is None and isinstance(data.get("date"), (int, float)):
-            when = dt.datetime.fromtimestamp(data["date"], dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            when = dt.datetime.fromtimestamp(data["date"], dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         rows += lm_eval_rows(data, model_id=pretrained if is_hub_id else "", run_id=str(hub.get("run_id") or run),
                              axes=ax, evaluated_at=when, file=p.name, left_out=left_out,
                              source="hubkit" if hub.get("run_id") else "lm-eval")

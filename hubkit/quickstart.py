@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 from .errors import HubkitError
 from .resources import resource_dir
 from .runs import RunDir
+from .utils import Progress
 
 if TYPE_CHECKING:
     import pandas as pd
-    from rich.console import Console
 
 RECIPE = resource_dir("recipes") / "quickstart.yaml"
 STUDY_CSV = Path("massive_sft_results") / "evaluation_result.csv"
@@ -59,7 +58,7 @@ class QuickstartResult:
         summary: one row per run: axes, scores and gains, perplexity of its data, mid-layer change.
         seconds: wall time of each stage.
         jobs_run: sweep jobs this call ran (0 on a rerun of a finished quickstart).
-        url: where the leaderboard was served (None with `serve=False`).
+        url: where `hubkit quickstart` served the leaderboard (None when it was not served).
     """
 
     endpoint: str
@@ -88,7 +87,7 @@ def _needed_seeds(datasets: list[str], suite: str, local: bool) -> dict[str, str
     return needed
 
 
-def _mirror_base(model: str, api, console: Console) -> str:
+def _mirror_base(model: str, api, say: Progress) -> str:
     """Make sure the base model is on the Hub: mirror the bundled copy of it when it is missing."""
     from .models import BUNDLED, add_bundled_model
 
@@ -97,8 +96,8 @@ def _mirror_base(model: str, api, console: Console) -> str:
     bundled = next((name for name, entry in BUNDLED.items() if entry.repo_id == model), None)
     if bundled is None:
         raise HubkitError(f"base model {model} is not on {api.endpoint} and hubkit bundles no copy of it")
-    with console.status(f"Converting {bundled} (once) and mirroring it as {model}"):
-        repo_id, commit = add_bundled_model(bundled, api=api)
+    say(f"Converting {bundled} (once) and mirroring it as {model}")
+    repo_id, commit = add_bundled_model(bundled, api=api)
     return f"mirrored {repo_id} @ {commit[:10]}"
 
 
@@ -208,43 +207,11 @@ def summarize(results: pd.DataFrame, run_ids: list[str], perplexities: pd.DataFr
     return table.sort_values(["dataset", "tuning"]).reset_index(drop=True)
 
 
-def _print_summary(console: Console, table: pd.DataFrame, result: QuickstartResult) -> None:
-    """Two narrow tables (they fit 80 columns): scores with gains per benchmark, then what the analysis joins."""
-    from rich.table import Table
-
-    def number(value, fmt: str) -> str:
-        return "—" if value != value else format(value, fmt)  # NaN → —
-
-    labels = [f"{r.dataset} · {r.tuning}" for r in table.itertuples()]
-    benches = [c for c in table.columns if f"{c} gain" in table.columns]
-    scores = Table(title=f"{len(table)} runs of {result.namespace} on {result.endpoint}: score (gain over the base)")
-    scores.add_column("run")
-    for col in benches:
-        scores.add_column(col, justify="right")
-    for label, (_, row) in zip(labels, table.iterrows()):
-        scores.add_row(label, *(f"{number(row[c], '.1f')} ({number(row[c + ' gain'], '+.1f')})" for c in benches))
-    console.print(scores)
-    subsets = sorted({s for s in table.get("samples", []) if str(s).startswith("subset")})
-    if subsets:
-        console.print(f"[dim]Scores on a subset of each benchmark ({', '.join(subsets)}): gains are over the base on "
-                      "the same records; not comparable with full-benchmark results.[/dim]")
-    extra = [c for c in ("mean gain", "data perplexity", "mid-layer change") if c in table.columns]
-    joined = Table(title="what the analysis relates: gain, perplexity of the training data under the base, "
-                         "mean ‖ΔW‖/‖W‖ of the middle third of layers")
-    joined.add_column("run")
-    for col in extra:
-        joined.add_column(col, justify="right")
-    formats = {"mean gain": "+.2f", "data perplexity": ".2f", "mid-layer change": ".2e"}
-    for label, (_, row) in zip(labels, table.iterrows()):
-        joined.add_row(label, *(number(row[c], formats[c]) for c in extra))
-    console.print(joined)
-
-
 def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
         output_dir: str | Path = "hubkit-quickstart", namespace: str | None = None, study: bool = True,
-        data_dir: str | Path | None = None, serve: bool = True, port: int | None = None,
-        console: Console | None = None) -> QuickstartResult:
-    """Run the main job end to end; return what it published and measured.
+        data_dir: str | Path | None = None, progress: Progress | None = None) -> QuickstartResult:
+    """Run the main job end to end, up to deploying the leaderboard as a Space repo; return what it published and
+    measured (`hubkit quickstart` then prints the summary and serves the leaderboard).
 
     Args:
         recipe: a sweep YAML (default: `scripts/recipes/quickstart.yaml`).
@@ -253,18 +220,15 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
         namespace: where to publish (default: the recipe's, else the token's user).
         study: also import the study's released results into the results dataset.
         data_dir: the shared data folder (default: found beside the project).
-        serve: at the end, serve the leaderboard on 127.0.0.1 until Ctrl-C or SIGTERM, then return.
-        port: its port (default: the first free one from 7860).
-        console: where progress goes.
+        progress: told each stage as it starts and what it did (`utils.Progress`); the sweep's count of stages
+            done goes to it too.
 
     Raises:
         HubkitError: a bad recipe, unreachable Hub, missing data or model, or a run that failed.
     """
-    from rich.console import Console
-
     from .config import SweepSpec, parse_config
 
-    console = console or Console()
+    say: Progress = progress or _silent
     spec = parse_config(SweepSpec, recipe or RECIPE, [*(overrides or []), f"output_dir={output_dir}"])
     from .sweep import plan_sweep
 
@@ -273,13 +237,13 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
     seconds: dict[str, float] = {}
 
     def stage(name: str, work: Callable[[], Any]) -> Any:
-        console.rule(f"[bold]{STAGES.index(name) + 1}/{len(STAGES)} {name}")
+        say(f"{STAGES.index(name) + 1}/{len(STAGES)} {name}")
         started = time.perf_counter()
         value = work()
         seconds[name] = time.perf_counter() - started
         if isinstance(value, str):
-            console.print(value)
-        console.print(f"[dim]{name}: {seconds[name]:.1f} s[/dim]")
+            say(value)
+        say(f"{name}: {seconds[name]:.1f} s")
         return value
 
     from .hub import ensure_endpoint, get_api, is_local_endpoint
@@ -292,7 +256,7 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
     if not local and spec.data_namespace == SweepSpec.data_namespace:
         spec.data_namespace = namespace  # hf.co: the benchmarks live in your namespace, seeded once
     spec.namespace = namespace
-    console.print(f"endpoint {endpoint} · publishing as {namespace}")
+    say(f"endpoint {endpoint} · publishing as {namespace}")
 
     base = runs[0][1].model
     if any(r.model != base for _, r in runs):
@@ -313,19 +277,19 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
                          for where, names in by_namespace.items())
 
     stage("data", seed_data)
-    stage("base model", lambda: _mirror_base(base, api, console))
+    stage("base model", lambda: _mirror_base(base, api, say))
 
     def sweep() -> Any:
         from .sweep import run_sweep
 
         logs = spec.directory / "logs"
-        console.print(f"{len(runs)} runs, {spec.workers} at a time; each run's log: {logs}/<run id>.log")
-        report = run_sweep(spec)
+        say(f"{len(runs)} runs, {spec.workers} at a time; each run's log: {logs}/<run id>.log")
+        report = run_sweep(spec, progress=progress)
         failed = [r for r in report.rows if r.state == "failed"]
         if failed:
             raise HubkitError(f"{len(failed)} run(s) failed, first {failed[0].run_id} in {failed[0].failed_stage}: "
                               f"{failed[0].error} (log: {logs / (failed[0].run_id + '.log')})")
-        console.print(f"{len(report.rows)} runs published ({report.jobs_run} jobs this time)")
+        say(f"{len(report.rows)} runs published ({report.jobs_run} jobs this time)")
         return report
 
     report = stage("sweep", sweep)
@@ -364,31 +328,16 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
     result = QuickstartResult(endpoint, namespace, models, results_repo, space_repo, out, summary, seconds,
                               report.jobs_run)
 
-    with ExitStack() as stack:  # the served app, closed (and its threads joined) on the way out
 
-        def leaderboard() -> None:
-            from .space import build_app, deploy_space, serving
+    def leaderboard() -> str:
+        from .space import deploy_space
 
-            deploy_space(space_repo, results_repo, api=api)  # the same app as a Space repo (no commit if unchanged)
-            console.print(f"Space {space_repo} deployed (showing {results_repo})")
-            if serve:
-                result.url = stack.enter_context(serving(build_app(results_repo), port=port))
+        deploy_space(space_repo, results_repo, api=api)  # the same app as a Space repo (no commit if unchanged)
+        return f"Space {space_repo} deployed (showing {results_repo})"
 
-        stage("leaderboard", leaderboard)
-        _print_summary(console, summary, result)
-        timing = " · ".join(f"{name} {s:.0f} s" for name, s in seconds.items())
-        console.print(f"[dim]{timing}[/dim]")
-        hub = endpoint.rstrip("/")
-        console.print(f"Models: {hub}/{namespace} · results: {hub}/datasets/{results_repo} · "
-                      f"Space: {hub}/spaces/{space_repo}", soft_wrap=True)
-        console.print(f"Local outputs: {out}/ (summary.csv, perplexity.parquet, layerdiff/, analysis/report.md)",
-                      soft_wrap=True)
-        if result.url:
-            from .space import wait_until_interrupted
-
-            console.print(f"[bold green]Leaderboard running on {result.url}[/bold green] (Ctrl-C to stop)",
-                          soft_wrap=True)
-            wait_until_interrupted()
-    if result.url:
-        console.print("Leaderboard stopped.")
+    stage("leaderboard", leaderboard)
     return result
+
+
+def _silent(message: str, done: int | None = None, total: int | None = None) -> None:
+    """The `Progress` of a caller that passed none."""

@@ -21,7 +21,7 @@ import os
 import platform
 import re
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -91,7 +91,7 @@ def now(timestamp: float | None = None) -> str:
         >>> now(0)
         '1970-01-01T00:00:00.000000Z'
     """
-    when = datetime.now(timezone.utc) if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc)
+    when = datetime.now(UTC) if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -82,8 +82,10 @@ def sweep(
         console.print(table)
         return
     from ..sweep import run_sweep
+    from .output import live
 
-    report = run_sweep(spec, retry_failed=retry_failed, progress=progress)
+    with live(progress) as say:
+        report = run_sweep(spec, retry_failed=retry_failed, progress=say)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(report.counts.items()))
     console.print(f"sweep {report.name}: {summary} ({report.jobs_run} jobs this time) → {report.directory}")
     if report.counts.get("failed"):

@@ -254,11 +254,6 @@ def _message(error) -> str:
     return type(error).__name__
 
 
-def configured() -> bool:
-    """Whether an external judge endpoint is configured (`HUBKIT_JUDGE_URL`)."""
-    return bool(os.environ.get(URL_ENV))
-
-
 @contextlib.contextmanager
 def open_judge(local_model: str | None = None, timeout: float | None = None,
                retries: int | None = None) -> Iterator[Judge]:

@@ -63,8 +63,6 @@ from .judge import Judge, JudgeFailure, Reply
 MT_CATEGORIES = ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities")
 NEED_REFERENCE = ("math", "reasoning", "coding")  # FastChat's NEED_REF_CATS
 MT_JUDGE_MAX_TOKENS = 2048  # FastChat's judge budget
-MT_ANSWER_TOKENS = 1024  # FastChat's answer budget
-ALPACA_ANSWER_TOKENS = 2048
 ALPACA_REFERENCE = "gpt4_1106_preview"
 FOLLOW_UP = "Now give only your rating of the assistant's answer: one integer from 1 to 10."
 _RATING = (re.compile(r"\[\[(\d+\.?\d*)\]\]"), re.compile(r"\[(\d+\.?\d*)\]"))

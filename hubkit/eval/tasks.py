@@ -41,6 +41,9 @@ from ..benchmarks import BENCHMARKS, Benchmark, check
 from ..errors import HubkitError
 from . import scoring
 
+MT_ANSWER_TOKENS = 1024  # FastChat's answer budget for MT-Bench
+ALPACA_ANSWER_TOKENS = 2048  # AlpacaEval's generation budget
+
 Kind = Literal["generate", "code", "loglik", "judge"]
 FEWSHOT_POOL = 64  # records held back as shots when a benchmark has no other split
 DATA_SEED = 1234  # the order in which `--limit` picks records, the same for every model
@@ -226,9 +229,9 @@ TASKS: dict[str, Task] = {t.name: t for t in [
          shot=lambda d: f"{_nq_q(d)} {d['answer'][0]}", target=lambda d: list(d["answer"]),
          stop=("\n", ".", ","), max_new_tokens=32),
     Task("mt_bench", "judge", "judge_score", ("judge_score",), lambda d: d["turns"][0],
-         max_new_tokens=1024),
+         max_new_tokens=MT_ANSWER_TOKENS),
     Task("alpaca_eval_v2", "judge", "win_rate", ("win_rate",), lambda d: d["instruction"],
-         max_new_tokens=2048),
+         max_new_tokens=ALPACA_ANSWER_TOKENS),
 ]}
 
 

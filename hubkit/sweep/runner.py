@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..config import RunSpec, StageOptions, SweepSpec
 from ..errors import HubkitError
+from ..utils import Progress
 from .executors import Executor, Job, LocalExecutor, RayExecutor
 from .grid import expand
 from .manifest import Manifest, ManifestRow
@@ -48,7 +49,6 @@ class SweepReport:
     directory: Path
     rows: list[ManifestRow]
     jobs_run: int
-    jobs_failed: int
 
     @property
     def counts(self) -> dict[str, int]:
@@ -100,6 +100,10 @@ def _state_before(stage: Stage, stages: list[Stage]) -> str:
     return stages[i - 1].done if i else "planned"
 
 
+def _silent(message: str, done: int | None = None, total: int | None = None) -> None:
+    """The `Progress` of a caller that passed none."""
+
+
 def _settle(manifest: Manifest, row: ManifestRow, stages: list[Stage], spec: RunSpec) -> None:
     """A row left in flight by a killed driver: done if its output exists, else back where it was."""
     for stage in stages:
@@ -107,7 +111,7 @@ def _settle(manifest: Manifest, row: ManifestRow, stages: list[Stage], spec: Run
             manifest.set_state(row.run_id, stage.done if stage.is_done(spec) else _state_before(stage, stages))
 
 
-def _warn_without_loss(spec: RunSpec, console) -> None:
+def _warn_without_loss(spec: RunSpec, say: Progress) -> None:
     """A run that logged no training loss (fewer optimiser steps than `logging_steps`) gets a card with no
     loss curve: say so as soon as it is trained."""
     from ..runs import RunDir, RunMetrics
@@ -118,9 +122,8 @@ def _warn_without_loss(spec: RunSpec, console) -> None:
     except HubkitError:
         return
     if not metrics.loss_curve:
-        console.print(f"[yellow]![/yellow] {paths.run_id}: no training loss was logged ({metrics.steps} "
-                      f"step(s), logging_steps={spec.logging_steps}): its card will have no loss curve; lower "
-                      "`logging_steps`")
+        say(f"! {paths.run_id}: no training loss was logged ({metrics.steps} step(s), "
+            f"logging_steps={spec.logging_steps}): its card will have no loss curve; lower `logging_steps`")
 
 
 def make_executor(sweep: SweepSpec) -> Executor:
@@ -158,27 +161,25 @@ def sweep_status(sweep: SweepSpec) -> list[ManifestRow]:
         manifest.close()
 
 
-def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: bool = True,
+def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: Progress | None = None,
               executor: Executor | None = None) -> SweepReport:
     """Run every stage of every run in the sweep that is not done yet.
 
     Args:
         sweep: the sweep.
         retry_failed: try failed runs again from the stage that failed.
-        progress: show a progress bar over runs and a line per finished run.
+        progress: told the sweep's state as it goes (`utils.Progress`): with `done`/`total` (stages done of all
+            stages) and which run is in which stage, and without them a line per finished or failed run.
         executor: where jobs run (default: from `sweep.executor`).
 
     Raises:
         HubkitError: a bad sweep file, or the sweep is already running elsewhere.
     """
     import yaml
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     sweep.validate()
     stages = _stages(sweep)
     directory = sweep.directory
-    console = Console(stderr=True, quiet=not progress)
     with _sweep_lock(directory):
         runs = expand(sweep)
         specs = dict(runs)
@@ -199,28 +200,25 @@ def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: bool = Tru
                         failed = next((s for s in stages if s.name == row.failed_stage), stages[0])
                         manifest.set_state(row.run_id, _state_before(failed, stages))
             todo = [r for r in manifest.rows() if r.run_id in specs and _next_stage(r.state, stages)]
-            ran, failures = _drive(manifest, todo, specs, stages, executor or make_executor(sweep), directory,
-                                   sweep.stage_options(),
-                                   console, Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                                     MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                                                     disable=not progress))
+            ran = _drive(manifest, todo, specs, stages, executor or make_executor(sweep), directory,
+                         sweep.stage_options(), progress or _silent)
             rows = [r for r in manifest.rows() if r.run_id in specs]
         finally:
             manifest.close()
-    return SweepReport(sweep.name, directory, rows, ran, failures)
+    return SweepReport(sweep.name, directory, rows, ran)
 
 
 def _drive(manifest: Manifest, todo: list[ManifestRow], specs: dict[str, RunSpec], stages: list[Stage],
-           executor: Executor, directory: Path, options: StageOptions, console, progress) -> tuple[int, int]:
-    """Run the stages of `todo`, showing which run is in which stage; the bar counts stages, so it moves
-    after every train, eval and publish (not only when a whole run is done)."""
+           executor: Executor, directory: Path, options: StageOptions, say: Progress) -> int:
+    """Run the stages of `todo`, saying which run is in which stage; the count is of stages, so it moves
+    after every train, eval and publish (not only when a whole run is done). Returns the jobs run."""
     import time
 
     queue = [r.run_id for r in todo]
     in_flight: dict[str, Stage] = {}
     started: dict[str, float] = {}
     spent: dict[str, list[tuple[str, float]]] = {}
-    ran = failures = 0
+    ran = done = 0
     final = stages[-1].done
     names = [s.name for s in stages]
 
@@ -233,55 +231,51 @@ def _drive(manifest: Manifest, todo: list[ManifestRow], specs: dict[str, RunSpec
         busy = ", ".join(f"{rid[:40]}: {stage.name} {now - started[rid]:.0f} s" for rid, stage in in_flight.items())
         return f"sweep {directory.name}" + (f" · {busy}" if busy else "")
 
+    total = sum(left(rid) for rid in queue)
     try:
-        with progress:
-            task = progress.add_task(describe(), total=sum(left(rid) for rid in queue))
-            while queue or in_flight:
-                while queue and len(in_flight) < executor.capacity:
-                    rid = queue.pop(0)
-                    stage = _next_stage(manifest.get(rid).state, stages)
-                    if stage is None:
-                        continue
-                    if stage.is_done(specs[rid]):  # finished before its state was recorded
-                        manifest.set_state(rid, stage.done)
-                        progress.advance(task)
-                        queue.insert(0, rid)
-                        continue
-                    manifest.set_state(rid, stage.active, attempt=True)
-                    log = directory / "logs" / f"{rid}.log"
-                    executor.submit(Job(rid, stage.name, specs[rid].to_dict(), log, options))
-                    in_flight[rid] = stage
-                    started[rid] = time.time()
-                progress.update(task, description=describe())
-                for job, outcome in executor.wait(timeout=1.0):
-                    stage = in_flight.pop(job.run_id)
-                    ran += 1
-                    timings = spent.setdefault(job.run_id, [])
-                    timings.append((stage.name, outcome.seconds))
-                    if outcome.ok and stage.is_done(specs[job.run_id]):
-                        manifest.set_state(job.run_id, stage.done, timing=(stage.name, outcome.seconds))
-                        progress.advance(task)
-                        if stage.name == "train":
-                            _warn_without_loss(specs[job.run_id], console)
-                        if stage.done == final:
-                            parts = " · ".join(f"{n} {t:.1f} s" for n, t in timings)
-                            console.print(f"[green]✓[/green] {job.run_id} {stage.done} ({parts}; "
-                                          f"{sum(t for _, t in timings):.1f} s in all)")
-                        else:
-                            queue.insert(0, job.run_id)
+        while queue or in_flight:
+            while queue and len(in_flight) < executor.capacity:
+                rid = queue.pop(0)
+                stage = _next_stage(manifest.get(rid).state, stages)
+                if stage is None:
+                    continue
+                if stage.is_done(specs[rid]):  # finished before its state was recorded
+                    manifest.set_state(rid, stage.done)
+                    done += 1
+                    queue.insert(0, rid)
+                    continue
+                manifest.set_state(rid, stage.active, attempt=True)
+                log = directory / "logs" / f"{rid}.log"
+                executor.submit(Job(rid, stage.name, specs[rid].to_dict(), log, options))
+                in_flight[rid] = stage
+                started[rid] = time.time()
+            say(describe(), done, total)
+            for job, outcome in executor.wait(timeout=1.0):
+                stage = in_flight.pop(job.run_id)
+                ran += 1
+                timings = spent.setdefault(job.run_id, [])
+                timings.append((stage.name, outcome.seconds))
+                if outcome.ok and stage.is_done(specs[job.run_id]):
+                    manifest.set_state(job.run_id, stage.done, timing=(stage.name, outcome.seconds))
+                    done += 1
+                    if stage.name == "train":
+                        _warn_without_loss(specs[job.run_id], say)
+                    if stage.done == final:
+                        parts = " · ".join(f"{n} {t:.1f} s" for n, t in timings)
+                        say(f"✓ {job.run_id} {stage.done} ({parts}; {sum(t for _, t in timings):.1f} s in all)")
                     else:
-                        failures += 1
-                        error = outcome.error or f"{stage.name} finished without its output"
-                        manifest.set_state(job.run_id, "failed", error=error, failed_stage=stage.name,
-                                           timing=(stage.name, outcome.seconds))
-                        progress.advance(task, len(names) - names.index(stage.name))  # its stages left undone
-                        console.print(f"[red]✗[/red] {job.run_id} failed in {stage.name}: {error} "
-                                      f"(log: logs/{job.run_id}.log)")
-                progress.update(task, description=describe())
+                        queue.insert(0, job.run_id)
+                else:
+                    error = outcome.error or f"{stage.name} finished without its output"
+                    manifest.set_state(job.run_id, "failed", error=error, failed_stage=stage.name,
+                                       timing=(stage.name, outcome.seconds))
+                    done += len(names) - names.index(stage.name)  # its stages left undone
+                    say(f"✗ {job.run_id} failed in {stage.name}: {error} (log: logs/{job.run_id}.log)")
+            say(describe(), done, total)
     except BaseException:
         executor.shutdown()
         for rid in in_flight:
             _settle(manifest, manifest.get(rid), stages, specs[rid])
         raise
     executor.shutdown()
-    return ran, failures
+    return ran

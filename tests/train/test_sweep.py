@@ -90,7 +90,7 @@ def test_sigkill_mid_sweep_then_rerun_finishes_every_run_exactly_once(tiny_model
 
 def test_finished_work_recorded_late_is_not_redone(tiny_model, seeded, tmp_path):
     sweep = parse_config(SweepSpec, _sweep_file(tmp_path, tiny_model, ["lima", "math"]), ["workers=2"])
-    report = run_sweep(sweep, progress=False)
+    report = run_sweep(sweep)
     assert report.counts == {"trained": 2} and report.jobs_run == 2
     # a driver killed after a run finished but before it was recorded leaves these states behind
     manifest = Manifest(sweep.directory / "manifest.sqlite")
@@ -98,7 +98,7 @@ def test_finished_work_recorded_late_is_not_redone(tiny_model, seeded, tmp_path)
     manifest.set_state(first, "training")
     manifest.set_state(second, "planned")
     manifest.close()
-    again = run_sweep(sweep, progress=False)
+    again = run_sweep(sweep)
     assert again.counts == {"trained": 2} and again.jobs_run == 0
 
 

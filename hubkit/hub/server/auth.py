@@ -146,5 +146,3 @@ class Users:
         data = self._load()
         return namespace in data["users"] or namespace in data["orgs"]
 
-    def org_members(self, org: str) -> list[str]:
-        return list(self._load()["orgs"].get(org, {}).get("members", []))
