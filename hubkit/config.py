@@ -220,10 +220,6 @@ class SweepSpec:
             raise HubkitError(f"sweep: `name` {self.name!r} must be letters, digits, '.', '_' or '-' (≤ 64)")
         if self.workers < 1:
             raise HubkitError(f"sweep: `workers` must be at least 1, got {self.workers}")
-        if "eval" in self.stages:
-            from .eval.tasks import get_suite
-
-            get_suite(self.eval_suite)
         if self.cpus_per_run < 0 or self.gpus_per_run < 0:
             raise HubkitError("sweep: `cpus_per_run` and `gpus_per_run` cannot be negative")
         for axis, values in self.grid.items():

@@ -39,6 +39,9 @@ from .utils import Progress
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .config import SweepSpec
+    from .sweep import SweepReport
+
 RECIPE = resource_dir("recipes") / "quickstart.yaml"
 STUDY_CSV = Path("massive_sft_results") / "evaluation_result.csv"
 STAGES = ("hub", "data", "base model", "sweep", "study results", "perplexity", "layer diff", "analysis", "leaderboard")
@@ -263,36 +266,10 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
         raise HubkitError("quickstart: every run of the recipe must share one base model")
     datasets = list(dict.fromkeys(r.dataset for _, r in runs))
 
-    def seed_data() -> str:
-        from .data.registry import SEEDED
-        from .hub.seed import seed
-
-        needed = _needed_seeds(datasets, spec.eval_suite, local)
-        by_namespace: dict[str, list[str]] = {}
-        for name, kind in needed.items():
-            by_namespace.setdefault(spec.data_namespace if kind == "benchmark" else SEEDED, []).append(name)
-        for where, names in by_namespace.items():
-            seed(names, data_dir=data_dir, namespace=where, api=api)
-        return "; ".join(f"{len(names)} dataset repos under {where}: {', '.join(names)}"
-                         for where, names in by_namespace.items())
-
-    stage("data", seed_data)
+    stage("data", lambda: _seed_data(datasets, spec, local, data_dir, api))
     stage("base model", lambda: _mirror_base(base, api, say))
 
-    def sweep() -> Any:
-        from .sweep import run_sweep
-
-        logs = spec.directory / "logs"
-        say(f"{len(runs)} runs, {spec.workers} at a time; each run's log: {logs}/<run id>.log")
-        report = run_sweep(spec, progress=progress)
-        failed = [r for r in report.rows if r.state == "failed"]
-        if failed:
-            raise HubkitError(f"{len(failed)} run(s) failed, first {failed[0].run_id} in {failed[0].failed_stage}: "
-                              f"{failed[0].error} (log: {logs / (failed[0].run_id + '.log')})")
-        say(f"{len(report.rows)} runs published ({report.jobs_run} jobs this time)")
-        return report
-
-    report = stage("sweep", sweep)
+    report = stage("sweep", lambda: _sweep(spec, len(runs), say, progress))
     from .publish import sweep_results_repo
 
     results_repo = sweep_results_repo(namespace, spec.name)
@@ -308,18 +285,7 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
     perplexities = stage("perplexity", lambda: _perplexities(base, specs, out / "perplexity.parquet"))
     layers = stage("layer diff", lambda: _layer_diff(base, models, out / "layerdiff", api))
 
-    def analysis() -> str:
-        from .analysis.study import analyze
-        from .analysis.tables import push_analysis
-        from .publish import load_results
-
-        frame = load_results(results_repo, api=api)
-        result = analyze(frame, out / "analysis", properties=perplexities, layers=layers, where=_condition_of(specs))
-        commit = push_analysis(result, results_repo, out / "analysis", api=api)
-        return (f"{len(result.tables)} tables, {len(result.plots)} plots, report {out / 'analysis' / 'report.md'}; "
-                f"pushed to {results_repo} @ {commit[:10]}")
-
-    stage("analysis", analysis)
+    stage("analysis", lambda: _analyse(results_repo, out, perplexities, layers, specs, api))
     from .publish import load_results
 
     summary = summarize(load_results(results_repo, api=api), [rid for rid, _ in runs], perplexities, layers)
@@ -337,6 +303,50 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
 
     stage("leaderboard", leaderboard)
     return result
+
+
+def _seed_data(datasets: list[str], spec: SweepSpec, local: bool, data_dir: str | Path | None, api) -> str:
+    """Seed the training sets and the suite's benchmarks the Hub lacks; say where they went."""
+    from .data.registry import SEEDED
+    from .hub.seed import seed
+
+    needed = _needed_seeds(datasets, spec.eval_suite, local)
+    by_namespace: dict[str, list[str]] = {}
+    for name, kind in needed.items():
+        by_namespace.setdefault(spec.data_namespace if kind == "benchmark" else SEEDED, []).append(name)
+    for where, names in by_namespace.items():
+        seed(names, data_dir=data_dir, namespace=where, api=api)
+    return "; ".join(f"{len(names)} dataset repos under {where}: {', '.join(names)}"
+                     for where, names in by_namespace.items())
+
+
+def _sweep(spec: SweepSpec, runs: int, say: Progress, progress: Progress | None) -> SweepReport:
+    """Run the sweep (train, eval, publish each run); a failed run stops the quickstart with its log's path."""
+    from .sweep import run_sweep
+
+    logs = spec.directory / "logs"
+    say(f"{runs} runs, {spec.workers} at a time; each run's log: {logs}/<run id>.log")
+    report = run_sweep(spec, progress=progress)
+    failed = [r for r in report.rows if r.state == "failed"]
+    if failed:
+        raise HubkitError(f"{len(failed)} run(s) failed, first {failed[0].run_id} in {failed[0].failed_stage}: "
+                          f"{failed[0].error} (log: {logs / (failed[0].run_id + '.log')})")
+    say(f"{len(report.rows)} runs published ({report.jobs_run} jobs this time)")
+    return report
+
+
+def _analyse(results_repo: str, out: Path, perplexities: pd.DataFrame | None, layers: pd.DataFrame | None,
+             specs: list, api) -> str:
+    """The study's analyses over the results dataset, pushed to its `analysis/`."""
+    from .analysis.study import analyze
+    from .analysis.tables import push_analysis
+    from .publish import load_results
+
+    frame = load_results(results_repo, api=api)
+    result = analyze(frame, out / "analysis", properties=perplexities, layers=layers, where=_condition_of(specs))
+    commit = push_analysis(result, results_repo, out / "analysis", api=api)
+    return (f"{len(result.tables)} tables, {len(result.plots)} plots, report {out / 'analysis' / 'report.md'}; "
+            f"pushed to {results_repo} @ {commit[:10]}")
 
 
 def _silent(message: str, done: int | None = None, total: int | None = None) -> None:

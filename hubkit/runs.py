@@ -221,8 +221,6 @@ class RunDir:
         return self.record_file.is_file()
 
     def is_evaluated(self) -> bool:
-        from .eval.harness import latest_results
-
         return latest_results(self.eval) is not None
 
     def is_published(self, epoch: int | None = None) -> bool:
@@ -232,6 +230,17 @@ class RunDir:
         """The publish record, when this model was published."""
         path = self.published_file(epoch)
         return PublishRecord.read(path) if path.is_file() else None
+
+
+
+#: An evaluation's report in a run's `eval/` folder: `results_<UTC timestamp>.json`, the newest the current one.
+RESULTS_PREFIX = "results_"
+
+
+def latest_results(folder: str | Path) -> Path | None:
+    """The newest `results_*.json` in a folder (a run's `eval/`), or None."""
+    files = sorted(Path(folder).glob(f"{RESULTS_PREFIX}*.json"))
+    return files[-1] if files else None
 
 
 @dataclass

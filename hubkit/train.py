@@ -139,20 +139,7 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
         result.skipped = True
         return result
 
-    from .data.registry import check_name
-
-    check_name(spec.dataset)  # an unknown name is said now, not after torch and TRL have imported
-    from .hub.client import choose_endpoint
-
-    choose_endpoint()  # before torch and transformers import huggingface_hub; starts nothing
-    if not Path(spec.model).is_dir() or not Path(spec.dataset).is_file():
-        from .hub import ensure_endpoint, is_local_endpoint
-
-        endpoint = ensure_endpoint()
-        if is_local_endpoint(endpoint):
-            from .hub.seed import ensure_seeded
-
-            ensure_seeded(spec.dataset)  # a registry set not yet on the local Hub is seeded, as the quickstart does
+    _prepare(spec)
     import torch
     from transformers import set_seed
     from trl import SFTTrainer
@@ -222,10 +209,34 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
         started_at=now(started),
         finished_at=now(),
     )
+    _finish(partial, paths, resolved, metrics, record)
+    return RunResult(rid, paths.root, spec, metrics, record)
+
+
+def _prepare(spec: RunSpec) -> None:
+    """What a run needs before torch imports: a known dataset name, and a Hub when the model or data is not local."""
+    from .data.registry import check_name
+
+    check_name(spec.dataset)  # an unknown name is said now, not after torch and TRL have imported
+    from .hub.client import choose_endpoint
+
+    choose_endpoint()  # before torch and transformers import huggingface_hub; starts nothing
+    if not Path(spec.model).is_dir() or not Path(spec.dataset).is_file():
+        from .hub import ensure_endpoint, is_local_endpoint
+
+        endpoint = ensure_endpoint()
+        if is_local_endpoint(endpoint):
+            from .hub.seed import ensure_seeded
+
+            ensure_seeded(spec.dataset)  # a registry set not yet on the local Hub is seeded, as the quickstart does
+
+
+def _finish(partial: RunDir, paths: RunDir, resolved: RunSpec, metrics: RunMetrics, record: RunRecord) -> None:
+    """Write the run's config, metrics and record into the partial folder, make it durable, move it into place."""
     import yaml
 
     partial.config.write_text(
-        f"# Resolved config of run {rid}; reproduce with: hubkit train {RunDir.CONFIG}\n"
+        f"# Resolved config of run {record.run_id}; reproduce with: hubkit train {RunDir.CONFIG}\n"
         + yaml.safe_dump({k: v for k, v in resolved.to_dict().items() if k != "output_dir"}, sort_keys=False),
         encoding="utf-8")
     metrics.write(partial.metrics_file)
@@ -235,7 +246,6 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
     _replace_dir(partial.root, paths.root)
-    return RunResult(rid, paths.root, spec, metrics, record)
 
 
 def _replace_dir(new: Path, target: Path) -> None:

@@ -30,6 +30,10 @@ R = TypeVar("R", bound="JsonRecord")
 #: The user or org that holds the seeded datasets and benchmarks (`hubkit-data/<name>`) on a local Hub.
 DATA_NAMESPACE = "hubkit-data"
 
+#: Request header with which hubkit's client asks a local Hub for LFS transfers (`hubkit.hub.transfer`); the
+#: server reads it. Here, below both, so that neither imports the other for it.
+TRANSFER_HEADER = "x-hubkit-transfer"
+
 #: Libraries whose versions a run records (with Python's and hubkit's).
 VERSIONED = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub")
 

@@ -351,17 +351,7 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
     tuned = [TensorSource.open(m) for m in models]
     names = list(base_src.entries)
     layers = 1 + max((int(m.group(1)) for n in names if (m := _LAYER.search(n))), default=0)
-    plans = []
-    for src in tuned:
-        if src.adapter is not None:
-            plans.append(("lora", src, AdapterPlan.of(src, base_src.entries)))
-        else:
-            missing = [n for n in names if n not in src.entries]
-            extra = [n for n in src.entries if n not in base_src.entries]
-            if missing or extra:
-                which = f"lacks tensor {missing[0]}" if missing else f"has tensor {extra[0]} that the base lacks"
-                raise HubkitError(f"model {src.name} {which} (different architecture from {base}?)")
-            plans.append(("full", src, None))
+    plans = _plans(base, base_src, tuned)
     if adapted_only and all(kind == "lora" for kind, _, _ in plans):
         touched = {n for _, _, plan in plans for n in (*plan.lora, *plan.replaced)}
         names = [n for n in names if n in touched]
@@ -371,30 +361,7 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
             entry = base_src.entries[name]
             if entry.dtype not in ("F64", "F32", "F16", "BF16"):
                 continue
-            # per fine-tune: how this tensor changes — a whole other tensor, LoRA factors, or nothing
-            whole: dict[int, tuple[TensorSource, str]] = {}
-            factors: dict[int, list] = {}
-            for kind, src, plan in plans:
-                if kind == "full":
-                    if src.entries[name].shape != entry.shape:
-                        raise HubkitError(f"model {src.name}: tensor {name} has shape {src.entries[name].shape}, "
-                                          f"the base {entry.shape}")
-                    whole[id(src)] = (src, name)
-                elif name in plan.replaced:
-                    if src.entries[plan.replaced[name]].shape != entry.shape:
-                        raise HubkitError(f"adapter {src.name}: its saved {name} has shape "
-                                          f"{src.entries[plan.replaced[name]].shape}, the base {entry.shape}")
-                    whole[id(src)] = (src, plan.replaced[name])
-                elif name in plan.lora:
-                    a_name, b_name, scale, transposed = plan.lora[name]
-                    a, b = src.read(a_name), src.read(b_name)
-                    if transposed:  # ΔW = s·(B·A)ᵀ = s·Aᵀ·Bᵀ: the same form with the factors swapped
-                        a, b = b.T, a.T
-                    if len(entry.shape) != 2 or (b.shape[0], a.shape[1]) != tuple(entry.shape):
-                        raise HubkitError(f"adapter {src.name}: LoRA of {name} is {b.shape[0]}×{a.shape[1]}, "
-                                          f"the base tensor {tuple(entry.shape)}")
-                    magnitude = src.read(plan.dora[name]).reshape(-1) if name in plan.dora else None
-                    factors[id(src)] = [a, scale * b, np.zeros(a.shape), magnitude]
+            whole, factors = _changes(name, entry, plans)
             w_sq = 0.0
             sums = {id(p[1]): [0.0, 0.0] for p in plans}  # Σ d², Σ w·d
             readers = {key: src.chunks(tensor) for key, (src, tensor) in whole.items()}
@@ -438,6 +405,59 @@ def layer_diff(base: str, models: list[str], revision: str | None = None, progre
         for src in tuned:
             src.close()
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _plans(base: str, base_src: TensorSource, tuned: list[TensorSource]) -> list[tuple[str, TensorSource, Any]]:
+    """Per fine-tune, how to read its change: ("lora", source, its `AdapterPlan`) or ("full", source, None).
+
+    Raises:
+        HubkitError: a full model whose tensors are not the base's (another architecture).
+    """
+    plans: list[tuple[str, TensorSource, Any]] = []
+    for src in tuned:
+        if src.adapter is not None:
+            plans.append(("lora", src, AdapterPlan.of(src, base_src.entries)))
+            continue
+        missing = [n for n in base_src.entries if n not in src.entries]
+        extra = [n for n in src.entries if n not in base_src.entries]
+        if missing or extra:
+            which = f"lacks tensor {missing[0]}" if missing else f"has tensor {extra[0]} that the base lacks"
+            raise HubkitError(f"model {src.name} {which} (different architecture from {base}?)")
+        plans.append(("full", src, None))
+    return plans
+
+
+def _changes(name: str, entry, plans: list) -> tuple[dict[int, tuple[TensorSource, str]], dict[int, list]]:
+    """Per fine-tune (by `id` of its source), how tensor `name` changes: a whole other tensor to read, or LoRA
+    factors `[A, s·B, Bᵀ·W accumulator, DoRA magnitude or None]`; a fine-tune in neither leaves it unchanged.
+
+    Raises:
+        HubkitError: a shape that does not match the base's.
+    """
+    whole: dict[int, tuple[TensorSource, str]] = {}
+    factors: dict[int, list] = {}
+    for kind, src, plan in plans:
+        if kind == "full":
+            if src.entries[name].shape != entry.shape:
+                raise HubkitError(f"model {src.name}: tensor {name} has shape {src.entries[name].shape}, "
+                                  f"the base {entry.shape}")
+            whole[id(src)] = (src, name)
+        elif name in plan.replaced:
+            if src.entries[plan.replaced[name]].shape != entry.shape:
+                raise HubkitError(f"adapter {src.name}: its saved {name} has shape "
+                                  f"{src.entries[plan.replaced[name]].shape}, the base {entry.shape}")
+            whole[id(src)] = (src, plan.replaced[name])
+        elif name in plan.lora:
+            a_name, b_name, scale, transposed = plan.lora[name]
+            a, b = src.read(a_name), src.read(b_name)
+            if transposed:  # ΔW = s·(B·A)ᵀ = s·Aᵀ·Bᵀ: the same form with the factors swapped
+                a, b = b.T, a.T
+            if len(entry.shape) != 2 or (b.shape[0], a.shape[1]) != tuple(entry.shape):
+                raise HubkitError(f"adapter {src.name}: LoRA of {name} is {b.shape[0]}×{a.shape[1]}, "
+                                  f"the base tensor {tuple(entry.shape)}")
+            magnitude = src.read(plan.dora[name]).reshape(-1) if name in plan.dora else None
+            factors[id(src)] = [a, scale * b, np.zeros(a.shape), magnitude]
+    return whole, factors
 
 
 def by_layer(table):

@@ -23,6 +23,9 @@ Example:
     >>> coords = loglik_map(table)
 """
 
+# size: the paper's two model-space analyses (log-likelihood map, intrinsic dimension) share their model loading,
+# probe set and push; split further, each half would import most of the other.
+
 from __future__ import annotations
 
 import hashlib

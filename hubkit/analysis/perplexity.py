@@ -172,22 +172,7 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
     if window < 2:
         raise HubkitError(f"perplexity: max_length must be at least 2, got {window}")
     step = max(1, min(stride or window // 2, window - 1))
-    prefix = prefix_token(lm.tokenizer)
-    work = []
-    total_bytes = 0
-    for row, (prompt, completion) in enumerate(pairs):
-        text = prompt + completion
-        if not (completion if mode == "response" else text).strip():
-            raise HubkitError(f"dataset {data} row {row}: empty {'completion' if mode == 'response' else 'text'}")
-        if mode == "response" and prompt:
-            ctx, cont = lm.split(prompt, completion)
-            tokens, scored_from = ctx + cont, len(ctx)
-            total_bytes += len(completion.encode("utf-8"))
-        else:
-            tokens, scored_from = [prefix] + lm.encode(text, special=False), 1
-            total_bytes += len(text.encode("utf-8"))
-        work += _windows(tokens, scored_from, window, step)
-    work.sort(key=lambda w: -len(w[0]))
+    work, total_bytes = _work(lm, pairs, data, mode, window, step)
     nll, count = 0.0, 0
     device = lm.device
     with torch.inference_mode(), tqdm(total=len(work), desc=f"perplexity {data}", unit="window",
@@ -226,6 +211,33 @@ def perplexity(model: str, data: str, mode: Mode = "response", size: int | None 
     tmp.write_text(json.dumps(result.to_dict(), indent=2))
     tmp.replace(cache)
     return result
+
+
+def _work(lm, pairs: list[tuple[str, str]], data: str, mode: str, window: int,
+          step: int) -> tuple[list[tuple[list[int], int, int]], int]:
+    """The windows to score (tokens, first scored position, tokens scored), longest first, and the scored text's
+    UTF-8 bytes (the denominator of bits per byte).
+
+    Raises:
+        HubkitError: an example with nothing to score.
+    """
+    prefix = prefix_token(lm.tokenizer)
+    work = []
+    total_bytes = 0
+    for row, (prompt, completion) in enumerate(pairs):
+        text = prompt + completion
+        if not (completion if mode == "response" else text).strip():
+            raise HubkitError(f"dataset {data} row {row}: empty {'completion' if mode == 'response' else 'text'}")
+        if mode == "response" and prompt:
+            ctx, cont = lm.split(prompt, completion)
+            tokens, scored_from = ctx + cont, len(ctx)
+            total_bytes += len(completion.encode("utf-8"))
+        else:
+            tokens, scored_from = [prefix] + lm.encode(text, special=False), 1
+            total_bytes += len(text.encode("utf-8"))
+        work += _windows(tokens, scored_from, window, step)
+    work.sort(key=lambda w: -len(w[0]))
+    return work, total_bytes
 
 
 TABLE_COLUMNS = ["base_model", "dataset", "mode", "perplexity", "bits_per_byte", "documents", "tokens",

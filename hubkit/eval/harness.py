@@ -17,6 +17,9 @@ Example:
     (12.5, 2.5)
 """
 
+# size: the evaluation loop end to end (instances, batching, resume, scoring, the results file) reads top to bottom
+# as one procedure; its parts with a job of their own already live apart (tasks, lm, judged, sandbox, metrics).
+
 from __future__ import annotations
 
 import contextlib
@@ -33,12 +36,12 @@ from typing import Any
 
 from ..benchmarks import BENCHMARKS, metric_spec
 from ..errors import HubkitError
+from ..runs import RESULTS_PREFIX
 from ..utils import DATA_NAMESPACE
 from .lm import LM, ModelSource, resolve_model
 from .tasks import BenchmarkRun, Instance, build_instances, evaluable, get_suite
 
 DEFAULT_DATA_NAMESPACE = DATA_NAMESPACE
-RESULTS_PREFIX = "results_"
 
 
 @dataclass
@@ -527,7 +530,3 @@ def _higher(benchmark: str, metric: str) -> bool:
     return True if spec is None else spec.higher_is_better
 
 
-def latest_results(folder: str | Path) -> Path | None:
-    """The newest `results_*.json` in a folder (a run's `eval/`), or None."""
-    files = sorted(Path(folder).glob(f"{RESULTS_PREFIX}*.json"))
-    return files[-1] if files else None

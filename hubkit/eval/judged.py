@@ -44,6 +44,9 @@ Example:
     (3.4, 'HuggingFaceTB/SmolLM2-135M-Instruct (hubkit-judge-0.1.0-local-0fce86e839e6; hubkit local judge)')
 """
 
+# size: MT-Bench and AlpacaEval 2 share one judge protocol (prompts, budgets, caching, retries, fingerprints); kept in
+# one file so that the two cannot drift apart.
+
 from __future__ import annotations
 
 import hashlib
@@ -530,27 +533,7 @@ def run_judged(run, instances: list, lm: Callable[[], Any], cache: Path, ctx: Ju
     from .tasks import DATA_SEED
 
     name = run.task.name
-    budget = run.max_new_tokens or run.task.max_new_tokens
-    answers_path = cache.with_name(cache.stem + ".answers.jsonl")
-    answers = {k: v["answers"] for k, v in read_cache(answers_path).items()}
-    todo = [inst for inst in instances if inst.doc_id not in answers]
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start:start + batch_size]
-        model = lm()
-        if name == "mt_bench":
-            first = answer_all(model, [[{"role": "user", "content": i.doc["turns"][0]}] for i in chunk], budget,
-                               progress, f"{name} turn 1")
-            second = answer_all(model, [[{"role": "user", "content": i.doc["turns"][0]},
-                                         {"role": "assistant", "content": a},
-                                         {"role": "user", "content": i.doc["turns"][1]}] for i, a in zip(chunk, first)],
-                                budget, progress, f"{name} turn 2")
-            records = [{"doc_id": i.doc_id, "answers": [a, b]} for i, a, b in zip(chunk, first, second)]
-        else:
-            outs = answer_all(model, [[{"role": "user", "content": i.doc["instruction"]}] for i in chunk], budget,
-                              progress, name)
-            records = [{"doc_id": i.doc_id, "answers": [a]} for i, a in zip(chunk, outs)]
-        append(answers_path, records)
-        answers.update({r["doc_id"]: r["answers"] for r in records})
+    answers = _answers(run, instances, lm, cache, batch_size, progress, read_cache, append)
 
     refs, prompts = (_reference_answers(ctx), _judge_prompts(ctx)) if name == "mt_bench" else ({}, {})
     key = grade_key(name, ctx, prompts)
@@ -626,6 +609,34 @@ def run_judged(run, instances: list, lm: Callable[[], Any], cache: Path, ctx: Ju
                         "requests": g.get("requests", []),
                         "score": None if g["preference"] is None else g["preference"] - 1.0})
     return out
+
+
+def _answers(run, instances: list, lm: Callable[[], Any], cache: Path, batch_size: int, progress: bool,
+             read_cache: Callable, append: Callable) -> dict[Any, list[str]]:
+    """The model's answers per record (both turns for MT-Bench), generated only where the cache lacks them."""
+    name = run.task.name
+    budget = run.max_new_tokens or run.task.max_new_tokens
+    answers_path = cache.with_name(cache.stem + ".answers.jsonl")
+    answers = {k: v["answers"] for k, v in read_cache(answers_path).items()}
+    todo = [inst for inst in instances if inst.doc_id not in answers]
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        model = lm()
+        if name == "mt_bench":
+            first = answer_all(model, [[{"role": "user", "content": i.doc["turns"][0]}] for i in chunk], budget,
+                               progress, f"{name} turn 1")
+            second = answer_all(model, [[{"role": "user", "content": i.doc["turns"][0]},
+                                         {"role": "assistant", "content": a},
+                                         {"role": "user", "content": i.doc["turns"][1]}] for i, a in zip(chunk, first)],
+                                budget, progress, f"{name} turn 2")
+            records = [{"doc_id": i.doc_id, "answers": [a, b]} for i, a, b in zip(chunk, first, second)]
+        else:
+            outs = answer_all(model, [[{"role": "user", "content": i.doc["instruction"]}] for i in chunk], budget,
+                              progress, name)
+            records = [{"doc_id": i.doc_id, "answers": [a]} for i, a in zip(chunk, outs)]
+        append(answers_path, records)
+        answers.update({r["doc_id"]: r["answers"] for r in records})
+    return answers
 
 
 def _changed(grade: dict, now: str | None) -> bool:

@@ -54,6 +54,9 @@ Example:
     'timeout'
 """
 
+# size: one security boundary (namespaces, seccomp, limits, the jail's file view) reviewed as one file; its child's
+# setup code is a string run inside the jail and must stay beside the code that builds the jail.
+
 from __future__ import annotations
 
 import functools

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from ..errors import HubkitError
-from ..utils import DATA_NAMESPACE, hubkit_home
+from ..utils import DATA_NAMESPACE, TRANSFER_HEADER, hubkit_home
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 EMBEDDED_USER = "hubkit"
 #: The organisation the embedded user also writes to (seeded datasets live there).
 EMBEDDED_ORG = DATA_NAMESPACE
-#: Request header with which hubkit asks a local Hub for LFS transfers (see `hubkit.hub.transfer`).
-TRANSFER_HEADER = "x-hubkit-transfer"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 

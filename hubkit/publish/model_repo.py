@@ -65,8 +65,8 @@ def run_evaluation(run: RunResult, repo_id: str, base_model: str, epoch: int | N
     import copy
     import json
 
-    from ..eval.harness import latest_results
     from ..importers import lm_eval_rows
+    from ..runs import latest_results
 
     path = latest_results(run.paths.eval) if epoch is None else None
     if path is None:

@@ -126,6 +126,15 @@ def _warn_without_loss(spec: RunSpec, say: Progress) -> None:
             f"logging_steps={spec.logging_steps}): its card will have no loss curve; lower `logging_steps`")
 
 
+def _validate(sweep: SweepSpec) -> None:
+    """The sweep file's own checks (`SweepSpec.validate`), then its eval suite against the benchmark registry."""
+    sweep.validate()
+    if "eval" in sweep.stages:
+        from ..eval.tasks import get_suite
+
+        get_suite(sweep.eval_suite)
+
+
 def make_executor(sweep: SweepSpec) -> Executor:
     if sweep.executor == "ray":
         return RayExecutor(sweep.ray_address, sweep.cpus_per_run, sweep.gpus_per_run)
@@ -138,7 +147,7 @@ def _needs_hub(specs: list[RunSpec]) -> bool:
 
 def plan_sweep(sweep: SweepSpec) -> list[tuple[str, RunSpec]]:
     """The runs a sweep expands to, without running anything."""
-    sweep.validate()
+    _validate(sweep)
     _stages(sweep)
     runs = expand(sweep)
     if "publish" in sweep.stages and not sweep.base_model_id:
@@ -177,7 +186,7 @@ def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: Progress |
     """
     import yaml
 
-    sweep.validate()
+    _validate(sweep)
     stages = _stages(sweep)
     directory = sweep.directory
     with _sweep_lock(directory):

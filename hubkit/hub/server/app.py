@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..client import TRANSFER_HEADER
+from ...utils import TRANSFER_HEADER
 from . import collections, commits, files, refs, repos
 from .auth import User, Users
 from .errors import Forbidden, HubError, NotFound, RepoNotFound, Unauthorized

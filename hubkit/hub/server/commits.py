@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ..client import TRANSFER_HEADER
+from ...utils import TRANSFER_HEADER
 from .blobs import pump
 from .errors import BadRequest, Forbidden, HubError
 from .http import MAX_COMMIT_BODY, MAX_JSON_BODY, Ctx, JSONResponse, body_chunks

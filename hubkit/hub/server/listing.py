@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from .cardmeta import derive_tags
 from .http import as_str_list, render_json
+from .repo_info import repo_json
 
 if TYPE_CHECKING:
     from .records import Repo
@@ -44,8 +45,6 @@ class Entry:
         cannot grow the server's memory)."""
         out = self.rendered.get(fields)
         if out is None:
-            from .repos import repo_json
-
             out = render_json(repo_json(self.repo, store.get_commit(self.sha), set(fields)))
             if len(self.rendered) < RENDERED_PER_ENTRY:
                 self.rendered[fields] = out

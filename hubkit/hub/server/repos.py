@@ -4,16 +4,16 @@ read-only web view of a repo.
 
 from __future__ import annotations
 
-import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.responses import HTMLResponse, Response
 
-from .cardmeta import derive_tags, front_matter_yaml
+from .cardmeta import front_matter_yaml
 from .errors import BadRequest, Conflict, HubError, Unauthorized
-from .http import MAX_CARD_BODY, MAX_JSON_BODY, Ctx, JSONResponse, as_str_list, int_param, next_link
+from .http import MAX_CARD_BODY, MAX_JSON_BODY, Ctx, JSONResponse, int_param, next_link
 from .listing import Entry
-from .records import URL_PREFIXES, Commit, Repo, lfs_pointer, validate_repo_id, validate_repo_type
+from .records import URL_PREFIXES, validate_repo_id, validate_repo_type
+from .repo_info import repo_json
 from .routing import Route
 
 if TYPE_CHECKING:
@@ -81,50 +81,6 @@ def settings(app: HubApp, ctx: Ctx, repo_type: str, repo_id: str) -> Response:
     return JSONResponse({"private": repo.private, "gated": repo.gated})
 
 
-def repo_json(repo: Repo, commit: Commit, fields: set[str] | None = None, blobs: bool = False) -> dict:
-    """A repo-info object as the Hub returns it; `fields` limits it (the `expand` parameter)."""
-    card = commit.card or {}
-    files = list(commit.tree)
-    out: dict[str, Any] = {
-        "_id": hashlib.sha1(f"{repo.type}:{repo.id}".encode()).hexdigest()[:24],
-        "id": repo.id, "author": repo.namespace, "sha": commit.id, "lastModified": repo.last_modified,
-        "createdAt": repo.created_at, "private": repo.private, "gated": repo.gated, "disabled": False,
-        "downloads": repo.downloads, "downloadsAllTime": repo.downloads, "likes": repo.likes, "trendingScore": 0,
-        "tags": derive_tags(repo.type, card, files), "cardData": card,
-        "usedStorage": sum(e.size for e in commit.tree.values()),
-    }
-    siblings = []
-    for path, e in sorted(commit.tree.items()):
-        s: dict[str, Any] = {"rfilename": path}
-        if blobs:
-            s["size"] = e.size
-            s["blobId"] = e.tree_oid
-            if e.lfs:
-                s["lfs"] = {"size": e.size, "sha256": e.sha256, "pointerSize": len(lfs_pointer(e.sha256, e.size))}
-        siblings.append(s)
-    out["siblings"] = siblings
-    if repo.type == "model":
-        out["modelId"] = repo.id
-        out["library_name"] = card.get("library_name") if isinstance(card.get("library_name"), str) else None
-        out["pipeline_tag"] = card.get("pipeline_tag") if isinstance(card.get("pipeline_tag"), str) else None
-        if commit.safetensors:
-            out["safetensors"] = commit.safetensors
-        if commit.config:
-            out["config"] = commit.config
-        if isinstance(card.get("model-index"), list):
-            out["model-index"] = card["model-index"]
-        out["spaces"] = []
-    elif repo.type == "dataset":
-        out["description"] = card.get("pretty_name") if isinstance(card.get("pretty_name"), str) else None
-    else:
-        out["sdk"] = repo.sdk
-        out["runtime"] = {"stage": "STOPPED", "hardware": {"current": None, "requested": "cpu-basic"}}
-        out["models"] = list(as_str_list(card.get("models")))
-        out["datasets"] = list(as_str_list(card.get("datasets")))
-    if fields is not None:
-        keep = fields | {"id", "_id"}
-        out = {k: v for k, v in out.items() if k in keep}
-    return out
 
 
 def repo_info(app: HubApp, ctx: Ctx, repo_type: str, repo_id: str, revision: str | None = None) -> Response:
