@@ -322,7 +322,11 @@ def test_conditions_from_the_command_line(study, tmp_path):
 def test_bootstrap_interval_is_seeded_and_covers_the_estimate():
     x = np.arange(50, dtype=float)
     y = x + np.random.default_rng(0).normal(0, 10, 50)
-    assert bootstrap_corr(x, y, "pearson") == bootstrap_corr(x, y, "pearson")
+    corr = bootstrap_corr(x, y, "pearson")
+    assert corr == bootstrap_corr(x, y, "pearson")  # seeded: the same interval every time
+    r = float(np.corrcoef(x, y)[0, 1])
+    assert corr.mean == pytest.approx(r, abs=1e-12)  # the estimate is the sample's r, not a resampled mean
+    assert corr.ci_low < r < corr.ci_high and corr.ci_high - corr.ci_low < 0.5  # it covers r, and is informative
     assert np.isnan(bootstrap_corr(x[:2], y[:2], "pearson").mean)
     est = cluster_bootstrap_mean(y)
     assert est.ci_low < y.mean() < est.ci_high

@@ -16,6 +16,7 @@ import pytest
 
 from hubkit.hub.server import records, storage
 from hubkit.hub.server.auth import Users
+from hubkit.hub.server.storage import objects as _objects  # noqa: F401  (storage.objects, patched below)
 
 from ..test_cli import _assert_one_line_error, hubkit
 
@@ -138,7 +139,7 @@ def test_a_nested_body_does_not_stall_the_server(hub):
 
 
 def test_the_commit_cache_is_bounded_by_bytes(tmp_path, monkeypatch):
-    monkeypatch.setattr(storage, "COMMIT_CACHE_BYTES", 200_000)
+    monkeypatch.setattr(storage.objects, "COMMIT_CACHE_BYTES", 200_000)
     store = storage.Store(tmp_path / "hub", owner=True)
     store.create_repo("model", "alice/big")
     ops = [records.Operation("add", f"f{i:05d}.txt", records.FileEntry("a" * 64, 1, "b" * 40, False))
