@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import HubkitError
 from .resources import resource_dir
 from .runs import RunDir
-from .utils import Progress
+from .utils import Progress, silent
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -231,7 +231,7 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
     """
     from .config import SweepSpec, parse_config
 
-    say: Progress = progress or _silent
+    say: Progress = progress or silent
     spec = parse_config(SweepSpec, recipe or RECIPE, [*(overrides or []), f"output_dir={output_dir}"])
     from .sweep import plan_sweep
 
@@ -347,7 +347,3 @@ def _analyse(results_repo: str, out: Path, perplexities: pd.DataFrame | None, la
     commit = push_analysis(result, results_repo, out / "analysis", api=api)
     return (f"{len(result.tables)} tables, {len(result.plots)} plots, report {out / 'analysis' / 'report.md'}; "
             f"pushed to {results_repo} @ {commit[:10]}")
-
-
-def _silent(message: str, done: int | None = None, total: int | None = None) -> None:
-    """The `Progress` of a caller that passed none."""

@@ -48,6 +48,10 @@ class Progress(Protocol):
     def __call__(self, message: str, done: int | None = None, total: int | None = None) -> None: ...
 
 
+def silent(message: str, done: int | None = None, total: int | None = None) -> None:
+    """The `Progress` of a caller that wants none."""
+
+
 def slug(text: str) -> str:
     """Lower-case letters, digits, `.`, `_` and `-` only; no `--` or `..`; no leading or trailing `-`/`.`.
 

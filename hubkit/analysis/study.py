@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import HubkitError
-from ..utils import Progress, did_you_mean
+from ..utils import Progress, did_you_mean, silent
 from .analyses import specs
 from .analyses.layer_correlation import run_ids
 from .cells import gain_cells, kept_columns
@@ -72,7 +72,7 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
         layers: per-layer weight changes (`hubkit layerdiff`'s `layerdiff_layers.parquet`).
         where: overrides of every analysis's condition (`parse_where`), e.g. `{"tuning": "lora"}`.
         include_format_failures: keep base-model format failures in rankings and means.
-        progress: told each analysis as it starts (`utils.Progress`).
+        progress: told each analysis as it starts, counted (`utils.Progress`).
 
     Raises:
         HubkitError: results without gains, or tables without the columns they need.
@@ -112,17 +112,18 @@ def analyze(frame: pd.DataFrame, output_dir: str | Path, properties: pd.DataFram
     # one shot count per benchmark, decided over every fine-tuned run before any condition filters them
     kept = kept_columns(gain_cells(EVERY_RUN.select(frame), {}))
     runnable = [s for s in specs() if s.needs is None or extra[s.needs] is not None]
+    say = progress or silent
     for done, spec in enumerate(runnable):
-        if progress is not None:
-            progress(f"analysis: {spec.title}", done, len(runnable))
+        say(f"analysis: {spec.title}", done, len(runnable))
         condition = spec.condition_for(where)
         cells = gain_cells(condition.select(frame), kept)
         if cells.empty:  # nothing under this condition: say so rather than fail or show an empty plot
-            result.sections.append(spec.section(condition, 0, [], compared=(spec.frees or ("",))[0],
+            result.sections.append(spec.section(condition, 0, [], compared=spec.frees[0] if spec.frees else "",
                                                 finding="No results under this condition."))
         else:
             result.sections.append(spec.run(Inputs(cells, condition, include_format_failures, out, properties, layers)))
     _write(result, frame, issues, kept, out)
+    say("analyses written", len(runnable), len(runnable))
     return result
 
 

@@ -202,13 +202,14 @@ def _analyze(results: str | None, perplexity_table: Path | None, layers: Path | 
     from ..analysis.conditions import parse_where
     from ..analysis.study import analyze as run
     from ..analysis.tables import load_results_table, push_analysis, read_table
-    from .output import reporter
+    from .output import live
 
     overrides = parse_where(where)
-    analysis = run(load_results_table(results), output,
-                   properties=read_table(perplexity_table) if perplexity_table else None,
-                   layers=read_table(layers) if layers else None, where=overrides,
-                   include_format_failures=include_format_failures, progress=reporter(progress))
+    with live(progress) as say:
+        analysis = run(load_results_table(results), output,
+                       properties=read_table(perplexity_table) if perplexity_table else None,
+                       layers=read_table(layers) if layers else None, where=overrides,
+                       include_format_failures=include_format_failures, progress=say)
     for issue in analysis.checks:
         typer.echo(f"Data check: {issue.text()}", err=True)
     for s in analysis.sections:

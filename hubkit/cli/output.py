@@ -1,7 +1,7 @@
-"""What the CLI prints for library code: it renders `utils.Progress` calls on stderr.
+"""What the CLI prints for library code: it renders `utils.Progress` calls.
 
-Library code never prints; it calls `progress(message, done, total)`. `reporter` prints each call as a line;
-`live` keeps one bar for the counted calls (the sweep's stages done of all) and prints the others above it.
+Library code never prints; it calls `progress(message, done, total)`. `live` keeps one bar for the counted calls
+(the sweep's stages done of all, the analyses run of all) and prints the others above it.
 """
 
 from __future__ import annotations
@@ -9,27 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import typer
-
 from ..utils import Progress
-
-
-def reporter(enabled: bool = True) -> Progress | None:
-    """A `Progress` that prints each message on stderr (`[3/11] message` when it counts steps), or None when
-    `enabled` is False (the library then says nothing).
-
-    Example:
-        >>> say = reporter()
-        >>> say("analysis: LoRA vs full", 6, 11)   # prints "[7/11] analysis: LoRA vs full"
-    """
-    if not enabled:
-        return None
-
-    def report(message: str, done: int | None = None, total: int | None = None) -> None:
-        prefix = f"[{done + 1}/{total}] " if done is not None and total else ""
-        typer.echo(prefix + message, err=True)
-
-    return report
 
 
 @contextmanager

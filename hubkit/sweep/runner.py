@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..config import RunSpec, StageOptions, SweepSpec
 from ..errors import HubkitError
-from ..utils import Progress
+from ..utils import Progress, silent
 from .executors import Executor, Job, LocalExecutor, RayExecutor
 from .grid import expand
 from .manifest import Manifest, ManifestRow
@@ -98,10 +98,6 @@ def _next_stage(state: str, stages: list[Stage]) -> Stage | None:
 def _state_before(stage: Stage, stages: list[Stage]) -> str:
     i = stages.index(stage)
     return stages[i - 1].done if i else "planned"
-
-
-def _silent(message: str, done: int | None = None, total: int | None = None) -> None:
-    """The `Progress` of a caller that passed none."""
 
 
 def _settle(manifest: Manifest, row: ManifestRow, stages: list[Stage], spec: RunSpec) -> None:
@@ -210,7 +206,7 @@ def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: Progress |
                         manifest.set_state(row.run_id, _state_before(failed, stages))
             todo = [r for r in manifest.rows() if r.run_id in specs and _next_stage(r.state, stages)]
             ran = _drive(manifest, todo, specs, stages, executor or make_executor(sweep), directory,
-                         sweep.stage_options(), progress or _silent)
+                         sweep.stage_options(), progress or silent)
             rows = [r for r in manifest.rows() if r.run_id in specs]
         finally:
             manifest.close()

@@ -7,12 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import figures
 from ..cells import failure_note
-from ..conditions import (
-    Condition,
-    lineage_keys,
-    paired,
-    summarize_pairs,
-)
+from ..conditions import Condition, lineage_keys, paired, summarize_pairs
 from ..registry import AnalysisSpec
 from ..report import RESAMPLED, Section, interval, md, pvalue
 from ..stats import adjust, significant
@@ -34,7 +29,7 @@ def paired_section(spec: AnalysisSpec, title: str, cells: pd.DataFrame, conditio
         tables[f"{name}_by_{by_extra[0]}"] = adjust(summarize_pairs(pairs, clusters, [*by_extra, "column", "scale"]))
     runs = len(set(lineage_keys(pairs, clusters))) if not pairs.empty else 0
     section = spec.section(condition, runs, failure_note(cells, include_failures), tables, compared=axis,
-                       title=title)
+                           title=title)
     section.method = (f"Runs are paired when equal on {', '.join(k for k in match if k != axis)} (runs without a "
                       f"counterpart are not used). {RESAMPLED['runs']}")
     section.lines = ["| benchmark | pairs | runs | mean difference | 95 % CI (runs) | p (Holm) | 95 % CI (base models) |",

@@ -7,10 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import figures
 from ..cells import failure_note
-from ..conditions import (
-    MAIN_GRID,
-    Condition,
-)
+from ..conditions import MAIN_GRID, Condition
 from ..registry import AnalysisSpec
 from ..report import RESAMPLED, Section, interval, md, pvalue, sure_text
 from ..stats import MIN_CLUSTERS, adjust, bootstrap_corr, cluster_bootstrap_mean, significant
@@ -19,6 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CROSS_LINGUAL = ("mmlu", "jmmlu", "cmmlu")
+
 
 def cross_lingual(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures: bool = False,
                   out: Path | None = None) -> Section:
@@ -60,7 +58,7 @@ def cross_lingual(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include
     transfer = pd.concat([adjust(t) for _, t in transfer.groupby("method", sort=False)] or [adjust(transfer)],
                          ignore_index=True)
     section = SPEC.section(condition, int(part["run_id"].nunique()), failure_note(cells, include_failures),
-                       {"cross_lingual": table, "cross_lingual_transfer": transfer})
+                           {"cross_lingual": table, "cross_lingual_transfer": transfer})
     section.method = RESAMPLED["bases"]
     if unknown:
         section.dropped.append(f"base models of unknown pretraining language left out: {', '.join(unknown)}")
@@ -84,7 +82,7 @@ def cross_lingual(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include
 
 
 SPEC = AnalysisSpec(
-    name="cross_lingual", title="Cross-lingual transfer: MMLU vs JMMLU vs CMMLU", part="cross-lingual", unit="runs", order=110,
-    condition=MAIN_GRID, frees=(),
+    name="cross_lingual", title="Cross-lingual transfer: MMLU vs JMMLU vs CMMLU",
+    part="cross-lingual", unit="runs", order=110,
     run=lambda i: cross_lingual(i.cells, i.condition, i.include_failures, i.out),
 )

@@ -7,10 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import figures
 from ..cells import failure_note
-from ..conditions import (
-    MAIN_GRID,
-    Condition,
-)
+from ..conditions import MAIN_GRID, Condition
 from ..registry import AnalysisSpec
 from ..report import RESAMPLED, Section, interval, md, pvalue, sure_text
 from ..stats import adjust, bootstrap_corr, significant
@@ -19,6 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 NOT_PROPERTIES = {"documents", "tokens", "bytes", "seconds", "nll"}  # counts a perplexity table carries beside it
+
 
 def data_properties(cells: pd.DataFrame, properties: pd.DataFrame, condition: Condition = MAIN_GRID,
                     include_failures: bool = False, out: Path | None = None) -> Section:
@@ -48,9 +46,9 @@ def data_properties(cells: pd.DataFrame, properties: pd.DataFrame, condition: Co
     table = pd.DataFrame(rows, columns=["column", "property", "method", "n", "r", "ci_low", "ci_high", "p"])
     table = adjust(table)
     section = SPEC.section(condition,
-                       int(joined[["base_model", "dataset"]].drop_duplicates().shape[0]) if not joined.empty else 0,
-                       failure_note(cells, include_failures),
-                      {"data_properties": table})
+                           int(joined[["base_model", "dataset"]].drop_duplicates().shape[0]) if not joined.empty else 0,
+                           failure_note(cells, include_failures),
+                           {"data_properties": table})
     if missing > 0:
         section.dropped.append(f"{missing} (base model, training data) pair(s) with gains but no property row dropped")
     section.method = RESAMPLED["pairs"]
@@ -74,8 +72,8 @@ def data_properties(cells: pd.DataFrame, properties: pd.DataFrame, condition: Co
 
 
 SPEC = AnalysisSpec(
-    name="data_properties", title="Gains vs training-data properties", part="RQ2", unit="base model × training data pairs", order=50,
-    condition=MAIN_GRID, frees=(),
+    name="data_properties", title="Gains vs training-data properties",
+    part="RQ2", unit="base model × training data pairs", order=50,
     needs="properties", needs_text="the training data's perplexity under each base model",
     command=("hubkit perplexity -m BASE --data DATA -t ppl.parquet (per base model and training set), then "
              "hubkit analyze --results RESULTS --perplexity ppl.parquet"),

@@ -6,16 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..conditions import (
-    MATCH,
-    Condition,
-)
+from ..conditions import MATCH, Condition
 from ..registry import AnalysisSpec
 from ..report import Section
 from ._paired import paired_section
 
 if TYPE_CHECKING:
     import pandas as pd
+
 
 def data_size(cells: pd.DataFrame, condition: Condition, include_failures: bool = False,
               sizes: tuple[int, int] = (1000, 20000), out: Path | None = None) -> Section:
@@ -30,7 +28,8 @@ def data_size(cells: pd.DataFrame, condition: Condition, include_failures: bool 
 
 
 SPEC = AnalysisSpec(
-    name="data_size", title="Larger vs smaller training sets", part="training factors", unit="paired training runs", order=80,
+    name="data_size", title="Larger vs smaller training sets",
+    part="training factors", unit="paired training runs", order=80,
     condition=Condition(data_size=None, lr_schedule="constant", epochs=None), frees=("data_size",),
     run=lambda i: data_size(i.cells, i.condition, i.include_failures, out=i.out),
 )

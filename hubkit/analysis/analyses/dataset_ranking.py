@@ -9,15 +9,13 @@ import numpy as np
 
 from .. import figures
 from ..cells import failure_note, mean_gain
-from ..conditions import (
-    MAIN_GRID,
-    Condition,
-)
+from ..conditions import MAIN_GRID, Condition
 from ..registry import AnalysisSpec
 from ..report import Section, md
 
 if TYPE_CHECKING:
     import pandas as pd
+
 
 def dataset_ranking(cells: pd.DataFrame, condition: Condition = MAIN_GRID,
                     include_failures: bool = False, out: Path | None = None) -> Section:
@@ -39,7 +37,7 @@ def dataset_ranking(cells: pd.DataFrame, condition: Condition = MAIN_GRID,
     ranking = pd.DataFrame(rows, columns=["base_model", "datasets", "benchmarks", "best", "best_gain", "second",
                                           "second_gain", "worst", "worst_gain"])
     section = SPEC.section(condition, len(runs), notes + failure_note(cells, include_failures),
-                      {"dataset_gains": per, "dataset_ranking": ranking})
+                           {"dataset_gains": per, "dataset_ranking": ranking})
     section.lines = ["| base model | best | 2nd | worst | benchmarks |", "| --- | --- | --- | --- | --- |"]
     section.lines += [f"| {md(r.base_model)} | {md(r.best)} ({r.best_gain:+.1f}) | {md(r.second)} "
                       f"({r.second_gain:+.1f}) | {md(r.worst)} ({r.worst_gain:+.1f}) | {r.benchmarks} |"
@@ -59,7 +57,7 @@ def dataset_ranking(cells: pd.DataFrame, condition: Condition = MAIN_GRID,
 
 
 SPEC = AnalysisSpec(
-    name="dataset_ranking", title="Best, second and worst training data per base model", part="RQ1", unit="runs", order=20,
-    condition=MAIN_GRID, frees=(),
+    name="dataset_ranking", title="Best, second and worst training data per base model",
+    part="RQ1", unit="runs", order=20,
     run=lambda i: dataset_ranking(i.cells, i.condition, i.include_failures, i.out),
 )

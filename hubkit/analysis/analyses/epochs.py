@@ -7,17 +7,14 @@ from typing import TYPE_CHECKING
 
 from .. import figures
 from ..cells import failure_note, mean_gain
-from ..conditions import (
-    LINEAGE,
-    Condition,
-    lineage_keys,
-)
+from ..conditions import LINEAGE, Condition, lineage_keys
 from ..registry import AnalysisSpec
 from ..report import RESAMPLED, Section, interval, pvalue, sure_text
 from ..stats import adjust, cluster_bootstrap_mean, significant
 
 if TYPE_CHECKING:
     import pandas as pd
+
 
 def epochs(cells: pd.DataFrame, condition: Condition, include_failures: bool = False,
            out: Path | None = None) -> Section:
@@ -78,7 +75,8 @@ def epochs(cells: pd.DataFrame, condition: Condition, include_failures: bool = F
 
 
 SPEC = AnalysisSpec(
-    name="epochs", title="Gain by epoch", part="training factors", unit="training runs", order=90,
+    name="epochs", title="Gain by epoch",
+    part="training factors", unit="training runs", order=90,
     condition=Condition(lr_schedule="constant", epochs=None), frees=("epochs",),
     run=lambda i: epochs(i.cells, i.condition, i.include_failures, i.out),
 )

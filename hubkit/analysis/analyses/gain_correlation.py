@@ -9,16 +9,14 @@ import numpy as np
 
 from .. import figures
 from ..cells import averaged_cells, failure_note
-from ..conditions import (
-    MAIN_GRID,
-    Condition,
-)
+from ..conditions import MAIN_GRID, Condition
 from ..registry import AnalysisSpec
 from ..report import Section, md
 from ..stats import rowwise_pearson
 
 if TYPE_CHECKING:
     import pandas as pd
+
 
 def _pairwise(wide: pd.DataFrame, a: str, b: str, min_periods: int = 3) -> pd.DataFrame:
     """Pearson `r` and Spearman `rho` of every pair of `wide`'s columns over the rows both have (long form)."""
@@ -48,8 +46,8 @@ def gain_correlation(cells: pd.DataFrame, condition: Condition = MAIN_GRID, incl
     by_model = percent.pivot_table(index=["dataset", "column"], columns="base_model", values="gain", aggfunc="mean")
     models = _pairwise(by_model, "model_a", "model_b")
     section = SPEC.section(condition, int(by_run.shape[0]),
-                       [f"between models: {n}" for n in once] + failure_note(cells, include_failures),
-                       {"benchmark_correlation": bench, "model_correlation": models})
+                           [f"between models: {n}" for n in once] + failure_note(cells, include_failures),
+                           {"benchmark_correlation": bench, "model_correlation": models})
     section.method = ("Pearson r and Spearman rho; each pair of benchmarks (or models) over the runs (cells) that have "
                       "both: n per pair in the table. Descriptive: no interval, no finding of significance.")
     off = models[models["model_a"] != models["model_b"]]
@@ -83,7 +81,7 @@ def gain_correlation(cells: pd.DataFrame, condition: Condition = MAIN_GRID, incl
 
 
 SPEC = AnalysisSpec(
-    name="gain_correlation", title="Correlation of gain patterns between benchmarks and between models", part="RQ1", unit="runs", order=30,
-    condition=MAIN_GRID, frees=(),
+    name="gain_correlation", title="Correlation of gain patterns between benchmarks and between models",
+    part="RQ1", unit="runs", order=30,
     run=lambda i: gain_correlation(i.cells, i.condition, i.include_failures, i.out),
 )

@@ -9,16 +9,14 @@ import numpy as np
 
 from .. import figures
 from ..cells import failure_note, mean_gain
-from ..conditions import (
-    MAIN_GRID,
-    Condition,
-)
+from ..conditions import MAIN_GRID, Condition
 from ..registry import AnalysisSpec
 from ..report import RESAMPLED, Section, interval, pvalue
 from ..stats import adjust, bootstrap_corr, significant
 
 if TYPE_CHECKING:
     import pandas as pd
+
 
 def run_ids(rows: pd.DataFrame, models: pd.Series) -> pd.Series:
     """Layer-diff model names (Hub ids or run ids) as the results' run ids (`rows`: any rows with both)."""
@@ -74,8 +72,8 @@ def layer_correlation(cells: pd.DataFrame, layers: pd.DataFrame, condition: Cond
 
 
 SPEC = AnalysisSpec(
-    name="layer_correlation", title="Weight change by depth vs gain", part="RQ3", unit="runs", order=60,
-    condition=MAIN_GRID, frees=(),
+    name="layer_correlation", title="Weight change by depth vs gain",
+    part="RQ3", unit="runs", order=60,
     needs="layers", needs_text="the fine-tuned models' weight changes by layer",
     command=("hubkit layerdiff --base BASE RUN … -o diff, then hubkit analyze --results RESULTS "
              "--layers diff/layerdiff_layers.parquet"),

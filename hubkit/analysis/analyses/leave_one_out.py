@@ -7,17 +7,13 @@ from typing import TYPE_CHECKING
 
 from .. import figures
 from ..cells import averaged_cells, failure_note
-from ..conditions import (
-    ANY,
-    Condition,
-    dataset_kind,
-    paired,
-)
+from ..conditions import ANY, Condition, dataset_kind, paired
 from ..registry import SCALE_ORDER, AnalysisSpec
 from ..report import Section, md
 
 if TYPE_CHECKING:
     import pandas as pd
+
 
 def leave_one_out(cells: pd.DataFrame, condition: Condition, include_failures: bool = False,
                   out: Path | None = None) -> Section:
@@ -33,9 +29,9 @@ def leave_one_out(cells: pd.DataFrame, condition: Condition, include_failures: b
     table = pairs.rename(columns={"a": "all", "b": "without", "diff": "effect"})[
         ["removed", *match, "column", "scale", "all", "without", "effect"]]
     section = SPEC.section(condition,
-                       int(table[["removed", *match]].drop_duplicates().shape[0]) if not table.empty else 0,
-                       failure_note(cells, include_failures), {"leave_one_out": table},
-                      compared="dataset, data_size")
+                           int(table[["removed", *match]].drop_duplicates().shape[0]) if not table.empty else 0,
+                           failure_note(cells, include_failures), {"leave_one_out": table},
+                           compared="dataset, data_size")
     section.method = ("Effect = gain without X − gain with all sets merged, paired on base model, tuning, epoch and "
                       "schedule (9,000 vs 10,000 examples in the study).")
     if table.empty:
@@ -79,7 +75,8 @@ def leave_one_out(cells: pd.DataFrame, condition: Condition, include_failures: b
 
 
 SPEC = AnalysisSpec(
-    name="leave_one_out", title="Leave one training set out", part="training factors", unit="leave-one-out runs", order=100,
+    name="leave_one_out", title="Leave one training set out",
+    part="training factors", unit="leave-one-out runs", order=100,
     condition=Condition(data_size=None, datasets=ANY), frees=("dataset", "data_size"),
     run=lambda i: leave_one_out(i.cells, i.condition, i.include_failures, i.out),
 )

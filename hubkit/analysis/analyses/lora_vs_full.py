@@ -5,17 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..conditions import (
-    MAIN_GRID,
-    MATCH,
-    Condition,
-)
+from ..conditions import MATCH, Condition
 from ..registry import AnalysisSpec
 from ..report import Section
 from ._paired import paired_section
 
 if TYPE_CHECKING:
     import pandas as pd
+
 
 def lora_vs_full(cells: pd.DataFrame, condition: Condition, include_failures: bool = False,
                  out: Path | None = None) -> Section:
@@ -26,7 +23,8 @@ def lora_vs_full(cells: pd.DataFrame, condition: Condition, include_failures: bo
 
 
 SPEC = AnalysisSpec(
-    name="lora_vs_full", title="LoRA vs full-parameter tuning", part="training factors", unit="paired training runs", order=70,
-    condition=MAIN_GRID, frees=("tuning",),
+    name="lora_vs_full", title="LoRA vs full-parameter tuning",
+    part="training factors", unit="paired training runs", order=70,
+    frees=("tuning",),
     run=lambda i: lora_vs_full(i.cells, i.condition, i.include_failures, i.out),
 )

@@ -9,15 +9,13 @@ import numpy as np
 
 from .. import figures
 from ..cells import averaged_cells, complete_patterns, failure_note
-from ..conditions import (
-    MAIN_GRID,
-    Condition,
-)
+from ..conditions import MAIN_GRID, Condition
 from ..registry import AnalysisSpec
 from ..report import Section
 
 if TYPE_CHECKING:
     import pandas as pd
+
 
 def pca(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures: bool = False,
         out: Path | None = None) -> Section:
@@ -57,7 +55,7 @@ def pca(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures:
 
 
 SPEC = AnalysisSpec(
-    name="pca", title="Principal components of gain patterns", part="RQ1", unit="runs", order=40,
-    condition=MAIN_GRID, frees=(),
+    name="pca", title="Principal components of gain patterns",
+    part="RQ1", unit="runs", order=40,
     run=lambda i: pca(i.cells, i.condition, i.include_failures, i.out),
 )

@@ -9,15 +9,13 @@ import numpy as np
 
 from .. import figures
 from ..cells import failure_note
-from ..conditions import (
-    MAIN_GRID,
-    Condition,
-)
+from ..conditions import MAIN_GRID, Condition
 from ..registry import SCALE_ORDER, AnalysisSpec
 from ..report import Section, md
 
 if TYPE_CHECKING:
     import pandas as pd
+
 
 def synergy(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failures: bool = False,
             out: Path | None = None) -> Section:
@@ -32,7 +30,7 @@ def synergy(cells: pd.DataFrame, condition: Condition = MAIN_GRID, include_failu
     failures = cells[cells["format_failure"]].drop_duplicates(["base_model", "column"])[
         ["base_model", "column", "base_score"]]
     section = SPEC.section(condition, int(cells["run_id"].nunique()), failure_note(cells, include_failures),
-                      {"synergy": grid, "agreement": agree, "format_failures": failures})
+                           {"synergy": grid, "agreement": agree, "format_failures": failures})
     if pooled := condition.pooled():
         section.dropped.append(f"each cell averages over {', '.join(pooled)} (pooled by the condition)")
     top = agree[(agree["bases"] >= 2) & (agree["scale"] == "percent")].sort_values(
@@ -68,7 +66,7 @@ def _failure_mask(matrix: pd.DataFrame, part: pd.DataFrame):
 
 
 SPEC = AnalysisSpec(
-    name="synergy", title="Training data × benchmark synergy", part="RQ1", unit="runs", order=10,
-    condition=MAIN_GRID, frees=(),
+    name="synergy", title="Training data × benchmark synergy",
+    part="RQ1", unit="runs", order=10,
     run=lambda i: synergy(i.cells, i.condition, i.include_failures, i.out),
 )

@@ -463,7 +463,6 @@ class BoardData:
         return str(path)
 
 
-
 @dataclass
 class Ranked:
     """Every matching model: `ids` in table order, and `order`, their positions in the (unsorted) numbers,

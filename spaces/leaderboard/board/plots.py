@@ -266,4 +266,3 @@ class Board(BoardData):
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         fig.tight_layout()
         return fig
-

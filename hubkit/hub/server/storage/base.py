@@ -36,6 +36,7 @@ def _writes(method):
             return method(self, *args, **kwargs)
     return wrapper
 
+
 class StoreBase:
     """The root folder of a store (see `Store` for the layout and arguments)."""
 
@@ -106,7 +107,6 @@ class StoreBase:
         os.replace(tmp, path)
         _fsync_dir(path.parent)
 
-
     def generation_file(self, repo_type: str) -> Path:
         return self.root / f"generation-{repo_type}"
 
@@ -122,4 +122,3 @@ class StoreBase:
             return self.generation_file(repo_type).read_text()
         except OSError:
             return ""
-

@@ -84,4 +84,3 @@ class GcStore(RefStore):
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         return report
-

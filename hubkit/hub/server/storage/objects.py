@@ -263,7 +263,6 @@ class ObjectStore(StoreBase):
         return self.get_commit(sha)
 
 
-
 def _origin(d: dict) -> str:
     """The origin a commit's JSON records (`Repo.origin` of the repo that made it)."""
     return f"{d.get('repo', '')}#{d.get('repo_uid', '')}"

@@ -153,4 +153,3 @@ class RefStore(RepoStore):
                 sha = self.resolve(repo, target).id
                 refs[name] = sha if kind == "branch" else {"sha": sha, "message": message}
             self.save_repo(repo)
-

@@ -170,4 +170,3 @@ class RepoStore(ObjectStore):
 
     def delete_collection(self, slug: str) -> None:
         self._collection_file(slug).unlink(missing_ok=True)
-
