@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from huggingface_hub import HfApi
 
 
@@ -78,6 +79,7 @@ def test_serve_on_a_busy_port(hub, tmp_path):
     _assert_one_line_error(hubkit("hub", "serve", "--root", str(tmp_path), "--port", port, timeout=60), "cannot serve")
 
 
+@pytest.mark.slow
 def test_commands_settle_the_embedded_hub_at_entry_with_no_endpoint_set(tmp_path):
     """With no HF_ENDPOINT, the commands that import huggingface_hub on their way (leaderboard, layerdiff,
     analyze --results) reach the embedded Hub instead of failing on the endpoint; help starts nothing."""
@@ -126,6 +128,7 @@ print("scored", result.documents, type(LM.load(f"{user}/private-model").model)._
 '''
 
 
+@pytest.mark.slow
 def test_private_repos_load_through_transformers_and_datasets_on_the_embedded_hub(tmp_path, tiny_model):
     """With no HF_TOKEN, `datasets` and `transformers` get the embedded Hub's token as `HfApi` does, so a
     private model and a private dataset load (before, both were read anonymously and not found)."""
@@ -146,6 +149,7 @@ def test_private_repos_load_through_transformers_and_datasets_on_the_embedded_hu
         subprocess.run([sys.executable, "-m", "hubkit", "hub", "stop"], env=env, capture_output=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_every_command_help_shows_examples_and_flags_as_flags():
     """`--help` of every command (walked from the command tree, so a new one is covered) has an Examples
     section whose lines are whole commands, and boolean options read as flags (`--json`, not `--json <bool>`)."""

@@ -66,6 +66,7 @@ def test_the_readme_has_three_journeys():
     assert list(journeys()) == ["publish", "browse", "reanalyse"]
 
 
+@pytest.mark.slow
 def test_publish_a_sweep(world):
     outputs = [_run(line, world) for line in journeys()["publish"]]
     assert "hubkit/tiny-llama @" in outputs[0].stdout
@@ -84,6 +85,7 @@ def test_publish_a_sweep(world):
     assert "data/results.parquet" in results
 
 
+@pytest.mark.slow
 def test_browse_the_leaderboard(world):
     importing, serving = journeys()["browse"]
     _run(importing, world)
@@ -109,6 +111,7 @@ def _port() -> int:
     return _free_port()
 
 
+@pytest.mark.slow
 def test_download_for_reanalysis(world):
     for line in journeys()["reanalyse"]:
         _run(line, world)
@@ -129,6 +132,7 @@ def test_download_for_reanalysis(world):
     assert "analysis/index.json" in api.list_repo_files("hubkit/tiny-demo-results", repo_type="dataset")
 
 
+@pytest.mark.slow
 def test_the_python_api_example(world):
     """The README's Python API block, as written, after the three journeys (same folder, same Hub)."""
     proc = subprocess.run([sys.executable, "-c", python_example()], cwd=world["work"], env=world["env"],
@@ -160,6 +164,7 @@ ELSEWHERE = {("quickstart",): "tests/test_quickstart.py", ("hub", "serve"): "tes
              ("judge", "serve"): "tests/eval/test_judge.py (a process that `hubkit eval --suite judge` reaches)"}
 
 
+@pytest.mark.slow
 def test_every_other_command_on_the_embedded_hub(world):
     import typer
 

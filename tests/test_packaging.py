@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import site
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,6 +40,7 @@ def test_pyproject_lists_every_hubkit_package():
     assert found <= listed, f"add to pyproject's [tool.setuptools] packages: {sorted(found - listed)}"
 
 
+@pytest.mark.slow
 def test_a_built_wheel_ships_templates_recipes_and_the_space(tmp_path):
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
@@ -45,9 +49,13 @@ def test_a_built_wheel_ships_templates_recipes_and_the_space(tmp_path):
     assert build.returncode == 0, build.stderr[-2000:]
     [wheel] = list((tmp_path / "dist").glob("hubkit-*.whl"))
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
-    # --force-reinstall: the editable checkout beside it (system site-packages) has the same version
+    # hubkit's dependencies come from the environment running the tests (a virtualenv or not), after the venv's
+    # own site-packages; a plain path, so that the editable checkout's finder there is not installed
+    [venv_site] = (venv / "lib").glob("python3*/site-packages")
+    (venv_site / "outer-env.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # --force-reinstall: the editable checkout beside it (outer environment) has the same version
     install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q", str(wheel)],
                              capture_output=True, text=True, env=env, timeout=600)
     assert install.returncode == 0, install.stderr[-2000:]
@@ -62,3 +70,13 @@ def test_a_built_wheel_ships_templates_recipes_and_the_space(tmp_path):
     helped = subprocess.run([str(venv / "bin" / "hubkit"), "quickstart", "--help"], capture_output=True, text=True,
                             cwd=tmp_path, env=clean, timeout=120)
     assert helped.returncode == 0 and re.search(r"Examples:", helped.stdout), helped.stderr
+
+
+def test_ci_runs_the_readmes_test_command_in_a_fresh_virtualenv():
+    """CI is the README as a user follows it: a new venv, activated, then the README's second command verbatim."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    test_command = readme.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()[1]
+    ci = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert ci[-1] == test_command
+    steps = "\n".join(ci)
+    assert steps.index("-m venv") < steps.index("/bin/activate") < steps.index(test_command)

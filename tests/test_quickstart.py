@@ -18,6 +18,8 @@ from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
 from .conftest import ServingCommand, chromium_page
 
+pytestmark = pytest.mark.slow  # one quickstart run (about 2.5 minutes) shared by every test here
+
 REDUCED = ["grid.dataset=[math]", "eval_limit=4"]
 RUNS = {"full", "lora"}
 

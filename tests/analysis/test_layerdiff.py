@@ -43,6 +43,7 @@ def _expected_full(base_dir, tuned_dir):
     return out
 
 
+@pytest.mark.slow
 def test_full_fine_tune_matches_numpy_locally_and_remotely(tiny_model, tiny_base, tuned):
     local = layer_diff(str(tiny_model), [str(tuned["full"])], progress=False)
     expected = _expected_full(tiny_model, tuned["full"])

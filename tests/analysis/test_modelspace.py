@@ -93,6 +93,7 @@ def test_loglik_vector_equals_an_independent_forward_pass(hub, seeded_benchmarks
         assert value == pytest.approx(expected, abs=1e-3), p.task
 
 
+@pytest.mark.slow
 def test_analyze_loglik_maps_families_apart_and_pushes_to_the_leaderboard(hub, seeded_benchmarks, families, tmp_path,
                                                                            capsys, monkeypatch):
     """Six models of two random families through the CLI: the map puts each family together, the vectors and map
@@ -239,6 +240,7 @@ def test_model_space_errors_are_one_line(hub, seeded_benchmarks, tiny_model, tmp
     assert math.isfinite(ms.double_center(np.ones((3, 4))).sum())
 
 
+@pytest.mark.slow
 def test_map_methods(hub, seeded_benchmarks, families):
     """`auto` is UMAP (umap-learn is installed with the test extra), PCA below 5 models; t-SNE refuses too few."""
     probe = ms.build_probe_set(per_task=1)

@@ -95,6 +95,7 @@ def test_long_texts_and_the_cache(hub, seeded, tiny_model):
     assert not first.cached and again.cached and again.perplexity == first.perplexity
 
 
+@pytest.mark.slow
 def test_cli_and_errors(hub, seeded, tiny_model):
     proc = hubkit("perplexity", "--model", str(tiny_model), "--data", "lima", "--size", "4", "--json",
                   "--no-progress")
@@ -126,6 +127,7 @@ def test_a_text_dataset_is_scored_in_full(tiny_model, tmp_path):
     assert result.data == "texts.jsonl" and result.documents == 2
 
 
+@pytest.mark.slow
 def test_an_edited_file_is_scored_again_and_results_build_a_table(tiny_model, tmp_path):
     """The cache is keyed by the scored texts' content: editing a local file gives the new file's value;
     `--no-cache` scores again; `--table` builds the (base_model, dataset, perplexity) table `analyze` reads."""

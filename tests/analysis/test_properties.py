@@ -33,6 +33,7 @@ def test_code_data_is_closest_to_the_code_benchmark(hub, seeded_benchmarks, seed
     assert lengths["lima"] > lengths["code_alpaca"]  # LIMA's long answers
 
 
+@pytest.mark.slow
 def test_analyze_joins_properties_on_dataset_and_benchmark(tmp_path):
     study = import_massive_sft_csv(STUDY_CSV).frame
     main = (study["data_size"] == 1000) & (study["lr_schedule"] == "cosine") & (study["epochs"] == 10) \

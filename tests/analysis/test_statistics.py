@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats as scipy_stats
 
 from hubkit.analysis import figures
@@ -65,6 +66,7 @@ def test_the_cluster_bootstrap_interval_and_p_value_reproduce():
     assert abs(r.mean - scipy_stats.spearmanr(x, y).statistic) < TOL and r.clusters == 8 and r.ci_low < r.mean < r.ci_high
 
 
+@pytest.mark.slow
 def test_one_shot_count_per_benchmark_whatever_the_filter(study, result, tmp_path):
     lora = analyze(study, tmp_path / "lora", where={"tuning": "lora"})
     ranking = next(s for s in lora.sections if s.name == "dataset_ranking")
@@ -129,6 +131,7 @@ def test_paired_intervals_resample_runs_and_base_models_and_findings_need_both(s
     assert "cluster bootstrap over base models" in next(s for s in result.sections if s.name == "cross_lingual").method
 
 
+@pytest.mark.slow
 def test_the_default_report_lists_what_it_did_not_run_and_no_peak_without_evidence(study, result, tmp_path):
     report = result.report.read_text()
     assert "## Not run" in report
@@ -148,6 +151,7 @@ def test_the_default_report_lists_what_it_did_not_run_and_no_peak_without_eviden
     assert "Weight change by depth" not in noise.report.read_text().split("## Not run")[-1].split("## RQ1")[0]
 
 
+@pytest.mark.slow
 def test_figures_have_no_overlapping_text(study, tmp_path, monkeypatch):
     seen: dict[str, list] = {}
     save = figures._save
@@ -211,6 +215,7 @@ def _csv(tmp_path: Path, rows: list[dict]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_bad_inputs_give_one_line_errors_and_analyze_starts_nothing(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HF_ENDPOINT"}
     env["HUBKIT_HOME"] = str(tmp_path / "home")  # an embedded Hub would start here
@@ -242,6 +247,7 @@ def test_bad_inputs_give_one_line_errors_and_analyze_starts_nothing(tmp_path):
     assert (tmp_path / "home" / "hub").exists() and running_hub(tmp_path / "home" / "hub") is None
 
 
+@pytest.mark.slow
 def test_out_of_range_cells_are_flagged_and_left_out(study, tmp_path):
     frame = study.copy()
     hit = frame.index[(frame["run_id"] == frame["run_id"].iloc[40]) & (frame["benchmark"] == "gsm8k")][0]

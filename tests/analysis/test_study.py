@@ -303,6 +303,7 @@ def test_heatmaps_share_rows_columns_and_a_zero_centred_scale():
     assert any(ax.get_label() == "<colorbar>" for ax in fig.axes)
 
 
+@pytest.mark.slow
 def test_conditions_from_the_command_line(study, tmp_path):
     assert parse_where(["tuning=lora", "epochs=any", "size=20000"]) == {"tuning": "lora", "epochs": None,
                                                                          "data_size": 20000}
@@ -343,6 +344,7 @@ def inputs(study):
     return properties, layers
 
 
+@pytest.mark.slow
 def test_properties_and_layers_on_the_main_grid(study, inputs, tmp_path):
     properties, layers = inputs
     result = analyze(study, tmp_path, properties=properties, layers=layers)
@@ -368,6 +370,7 @@ def test_properties_and_layers_on_the_main_grid(study, inputs, tmp_path):
     assert any("outside the condition" in d for d in layer["dropped"])
 
 
+@pytest.mark.slow
 def test_cli_pushes_analyses_the_leaderboard_shows(hub, inputs, tmp_path):
     from hubkit.publish import push_results
     from hubkit.space import load_board

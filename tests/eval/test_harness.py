@@ -103,6 +103,7 @@ def test_suites_and_instances():
         assert inst.requests == [(inst.prompt, c) for c in (" A", " B", " C", " D")]
 
 
+@pytest.mark.slow
 def test_eval_cli_quick_suite_end_to_end(hub, seeded_benchmarks, tiny_model, tmp_path):
     """The `quick` suite on a tiny model: every benchmark scored, lm-eval layout, per-sample details."""
     out = tmp_path / "out"
@@ -127,6 +128,7 @@ def test_eval_cli_quick_suite_end_to_end(hub, seeded_benchmarks, tiny_model, tmp
     assert set(table.frame["benchmark"]) == set(results["results"])
 
 
+@pytest.mark.slow
 def test_eval_errors_are_one_line(hub, seeded_benchmarks, tiny_model, tmp_path):
     _assert_one_line_error(hubkit("eval", str(tiny_model), "--suite", "gsm9k"), "unknown suite or benchmark 'gsm9k'")
     _assert_one_line_error(hubkit("eval", str(tiny_model), "--suite", "gsm8k", "--data-namespace", "nobody"),
@@ -139,6 +141,7 @@ def test_eval_errors_are_one_line(hub, seeded_benchmarks, tiny_model, tmp_path):
     _assert_one_line_error(hubkit("eval", str(broken), "--suite", "gsm8k", "--limit", "1"), "cannot load model")
 
 
+@pytest.mark.slow
 def test_an_interrupted_evaluation_resumes_from_its_cache(hub, seeded_benchmarks, tiny_model, tmp_path):
     import shutil
 
@@ -175,6 +178,7 @@ def test_an_interrupted_evaluation_resumes_from_its_cache(hub, seeded_benchmarks
     assert samples(report) == samples(fresh)
 
 
+@pytest.mark.slow
 def test_gains_over_the_base_are_computed_once_per_base(hub, seeded_benchmarks, tiny_base, tmp_path, monkeypatch):
     monkeypatch.setenv("HUBKIT_EVAL_CACHE", str(tmp_path / "eval-cache"))  # whatever other tests cached of this base
     common = {"model": tiny_base, "dataset": "lima", "data_size": 16, "epochs": 1, "batch_size": 8, "max_length": 128,

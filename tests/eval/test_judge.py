@@ -294,6 +294,7 @@ def test_length_controlled_win_rate_removes_a_known_length_bias(tmp_path):
     assert abs(lc - truth) < 2.5, (lc, truth, raw)
 
 
+@pytest.mark.slow
 def test_judge_serve_process_grades_end_to_end(hub, seeded_judged, tiny_model, tmp_path):
     """`hubkit judge serve` (SmolLM2) as its own process; `hubkit eval --suite judge` reaches it by URL, model and
     key from the environment; the scores land in the results file with the judge's identity, and nothing written

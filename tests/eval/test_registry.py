@@ -78,6 +78,7 @@ def test_a_record_cannot_take_another_benchmarks_name(tmp_path):
                            "HUBKIT_BENCHMARKS_PATH: clash.yaml: the lm-eval name 'hellaswag' is also hellaswag's")
 
 
+@pytest.mark.slow
 def test_a_benchmark_is_one_record_plus_its_data(hub, tiny_model, tmp_path):
     """The docs' record and a dataset repo are all it takes: `hubkit eval` lists and scores it, its results import
     with the record's headline and scale, and the leaderboard names its columns from it."""

@@ -81,6 +81,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("name", ["humaneval", "mbpp"])
+@pytest.mark.slow
 def test_canonical_solutions_pass_and_swapped_ones_fail(name):
     """Known answers: the benchmark's own solutions score 100 %, another problem's solutions 0 %."""
     task = TASKS[name]

@@ -63,6 +63,7 @@ def attacked(own_hub):
     return own_hub
 
 
+@pytest.mark.slow
 def test_one_address_holding_a_thousand_connections_does_not_take_the_server_down(attacked, tmp_path):
     url = attacked.server.url
     held: list[socket.socket] = []
@@ -119,6 +120,7 @@ def _trickle(url: str, path: str, headers: dict[str, str], length: int) -> tuple
         sock.close()
 
 
+@pytest.mark.slow
 def test_trickled_bodies_are_dropped_on_every_route(attacked):
     url, token = attacked.server.url, attacked.token
     r = httpx.post(f"{url}/carol/target.git/info/lfs/objects/batch", headers=_auth(token),

@@ -53,6 +53,7 @@ def _user(env: dict, seconds: float) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.slow
 def test_train_and_layerdiff_on_local_paths_start_no_hub(fresh, tiny_model, tmp_path):
     """`hubkit train` with a local model folder and a local data file, with no environment set, trains and
     writes its run (it used to fail after training on the endpoint), and `layerdiff` on two local folders
@@ -72,6 +73,7 @@ def test_train_and_layerdiff_on_local_paths_start_no_hub(fresh, tiny_model, tmp_
     assert not root.exists()  # nothing was started, nothing written under the hubkit home
 
 
+@pytest.mark.slow
 def test_a_started_hub_stops_with_its_last_user_even_killed(fresh):
     env, root = fresh
     first = _user(env, 60)
@@ -92,6 +94,7 @@ def test_a_started_hub_stops_with_its_last_user_even_killed(fresh):
     assert _gone(root)
 
 
+@pytest.mark.slow
 def test_hub_start_keeps_it_up_until_hub_stop(fresh):
     env, root = fresh
     started = _hubkit(env, "hub", "start")

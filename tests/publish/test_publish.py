@@ -138,6 +138,7 @@ def test_cli_publish_and_its_errors(hub, runs, tmp_path):
                            "cannot publish")
 
 
+@pytest.mark.slow
 def test_sweep_carries_runs_from_training_to_published(hub, runs, tmp_path):
     import json
 
@@ -169,6 +170,7 @@ def test_sweep_carries_runs_from_training_to_published(hub, runs, tmp_path):
     assert again.returncode == 0 and "(0 jobs this time)" in again.stdout
 
 
+@pytest.mark.slow
 def test_hub_down_mid_publish_keeps_the_previous_commit_and_a_rerun_completes(own_hub, runs, tmp_path):
     import json
     import shutil

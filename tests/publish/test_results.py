@@ -169,6 +169,7 @@ def test_a_04_direction_that_contradicts_the_registry_is_refused(tmp_path):
         import_lm_eval([path])
 
 
+@pytest.mark.slow
 def test_imports_of_checkpoints_and_shot_counts_never_replace_each_other(hub, alice, repo_name, tmp_path):
     env = {"HF_TOKEN": hub.tokens["alice"]}
     repo_id = f"alice/{repo_name}"
@@ -191,6 +192,7 @@ def test_imports_of_checkpoints_and_shot_counts_never_replace_each_other(hub, al
     assert len(alice.list_repo_commits(repo_id, repo_type="dataset")) == commits  # nothing written
 
 
+@pytest.mark.slow
 def test_import_results_cli_publishes_a_loadable_results_dataset(hub, alice, repo_name):
     env = {"HF_TOKEN": hub.tokens["alice"]}
     repo_id = f"alice/{repo_name}"
@@ -229,6 +231,7 @@ def _table(i: int) -> ResultsTable:
     return ResultsTable(pd.DataFrame(rows, columns=COLUMNS), "hubkit")
 
 
+@pytest.mark.slow
 def test_eight_parallel_publishers_lose_no_row(hub, repo_name):
     repo_id = f"alice/{repo_name}"
     with ThreadPoolExecutor(8) as pool:

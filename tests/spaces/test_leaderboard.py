@@ -244,6 +244,7 @@ def test_serving_waits_for_the_threads_of_the_app():
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.slow
 def test_leaderboard_serve_until_stopped(results, stop):
     """`hubkit leaderboard serve` answers on its port, and ends cleanly (exit 0) on Ctrl-C or SIGTERM after
     serving pages."""
@@ -263,6 +264,7 @@ def test_leaderboard_serve_until_stopped(results, stop):
     assert "Leaderboard stopped." in out and "terminate" not in out and "Traceback" not in out
 
 
+@pytest.mark.slow
 def test_the_page_in_a_real_browser(page_url, board):
     with chromium_page() as page:
         if page is None:
@@ -500,6 +502,7 @@ def test_analysis_tables_add_gain_plots(hub, results, tmp_path):
     assert build_app(results) is not None
 
 
+@pytest.mark.slow
 def test_the_plots_tab_shows_the_pushed_analyses(hub, tmp_path):
     """`hubkit analyze --push` → the Space's Plots tab lists each analysis with its figures, condition and n."""
     from hubkit.analysis.study import analyze

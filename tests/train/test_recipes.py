@@ -33,6 +33,7 @@ def test_study_grid_uses_the_study_hyperparameters():
     assert all(r.data_size == 1000 and r.epochs == 10 and r.save_epochs and r.lr_schedule == "cosine" for r in runs)
 
 
+@pytest.mark.slow
 def test_tiny_demo_recipe_runs(tiny_model, seeded, tmp_path):
     proc = hubkit("sweep", str(RECIPES / "tiny-demo.yaml"), f"run.model={tiny_model}", f"output_dir={tmp_path}",
                   "grid.dataset=[lima]", "--no-progress")
@@ -43,6 +44,7 @@ def test_tiny_demo_recipe_runs(tiny_model, seeded, tmp_path):
     assert schedules == {"cosine", "constant"}
 
 
+@pytest.mark.slow
 def test_smollm2_mirror_serves_the_cpu_demo_model(hub, seeded, tmp_path):
     pytest.importorskip("gguf")
     import importlib.util

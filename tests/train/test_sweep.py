@@ -46,6 +46,7 @@ def _manifest_rows(path: Path) -> dict[str, tuple[str, int]]:
         db.close()
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_then_rerun_finishes_every_run_exactly_once(tiny_model, seeded, tmp_path):
     config = _sweep_file(tmp_path, tiny_model, ["lima", "math", "openmath"])
     sweep_dir = tmp_path / "sweeps" / "s"
@@ -88,6 +89,7 @@ def test_sigkill_mid_sweep_then_rerun_finishes_every_run_exactly_once(tiny_model
     assert status.returncode == 0 and status.stdout.count("trained") == 3
 
 
+@pytest.mark.slow
 def test_finished_work_recorded_late_is_not_redone(tiny_model, seeded, tmp_path):
     sweep = parse_config(SweepSpec, _sweep_file(tmp_path, tiny_model, ["lima", "math"]), ["workers=2"])
     report = run_sweep(sweep)
@@ -102,6 +104,7 @@ def test_finished_work_recorded_late_is_not_redone(tiny_model, seeded, tmp_path)
     assert again.counts == {"trained": 2} and again.jobs_run == 0
 
 
+@pytest.mark.slow
 def test_failures_are_recorded_and_retried_only_when_asked(tiny_model, seeded, tmp_path):
     config = _sweep_file(tmp_path, tiny_model, [str(tmp_path / "missing.jsonl")], name="f")
     proc = hubkit("sweep", str(config), "--no-progress")
@@ -150,6 +153,7 @@ def _netns_ok() -> bool:
 
 
 @pytest.mark.skipif(not _netns_ok(), reason="needs `unshare --net` (root or user namespaces) to keep Ray on loopback")
+@pytest.mark.slow
 def test_ray_executor_on_a_local_cluster_in_its_own_network_namespace(tiny_model, tmp_path):
     """A Ray cluster started by the test (`ray start --head`), joined by the sweep through its address.
 

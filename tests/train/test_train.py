@@ -87,6 +87,7 @@ def test_lora_run_saves_an_adapter_that_loads_over_its_base(tiny_model, seeded, 
 
 
 @pytest.mark.parametrize("tuning", ["full", "lora"])
+@pytest.mark.slow
 def test_same_seed_same_weights(tiny_model, seeded, tmp_path, tuning):
     a = train(_spec(tiny_model, tmp_path / "a", tuning=tuning, epochs=1), progress=False)
     b = train(_spec(tiny_model, tmp_path / "b", tuning=tuning, epochs=1), progress=False)
@@ -112,6 +113,7 @@ def test_chat_template_prompt_format(tiny_model, seeded, tmp_path):
     assert result.metrics.examples_trained > 0
 
 
+@pytest.mark.slow
 def test_cli_train_and_its_errors(tiny_model, seeded, tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(f"model: {tiny_model}\ndataset: lima\ndata_size: 16\nbatch_size: 8\nmax_length: 128\n"
@@ -142,6 +144,7 @@ def test_errors_before_any_work(tiny_model, seeded, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_train_seeds_a_registry_set_missing_from_the_local_hub(hub, tiny_model, tmp_path):
     """`hubkit train dataset=ultrachat` on a local Hub without its seeded copy seeds it first (as the quickstart
     does) instead of failing; an unknown name is refused before torch and TRL are imported."""
