@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ _GENERATE = ("\ninputs = tokenizer(prompt, return_tensors=\"pt\")\n"
              "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0], skip_special_tokens=True))")
 
 
-def _rows(results: list[ResultRow | dict[str, Any]] | None) -> list[ResultRow]:
+def _rows(results: Sequence[ResultRow | dict[str, Any]] | None) -> list[ResultRow]:
     return [r if isinstance(r, ResultRow) else ResultRow.from_json(r) for r in results or []]
 
 
@@ -75,7 +76,7 @@ def _shots_label(row: ResultRow) -> str:
     return f"{row.n_shot}-shot" if row.n_shot is not None else "shots unknown"
 
 
-def eval_results(results: list[ResultRow | dict[str, Any]], source_url: str | None = None) -> list:
+def eval_results(results: Sequence[ResultRow | dict[str, Any]], source_url: str | None = None) -> list:
     """The model-index entries (`EvalResult`) of results-schema rows.
 
     Each entry says how it was measured: shots and sample counts in `dataset_args`; scale, direction, headline,
@@ -89,6 +90,8 @@ def eval_results(results: list[ResultRow | dict[str, Any]], source_url: str | No
     ids = [public_id(r.benchmark) for r in rows]
     out = []
     for r, public in zip(rows, ids):
+        if r.score is None:
+            continue
         bench = BENCHMARKS.get(r.benchmark)
         label = f"{r.metric} ({_shots_label(r)}" + (f", subset: {r.samples_text()}" if r.subset else "") + ")"
         how = {"scale": r.scale, "higher_is_better": bool(r.higher_is_better), "headline": bool(r.headline),
@@ -143,7 +146,7 @@ def measured(row: ResultRow) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def eval_results_files(results: list[ResultRow | dict[str, Any]], repo_id: str,
+def eval_results_files(results: Sequence[ResultRow | dict[str, Any]], repo_id: str,
                        include_subsets: bool = False, endpoint: str | None = None) -> dict[str, str]:
     """The Hub's `.eval_results/<benchmark>-<n>shot-<metric>.yaml` files (path → YAML text) of results-schema rows:
     one file per score (benchmark, metric, shots), so that a second shot count or metric never overwrites the first.
@@ -159,7 +162,7 @@ def eval_results_files(results: list[ResultRow | dict[str, Any]], repo_id: str,
 
     files = {}
     for r in _rows(results):
-        if r.subset is not False and not include_subsets:
+        if (r.subset is not False and not include_subsets) or r.score is None:
             continue
         notes = ("SUBSET: " if r.subset else "") + measured(r)
         if r.gain is not None and not (isinstance(r.gain, float) and r.gain != r.gain):
@@ -193,7 +196,7 @@ def license_text(run: RunResult, base_model: str) -> str:
 
 
 def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None = None,
-                results: list[ResultRow | dict[str, Any]] | None = None, loss_curve: bool = False,
+                results: Sequence[ResultRow | dict[str, Any]] | None = None, loss_curve: bool = False,
                 license: str = "other", epoch: int | None = None, subset_eval_results: bool = False,
                 weights_commit: str | None = None, endpoint: str | None = None) -> str:
     """The README.md of a published run.
@@ -213,7 +216,7 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
     """
     from huggingface_hub import ModelCard, ModelCardData
 
-    results = _rows(results)
+    scored = _rows(results)
     spec = run.spec.resolved()
     epoch = epoch if epoch is not None and epoch != spec.epochs else None
     lora = spec.tuning == "lora"
@@ -230,8 +233,8 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
                 "tuning": spec.tuning, "epochs": epoch or spec.epochs, "trained_epochs": spec.epochs,
                 "lr_schedule": spec.lr_schedule,
                 "learning_rate": spec.learning_rate, "batch_size": spec.batch_size, "seed": spec.seed},
-        model_name=repo_id.split("/")[-1] if results else None,
-        eval_results=eval_results(results, model_url(repo_id, endpoint)) if results else None,
+        model_name=repo_id.split("/")[-1] if scored else None,
+        eval_results=eval_results(scored, model_url(repo_id, endpoint)) if scored else None,
     )
     size = f"{metrics.examples:,} examples" if metrics.examples else "all examples"
     summary = (f"{md(base_model)} fine-tuned ({'LoRA adapter' if lora else 'full-parameter'}) on {size} of "
@@ -260,7 +263,7 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
              "metric": md(r.metric) + ("\\*" if r.headline else "")
              + ("" if r.scale == "percent" and r.higher_is_better else
                                        f" ({r.scale}, {'higher' if r.higher_is_better else 'lower'} is better)"),
-             "samples": r.samples_text(), "n_shot": "" if r.n_shot is None else r.n_shot} for r in results]
+             "samples": r.samples_text(), "n_shot": "" if r.n_shot is None else r.n_shot} for r in scored]
     card = ModelCard.from_template(
         data, template_path=str(TEMPLATES / "sft_model.md"), title=md(repo_id.split("/")[-1]), summary=summary,
         usage=_usage(repo_id, base_model, lora),
@@ -269,8 +272,8 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         prompt_format="the study's `###Question: …\\n###Answer: …`" if spec.prompt_format == "study"
         else "the tokenizer's chat template",
         lora=lora, hyperparameters=hyper, training=training, loss_curve=loss_curve, results=rows,
-        gains=any(r.gain is not None and r.gain == r.gain for r in results),
-        results_note=_results_note(results, subset_eval_results, weights_commit),
+        gains=any(r.gain is not None and r.gain == r.gain for r in scored),
+        results_note=_results_note(scored, subset_eval_results, weights_commit),
         command="hubkit train hubkit_config.yaml", versions=sorted(metrics.versions.items()),
     )
     return str(card)

@@ -35,15 +35,18 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 from .errors import HubkitError
 from .utils import DATA_NAMESPACE, JsonRecord, did_you_mean, first_line, size_token, slug
 
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 # The study's hyperparameters (study.md): full-parameter lr 1e-5 at batch 32, LoRA lr 2e-6 at batch 128.
-STUDY_DEFAULTS = {"full": {"learning_rate": 1e-5, "batch_size": 32}, "lora": {"learning_rate": 2e-6, "batch_size": 128}}
+STUDY_DEFAULTS: dict[str, dict[str, Any]] = {"full": {"learning_rate": 1e-5, "batch_size": 32}, "lora": {"learning_rate": 2e-6, "batch_size": 128}}
 # The study's template `###Question: {instruction}\n###Answer: {response}`, split so that the space before the
 # response starts the completion: BPE tokenizers fold a leading space into the next word's token.
 STUDY_PROMPT = "###Question: {instruction}\n###Answer:"
@@ -142,6 +145,7 @@ class RunSpec:
         if not self.lora_target_modules:
             raise HubkitError("config: `lora_target_modules` is empty")
         batch = self.resolved().batch_size
+        assert batch is not None  # resolved() fills it
         if batch % self.micro_batch_size and self.micro_batch_size < batch:
             raise HubkitError(
                 f"config: batch_size {batch} is not a multiple of micro_batch_size {self.micro_batch_size}")

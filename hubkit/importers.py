@@ -156,6 +156,7 @@ def import_massive_sft_csv(path: str | Path) -> ResultsTable:
             raise HubkitError(f"{path.name} row {i + 2}: column {col} is {raw[col].iloc[i]!r}, not a number")
         raw[col] = values
         bench, shots = found
+        assert bench.study_csv is not None  # csv_column_benchmark finds only benchmarks with a study column
         factor = study_unit(str(col), values.dropna().to_numpy(), bench.study_csv.unit, path.name)
         columns[str(col)] = (bench, shots, factor)
     rows: list[ResultRow] = []
@@ -172,14 +173,16 @@ def import_massive_sft_csv(path: str | Path) -> ResultsTable:
         size = None if base else _whole(rec["data_size"], f"{path.name} row {i + 2}: data_size")
         epochs = None if base else _whole(rec["epoch"], f"{path.name} row {i + 2}: epoch")
         schedule = None if base or pd.isna(rec["lr_strategy"]) else str(rec["lr_strategy"])
-        axes = {"base_model": STUDY_BASE_MODELS.get(family, family), "dataset": dataset, "data_size": size,
+        axes: dict[str, Any] = {"base_model": STUDY_BASE_MODELS.get(family, family), "dataset": dataset, "data_size": size,
                 "tuning": tuning, "epochs": epochs, "lr_schedule": schedule}
         rid = imported_run_id(family, dataset, size, tuning, epochs, schedule)
         for col, (bench, shot, factor) in columns.items():
             value = rec[col]
             if pd.isna(value):
                 continue
-            metric = bench.metric(bench.study_csv.metric)
+            column = bench.study_csv
+            assert column is not None
+            metric = bench.metric(column.metric)
             if factor != 1.0:
                 rescaled.add(f"{bench.title} ({col})")
             score = metric.check(float(value) * factor, f"{path.name} row {i + 2} column {col}")

@@ -146,7 +146,7 @@ def convert_bundled(name: str, cache_dir: str | Path | None = None) -> Path:
 
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
-    model.hf_quantizer = None  # save_pretrained refuses a GGUF-loaded model otherwise
+    model.hf_quantizer = None  # type: ignore[assignment]  # save_pretrained refuses a GGUF-loaded model otherwise
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     partial = target.with_name(f".{target.name}.partial")

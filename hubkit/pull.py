@@ -166,6 +166,7 @@ def pull_model(repo_id: str, output_dir: str | Path, only: str = "all", progress
                 have = local.stat().st_size if local.is_file() else 0
                 raise HubkitError(f"pull {repo_id}: {name} does not match the repo after a second download "
                                   f"({have:,} of {sibling.size or 0:,} bytes; checksum differs)")
+    assert info.sha is not None  # a Hub answers a model's info with its commit
     result = PulledModel(repo_id, info.sha, folder.name, len(expected), sum(s or 0 for s in expected.values()),
                          refetched)
     result.write(folder / MANIFEST)

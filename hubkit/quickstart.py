@@ -124,7 +124,7 @@ def _perplexities(base: str, specs: list, out: Path) -> pd.DataFrame:
     from .analysis.perplexity import perplexity
     from .eval.lm import LM, resolve_model
 
-    loaded = []
+    loaded: list = []
 
     def lm():  # loaded once, and only if some value is not cached yet
         if not loaded:

@@ -40,6 +40,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -253,10 +254,10 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     specs = {(b, m): metric_spec(str(b), str(m)) for b, m in zip(pairs["benchmark"], pairs["metric"])}
     keys = list(zip(frame["benchmark"], frame["metric"]))
     if frame["scale"].isna().any():
-        declared = pd.Series([specs[k].scale if specs[k] else "percent" for k in keys], index=frame.index)
+        declared = pd.Series([s.scale if (s := specs[k]) else "percent" for k in keys], index=frame.index)
         frame["scale"] = frame["scale"].where(frame["scale"].notna(), declared)
     if frame["higher_is_better"].isna().any():
-        declared = pd.Series([specs[k].higher_is_better if specs[k] else True for k in keys], index=frame.index)
+        declared = pd.Series([s.higher_is_better if (s := specs[k]) else True for k in keys], index=frame.index)
         frame["higher_is_better"] = frame["higher_is_better"].where(frame["higher_is_better"].notna(), declared)
     frame["higher_is_better"] = frame["higher_is_better"].astype(bool)
     if frame["headline"].isna().any():
@@ -275,7 +276,7 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[COLUMNS]
 
 
-def rows_frame(rows: list[dict[str, Any] | ResultRow]) -> pd.DataFrame:
+def rows_frame(rows: Sequence[dict[str, Any] | ResultRow]) -> pd.DataFrame:
     """A results-schema DataFrame of rows (dicts or `ResultRow`s)."""
     import pandas as pd
 

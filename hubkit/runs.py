@@ -136,7 +136,7 @@ class RunMetrics(JsonRecord):
         return {**super().to_json(), "loss_curve": [p.to_json() for p in self.loss_curve]}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunMetrics:
+    def from_json(cls, data: dict[str, Any] | None) -> RunMetrics:
         metrics = super().from_json(data)
         metrics.loss_curve = [p if isinstance(p, LossPoint) else LossPoint(**p) for p in metrics.loss_curve]
         return metrics

@@ -23,6 +23,7 @@ import resource
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from .config import RunSpec, run_id
 from .errors import HubkitError
@@ -84,6 +85,7 @@ def sft_config(spec: RunSpec, output_dir: Path, device: str, dtype: str, progres
     from trl import SFTConfig
 
     spec = spec.resolved()
+    assert spec.batch_size is not None and spec.learning_rate is not None  # resolved() fills both
     world = int(os.environ.get("WORLD_SIZE", "1"))
     micro = min(spec.micro_batch_size, spec.batch_size)
     accumulation = max(1, spec.batch_size // (micro * world))
@@ -164,24 +166,26 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
         peft_config=_peft_config(spec) if spec.tuning == "lora" else None,
         callbacks=_callbacks(partial, tokenizer, spec.epochs, spec.save_epochs, curve),
     )
-    tokens_per_epoch = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
+    trained_on: Any = trainer.train_dataset  # the tokenized examples TRL kept
+    tokens_per_epoch = sum(len(ids) for ids in trained_on["input_ids"])
     train_started = time.time()
     output = trainer.train()
     train_seconds = time.time() - train_started
 
-    trainer.model.save_pretrained(partial.model)
+    tuned: Any = trainer.model  # the trained model (a PEFT model for LoRA)
+    tuned.save_pretrained(partial.model)
     tokenizer.save_pretrained(partial.model)
     shutil.rmtree(partial.root / "trainer", ignore_errors=True)
 
-    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in trainer.model.parameters())
+    trainable = sum(p.numel() for p in tuned.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in tuned.parameters())
     metrics = RunMetrics(
         train_loss=output.training_loss,
         final_loss=curve[-1].loss if curve else None,
         loss_curve=curve,
         steps=output.global_step,
         examples=len(data.dataset),
-        examples_trained=len(trainer.train_dataset),  # TRL drops examples whose response max_length cuts off
+        examples_trained=len(trained_on),  # TRL drops examples whose response max_length cuts off
         train_tokens=tokens_per_epoch * spec.epochs,
         tokens_per_second=tokens_per_epoch * spec.epochs / train_seconds if train_seconds else None,
         train_seconds=round(train_seconds, 3),

@@ -80,7 +80,7 @@ def kept_columns(cells: pd.DataFrame) -> dict[str, str]:
         counts = counts.droplevel("benchmark")
         known = BENCHMARKS.get(str(benchmark))
         study = score_column(str(benchmark), known.study_shots, known.headline) if known else None
-        if study in counts.index:
+        if study is not None and study in counts.index:
             out[str(benchmark)] = study
         else:
             out[str(benchmark)] = max(counts.index, key=lambda c: (counts[c], -(shots[c] if pd.notna(shots[c]) else 0)))

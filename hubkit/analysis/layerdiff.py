@@ -23,7 +23,7 @@ import json
 import math
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -81,7 +81,7 @@ class TensorSource:
         """
         path = Path(model)
         if path.is_dir():
-            opener = lambda f: open(path / f, "rb")  # noqa: E731, SIM115 (the caller closes it)
+            opener: Callable[[str], Any] = lambda f: open(path / f, "rb")  # noqa: E731, SIM115 (the caller closes it)
             listing = [p.name for p in path.iterdir()]
             reader = lambda f: (path / f).read_text(encoding="utf-8")  # noqa: E731
         else:
@@ -296,8 +296,8 @@ class AdapterPlan:
             if a_name is None or b_name is None:
                 raise HubkitError(f"adapter {source.name}: {module} has only one of its two LoRA factors")
             rank = source.entries[a_name].shape[0]
-            key = next((k for k in alphas if re.match(rf"(.*\.)?({k})$", module)), None)
-            module_alpha = float(alphas[key]) if key is not None else alpha
+            pattern = next((k for k in alphas if re.match(rf"(.*\.)?({k})$", module)), None)
+            module_alpha = float(alphas[pattern]) if pattern is not None else alpha
             scale = module_alpha / (math.sqrt(rank) if rslora else rank)
             plan.lora[target] = (a_name, b_name, scale, embedding or fan)
             if "lora_magnitude_vector" in kinds:

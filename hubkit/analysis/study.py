@@ -160,7 +160,7 @@ def _check_where(frame: pd.DataFrame, where: dict[str, Any]) -> None:
         if value is None or key not in where:
             continue
         present = tuned[key].dropna()
-        known = sorted({str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in present})
-        if str(value) not in known:
-            raise HubkitError(f"analyze: no results with {key} `{value}` (the results have: {', '.join(known)})"
-                              + did_you_mean(str(value), known))
+        values = sorted({str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in present})
+        if str(value) not in values:
+            raise HubkitError(f"analyze: no results with {key} `{value}` (the results have: {', '.join(values)})"
+                              + did_you_mean(str(value), values))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, cast
 
 import typer
 
@@ -82,7 +83,7 @@ def perplexity(
     from ..analysis.perplexity import add_to_table
     from ..analysis.perplexity import perplexity as measure
 
-    result = measure(model, data, mode=mode, size=size, max_length=max_length, stride=stride,
+    result = measure(model, data, mode=cast(Literal["response", "full"], mode), size=size,  # checked by measure max_length=max_length, stride=stride,
                      batch_size=batch_size, progress=progress, use_cache=not no_cache)
     if table is not None:
         rows = add_to_table(result, table)
@@ -199,6 +200,7 @@ def _analyze(results: str | None, perplexity_table: Path | None, layers: Path | 
             typer.echo(f"Pushed the model-space analysis to {push} @ {commit[:10]} (modelspace/)")
         if not results:
             return
+    assert results, "analyze() asks for --results when there is no model-space analysis"
     from ..analysis.conditions import parse_where
     from ..analysis.study import analyze as run
     from ..analysis.tables import load_results_table, push_analysis, read_table

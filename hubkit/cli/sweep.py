@@ -66,8 +66,8 @@ def sweep(
             import dataclasses
             import json
 
-            for r in rows:
-                typer.echo(json.dumps({k: v for k, v in dataclasses.asdict(r).items() if k != "spec"}))
+            for row in rows:
+                typer.echo(json.dumps({k: v for k, v in dataclasses.asdict(row).items() if k != "spec"}))
             return
         if not rows:
             console.print(f"sweep {spec.name} has not run yet ({spec.directory})")
@@ -75,10 +75,10 @@ def sweep(
         table = Table(title=f"sweep {spec.name}")
         for col in ("run id", "state", "attempts", "seconds", "error"):
             table.add_column(col, overflow="fold")
-        for r in rows:
-            seconds = " ".join(f"{k} {v:.0f}" for k, v in r.timings.items())
-            table.add_row(r.run_id, r.state, str(r.attempts), seconds,
-                          f"{r.failed_stage}: {r.error}" if r.error else "")
+        for row in rows:
+            seconds = " ".join(f"{k} {v:.0f}" for k, v in row.timings.items())
+            table.add_row(row.run_id, row.state, str(row.attempts), seconds,
+                          f"{row.failed_stage}: {row.error}" if row.error else "")
         console.print(table)
         return
     from ..sweep import run_sweep

@@ -35,7 +35,7 @@ def split_config(ctx: typer.Context, config: Path | None) -> Path | None:
 
 def train(
     ctx: typer.Context,
-    config: Path = typer.Argument(None, help="RunSpec YAML file (optional when overrides give every setting)."),
+    config: Path | None = typer.Argument(None, help="RunSpec YAML file (optional when overrides give every setting)."),
     force: bool = typer.Option(False, "--force", help="Train again even if the run directory exists."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the trainer's progress bar."),
     settings: bool = typer.Option(False, "--settings", help="List every setting with its default, then exit."),

@@ -61,7 +61,7 @@ class EvalReport:
 
     model: ModelSource
     suite: str
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, dict[str, Any]]  # numbers; a judged benchmark's counts also hold `judge_versions`
     scores: dict[str, float]
     n_shot: dict[str, int]
     base: ModelSource | None = None
@@ -174,6 +174,7 @@ class _Scorer:
             for inst in chunk:
                 lls = [next(results) for _ in inst.requests]
                 choices = [c for _, c in inst.requests]
+                assert task.labels is not None, f"{task.name}: a loglik task has labels"
                 labels = task.labels(inst.doc)
                 values = [r.logprob for r in lls]
                 per = scores(values, labels, [len(c.encode()) for c in choices])
@@ -185,12 +186,15 @@ class _Scorer:
             return out
         budget = run.max_new_tokens or task.max_new_tokens
         outputs = self.lm.generate([inst.prompt for inst in chunk], max_new_tokens=budget, stop=task.stop)
+        target, program = task.target, task.program
         if task.kind == "generate":
-            return [{"doc_id": inst.doc_id, "prompt": inst.prompt, "output": text, "target": task.target(inst.doc),
+            assert target is not None, f"{task.name}: a generate task has a target"
+            return [{"doc_id": inst.doc_id, "prompt": inst.prompt, "output": text, "target": target(inst.doc),
                      "score": task.match(text, inst.doc)} for inst, text in zip(chunk, outputs)]
         from .sandbox import run_untrusted
 
-        programs = [task.program(inst.doc, text) for inst, text in zip(chunk, outputs)]
+        assert program is not None, f"{task.name}: a code task builds a program"
+        programs = [program(inst.doc, text) for inst, text in zip(chunk, outputs)]
         with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
             outcomes = list(pool.map(lambda p: run_untrusted(p, timeout=self.sandbox_timeout), programs))
         return [{"doc_id": inst.doc_id, "prompt": inst.prompt, "output": text,

@@ -144,7 +144,8 @@ def expected_rating(top: dict[str, float] | None, first: str | None = None,
 def mt_bench_prompt(prompts: dict[str, dict], question: dict, answers: list[str], turn: int,
                     reference: list[str] | None) -> list[dict[str, str]]:
     """The judge's messages for one turn (0 or 1) of one question, from FastChat's published prompts."""
-    math_like = question["category"] in NEED_REFERENCE and reference
+    reference = reference or []
+    math_like = question["category"] in NEED_REFERENCE and bool(reference)
     name = ("single-math-v1" if math_like else "single-v1") + ("-multi-turn" if turn else "")
     spec = prompts.get(name)
     if spec is None:

@@ -86,6 +86,7 @@ def _hub_revision(repo_id: str, revision: str | None = None) -> tuple[str, list[
     card = info.card_data.to_dict() if info.card_data else {}
     base = card.get("base_model")
     base = base[0] if isinstance(base, list) and base else base
+    assert info.sha is not None  # a Hub answers a model's info with its commit
     return info.sha, [s.rfilename for s in info.siblings or []] + ([f"base_model={base}"] if base else [])
 
 
@@ -102,6 +103,7 @@ def resolve_model(model: str, revision: str | None = None) -> ModelSource:
         if RunDir(path).is_trained():
             run = load_run(path)
             folder = run.model_dir
+            assert run.record is not None  # a trained run has its record
             return ModelSource(run.run_id, _local_revision(folder), run.spec.model, run.record.base_model_revision,
                                adapter=(folder / "adapter_config.json").is_file(), run_dir=path, path=str(folder))
         if (path / "adapter_config.json").is_file():
@@ -346,17 +348,18 @@ class LM:
                 results.append((i, LogLikelihood(float(chosen.sum()), bool((rows.argmax(-1) == target).all()), n)))
             return results
         # first continuation token: predicted by the context's last position
-        rows, conts, first = [], [], []
+        owner: list[int] = []  # the batch row each choice continues
+        conts, first = [], []
         for r, (_ctx, members, _) in enumerate(batch):
             for i, cont in members:
-                rows.append(r)
+                owner.append(r)
                 conts.append((i, cont))
                 first.append(logprobs[r, column[lengths[r] - 1]])
         tails = [cont[:-1] for _, cont in conts]
         rest = None
         if any(tails):  # the remaining tokens: one pass over every choice of the batch, on the shared cache
             cache = out.cache
-            index = torch.tensor(rows, device=device)
+            index = torch.tensor(owner, device=device)
             cache.reorder_cache(index)
             twidth = max(len(t) for t in tails)
             tids = torch.full((len(conts), twidth), pad, dtype=torch.long)
@@ -365,7 +368,7 @@ class LM:
             for k, t in enumerate(tails):
                 tids[k, :len(t)] = torch.tensor(t, dtype=torch.long)
                 tmask[k, :len(t)] = 1
-                pos[k] = lengths[rows[k]] + torch.arange(twidth)
+                pos[k] = lengths[owner[k]] + torch.arange(twidth)
             full_mask = torch.cat([mask.to(device)[index], tmask.to(device)], dim=1)
             tail_out = self.model(input_ids=tids.to(device), attention_mask=full_mask, position_ids=pos.to(device),
                                   cache=cache, use_cache=True)

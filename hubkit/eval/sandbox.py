@@ -502,7 +502,7 @@ def _run(program: str, timeout: float, memory_mb: int, disk_mb: int, isolate: bo
                 status = "passed"
             detail = _last_line(logs / "stderr") if status != "passed" else ""
             if not started and code == SETUP_FAILED:
-                return Outcome("unavailable", detail)  # type: ignore[arg-type]
+                return Outcome("unavailable", detail)
             if status == "failed" and code is not None and code < 0:
                 detail = detail or f"killed by signal {-code}"
             if status == "failed" and not detail:

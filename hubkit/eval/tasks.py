@@ -48,6 +48,10 @@ Kind = Literal["generate", "code", "loglik", "judge"]
 FEWSHOT_POOL = 64  # records held back as shots when a benchmark has no other split
 DATA_SEED = 1234  # the order in which `--limit` picks records, the same for every model
 
+#: The per-sample scorer of each generate task's metric (answer text, target → score).
+_MATCHERS: dict[str, Callable[[str, Any], float | bool]] = {
+    "gsm8k_exact_match": scoring.gsm8k_match, "math_equivalence": scoring.math_match, "nq_exact_match": scoring.nq_match}
+
 
 @dataclass(frozen=True)
 class Task:
@@ -107,9 +111,8 @@ class Task:
 
     def match(self, output: str, doc: dict) -> float:
         """The per-sample score of a generated answer (generate tasks)."""
-        target = self.target(doc)
-        return float({"gsm8k_exact_match": scoring.gsm8k_match, "math_equivalence": scoring.math_match,
-                      "nq_exact_match": scoring.nq_match}[self.metric](output, target))
+        assert self.target is not None, f"{self.name}: a generate task has a target"
+        return float(_MATCHERS[self.metric](output, self.target(doc)))
 
 
 # -- prompts ----------------------------------------------------------------------------------------------
@@ -300,7 +303,7 @@ QUICK = {"gsm8k": (4, 8, 96), "math500": (0, 8, 96), "humaneval": (0, 8, 128), "
 TINY = {"mmlu": (0, 8, None), "hellaswag": (0, 8, None), "boolq": (0, 8, None), "truthfulqa": (0, 8, None)}
 # `judge`: MT-Bench and AlpacaEval 2 in full, graded by an LLM judge (FastChat's and AlpacaEval's answer budgets)
 JUDGE = {"mt_bench": (0, None, None), "alpaca_eval_v2": (0, None, None)}
-NAMED = {"quick": QUICK, "tiny": TINY, "judge": JUDGE}
+NAMED: dict[str, dict[str, tuple]] = {"quick": QUICK, "tiny": TINY, "judge": JUDGE}  # (shots, limit, max tokens)
 
 
 def suites() -> tuple[str, ...]:
@@ -385,9 +388,15 @@ def build_instances(run: BenchmarkRun, docs: list[dict], shot_docs: list[dict] |
         candidates = [d for d in pool if not task.same_key or d.get(task.same_key) == doc.get(task.same_key)]
         shots = random.Random(DATA_SEED + i).sample(candidates, min(run.n_shot, len(candidates))) \
             if run.n_shot and candidates else []
+        shot = task.shot
         prefix = (task.description(doc) if task.description else "") + \
-            "".join(task.shot(s) + task.separator for s in shots) if task.shot or task.description else ""
+            ("".join(shot(s) + task.separator for s in shots) if shot else "")
         prompt = prefix + task.prompt(doc)
-        requests = [(prompt, c) for c in task.choices(doc)] if task.kind == "loglik" else []
+        requests = [(prompt, c) for c in _choices(task, doc)] if task.kind == "loglik" else []
         out.append(Instance(i, doc, prompt, requests))
     return out
+
+
+def _choices(task: Task, doc: dict) -> list[str]:
+    assert task.choices is not None, f"{task.name}: a loglik task has choices"
+    return task.choices(doc)

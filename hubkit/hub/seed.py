@@ -39,7 +39,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HubkitError
 from ..utils import DATA_NAMESPACE
@@ -207,7 +207,7 @@ def _card(spec: SeedSpec, namespace: str, counts: dict[str, dict[str, int]]) -> 
 
     total = sum(n for splits in counts.values() for n in splits.values())
     size = "n<1K" if total < 1000 else "1K<n<10K" if total < 10000 else "10K<n<100K"
-    meta = {
+    meta: dict[str, Any] = {
         "license": spec.license, "language": ["en"], "pretty_name": spec.name, "size_categories": [size],
         "task_categories": [spec.task], "tags": ["hubkit-seed"],
         "configs": [

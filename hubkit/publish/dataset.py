@@ -162,6 +162,7 @@ def _push_results(table: ResultsTable, repo_id: str, rows_file: str, private: bo
     retrying(api.create_repo, repo_id, repo_type="dataset", private=private, exist_ok=True)
     for attempt in range(MAX_ATTEMPTS):
         head = retrying(api.dataset_info, repo_id).sha
+        assert head is not None  # a Hub answers a dataset's info with its commit
         others, before = _read_rows(api, repo_id, head, own=rows_file)
         known = pd.concat([others["sequence"], before["sequence"]])
         sequence = int(known.max()) + 1 if known.notna().any() else 1

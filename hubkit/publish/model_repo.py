@@ -108,6 +108,7 @@ def stage_model(run: RunResult, folder: Path, base_model: str, sweep: str | None
     (folder / "hubkit_config.yaml").write_text(
         f"# Resolved config of {run.run_id}; reproduce with: hubkit train hubkit_config.yaml\n"
         + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    assert run.record is not None  # a trained run has its record
     record = run.record.for_repo(base_model, run.spec.epochs, epoch, sweep)
     (folder / "hubkit_run.json").write_text(json.dumps(record.to_json(), indent=2) + "\n", encoding="utf-8")
     (folder / "training_metrics.json").write_text(json.dumps(run.metrics.to_json(), indent=2) + "\n",
@@ -257,7 +258,7 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
         result.results_repo, result.evaluated = results_repo, results_file is not None
         done = {"repo": results_repo, "file": results_file.name, "revision": weights.commit} \
             if results_file is not None and results_repo else None
-        if done and (previous is None or previous.results != done):
+        if done and results_file is not None and (previous is None or previous.results != done):
             key = repo_id.split("/")[-1]
             stamp = results_file.stem[len("results_"):]
             with tempfile.TemporaryDirectory() as tmp:
@@ -285,8 +286,7 @@ def _push_unless_there(api: HfApi, repo_id: str, folder: Path, known: str | None
     commit recorded for it, or the head); one request when nothing changed."""
     from ..hub import push_folder, retrying
 
-    head = repo_matches(api, repo_id, folder) if known else None
-    if head:
+    if known and repo_matches(api, repo_id, folder):
         return _Pushed(known, False, 0)
     retrying(api.create_repo, repo_id, private=private, exist_ok=True)
     pushed = retrying(push_folder, repo_id, folder, commit_message=title, api=api)

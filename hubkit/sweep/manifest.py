@@ -85,6 +85,17 @@ class Manifest:
         r = cur.fetchone()
         return self._row(r) if r else None
 
+    def row(self, run_id: str) -> ManifestRow:
+        """The row of a planned run.
+
+        Raises:
+            KeyError: the run is not in the manifest.
+        """
+        row = self.get(run_id)
+        if row is None:
+            raise KeyError(run_id)
+        return row
+
     def plan(self, runs: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """Add runs not yet in the manifest as `planned`; returns how many were added."""
         added = 0

@@ -228,7 +228,7 @@ def _drive(manifest: Manifest, todo: list[ManifestRow], specs: dict[str, RunSpec
     names = [s.name for s in stages]
 
     def left(rid: str) -> int:
-        stage = _next_stage(manifest.get(rid).state, stages)
+        stage = _next_stage(manifest.row(rid).state, stages)
         return 0 if stage is None else len(names) - names.index(stage.name)
 
     def describe() -> str:
@@ -241,7 +241,7 @@ def _drive(manifest: Manifest, todo: list[ManifestRow], specs: dict[str, RunSpec
         while queue or in_flight:
             while queue and len(in_flight) < executor.capacity:
                 rid = queue.pop(0)
-                stage = _next_stage(manifest.get(rid).state, stages)
+                stage = _next_stage(manifest.row(rid).state, stages)
                 if stage is None:
                     continue
                 if stage.is_done(specs[rid]):  # finished before its state was recorded
@@ -280,7 +280,7 @@ def _drive(manifest: Manifest, todo: list[ManifestRow], specs: dict[str, RunSpec
     except BaseException:
         executor.shutdown()
         for rid in in_flight:
-            _settle(manifest, manifest.get(rid), stages, specs[rid])
+            _settle(manifest, manifest.row(rid), stages, specs[rid])
         raise
     executor.shutdown()
     return ran

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from .errors import BadRequest
 
 if TYPE_CHECKING:
-    from .storage import Store
+    from .storage.objects import ObjectStore
 
 HEAD_BYTES = 1 << 20  # kept in memory for the safetensors header (a 7B model's is ~30 KB)
 PUMP_BATCH = 1 << 20  # bytes handed to the worker thread at a time
@@ -90,7 +90,7 @@ class BlobWriter:
         BadRequest: when the byte count or the sha256 differ from what was announced.
     """
 
-    def __init__(self, store: Store, size: int | None = None, expected_sha256: str | None = None) -> None:
+    def __init__(self, store: ObjectStore, size: int | None = None, expected_sha256: str | None = None) -> None:
         if size is not None and size < 0:
             raise BadRequest("Upload size must be given and non-negative")
         self.store, self.size, self.expected = store, size, expected_sha256

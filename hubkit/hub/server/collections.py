@@ -85,11 +85,11 @@ def create_collection(app: HubApp, ctx: Ctx) -> Response:
     ns = body.get("namespace") or (ctx.user.name if ctx.user else None)
     if ns is None:
         raise Unauthorized("You must be authenticated to create a collection")
-    app.require_write(ctx, ns)
+    user = app.require_write(ctx, ns)
     title = str(body.get("title") or "").strip()
     if not title:
         raise BadRequest("Missing collection title")
-    coll, created = app.store.create_collection(ns, "user" if ns == ctx.user.name else "org", title,
+    coll, created = app.store.create_collection(ns, "user" if ns == user.name else "org", title,
                                                 str(body.get("description") or ""), bool(body.get("private")))
     if not created:
         return JSONResponse({"slug": coll.slug, "error": "Collection already exists"}, status_code=409)

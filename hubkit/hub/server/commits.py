@@ -189,7 +189,8 @@ def lfs_batch(app: HubApp, ctx: Ctx, repo_type: str, repo_id: str) -> Response:
                 head = app.store.resolve(repo, "main")
                 in_repo = {e.sha256: p for p, e in head.tree.items() if e.lfs}
             path = in_repo.get(oid)
-            if path is None or app.store.blob_meta(oid) is None or app.store.blob_meta(oid)["size"] != size:
+            meta = app.store.blob_meta(oid)
+            if path is None or meta is None or meta["size"] != size:
                 entry["error"] = {"code": 404, "message": "Object does not exist"}
             else:
                 entry["actions"] = {"download": {"href": f"{app.repo_url(ctx, repo)}/resolve/main/{quote(path)}"}}

@@ -15,17 +15,13 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from pybase64 import b64decode as _b64decode  # SIMD base64 (a dependency; pure Python where no wheel fits)
+
 from .blobs import BlobWriter
 from .errors import BadRequest
 from .http import check_text
 from .records import validate_path
 from .storage import Store
-
-try:  # SIMD base64 (a dependency; CPython's decoder, ~20x slower, where its wheel is missing)
-    from pybase64 import b64decode as _b64decode
-except ImportError:  # pragma: no cover
-    def _b64decode(text: bytes, validate: bool = True) -> bytes:
-        return binascii.a2b_base64(text, strict_mode=True)
 
 BIG_LINE = 1 << 20
 _CONTENT_KEY = re.compile(rb'"content"\s*:\s*"')
@@ -78,8 +74,10 @@ class CommitReader:
             nl = data.find(b"\n", pos)
             end = len(data) if nl == -1 else nl
             if self._content is not None:
-                self._content.tail += data[pos:end]  # type: ignore[operator]
-                if len(self._content.tail) > BIG_LINE:  # type: ignore[arg-type]
+                tail = self._content.tail
+                assert tail is not None  # an open content piece was handled above
+                tail += data[pos:end]
+                if len(tail) > BIG_LINE:
                     raise BadRequest(f"Malformed commit payload at line {self._content.lineno}: oversized metadata")
                 if nl != -1:
                     self._end_big_line()

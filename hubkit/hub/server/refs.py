@@ -66,7 +66,7 @@ def commits(app: HubApp, ctx: Ctx, repo_type: str, repo_id: str, revision: str) 
         if i == page:  # one past the page: there is a next one (only metadata is kept, never trees)
             more = True
             break
-        item = {"id": c.id, "title": c.title, "message": c.message, "date": c.date, "authors": [{"user": c.author}]}
+        item: dict[str, Any] = {"id": c.id, "title": c.title, "message": c.message, "date": c.date, "authors": [{"user": c.author}]}
         if formatted:
             item["formatted"] = {"title": html.escape(c.title), "message": html.escape(c.message)}
         out.append(item)
@@ -79,6 +79,7 @@ def open_pr(app: HubApp, ctx: Ctx, repo_type: str, repo_id: str) -> Response:
     body = ctx.json()
     if not body.get("pullRequest"):
         raise BadRequest("The local Hub only supports pull-request discussions")
+    assert ctx.user is not None  # app.repo(write=True) refuses an anonymous writer
     num = app.store.open_pr(repo.type, repo.id, str(body.get("title") or "PR"), ctx.user.name)
     return JSONResponse({"num": num, "url": f"{app.repo_url(ctx, repo)}/discussions/{num}"})
 

@@ -51,11 +51,11 @@ def create_repo(app: HubApp, ctx: Ctx) -> Response:
     repo_id = f"{ns}/{name}"
     repo_type = validate_repo_type(body.get("type"))
     validate_repo_id(repo_id)
-    app.require_write(ctx, ns)
+    user = app.require_write(ctx, ns)
     private = body.get("visibility") in ("private", "protected") if "visibility" in body else bool(body.get("private"))
     url = f"{ctx.base}/{URL_PREFIXES[repo_type]}{repo_id}"
     try:
-        app.store.create_repo(repo_type, repo_id, private=private, sdk=body.get("sdk"), author=ctx.user.name)
+        app.store.create_repo(repo_type, repo_id, private=private, sdk=body.get("sdk"), author=user.name)
     except Conflict as e:
         return JSONResponse({"error": e.message, "url": url}, status_code=409, headers={"X-Error-Message": e.message})
     return JSONResponse({"url": url, "name": repo_id, "id": repo_id})

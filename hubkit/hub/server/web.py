@@ -43,7 +43,7 @@ def render_markdown(text: str) -> str:
     return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").render(text)
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"

@@ -230,9 +230,9 @@ class ObjectStore(StoreBase):
                 raise BadRequest(f"README.md metadata refused: {e}") from None
         safetensors = None
         params: dict[str, int] = {}
-        for p, e in tree.items():
+        for p, entry in tree.items():
             if p.endswith(".safetensors"):
-                for dtype, n in ((self.blob_meta(e.sha256) or {}).get("safetensors") or {}).items():
+                for dtype, n in ((self.blob_meta(entry.sha256) or {}).get("safetensors") or {}).items():
                     params[dtype] = params.get(dtype, 0) + n
         if params:
             safetensors = {"parameters": params, "total": sum(params.values())}
