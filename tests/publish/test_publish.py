@@ -289,6 +289,21 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
             text = f.read()
         assert str(tmp_path) not in text and hub.tokens["alice"] not in text, path
 
+    # the leaderboard Space (no hubkit there) reads the card hubkit wrote back into the same rows, field by field
+    from hubkit.space import space_module
+
+    from_cards = space_module().rows_from_cards("alice", endpoint=hub.url, token=hub.tokens["alice"])
+    carded = from_cards[from_cards["model_id"] == result.repo_id].set_index(["benchmark", "metric"])
+    rows_by_key = everything.set_index(["benchmark", "metric"])
+    assert set(carded.index) == set(rows_by_key.index)
+    fields = ["run_id", "base_model", "dataset", "data_size", "tuning", "epochs", "lr_schedule", "n_shot", "headline",
+              "scale", "higher_is_better", "n_samples", "n_total", "subset", "model_revision", "harness",
+              "harness_version"]
+    for key in rows_by_key.index:
+        for field in fields:
+            assert str(carded.loc[key, field]) == str(rows_by_key.loc[key, field]), (key, field)
+        assert carded.loc[key, "score"] == pytest.approx(rows_by_key.loc[key, "score"], abs=1e-4)  # 4 decimals
+
     # an unchanged run re-publishes as one request: no commit in either repo
     model_commits = len(alice.list_repo_commits(result.repo_id))
     data_commits = len(alice.list_repo_commits("alice/evald-results", repo_type="dataset"))

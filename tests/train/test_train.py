@@ -108,9 +108,26 @@ def test_a_finished_run_is_not_trained_again(tiny_model, seeded, tmp_path):
     assert not list(tmp_path.glob(".*"))  # no partial or swapped-out directory left behind
 
 
-def test_chat_template_prompt_format(tiny_model, seeded, tmp_path):
-    result = train(_spec(tiny_model, tmp_path, epochs=1, prompt_format="chat_template"), progress=False)
-    assert result.metrics.examples_trained > 0
+def test_chat_template_prompt_format(tiny_model, seeded, tmp_path, monkeypatch):
+    """What the trainer is given is the conversation in the tokenizer's chat template (ChatML here), not the study's
+    `###Question:` prompt, which the default format trains on."""
+    import trl
+
+    trained_on = []
+    original = trl.SFTTrainer.train
+
+    def recording(self, *args, **kwargs):
+        trained_on.append(self.processing_class.decode(self.train_dataset[0]["input_ids"]))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(trl.SFTTrainer, "train", recording)
+    chat = train(_spec(tiny_model, tmp_path / "chat", epochs=1, prompt_format="chat_template"), progress=False)
+    study = train(_spec(tiny_model, tmp_path / "study", epochs=1), progress=False)
+    assert chat.metrics.examples_trained > 0 and study.metrics.examples_trained > 0
+    templated, plain = trained_on
+    assert "<|im_start|>user\n" in templated and "<|im_end|>" in templated and "<|im_start|>assistant\n" in templated
+    assert "###Question:" not in templated
+    assert "###Question:" in plain and "###Answer:" in plain and "<|im_start|>" not in plain
 
 
 @pytest.mark.slow
