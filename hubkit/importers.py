@@ -140,7 +140,7 @@ def import_massive_sft_csv(path: str | Path) -> ResultsTable:
     missing = [c for c in STUDY_AXES if c not in raw.columns]
     if missing:
         raise HubkitError(f"{path.name}: not the study's results CSV (missing column {missing[0]!r})")
-    columns: dict[str, tuple[benchmarks.Benchmark, int | None, float]] = {}
+    columns: dict[str, tuple[benchmarks.Benchmark, int | None, float, str]] = {}  # bench, shots, unit factor, metric
     left_out = []
     for col in raw.columns:
         if col in STUDY_AXES or str(col).startswith("Unnamed"):
@@ -158,7 +158,7 @@ def import_massive_sft_csv(path: str | Path) -> ResultsTable:
         bench, shots = found
         assert bench.study_csv is not None  # csv_column_benchmark finds only benchmarks with a study column
         factor = study_unit(str(col), values.dropna().to_numpy(), bench.study_csv.unit, path.name)
-        columns[str(col)] = (bench, shots, factor)
+        columns[str(col)] = (bench, shots, factor, bench.study_csv.metric)
     rows: list[ResultRow] = []
     rescaled = set()
     for i, rec in enumerate(raw.to_dict("records")):
@@ -176,13 +176,11 @@ def import_massive_sft_csv(path: str | Path) -> ResultsTable:
         axes: dict[str, Any] = {"base_model": STUDY_BASE_MODELS.get(family, family), "dataset": dataset, "data_size": size,
                 "tuning": tuning, "epochs": epochs, "lr_schedule": schedule}
         rid = imported_run_id(family, dataset, size, tuning, epochs, schedule)
-        for col, (bench, shot, factor) in columns.items():
+        for col, (bench, shot, factor, metric_name) in columns.items():
             value = rec[col]
             if pd.isna(value):
                 continue
-            column = bench.study_csv
-            assert column is not None
-            metric = bench.metric(column.metric)
+            metric = bench.metric(metric_name)
             if factor != 1.0:
                 rescaled.add(f"{bench.title} ({col})")
             score = metric.check(float(value) * factor, f"{path.name} row {i + 2} column {col}")

@@ -198,23 +198,29 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
         dtype=dtype,
         versions=versions(),
     )
+    record = _record(spec, rid, base_revision, [s.to_dict() for s in data.sources], partial, command, started)
+    _finish(partial, paths, resolved, metrics, record)
+    return RunResult(rid, paths.root, spec, metrics, record)
+
+
+def _record(spec: RunSpec, rid: str, base_revision: str | None, sources: list[dict], partial: RunDir,
+            command: str | None, started: float) -> RunRecord:
+    """The run's record: its axes, base revision, data sources and the checkpoint of each saved epoch."""
     epochs = {str(e): RunDir.epoch_relative(e) for e in range(1, spec.epochs) if partial.epoch_model(e).is_dir()}
     epochs[str(spec.epochs)] = RunDir.MODEL
-    record = RunRecord(
+    return RunRecord(
         run_id=rid,
         status="trained",
         axes=spec.axes(),
         base_model=spec.model,
         base_model_revision=base_revision,
         adapter=spec.tuning == "lora",
-        data_sources=[s.to_dict() for s in data.sources],
+        data_sources=sources,
         epochs=epochs,
         command=command or f"hubkit train {RunDir.CONFIG}",
         started_at=now(started),
         finished_at=now(),
     )
-    _finish(partial, paths, resolved, metrics, record)
-    return RunResult(rid, paths.root, spec, metrics, record)
 
 
 def _prepare(spec: RunSpec) -> None:
