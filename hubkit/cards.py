@@ -23,7 +23,7 @@ from typing import Any
 from .benchmarks import BENCHMARKS, SCALES
 from .resources import resource_dir
 from .results import ResultRow
-from .runs import RunResult
+from .runs import RunMetrics, RunResult
 from .utils import slug
 
 TEMPLATES = resource_dir("model_cards")
@@ -254,7 +254,7 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
                 ("mean training loss", _num(metrics.train_loss)),
                 ("tokens seen", f"{metrics.train_tokens:,}"),
                 ("tokens/s", _num(metrics.tokens_per_second, 0)),
-                ("training time", f"{metrics.train_seconds:.1f} s on {metrics.device}"),
+                ("training time", f"{metrics.train_seconds:.1f} s on {_hardware(metrics)}"),
                 ("trainable parameters", f"{metrics.trainable_parameters:,} of {metrics.parameters:,}")]
     training = [(k, v) for k, v in training if v not in (None, "", "None")]
     rows = [{"title": md(BENCHMARKS[r.benchmark].title if r.benchmark in BENCHMARKS else r.benchmark)
@@ -303,6 +303,13 @@ def _results_note(results: list[ResultRow], subset_eval_results: bool = False,
                  "on those samples, and are not comparable with full-benchmark results or other models' published "
                  f"scores; {where}.")
     return note
+
+
+def _hardware(metrics: RunMetrics) -> str:
+    """`cpu`, or `4 × cuda (fsdp)`: the processes a run trained in and how they shared the model."""
+    if metrics.world_size <= 1:
+        return metrics.device
+    return f"{metrics.world_size} × {metrics.device} ({metrics.distributed if metrics.distributed != 'none' else 'ddp'})"
 
 
 def _num(value: Any, digits: int = 4) -> str | None:

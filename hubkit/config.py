@@ -106,11 +106,23 @@ class RunSpec:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = field(default="auto", metadata={
         "help": "Training precision. `auto`: bf16 on GPUs that support it, float32 otherwise (CPUs here are "
                 "several times slower in bf16)."})
+    gpus: int = field(default=1, metadata={
+        "help": "Processes the run trains in, one per GPU (launched through `accelerate`). On a machine without "
+                "GPUs, that many CPU processes over gloo: the same code path, for testing it."})
+    distributed: Literal["none", "fsdp", "deepspeed-zero2", "deepspeed-zero3"] = field(default="none", metadata={
+        "help": "How `gpus` > 1 share the model: `none` (a full replica each, DDP), `fsdp` (PyTorch FSDP2, "
+                "parameters, gradients and optimiser state sharded), `deepspeed-zero2` (optimiser state and "
+                "gradients sharded), `deepspeed-zero3` (everything sharded; the study used DeepSpeed)."})
+    attn_implementation: Literal["auto", "eager", "sdpa", "flash_attention_2"] = field(default="auto", metadata={
+        "help": "Attention kernel. `auto`: FlashAttention-2 on a GPU where `flash-attn` is installed (the "
+                "study's), else the transformers default (SDPA)."})
     output_dir: str = field(default="runs", metadata={"help": "Directory that receives the run directory `<run id>`."})
     logging_steps: int = field(default=10, metadata={"help": "Log the loss every N optimiser steps."})
 
-    # Fields that only place or log a run: they do not enter the config hash.
-    NON_HASHED: typing.ClassVar[frozenset[str]] = frozenset({"output_dir", "logging_steps"})
+    # Fields that only place, log or parallelise a run: they do not enter the config hash. A run trained over 8 GPUs
+    # with FSDP is the same run as on one device (same id, same card), up to floating-point noise.
+    NON_HASHED: typing.ClassVar[frozenset[str]] = frozenset(
+        {"output_dir", "logging_steps", "gpus", "distributed", "attn_implementation"})
 
     def resolved(self) -> RunSpec:
         """A copy with the study's defaults filled in (learning rate and batch size by tuning mode)."""
@@ -149,6 +161,15 @@ class RunSpec:
         if batch % self.micro_batch_size and self.micro_batch_size < batch:
             raise HubkitError(
                 f"config: batch_size {batch} is not a multiple of micro_batch_size {self.micro_batch_size}")
+        if self.gpus < 1:
+            raise HubkitError(f"config: `gpus` must be at least 1, got {self.gpus}")
+        if self.distributed != "none" and self.gpus < 2:
+            raise HubkitError(f"config: distributed={self.distributed} shards over processes; set gpus ≥ 2")
+        if batch % self.gpus:
+            raise HubkitError(f"config: batch_size {batch} does not split over gpus={self.gpus} processes")
+        if self.packing and self.attn_implementation in ("eager", "sdpa"):
+            raise HubkitError(f"config: packing needs an attention that keeps packed examples apart "
+                              f"(flash_attention_2), not {self.attn_implementation}")
 
     def axes(self) -> dict[str, Any]:
         """The sweep axes of this run, as the results schema and the cards name them."""

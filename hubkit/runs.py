@@ -110,6 +110,9 @@ class RunMetrics(JsonRecord):
         peak_cpu_memory_mb, peak_gpu_memory_mb: peak resident memory, and CUDA memory when on a GPU.
         trainable_parameters, parameters: counts (LoRA trains a small share).
         device, dtype: where and in what precision it trained.
+        world_size, distributed: the processes it trained in (one per GPU) and how they shared the model
+            (`none`, `fsdp`, `deepspeed-zero2`, `deepspeed-zero3`).
+        attn_implementation: the attention kernel the model ran (`sdpa`, `flash_attention_2`, …).
         versions: Python, hubkit and the training stack.
     """
 
@@ -129,6 +132,9 @@ class RunMetrics(JsonRecord):
     parameters: int = 0
     device: str = "cpu"
     dtype: str = "float32"
+    world_size: int = 1
+    distributed: str = "none"
+    attn_implementation: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -46,6 +46,7 @@ def _load_base(spec: RunSpec, dtype: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .distributed import attn_implementation
     from .hub import hub_kwargs
 
     revision = None
@@ -58,8 +59,12 @@ def _load_base(spec: RunSpec, dtype: str):
             revision = retrying(get_api().model_info, spec.model, revision=spec.model_revision).sha
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.model, **hub_kwargs(revision, spec.model))
+        attention = attn_implementation(spec, torch.cuda.is_available())
         model = AutoModelForCausalLM.from_pretrained(spec.model, **hub_kwargs(revision, spec.model),
-                                                     dtype=getattr(torch, dtype))
+                                                     dtype=getattr(torch, dtype),
+                                                     **({"attn_implementation": attention} if attention else {}))
+    except HubkitError:
+        raise
     except Exception as e:  # missing files, corrupted safetensors, unknown architectures: many types
         text = first_line(e)
         raise HubkitError(f"cannot load base model {spec.model}: {text}") from None
@@ -80,15 +85,16 @@ def _peft_config(spec: RunSpec):
     )
 
 
-def sft_config(spec: RunSpec, output_dir: Path, device: str, dtype: str, progress: bool):
-    """The TRL `SFTConfig` a `RunSpec` stands for (also used by the training benchmark)."""
+def sft_config(spec: RunSpec, output_dir: Path, device: str, dtype: str, progress: bool, model: Any = None):
+    """The TRL `SFTConfig` a `RunSpec` stands for, sharded over the launched processes (`hubkit.distributed`)."""
     from trl import SFTConfig
+
+    from .distributed import batch_split, sharding, world_size
 
     spec = spec.resolved()
     assert spec.batch_size is not None and spec.learning_rate is not None  # resolved() fills both
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    micro = min(spec.micro_batch_size, spec.batch_size)
-    accumulation = max(1, spec.batch_size // (micro * world))
+    world = world_size()
+    micro, accumulation = batch_split(spec, world)
     schedule = spec.lr_schedule if spec.lr_schedule == "cosine" else (
         "constant_with_warmup" if spec.warmup_ratio else "constant")
     return SFTConfig(
@@ -99,13 +105,18 @@ def sft_config(spec: RunSpec, output_dir: Path, device: str, dtype: str, progres
         logging_steps=spec.logging_steps, save_strategy="no", report_to="none",
         bf16=dtype == "bfloat16", fp16=dtype == "float16", activation_checkpointing=False, use_cpu=device == "cpu",
         disable_tqdm=not progress, dataloader_num_workers=0,
+        **(sharding(spec, model, micro, accumulation, world, dtype) if world > 1 else {}),
     )
 
 
 def _callbacks(partial: RunDir, tokenizer, epochs: int, save_epochs: bool, curve: list[LossPoint]):
     from transformers import TrainerCallback
 
+    from .distributed import world_size
+
     class Record(TrainerCallback):
+        trainer: Any = None  # set once the trainer exists: sharded weights are gathered through it
+
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
                 curve.append(LossPoint(state.global_step, round(state.epoch or 0, 4), logs["loss"],
@@ -115,14 +126,27 @@ def _callbacks(partial: RunDir, tokenizer, epochs: int, save_epochs: bool, curve
             epoch = round(state.epoch or 0)
             if save_epochs and 0 < epoch < epochs and model is not None:
                 target = partial.epoch_model(epoch)
-                model.save_pretrained(target)
-                tokenizer.save_pretrained(target)
+                if world_size() > 1:  # every process takes part in gathering the shards; the first writes
+                    _save_gathered(self.trainer, target)
+                else:
+                    model.save_pretrained(target)
+                    tokenizer.save_pretrained(target)
 
     return [Record()]
 
 
+def _save_gathered(trainer: Any, target: Path) -> None:
+    """Save a sharded model's whole weights and tokenizer (a collective: every process calls it)."""
+    trainer.save_model(str(target))
+    if trainer.is_world_process_zero():
+        (target / "training_args.bin").unlink(missing_ok=True)
+
+
 def train(spec: RunSpec, force: bool = False, progress: bool = True, command: str | None = None) -> RunResult:
     """Train one run and write its run directory; a run that already finished is returned as is.
+
+    With `spec.gpus` > 1 the run is launched in that many processes through `accelerate` (`hubkit.distributed`)
+    and this call returns once they have written the run directory.
 
     Args:
         spec: the run; `spec.output_dir` receives the run directory.
@@ -131,23 +155,34 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
         command: the command line that reproduces the run, stored in run.json for the card.
 
     Raises:
-        HubkitError: an unusable config, base model or dataset.
+        HubkitError: an unusable config, base model or dataset, or a failed process of a multi-process run.
     """
+    from .distributed import launch, launched
+
     spec.validate()
-    rid = run_id(spec)
     paths = RunDir.of(spec)
     if paths.root.exists() and not force:
         result = load_run(paths.root)
         result.skipped = True
         return result
-
     _prepare(spec)
+    if spec.gpus > 1 and not launched():
+        launch(spec, force, progress, command)
+        return load_run(paths.root)
+    return _train_here(spec, paths, progress, command)
+
+
+def _train_here(spec: RunSpec, paths: RunDir, progress: bool, command: str | None) -> RunResult:
+    """Train in this process (one of `WORLD_SIZE`); the first process writes the run directory, and every process
+    returns it once written."""
     import torch
     from transformers import set_seed
     from trl import SFTTrainer
 
     from .data import load_training_data
+    from .distributed import rank, world_size
 
+    main = rank() == 0
     resolved = spec.resolved()
     device, dtype = _device_and_dtype(spec)
     started = time.time()
@@ -155,30 +190,40 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
     set_seed(spec.seed)
     model, tokenizer, base_revision = _load_base(spec, dtype)
     partial = paths.partial()
-    shutil.rmtree(partial.root, ignore_errors=True)
-    partial.root.mkdir(parents=True)
+    if main:
+        shutil.rmtree(partial.root, ignore_errors=True)
+        partial.root.mkdir(parents=True)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     curve: list[LossPoint] = []
-    args = sft_config(spec, partial.root / "trainer", device, dtype, progress)
+    args = sft_config(spec, partial.root / "trainer", device, dtype, progress and main, model)
+    callbacks = _callbacks(partial, tokenizer, spec.epochs, spec.save_epochs, curve)
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=data.dataset, processing_class=tokenizer,
-        peft_config=_peft_config(spec) if spec.tuning == "lora" else None,
-        callbacks=_callbacks(partial, tokenizer, spec.epochs, spec.save_epochs, curve),
+        peft_config=_peft_config(spec) if spec.tuning == "lora" else None, callbacks=callbacks,
     )
+    callbacks[0].trainer = trainer
     trained_on: Any = trainer.train_dataset  # the tokenized examples TRL kept
     tokens_per_epoch = sum(len(ids) for ids in trained_on["input_ids"])
+    counted: Any = trainer.model  # counted before sharding splits the parameters over processes
+    trainable = sum(p.numel() for p in counted.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in counted.parameters())
+    attention = getattr(counted.config, "_attn_implementation", None)
     train_started = time.time()
     output = trainer.train()
     train_seconds = time.time() - train_started
 
-    tuned: Any = trainer.model  # the trained model (a PEFT model for LoRA)
-    tuned.save_pretrained(partial.model)
-    tokenizer.save_pretrained(partial.model)
+    if world_size() > 1:
+        _save_gathered(trainer, partial.model)
+        if not main:
+            _wait_for_first(trainer)
+            return load_run(paths.root)
+    else:
+        tuned: Any = trainer.model  # the trained model (a PEFT model for LoRA)
+        tuned.save_pretrained(partial.model)
+        tokenizer.save_pretrained(partial.model)
     shutil.rmtree(partial.root / "trainer", ignore_errors=True)
 
-    trainable = sum(p.numel() for p in tuned.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in tuned.parameters())
     metrics = RunMetrics(
         train_loss=output.training_loss,
         final_loss=curve[-1].loss if curve else None,
@@ -196,11 +241,22 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
         parameters=total,
         device=device,
         dtype=dtype,
+        world_size=world_size(),
+        distributed=spec.distributed if world_size() > 1 else "none",
+        attn_implementation=attention,
         versions=versions(),
     )
-    record = _record(spec, rid, base_revision, [s.to_dict() for s in data.sources], partial, command, started)
+    record = _record(spec, run_id(spec), base_revision, [s.to_dict() for s in data.sources], partial, command,
+                     started)
     _finish(partial, paths, resolved, metrics, record)
-    return RunResult(rid, paths.root, spec, metrics, record)
+    if world_size() > 1:
+        _wait_for_first(trainer)
+    return RunResult(record.run_id, paths.root, spec, metrics, record)
+
+
+def _wait_for_first(trainer: Any) -> None:
+    """Every process of a launched run meets here once the first one has written the run directory."""
+    trainer.accelerator.wait_for_everyone()
 
 
 def _record(spec: RunSpec, rid: str, base_revision: str | None, sources: list[dict], partial: RunDir,
@@ -274,3 +330,25 @@ def _replace_dir(new: Path, target: Path) -> None:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
+
+
+def _launched_main(job_file: str) -> int:
+    """One process of a multi-process run: `accelerate launch -m hubkit.train JOB.json` (see `distributed.launch`)."""
+    import json
+    import sys
+
+    from .config import build
+
+    job = json.loads(Path(job_file).read_text(encoding="utf-8"))
+    try:
+        train(build(RunSpec, job["spec"], "run"), force=job["force"], progress=job["progress"], command=job["command"])
+    except HubkitError as e:
+        print(f"Error: {e}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_launched_main(sys.argv[1]))
