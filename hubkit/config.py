@@ -207,13 +207,28 @@ class SweepSpec:
         "help": "Extra runs outside the grid, as field mappings over `run`."})
     stages: list[str] = field(default_factory=lambda: ["train"], metadata={
         "help": "Stages each run goes through, in order (see `hubkit sweep --help` for those available)."})
-    executor: Literal["local", "ray"] = field(default="local", metadata={
-        "help": "`local`: worker processes on this machine; `ray`: one Ray task per run."})
+    executor: Literal["local", "ray", "slurm"] = field(default="local", metadata={
+        "help": "`local`: worker processes on this machine; `ray`: one Ray task per run; `slurm`: one SLURM array "
+                "task per stage of a run, submitted through submitit (`pip install 'hubkit[slurm]'`)."})
     workers: int = field(default=1, metadata={"help": "Runs at once (local executor)."})
     ray_address: str | None = field(default=None, metadata={
         "help": "Ray cluster to join (`auto`, `ray://host:port`); empty starts a local Ray instance."})
     cpus_per_run: float = field(default=1.0, metadata={"help": "CPUs each run asks the scheduler for."})
     gpus_per_run: float = field(default=0.0, metadata={"help": "GPUs each run asks the scheduler for."})
+    slurm_partition: str | None = field(default=None, metadata={"help": "slurm: partition (`sbatch --partition`)."})
+    slurm_account: str | None = field(default=None, metadata={"help": "slurm: account to charge (`--account`)."})
+    slurm_qos: str | None = field(default=None, metadata={"help": "slurm: quality of service (`--qos`)."})
+    slurm_time: int = field(default=240, metadata={
+        "help": "slurm: minutes one stage of one run may take (`--time`); a task preempted or out of time is "
+                "requeued and starts its stage again."})
+    slurm_mem_gb: int | None = field(default=None, metadata={"help": "slurm: memory per task in GB (`--mem`)."})
+    slurm_array_parallelism: int = field(default=64, metadata={
+        "help": "slurm: tasks running at once (`--array=…%N`), and stages the driver keeps submitted."})
+    slurm_setup: list[str] = field(default_factory=list, metadata={
+        "help": "slurm: shell lines each task runs first (`module load cuda`, `source .venv/bin/activate`)."})
+    slurm_cluster: Literal["slurm", "local"] = field(default="slurm", metadata={
+        "help": "slurm: `slurm` submits with sbatch; `local` runs the same tasks with submitit's local executor "
+                "(no scheduler: to try a sweep file on one machine)."})
     output_dir: str = field(default="sweeps", metadata={
         "help": "Directory that receives the sweep directory `<name>` (manifest, runs, logs)."})
     namespace: str | None = field(default=None, metadata={
@@ -247,6 +262,8 @@ class SweepSpec:
             raise HubkitError(f"sweep: `workers` must be at least 1, got {self.workers}")
         if self.cpus_per_run < 0 or self.gpus_per_run < 0:
             raise HubkitError("sweep: `cpus_per_run` and `gpus_per_run` cannot be negative")
+        if self.slurm_time < 1 or self.slurm_array_parallelism < 1:
+            raise HubkitError("sweep: `slurm_time` and `slurm_array_parallelism` must be at least 1")
         for axis, values in self.grid.items():
             if not isinstance(values, list) or not values:
                 raise HubkitError(f"sweep: grid axis `{axis}` must be a non-empty list")

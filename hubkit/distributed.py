@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -62,12 +63,17 @@ def batch_split(spec: RunSpec, world: int) -> tuple[int, int]:
     return micro, per_process // micro
 
 
+def check_attention(spec: RunSpec) -> None:
+    """Refuse an attention kernel this machine cannot run, before anything starts."""
+    if spec.attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+        raise HubkitError("attn_implementation=flash_attention_2 needs flash-attn: pip install flash-attn "
+                          "(GPU only), or use sdpa")
+
+
 def attn_implementation(spec: RunSpec, cuda: bool) -> str | None:
     """The `attn_implementation` to load the model with; None leaves transformers' default (SDPA)."""
     if spec.attn_implementation != "auto":
-        if spec.attn_implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
-            raise HubkitError("attn_implementation=flash_attention_2 needs flash-attn: pip install flash-attn "
-                              "(GPU only), or use sdpa")
+        check_attention(spec)
         return spec.attn_implementation
     if cuda and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
@@ -139,6 +145,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _terminate_with_parent() -> None:  # in the launcher, between fork and exec
+    """The launcher gets SIGTERM if this process dies, even by SIGKILL, and then stops its ranks (torchrun does)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the launcher's whole session (the launcher and every rank), SIGKILL after 15 s."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def launch(spec: RunSpec, force: bool, progress: bool, command: str | None) -> None:
     """Run `spec` in `spec.gpus` processes through `accelerate launch`; returns when they all have.
 
@@ -161,10 +192,16 @@ def launch(spec: RunSpec, force: bool, progress: bool, command: str | None) -> N
                 "--num_processes", str(spec.gpus), "--main_process_port", str(_free_port()),
                 "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hubkit.train", str(job)]
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=None if progress else subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, errors="replace", env=env)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=None if progress else subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, errors="replace", env=env,
+                                start_new_session=True, preexec_fn=_terminate_with_parent)
+        try:
+            _, stderr = proc.communicate()
+        except BaseException:  # Ctrl-C, a cluster's preemption signal (submitit requeues): stop every process
+            _stop_group(proc)
+            raise
     if proc.returncode:
-        lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
         said = [ln for ln in lines if ln.startswith("Error: ")]  # a rank's one-line HubkitError
         last = said[-1][len("Error: "):] if said else (lines[-1] if lines else f"exit code {proc.returncode}")
         raise HubkitError(f"{spec.gpus}-process run failed: {last}")

@@ -18,10 +18,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,15 +163,41 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
 
     spec.validate()
     paths = RunDir.of(spec)
-    if paths.root.exists() and not force:
-        result = load_run(paths.root)
-        result.skipped = True
-        return result
-    _prepare(spec)
-    if spec.gpus > 1 and not launched():
-        launch(spec, force, progress, command)
-        return load_run(paths.root)
-    return _train_here(spec, paths, progress, command)
+    if launched():  # one process of a launched group: its launcher holds the run's lock
+        _prepare(spec)
+        return _train_here(spec, paths, progress, command)
+    from .data.registry import check_name
+    from .distributed import check_attention
+
+    check_name(spec.dataset)  # an unknown name is said before anything is written (the lock included)
+    check_attention(spec)
+    with _one_trainer(paths):
+        if paths.root.exists() and not force:
+            result = load_run(paths.root)
+            result.skipped = True
+            return result
+        _prepare(spec)
+        if spec.gpus > 1:
+            launch(spec, force, progress, command)
+            return load_run(paths.root)
+        return _train_here(spec, paths, progress, command)
+
+
+@contextlib.contextmanager
+def _one_trainer(paths: RunDir) -> Iterator[None]:
+    """One trainer per run directory at a time: a second (a resubmitted cluster task, a second sweep driver)
+    waits, then finds the run done. The lock is `.locks/<run id>` beside the runs, released when its holder dies
+    (never deleted: removing a lock file others may hold would let two holders in)."""
+    import fcntl
+
+    locks = paths.root.parent / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    fd = os.open(locks / paths.run_id, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _train_here(spec: RunSpec, paths: RunDir, progress: bool, command: str | None) -> RunResult:

@@ -131,9 +131,17 @@ def _validate(sweep: SweepSpec) -> None:
         get_suite(sweep.eval_suite)
 
 
-def make_executor(sweep: SweepSpec) -> Executor:
+def make_executor(sweep: SweepSpec, specs: list[RunSpec] | None = None) -> Executor:
+    """The executor `sweep.executor` names; `specs` (the sweep's runs) size the GPUs a SLURM task asks for."""
     if sweep.executor == "ray":
         return RayExecutor(sweep.ray_address, sweep.cpus_per_run, sweep.gpus_per_run)
+    if sweep.executor == "slurm":
+        import math
+
+        from .slurm import SlurmExecutor
+
+        gpus = max([math.ceil(sweep.gpus_per_run)] + [s.gpus for s in specs or []])
+        return SlurmExecutor.for_sweep(sweep, gpus=gpus)
     return LocalExecutor(sweep.workers)
 
 
@@ -189,8 +197,14 @@ def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: Progress |
         runs = expand(sweep)
         specs = dict(runs)
         if _needs_hub(list(specs.values())):
-            from ..hub import ensure_endpoint
+            from ..hub import ensure_endpoint, is_local_endpoint
+            from ..hub.client import choose_endpoint
 
+            endpoint = choose_endpoint()  # starts nothing
+            if sweep.executor == "slurm" and sweep.slurm_cluster == "slurm" and is_local_endpoint(endpoint):
+                raise HubkitError(f"sweep {sweep.name}: SLURM tasks run on other nodes and cannot reach the Hub at "
+                                  f"{endpoint}; set HF_ENDPOINT to a Hub they can reach (or use local model and "
+                                  "data paths)")
             ensure_endpoint()  # workers inherit HF_ENDPOINT
         (directory / "sweep.yaml").write_text(
             "# The sweep as last run; rerun with: hubkit sweep sweep.yaml\n"
@@ -205,7 +219,7 @@ def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: Progress |
                         failed = next((s for s in stages if s.name == row.failed_stage), stages[0])
                         manifest.set_state(row.run_id, _state_before(failed, stages))
             todo = [r for r in manifest.rows() if r.run_id in specs and _next_stage(r.state, stages)]
-            ran = _drive(manifest, todo, specs, stages, executor or make_executor(sweep), directory,
+            ran = _drive(manifest, todo, specs, stages, executor or make_executor(sweep, list(specs.values())), directory,
                          sweep.stage_options(), progress or silent)
             rows = [r for r in manifest.rows() if r.run_id in specs]
         finally:

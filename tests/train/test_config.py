@@ -104,7 +104,7 @@ include: [{dataset: w/o-lima, data_size: 9000}]
     ("name: g\nrun: {model: m}\ngrid: {dataset: [lima], epochs: [1, x]}\n", "`epochs` must be an integer"),
     ("name: g\nrun: {model: m, dataset: lima}\nstages: [train, deploy]\n", "unknown stage `deploy`"),
     ("name: 'bad name'\nrun: {model: m, dataset: lima}\n", "`name` 'bad name' must be"),
-    ("name: g\nrun: {model: m, dataset: lima}\nexecutor: slurm\n", "`executor` must be one of local, ray"),
+    ("name: g\nrun: {model: m, dataset: lima}\nexecutor: lsf\n", "`executor` must be one of local, ray, slurm"),
     ("name: g\nrun: {model: m}\ngrid: {dataset: [lima, lmia]}\n", "unknown dataset 'lmia' (did you mean `lima`?)"),
 ])
 def test_bad_sweeps(tmp_path, text, message):

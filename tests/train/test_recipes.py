@@ -38,7 +38,7 @@ def test_tiny_demo_recipe_runs(tiny_model, seeded, tmp_path):
     proc = hubkit("sweep", str(RECIPES / "tiny-demo.yaml"), f"run.model={tiny_model}", f"output_dir={tmp_path}",
                   "grid.dataset=[lima]", "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    runs = sorted((tmp_path / "tiny-demo" / "runs").iterdir())
+    runs = sorted(p for p in (tmp_path / "tiny-demo" / "runs").iterdir() if not p.name.startswith("."))
     assert len(runs) == 3 and all((r / "epochs" / "epoch-1").is_dir() for r in runs)
     schedules = {json.loads((r / "run.json").read_text())["axes"]["lr_schedule"] for r in runs}
     assert schedules == {"cosine", "constant"}

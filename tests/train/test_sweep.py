@@ -82,7 +82,7 @@ def test_sigkill_mid_sweep_then_rerun_finishes_every_run_exactly_once(tiny_model
     for rid in finished_before:  # finished runs were not trained again
         assert after[rid][1] == 1
         assert json.loads((sweep_dir / "runs" / rid / "run.json").read_text())["finished_at"] == stamps[rid]
-    assert sorted(p.name for p in (sweep_dir / "runs").iterdir()) == sorted(after)  # no partial directory left
+    assert sorted(p.name for p in (sweep_dir / "runs").iterdir()) == sorted([*after, ".locks"])  # no partial left
     assert all((sweep_dir / "logs" / f"{rid}.log").read_text().count("=== done") == 1 for rid in after)
 
     status = hubkit("sweep", str(config), "--status")
@@ -136,7 +136,7 @@ def test_dry_run_lists_the_grid(tiny_model, tmp_path):
     proc = hubkit("sweep", str(config), "--dry-run")
     assert proc.returncode == 0 and "3 runs" in proc.stdout
     assert not (tmp_path / "sweeps" / "plan").exists()  # planning writes nothing
-    _assert_one_line_error(hubkit("sweep", str(config), "executor=slurm"), "`executor` must be one of local, ray")
+    _assert_one_line_error(hubkit("sweep", str(config), "executor=lsf"), "`executor` must be one of local, ray, slurm")
     # publishing a run trained from a local folder needs the base's Hub id: refused before anything trains
     _assert_one_line_error(hubkit("sweep", str(config), "stages=[train,publish]", "--dry-run"),
                            "is a local directory, and the publish stage needs the base model's Hub id")
