@@ -163,8 +163,6 @@ class RunSpec:
                 f"config: batch_size {batch} is not a multiple of micro_batch_size {self.micro_batch_size}")
         if self.gpus < 1:
             raise HubkitError(f"config: `gpus` must be at least 1, got {self.gpus}")
-        if self.distributed != "none" and self.gpus < 2:
-            raise HubkitError(f"config: distributed={self.distributed} shards over processes; set gpus ≥ 2")
         if batch % self.gpus:
             raise HubkitError(f"config: batch_size {batch} does not split over gpus={self.gpus} processes")
         if self.packing and self.attn_implementation in ("eager", "sdpa"):

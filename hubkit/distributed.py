@@ -1,9 +1,10 @@
 """A run over several processes: the `accelerate` launch, and the FSDP or DeepSpeed settings TRL's trainer takes.
 
-`RunSpec.gpus` > 1 makes `hubkit.train.train` start `accelerate launch --multi_gpu --num_processes N -m
-hubkit.train CONFIG`; every process then runs the same `SFTTrainer`, whose `TrainingArguments` carry the
-sharding (`fsdp=` with an FSDP2 config, or `deepspeed=` with a ZeRO config). Nothing here is home-made:
-accelerate starts the processes and the trainer shards. On a machine without GPUs the processes talk over gloo,
+`RunSpec.gpus` > 1 (or any `distributed` other than `none`, one process included) makes `hubkit.train.train`
+start `torchrun --standalone --nproc_per_node N -m hubkit.train JOB` (what `accelerate launch --multi_gpu` runs);
+every process then runs the same `SFTTrainer`, whose `TrainingArguments` carry the sharding (`fsdp=` with an
+FSDP2 config, or `deepspeed=` with a ZeRO config) that the trainer hands to accelerate's FSDP and DeepSpeed
+plugins. Nothing here is home-made: torchrun starts the processes, accelerate and the trainer shard. On a machine without GPUs the processes talk over gloo,
 which is how the suite tests the sharded path on CPU.
 
 The global batch stays `batch_size` whatever the process count: each process takes `batch_size / N` examples per
@@ -23,7 +24,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -139,12 +139,6 @@ def sharding(spec: RunSpec, model: Any, micro: int, accumulation: int, world: in
     return {}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _terminate_with_parent() -> None:  # in the launcher, between fork and exec
     """The launcher gets SIGTERM if this process dies, even by SIGKILL, and then stops its ranks (torchrun does)."""
     if sys.platform.startswith("linux"):
@@ -170,8 +164,13 @@ def _stop_group(proc: subprocess.Popen) -> None:
             continue
 
 
+def needs_launch(spec: RunSpec) -> bool:
+    """Whether a run trains in launched processes (several, or one that shards)."""
+    return spec.gpus > 1 or spec.distributed != "none"
+
+
 def launch(spec: RunSpec, force: bool, progress: bool, command: str | None) -> None:
-    """Run `spec` in `spec.gpus` processes through `accelerate launch`; returns when they all have.
+    """Run `spec` in `spec.gpus` processes through torchrun; returns when they all have.
 
     Raises:
         HubkitError: fewer GPUs than asked for, or a process that failed (its last error line).
@@ -188,9 +187,8 @@ def launch(spec: RunSpec, force: bool, progress: bool, command: str | None) -> N
         job = Path(tmp) / "run.json"
         job.write_text(json.dumps({"spec": spec.to_dict(), "force": force, "progress": progress,
                                    "command": command}))
-        argv = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_machines", "1",
-                "--num_processes", str(spec.gpus), "--main_process_port", str(_free_port()),
-                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hubkit.train", str(job)]
+        argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+                "--nproc_per_node", str(spec.gpus), "-m", "hubkit.train", str(job)]
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=None if progress else subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True, errors="replace", env=env,

@@ -17,7 +17,7 @@ one line naming the file and the field.
   headline metric is the registry's (for an undeclared task, the first metric the file lists). lm-eval's
   fractions become percent; a fraction outside [0, 1] refuses the file.
 - **hubkit's own results files** (what `hubkit eval` writes, lm-eval 0.4 layout plus a `hubkit` section) re-import
-  with their model id, run id, axes, revisions, and base scores on the same samples.
+  with their model id, run id, axes, revisions, base scores on the same samples, and backend (in `harness_version`).
 
 Example:
     >>> table = import_lm_eval(["results_2026-10-02T16-50-22.json"])
@@ -221,11 +221,9 @@ _NOT_METRICS = ("alias", "name", "sample_len", "sample_count", "samples", "task"
 
 def _model_args(value: Any) -> dict[str, Any]:
     """`model_args` as a mapping: 0.4 writes a dict (or a string), 0.3 a string `k=v,k=v`."""
-    if isinstance(value, dict):
-        return value
     if isinstance(value, str):
         return dict(kv.split("=", 1) for kv in value.split(",") if "=" in kv)
-    return {}
+    return value if isinstance(value, dict) else {}
 
 
 def lm_eval_layout(data: Any, name: str) -> str:
@@ -365,6 +363,8 @@ def lm_eval_rows(data: dict[str, Any], model_id: str, run_id: str, axes: dict[st
     when = hub.get("evaluated_at") or evaluated_at
     harness = "hubkit" if hub else "lm-eval"
     version = data.get("hubkit_version") if hub else (data.get("lm_eval_version") or ("0.3" if f.layout == "0.3" else None))
+    if version is not None and isinstance((hub or {}).get("backend"), dict):  # what computed the scores
+        version = f"{version} ({hub['backend'].get('name')}: {str(hub['backend'].get('version'))[:80]})"
     base_results = hub.get("base_results") or {}
     notes = left_out if left_out is not None else []
     rows = []
@@ -488,8 +488,7 @@ def import_key(format: str, files: list[Path], frame: pd.DataFrame | None = None
         return f"import-massive-sft-{Path(files[0]).stem}"
     if frame is None or frame.empty:
         return "import-lm-eval-" + "-".join(sorted({Path(p).parent.name for p in files}))[:80]
-    ids = sorted({f"{r}|{b}|{m}|{n}" for r, b, m, n in
-                  zip(frame["run_id"], frame["benchmark"], frame["metric"], frame["n_shot"])})
+    ids = sorted({f"{r}|{b}|{m}|{n}" for r, b, m, n in zip(frame["run_id"], frame["benchmark"], frame["metric"], frame["n_shot"])})
     digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
     return f"import-lm-eval-{slug(str(frame['run_id'].iloc[0]))[:60]}-{digest}"
 

@@ -107,14 +107,14 @@ def sft_config(spec: RunSpec, output_dir: Path, device: str, dtype: str, progres
         logging_steps=spec.logging_steps, save_strategy="no", report_to="none",
         bf16=dtype == "bfloat16", fp16=dtype == "float16", activation_checkpointing=False, use_cpu=device == "cpu",
         disable_tqdm=not progress, dataloader_num_workers=0,
-        **(sharding(spec, model, micro, accumulation, world, dtype) if world > 1 else {}),
+        **sharding(spec, model, micro, accumulation, world, dtype),
     )
 
 
 def _callbacks(partial: RunDir, tokenizer, epochs: int, save_epochs: bool, curve: list[LossPoint]):
     from transformers import TrainerCallback
 
-    from .distributed import world_size
+    from .distributed import launched
 
     class Record(TrainerCallback):
         trainer: Any = None  # set once the trainer exists: sharded weights are gathered through it
@@ -128,7 +128,7 @@ def _callbacks(partial: RunDir, tokenizer, epochs: int, save_epochs: bool, curve
             epoch = round(state.epoch or 0)
             if save_epochs and 0 < epoch < epochs and model is not None:
                 target = partial.epoch_model(epoch)
-                if world_size() > 1:  # every process takes part in gathering the shards; the first writes
+                if launched():  # every process takes part in gathering the shards; the first writes
                     _save_gathered(self.trainer, target)
                 else:
                     model.save_pretrained(target)
@@ -159,7 +159,7 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
     Raises:
         HubkitError: an unusable config, base model or dataset, or a failed process of a multi-process run.
     """
-    from .distributed import launch, launched
+    from .distributed import launch, launched, needs_launch
 
     spec.validate()
     paths = RunDir.of(spec)
@@ -177,7 +177,7 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
             result.skipped = True
             return result
         _prepare(spec)
-        if spec.gpus > 1:
+        if needs_launch(spec):
             launch(spec, force, progress, command)
             return load_run(paths.root)
         return _train_here(spec, paths, progress, command)
@@ -208,7 +208,7 @@ def _train_here(spec: RunSpec, paths: RunDir, progress: bool, command: str | Non
     from trl import SFTTrainer
 
     from .data import load_training_data
-    from .distributed import rank, world_size
+    from .distributed import launched, rank, world_size
 
     main = rank() == 0
     resolved = spec.resolved()
@@ -241,7 +241,7 @@ def _train_here(spec: RunSpec, paths: RunDir, progress: bool, command: str | Non
     output = trainer.train()
     train_seconds = time.time() - train_started
 
-    if world_size() > 1:
+    if launched():  # sharded weights are gathered by every process
         _save_gathered(trainer, partial.model)
         if not main:
             _wait_for_first(trainer)
@@ -270,14 +270,14 @@ def _train_here(spec: RunSpec, paths: RunDir, progress: bool, command: str | Non
         device=device,
         dtype=dtype,
         world_size=world_size(),
-        distributed=spec.distributed if world_size() > 1 else "none",
+        distributed=spec.distributed if launched() else "none",
         attn_implementation=attention,
         versions=versions(),
     )
     record = _record(spec, run_id(spec), base_revision, [s.to_dict() for s in data.sources], partial, command,
                      started)
     _finish(partial, paths, resolved, metrics, record)
-    if world_size() > 1:
+    if launched():
         _wait_for_first(trainer)
     return RunResult(record.run_id, paths.root, spec, metrics, record)
 

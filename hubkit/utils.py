@@ -75,6 +75,15 @@ def size_token(size: int | None) -> str:
     return str(size)
 
 
+def human_bytes(n: float) -> str:
+    """`81_200_000_000_000` → `81.2 TB`: decimal units, as the Hub and disk vendors count."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} TB"
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """` (did you mean `x`?)` for the closest of `known`, or an empty string.
 

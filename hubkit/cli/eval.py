@@ -15,7 +15,8 @@ SUITE_HELP = ("A suite (`study`, `quick`, `tiny`, `judge`), a benchmark of the r
 
 
 def evaluate(
-    model: str = typer.Argument(..., help="Hub id, local model or adapter directory, or hubkit run directory."),
+    models: list[str] = typer.Argument(..., help="Hub ids, local model or adapter directories, or hubkit run "
+                                       "directories; several are evaluated in one process, sharing what they can."),
     suite: str = typer.Option("quick", "--suite", "-s", help=SUITE_HELP),
     limit: int = typer.Option(None, "--limit", "-l", min=1, help="At most N records per benchmark."),
     n_shot: int = typer.Option(None, "--n-shot", min=0, help="Override every benchmark's shot count."),
@@ -48,8 +49,14 @@ def evaluate(
                                  "(default 5, as AlpacaEval's length_controlled_v1; 0: a fixed C = 100)."),
     lc_tables: Path = typer.Option(None, "--lc-tables", help="Folder with AlpacaEval's instruction_difficulty.csv and "
                                    "df_gamed.csv: adds the length-controlled win rate (alpaca_eval_v2_lc)."),
+    backend: str = typer.Option("hf", "--backend", help="Who computes the scores: `hf` (transformers, here), `vllm` "
+                                "(here, on a GPU: pip install 'hubkit[vllm]'), `openai` (an OpenAI-compatible server "
+                                "serving MODEL: --endpoint, or $HUBKIT_EVAL_URL; key in $HUBKIT_EVAL_API_KEY)."),
+    endpoint: str = typer.Option(None, "--endpoint", help="--backend openai: the server's URL."),
+    served_model: str = typer.Option(None, "--served-model", help="--backend openai: the model's name on the server "
+                                     "(default: the only model it lists)."),
 ) -> None:
-    """Evaluate a model; write lm-eval-style results JSON and per-sample details.
+    """Evaluate models; write lm-eval-style results JSON and per-sample details for each.
 
     Suites: `study` (every benchmark, study shot counts), `quick` (small subsets for CPUs), `tiny` (four
     multiple-choice benchmarks, 0-shot, 8 records: the quickstart's), `judge` (MT-Bench and AlpacaEval 2, graded
@@ -66,23 +73,39 @@ def evaluate(
         hubkit eval sweeps/demo/runs/RUN_ID --suite gsm8k,mmlu --limit 50
 
         hubkit eval my-org/run-a --suite judge --limit 10 --judge-workers 16
-    """
-    from rich.console import Console
-    from rich.table import Table
 
-    from ..eval.harness import evaluate_model
+        hubkit eval sweeps/grid/runs/* --suite tiny                  # one process: data, prompts, base loaded once
+
+        hubkit eval my-org/run-a --backend openai --endpoint http://127.0.0.1:8000   # e.g. a `vllm serve` of run-a
+    """
+
+    from ..errors import HubkitError
+    from ..eval.backends import BACKENDS
+    from ..eval.harness import evaluate_models
     from ..eval.tasks import get_suite
 
     get_suite(suite)  # an unknown suite fails before any model is loaded
-    report = evaluate_model(model, suite=suite, limit=limit, n_shot=n_shot, output_dir=output, base=base,
-                            compare_base=compare_base, batch_size=batch_size, revision=revision,
-                            data_namespace=data_namespace, progress=progress,
-                            allow_unisolated_code=allow_unisolated_code, judge_model=judge_model,
-                            judge_max_tokens=judge_max_tokens, judge_workers=judge_workers, lc_tables=lc_tables,
-                            max_new_tokens=max_new_tokens, judge_timeout=judge_timeout, judge_retries=judge_retries,
-                            mt_bench_follow_up=mt_bench_follow_up, regrade_if_changed=regrade_if_changed,
-                            lc_folds=lc_folds)
-    table = Table(title=f"{report.model.name} · suite {suite}")
+    if backend not in BACKENDS:  # said as the option's name, before the backend is contacted
+        raise HubkitError(f"unknown --backend `{backend}` (known: {', '.join(BACKENDS)})")
+    if backend != "openai" and (endpoint or served_model):
+        raise HubkitError("--endpoint and --served-model go with --backend openai")
+    reports = evaluate_models(models, backend=backend, endpoint=endpoint, served_model=served_model, suite=suite,
+                              limit=limit, n_shot=n_shot, output_dir=output, base=base, compare_base=compare_base,
+                              batch_size=batch_size, revision=revision, data_namespace=data_namespace,
+                              progress=progress, allow_unisolated_code=allow_unisolated_code, judge_model=judge_model,
+                              judge_max_tokens=judge_max_tokens, judge_workers=judge_workers, lc_tables=lc_tables,
+                              max_new_tokens=max_new_tokens, judge_timeout=judge_timeout, judge_retries=judge_retries,
+                              mt_bench_follow_up=mt_bench_follow_up, regrade_if_changed=regrade_if_changed,
+                              lc_folds=lc_folds)
+    for report in reports:
+        _print_report(report, suite)
+
+
+def _print_report(report, suite: str) -> None:
+    """The table of one evaluated model, then what a reader must know about its scores."""
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=f"{report.model.name} · suite {suite} · {report.backend} ({report.backend_version})")
     for col in ("benchmark", "shots", "samples", "metric", "scale", "score"):
         table.add_column(col, justify="right" if col in ("shots", "samples", "score") else "left")
     if report.gains:

@@ -18,15 +18,24 @@ def sweep(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Try failed runs again."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress over runs."),
     settings: bool = typer.Option(False, "--settings", help="List every sweep setting with its default, then exit."),
+    hardware: str = typer.Option(None, "--hardware", help="With `plan`: the throughput profile to cost the sweep on "
+                                 "(`study-gpu`, the default, or `cpu`; see hubkit/sweep/throughput.yaml)."),
 ) -> None:
     """Expand a grid of runs and carry each through its stages (train, …), skipping what is done.
 
     Overrides follow the file: `workers=2`, `executor=ray`, `run.epochs=1` (dotted keys reach into `run`).
     Kill it at any time; rerunning resumes. Logs: <output_dir>/<name>/logs/<run id>.log.
 
+    `hubkit sweep plan SWEEP.yaml` runs nothing: it prints the runs, GPU-hours of training and evaluation, the
+    checkpoints' disk and the bytes to upload, from measured throughput tables, beside the study's own figures.
+
     Examples:
 
         hubkit sweep scripts/recipes/tiny-demo.yaml
+
+        hubkit sweep plan scripts/recipes/study-main-grid.yaml
+
+        hubkit sweep scripts/recipes/study-main-grid.yaml executor=slurm slurm_partition=gpu slurm_time=180
 
         hubkit sweep scripts/recipes/cpu-demo.yaml workers=2 --dry-run
 
@@ -40,10 +49,18 @@ def sweep(
         return
     if config is None:
         raise HubkitError("give a sweep file: hubkit sweep SWEEP.yaml")
+    args = list(ctx.args)
+    if str(config) == "plan" and not config.exists():  # `hubkit sweep plan SWEEP.yaml [overrides]`
+        if not args or "=" in args[0] or args[0].startswith("-"):
+            raise HubkitError("give a sweep file to plan: hubkit sweep plan SWEEP.yaml")
+        _print_plan(parse_config(SweepSpec, Path(args[0]), args[1:]), hardware)
+        return
+    if hardware is not None:
+        raise HubkitError("--hardware goes with `plan`: hubkit sweep plan SWEEP.yaml --hardware cpu")
     from rich.console import Console
     from rich.table import Table
 
-    spec = parse_config(SweepSpec, config, ctx.args)
+    spec = parse_config(SweepSpec, config, args)
     console = Console()
     if dry_run:
         from ..sweep import plan_sweep
@@ -91,3 +108,45 @@ def sweep(
     if report.counts.get("failed"):
         hint = "" if retry_failed else "; rerun with --retry-failed to try them again"
         raise HubkitError(f"{report.counts['failed']} run(s) failed (see --status and the logs){hint}")
+
+
+def _print_plan(spec, hardware: str | None) -> None:
+    """The table of `hubkit sweep plan`: a row per base model, the total, and the study's figures beside it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..sweep.plan import plan_cost, tables
+    from ..utils import human_bytes
+
+    plan = plan_cost(spec, hardware)
+    evaluating = "eval" in plan.stages
+    table = Table(title=f"sweep {plan.sweep}: what it will cost on `{plan.hardware}` (stages: {', '.join(plan.stages)})")
+    for col in ("base model", "parameters", "runs", "models", "train tokens", "train GPU-h", "eval GPU-h",
+                "checkpoints", "Hub upload"):
+        table.add_column(col, justify="left" if col == "base model" else "right", overflow="fold")
+
+    def row(name: str, params: str, c) -> list[str]:
+        return [name, params, f"{c.runs:,}", f"{c.models:,}", f"{c.train_tokens / 1e6:,.1f}M", f"{c.train_gpu_hours:,.1f}",
+                f"{c.eval_gpu_hours:,.1f}" if evaluating else "-", human_bytes(c.disk_bytes),
+                human_bytes(c.hub_bytes) if "publish" in plan.stages else "-"]
+
+    for model, cost in plan.rows.items():
+        size = plan.sizes[model]
+        table.add_row(*row(model, f"{size.params / 1e9:.2f}B", cost))
+    table.add_section()
+    table.add_row(*row("total", "", plan.total))
+    console = Console()
+    console.print(table)
+    if evaluating:
+        console.print(f"Evaluation: suite `{plan.eval_suite}` on every saved model, plus {len(plan.sizes)} base "
+                      f"model(s) once ({plan.base_eval_gpu_hours:,.1f} GPU-h more).", markup=False)
+    study = tables()["study"]
+    console.print(f"The study, for scale: {study['runs']:,} runs, {study['train_gpu_hours']:,} GPU-h of training, "
+                  f"{study['eval_gpu_hours']:,} GPU-h to evaluate {study['models_evaluated']:,} models, "
+                  f"~{study['storage_tb']} TB of checkpoints.", markup=False)
+    console.print(f"Throughput `{plan.hardware}`: {plan.hardware_note}.", markup=False)
+    sizes = sorted({s.source for s in plan.sizes.values()})
+    console.print(f"Model sizes from: {', '.join(sizes)}. GPU-hours are summed over GPUs; wall time divides them by "
+                  "the GPUs running at once.", markup=False)
+    for note in plan.notes:
+        console.print(f"Note: {note}.", markup=False)

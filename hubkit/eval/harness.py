@@ -38,7 +38,7 @@ from ..benchmarks import BENCHMARKS, metric_spec
 from ..errors import HubkitError
 from ..runs import RESULTS_PREFIX
 from ..utils import DATA_NAMESPACE
-from .lm import LM, ModelSource, resolve_model
+from .lm import LM, ModelSource, Tokenized, resolve_model
 from .tasks import BenchmarkRun, Instance, build_instances, evaluable, get_suite
 
 DEFAULT_DATA_NAMESPACE = DATA_NAMESPACE
@@ -74,6 +74,8 @@ class EvalReport:
     judge: Any = None  # `judge.JudgeIdentity` of the judged benchmarks' grader
     base_metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # the base's `metrics`, same samples
     dropped: dict[str, str] = field(default_factory=dict)  # benchmark → why it has no score
+    backend: str = "hf"  # who computed the scores (`hubkit.eval.backends`), and its version
+    backend_version: str = ""
 
     def subset(self, benchmark: str) -> bool:
         """Whether `benchmark` was scored on part of its records only (`--limit`, the quick and tiny suites)."""
@@ -149,18 +151,106 @@ def _append(path: Path, records: list[dict]) -> None:
         os.fsync(f.fileno())
 
 
+class ModelPool:
+    """One base model kept in memory for every LoRA adapter of it evaluated in this process, and for the base's own
+    evaluation (`hf` backend).
+
+    The base is loaded once; its weights are copied aside, and before each use they are put back, so each adapter is
+    merged into exactly the weights a separate `hubkit eval` would load, and scores exactly as it would.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[str | None, str | None] | None = None
+        self._base: Any = None
+        self._pristine: dict[str, Any] = {}
+        self.reads = 0  # models read from disk or the Hub (the tests and the benchmark count them)
+
+    @staticmethod
+    def _where(path: str | None, revision: str | None) -> tuple[str | None, str | None]:
+        return path, None if path is None or Path(path).is_dir() else revision
+
+    def load(self, source: ModelSource, batch_size: int) -> LM:
+        import torch
+
+        if source.adapter:
+            key = self._where(source.base_model, source.base_revision)
+        else:
+            key = self._where(source.path, source.revision)
+            if key != self._key:  # a full model that is not the pooled base: loaded as usual
+                self.reads += 1
+                return LM.load(source, batch_size=batch_size)
+        if key != self._key:
+            from transformers import AutoModelForCausalLM
+
+            from ..hub import hub_kwargs
+
+            dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+            path = key[0]
+            if path is None:
+                raise HubkitError(f"adapter {source.name}: its base model is not known")
+            try:
+                base: Any = AutoModelForCausalLM.from_pretrained(path, **hub_kwargs(key[1], path), dtype=dtype)
+            except Exception as e:  # missing files, corrupted weights: many types
+                from ..utils import first_line
+
+                raise HubkitError(f"cannot load base model {source.base_model}: {first_line(e)}") from None
+            if torch.cuda.is_available():
+                base = base.to("cuda")
+            self._key, self._base, self.reads = key, base, self.reads + 1
+            self._pristine = {k: v.detach().clone() for k, v in base.state_dict().items()}
+        else:
+            with torch.no_grad():
+                self._base.load_state_dict(self._pristine)
+        if not source.adapter:
+            from .lm import load_tokenizer
+
+            return LM(self._base, load_tokenizer(source), batch_size=batch_size)
+        return LM.load(source, batch_size=batch_size, base=self._base)
+
+
+@dataclass
+class Backend:
+    """Which backend scores, and what it needs (see `hubkit.eval.backends`)."""
+
+    name: str = "hf"
+    endpoint: str | None = None
+    served_model: str | None = None
+    pool: ModelPool | None = None
+
+
+@dataclass
+class Shared:
+    """What the models of one `evaluate_models` call share: the backend (with the `hf` base kept in memory), the
+    benchmark data, and the instances built from it."""
+
+    backend: Backend = field(default_factory=Backend)
+    data: dict[str, BenchmarkData] = field(default_factory=dict)  # by namespace
+    instances: dict[tuple[str, str], list[Instance]] = field(default_factory=dict)
+
+
+def _slug(text: str) -> str:
+    from ..utils import slug
+
+    return slug(text.replace("/", "--"))[:40]
+
+
 class _Scorer:
     """Scores instances of one benchmark with one model; loads the model on first use."""
 
-    def __init__(self, source: ModelSource, batch_size: int, progress: bool, sandbox_timeout: float):
+    def __init__(self, source: ModelSource, batch_size: int, progress: bool, sandbox_timeout: float,
+                 backend: Backend | None = None):
         self.source, self.batch_size, self.progress = source, batch_size, progress
         self.sandbox_timeout = sandbox_timeout
-        self._lm: LM | None = None
+        self.backend = backend or Backend()
+        self._lm: Tokenized | None = None
 
     @property
-    def lm(self) -> LM:
+    def lm(self) -> Any:  # an `lm.LM` or a backend of `hubkit.eval.backends` (the same methods)
         if self._lm is None:
-            self._lm = LM.load(self.source, batch_size=self.batch_size)
+            from .backends import open_backend
+
+            b = self.backend
+            self._lm = open_backend(b.name, self.source, self.batch_size, b.endpoint, b.served_model, b.pool)
         return self._lm
 
     def score(self, run: BenchmarkRun, chunk: list[Instance]) -> list[dict]:
@@ -231,16 +321,20 @@ def _aggregate(run: BenchmarkRun, samples: list[dict]) -> dict[str, float]:
 
 
 def _evaluate_source(source: ModelSource, runs: list[BenchmarkRun], data: BenchmarkData, batch_size: int,
-                     progress: bool, sandbox_timeout: float,
-                     judging: Any = None) -> tuple[dict[str, list[dict]], dict[str, Any]]:
+                     progress: bool, sandbox_timeout: float, judging: Any = None,
+                     shared: Shared | None = None) -> tuple[dict[str, list[dict]], dict[str, Any]]:
     """Per-sample results of every benchmark (from the cache where present) and per-benchmark facts.
 
-    `judging` (a `judged.JudgedContext`) grades the judged benchmarks.
+    `judging` (a `judged.JudgedContext`) grades the judged benchmarks; `shared` carries what several models of one
+    evaluation reuse (the backend, a base model in memory, built instances).
     """
     from tqdm.auto import tqdm
 
-    scorer = _Scorer(source, batch_size, progress, sandbox_timeout)
-    cache_root = eval_cache_dir() / source.key
+    shared = shared or Shared()
+    scorer = _Scorer(source, batch_size, progress, sandbox_timeout, shared.backend)
+    # samples are cached per model and per backend: a score is never another backend's under its name
+    cache_root = eval_cache_dir() / (source.key if shared.backend.name == "hf" else
+                                     f"{source.key}--{shared.backend.name}-{_slug(shared.backend.served_model or '')}")
     samples: dict[str, list[dict]] = {}
     facts: dict[str, Any] = {}
     with _locked(cache_root / ".lock"):
@@ -249,8 +343,11 @@ def _evaluate_source(source: ModelSource, runs: list[BenchmarkRun], data: Benchm
             docs, revision = data.split(task.repo, task.split, task.name)
             shot_docs = data.split(task.repo, task.shots_split, task.name)[0] \
                 if task.shots_split and run.n_shot else None
-            instances = build_instances(run, docs, shot_docs)
-            path = cache_root / f"{_settings_key(run, revision)}.jsonl"
+            settings = _settings_key(run, revision)
+            if (task.name, settings) not in shared.instances:  # prompts built once for every model evaluated
+                shared.instances[(task.name, settings)] = build_instances(run, docs, shot_docs)
+            instances = shared.instances[(task.name, settings)]
+            path = cache_root / f"{settings}.jsonl"
             facts[task.name] = {"original": len(evaluable(run, docs, shot_docs)[0]), "effective": len(instances),
                                 "data_revision": revision, "dataset": f"{data.namespace}/{task.repo}"}
             if task.kind == "judge":
@@ -367,6 +464,10 @@ def evaluate_model(
     lc_folds: int | None = None,
     lc_tables: str | Path | None = None,
     max_new_tokens: int | None = None,
+    backend: str = "hf",
+    endpoint: str | None = None,
+    served_model: str | None = None,
+    shared: Shared | None = None,
 ) -> EvalReport:
     """Evaluate a model on a suite; write the results JSON and per-sample details; return the scores.
 
@@ -396,11 +497,21 @@ def evaluate_model(
         lc_tables: a folder with AlpacaEval's `instruction_difficulty.csv` and `df_gamed.csv`, for the
             length-controlled win rate.
         max_new_tokens: override every benchmark's answer budget.
+        backend: `hf` (transformers, here), `vllm` (here, on a GPU) or `openai` (a server at `endpoint`, default
+            `$HUBKIT_EVAL_URL`, serving the model as `served_model`); see `hubkit.eval.backends`.
+        shared: what `evaluate_models` shares between the models it evaluates.
 
     Raises:
-        HubkitError: an unknown suite, missing benchmark data, or a model that cannot be loaded.
+        HubkitError: an unknown suite or backend, missing benchmark data, or a model that cannot be loaded.
     """
+    from .backends import backend_version, check_backend
+
     started = time.time()
+    if shared is None:
+        check_backend(backend, endpoint, served_model)  # evaluate_models checked it once for all its models
+        shared = Shared(Backend(backend, endpoint, served_model))
+    elif shared.backend.name != backend:
+        raise HubkitError("evaluate_model: `shared` was made for another backend")
     runs = get_suite(suite, limit=limit, n_shot=n_shot)
     if max_new_tokens is not None:
         from dataclasses import replace
@@ -416,7 +527,7 @@ def evaluate_model(
 
         tables = LcTables.read(lc_tables)
     source = resolve_model(model, revision)
-    data = BenchmarkData(data_namespace)
+    data = shared.data.setdefault(data_namespace, BenchmarkData(data_namespace))
     with contextlib.ExitStack() as stack:
         judging = None
         if any(r.task.kind == "judge" for r in runs):
@@ -428,7 +539,7 @@ def evaluate_model(
             workers = judge_workers or (1 if judge.served_by == LOCAL else 8)
             judging = JudgedContext(judge, data, judge_max_tokens or MT_JUDGE_MAX_TOKENS, workers, tables,
                                     mt_bench_follow_up, regrade_if_changed, LC_SPLITS if lc_folds is None else lc_folds)
-        samples, facts = _evaluate_source(source, runs, data, batch_size, progress, sandbox_timeout, judging)
+        samples, facts = _evaluate_source(source, runs, data, batch_size, progress, sandbox_timeout, judging, shared)
         dropped: dict[str, str] = {}
         entries = [e for run in runs for e in _entries(run, samples[run.name], facts, judging, dropped)]
         report = EvalReport(source, suite, {e.benchmark: e.metrics for e in entries},
@@ -437,7 +548,8 @@ def evaluate_model(
         base_id = base or source.base_model
         if compare_base and base_id and base_id != model:
             base_source = resolve_model(base_id, None if base else source.base_revision)
-            base_samples, _ = _evaluate_source(base_source, runs, data, batch_size, progress, sandbox_timeout, judging)
+            base_samples, _ = _evaluate_source(base_source, runs, data, batch_size, progress, sandbox_timeout, judging,
+                                               shared)
             report.base = base_source
             base_entries = {e.benchmark: e for run in runs for e in _entries(run, base_samples[run.name], facts, judging)}
             for e in entries:
@@ -447,6 +559,7 @@ def evaluate_model(
                     report.gains[e.benchmark] = e.score - base_entries[e.benchmark].score
         report.judge = judging.judge.identity if judging else None
         report.dropped = dropped
+        report.backend, report.backend_version = backend, backend_version(backend, endpoint)
     report.seconds = time.time() - started
     _write(report, entries, samples, facts, _output_dir(source, output_dir), batch_size)
     return report
@@ -495,7 +608,8 @@ def _write(report: EvalReport, entries: list[Entry], samples: dict[str, list[dic
         "higher_is_better": {e.benchmark: {m: _higher(e.benchmark, m) for m in e.metrics
                                            if m not in COUNTS and not m.endswith("_stderr")} for e in entries},
         "n-samples": {e.benchmark: {"original": e.total, "effective": e.scored} for e in entries},
-        "config": {"model": "hf", "model_args": {"pretrained": src.name, "revision": src.revision},
+        "config": {"model": report.backend, "model_args": {"pretrained": src.name, "revision": src.revision,
+                                                           "backend_version": report.backend_version},
                    "model_revision": src.revision, "model_sha": src.revision, "batch_size": batch_size,
                    "limit": next((e.run.limit for e in entries if e.run.limit), None), "bootstrap_iters": 0},
         "git_hash": None,
@@ -514,6 +628,7 @@ def _write(report: EvalReport, entries: list[Entry], samples: dict[str, list[dic
             "base_results": base_results,
             "gains": report.gains,
             "judge": report.judge.to_json() if report.judge else None,
+            "backend": {"name": report.backend, "version": report.backend_version},
             "evaluated_at": now(),
         },
     }
@@ -534,3 +649,40 @@ def _higher(benchmark: str, metric: str) -> bool:
     return True if spec is None else spec.higher_is_better
 
 
+
+
+def evaluate_models(models: list[str], backend: str = "hf", endpoint: str | None = None,
+                    served_model: str | None = None, **kwargs: Any) -> list[EvalReport]:
+    """Evaluate many models in one process: what every model of a sweep shares is done once.
+
+    The benchmark data is fetched and each benchmark's prompts are built once for all the models; each base is
+    evaluated once (then read from the per-sample cache); with the `hf` backend a base stays in memory for all its
+    LoRA adapters (`ModelPool`: each adapter is merged into a fresh copy of its weights), and with `vllm` one engine
+    serves the base and every adapter over it, unmerged.
+
+    Args:
+        models: Hub ids, model or adapter folders, or run directories (in any order; adapters of one base are
+            evaluated one after another).
+        backend, endpoint, served_model: as for `evaluate_model`.
+        **kwargs: every other `evaluate_model` argument (`suite`, `limit`, `batch_size`, …), the same for all.
+
+    Returns:
+        One report per model, in the order given.
+
+    Example:
+        >>> reports = evaluate_models(["runs/a", "runs/b", "runs/c"], suite="tiny")
+    """
+    if kwargs.get("output_dir") is not None and len(models) > 1:
+        raise HubkitError("--output takes one model; with several, each result goes beside its run "
+                          "(or to eval-results/<model>)")
+    from .backends import check_backend
+
+    check_backend(backend, endpoint, served_model)
+    shared = Shared(Backend(backend, endpoint, served_model, ModelPool() if backend == "hf" else None))
+    sources = [resolve_model(m, kwargs.get("revision")) for m in models]
+    order = sorted(range(len(models)), key=lambda i: (sources[i].base_model or "", not sources[i].adapter, i))
+    reports: dict[int, EvalReport] = {}
+    for i in order:
+        reports[i] = evaluate_model(models[i], backend=backend, endpoint=endpoint, served_model=served_model,
+                                    shared=shared, **kwargs)
+    return [reports[i] for i in range(len(models))]

@@ -1,4 +1,5 @@
-"""An OpenAI-compatible chat endpoint for a local model: hubkit's offline LLM judge.
+"""An OpenAI-compatible endpoint for a local model: hubkit's offline LLM judge, and a server `--backend openai` can
+evaluate against.
 
 `hubkit eval --suite judge` talks to its judge through the `openai` client only. With no endpoint
 configured, it serves a local model through this module, in-process, on 127.0.0.1 with a per-session key,
@@ -11,6 +12,8 @@ Routes (the subset of the OpenAI API a judge needs):
 | --- | --- |
 | `GET /v1/models` | the one model served, `{"object": "list", "data": [{"id", "owned_by"}]}` |
 | `POST /v1/chat/completions` | greedy completion of `messages`; `max_tokens`, `logprobs`, `top_logprobs` (≤ 20), `stop` |
+| `POST /v1/completions` | greedy completion of `prompt` (text or token ids, one or a list); `echo` with `logprobs` returns the prompt's own log-probabilities (what log-likelihood scoring needs) |
+| `GET /version` | `{"version": "hubkit <version>"}` (vLLM answers the same route with its own) |
 
 Decoding is greedy whatever `temperature` says: a judge's grades must be reproducible. Each response's
 `system_fingerprint` names the weights (`hubkit-judge-<version>-<revision>`), which is how a score's
@@ -149,6 +152,74 @@ class LocalChatModel:
         return Completion(text, finish, len(ids), tokens)
 
 
+    def complete_prompt(self, prompt: list[int], max_tokens: int, echo: bool, logprobs: int | None,
+                        stop: list[str]) -> dict[str, Any]:
+        """A legacy-completions choice for token ids: greedy continuation, and with `echo` the prompt's own
+        tokens with their log-probabilities (the first token has none), as vLLM and the OpenAI API return them.
+
+        Raises:
+            ValueError: the prompt is empty or does not fit the model's context.
+        """
+        import torch
+
+        if not prompt or len(prompt) + max_tokens > self.context:
+            raise ValueError(f"the prompt has {len(prompt)} tokens and asks for {max_tokens} more; this model's "
+                             f"context is {self.context}")
+        tok = self.tokenizer
+        ids = torch.tensor([prompt], device=self.model.device)
+        entries: list[tuple[int, float | None, dict[str, float] | None]] = []
+        with self.lock, torch.inference_mode():
+            if echo and logprobs is not None:
+                scores = torch.log_softmax(self.model(input_ids=ids).logits[0].float(), dim=-1)
+                entries.append((prompt[0], None, None))
+                for pos in range(1, len(prompt)):
+                    row = scores[pos - 1]
+                    entries.append((prompt[pos], float(row[prompt[pos]]), _top(tok, row, logprobs)))
+            new: list[int] = []
+            finish = "length"
+            if max_tokens:
+                eos = [t for t in {tok.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)}
+                       if isinstance(t, int)]
+                out = self.model.generate(
+                    input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=max_tokens,
+                    eos_token_id=eos or None, pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else eos[0],
+                    temperature=None, top_p=None, top_k=None, output_scores=logprobs is not None,
+                    return_dict_in_generate=True, **({"stop_strings": stop, "tokenizer": tok} if stop else {}))
+                new = out.sequences[0, len(prompt):].tolist()
+                for k, t in enumerate(new):
+                    if t in eos:
+                        new, finish = new[:k], "stop"
+                        break
+                if logprobs is not None:
+                    for step, t in enumerate(new):
+                        row = torch.log_softmax(out.scores[step][0].float(), dim=-1)
+                        entries.append((t, float(row[t]), _top(tok, row, logprobs)))
+        text = tok.decode(new, skip_special_tokens=True)
+        for s in stop:
+            if s and s in text:
+                text, finish = text[:text.index(s)], "stop"
+        shown = tok.decode(prompt) + text if echo else text
+        choice: dict[str, Any] = {"text": shown, "index": 0, "finish_reason": finish, "logprobs": None}
+        if logprobs is not None:
+            pieces = [tok.decode([t]) for t, _, _ in entries]
+            offsets, at = [], 0
+            for piece in pieces:
+                offsets.append(at)
+                at += len(piece)
+            choice["logprobs"] = {"tokens": pieces, "token_logprobs": [lp for _, lp, _ in entries],
+                                  "top_logprobs": [top for _, _, top in entries], "text_offset": offsets}
+        choice["usage"] = (len(prompt), len(new))
+        return choice
+
+
+def _top(tok, row, k: int) -> dict[str, float]:
+    """The `k` most likely next tokens (at least one: the greedy choice) as {token text: log-probability}."""
+    import torch
+
+    top = torch.topk(row, max(1, k))
+    return {tok.decode([int(i)]): float(v) for v, i in zip(top.values.tolist(), top.indices.tolist())}
+
+
 def _token(tok, token_id: int, logprob: float) -> dict[str, Any]:
     text = tok.decode([token_id])
     return {"token": text, "logprob": logprob if math.isfinite(logprob) else -9999.0,
@@ -213,14 +284,9 @@ def create_app(model: LocalChatModel, api_key: str | None = None):
     async def chat(request: Request):
         if not authorised(request):
             return _error(401, "invalid API key", "authentication_error")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        raw = await _read_body(request)
+        if raw is None:
             return _error(413, f"the body is over {MAX_BODY // 2**20} MB")
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_BODY:
-                return _error(413, f"the body is over {MAX_BODY // 2**20} MB")
         try:
             body = json.loads(raw)
             messages, max_tokens, top, stop = _check(body, model.name)
@@ -243,8 +309,95 @@ def create_app(model: LocalChatModel, api_key: str | None = None):
             "usage": {"prompt_tokens": done.prompt_tokens, "completion_tokens": len(done.tokens) or None,
                       "total_tokens": None}})
 
+    async def completions(request: Request):
+        if not authorised(request):
+            return _error(401, "invalid API key", "authentication_error")
+        raw = await _read_body(request)
+        if raw is None:
+            return _error(413, f"the body is over {MAX_BODY // 2**20} MB")
+        try:
+            body = json.loads(raw)
+            prompts, max_tokens, echo, logprobs, stop = _check_completion(body, model)
+        except LookupError as e:
+            return _error(404, str(e))
+        except ValueError as e:
+            return _error(400, first_line(e) if not isinstance(e, json.JSONDecodeError) else "the body is not JSON")
+        choices = []
+        try:
+            for index, prompt in enumerate(prompts):
+                choice = await run_in_threadpool(model.complete_prompt, prompt, max_tokens, echo, logprobs, stop)
+                choice["index"] = index
+                choices.append(choice)
+        except ValueError as e:
+            return _error(400, first_line(e))
+        usage = [c.pop("usage") for c in choices]
+        return JSONResponse({
+            "id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
+            "model": model.name, "system_fingerprint": model.fingerprint, "choices": choices,
+            "usage": {"prompt_tokens": sum(u[0] for u in usage), "completion_tokens": sum(u[1] for u in usage),
+                      "total_tokens": sum(u[0] + u[1] for u in usage)}})
+
+    async def version(request: Request):
+        from .. import __version__
+
+        return JSONResponse({"version": f"hubkit {__version__}"})
+
     return Starlette(routes=[Route("/v1/models", models, methods=["GET"]),
-                             Route("/v1/chat/completions", chat, methods=["POST"])])
+                             Route("/v1/chat/completions", chat, methods=["POST"]),
+                             Route("/v1/completions", completions, methods=["POST"]),
+                             Route("/version", version, methods=["GET"])])
+
+
+async def _read_body(request) -> bytes | None:
+    """The request body, or None once it passes `MAX_BODY` (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            return None
+    return raw
+
+
+def _check_completion(body: Any, model: LocalChatModel) -> tuple[list[list[int]], int, bool, int | None, list[str]]:
+    """A legacy-completions request's prompts (as token ids), max_tokens, echo, logprobs and stop strings."""
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    if body.get("model") not in (None, model.name):
+        raise LookupError(f"the model `{str(body.get('model'))[:100]}` does not exist; this server serves `{model.name}`")
+    if body.get("stream"):
+        raise ValueError("streaming is not supported by this server")
+    prompt = body.get("prompt")
+    if isinstance(prompt, str) or (isinstance(prompt, list) and prompt and isinstance(prompt[0], (str, int))):
+        prompt = [prompt]
+    if not isinstance(prompt, list) or not 1 <= len(prompt) <= MAX_MESSAGES:
+        raise ValueError(f"`prompt` must be a string, token ids, or a list of 1 to {MAX_MESSAGES} of them")
+    vocab = len(model.tokenizer)
+    prompts = []
+    for p in prompt:
+        if isinstance(p, str):
+            p = model.tokenizer(p)["input_ids"]
+        if not isinstance(p, list) or not all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < vocab
+                                              for t in p):
+            raise ValueError(f"token ids must be integers from 0 to {vocab - 1}")
+        prompts.append(p)
+    max_tokens = body.get("max_tokens", 16)
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 0 <= max_tokens <= MAX_TOKENS:
+        raise ValueError(f"`max_tokens` must be an integer from 0 to {MAX_TOKENS}")
+    echo = body.get("echo", False) is True
+    logprobs = body.get("logprobs")
+    if logprobs is not None and (not isinstance(logprobs, int) or isinstance(logprobs, bool)
+                                 or not 0 <= logprobs <= MAX_TOP_LOGPROBS):
+        raise ValueError(f"`logprobs` must be an integer from 0 to {MAX_TOP_LOGPROBS}")
+    if not max_tokens and not echo:
+        raise ValueError("`max_tokens` 0 needs `echo`")
+    stop = body.get("stop") or []
+    stop = [stop] if isinstance(stop, str) else stop
+    if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) and len(s) <= 200 for s in stop):
+        raise ValueError("`stop` must be a string or up to 4 strings")
+    return prompts, max_tokens, echo, logprobs, stop
 
 
 class JudgeServer:

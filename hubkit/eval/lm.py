@@ -167,77 +167,57 @@ def batches(items: list, size, limit: int) -> list[list]:
     return out
 
 
-class LM:
-    """A causal LM and its tokenizer, with batched, padding-invariant scoring and generation.
+def _tokenizer(source: ModelSource):
+    """The tokenizer of a model (an adapter without one uses its base's)."""
+    from transformers import AutoTokenizer
 
-    Args:
-        model: a `PreTrainedModel` (in eval mode).
-        tokenizer: its tokenizer.
-        batch_size: questions per forward pass (log-likelihood) or prompts per `generate` call.
+    from ..hub import hub_kwargs
+
+    revision = None if Path(source.path).is_dir() else source.revision
+    try:
+        return AutoTokenizer.from_pretrained(source.path, **hub_kwargs(revision, source.path))
+    except (OSError, ValueError):
+        if not source.base_model:
+            raise
+        return AutoTokenizer.from_pretrained(source.base_model, **hub_kwargs(source.base_revision, source.base_model))
+
+
+def load_tokenizer(source: ModelSource):
+    """`_tokenizer` with a one-line error: what remote backends load locally, to send the same tokens as `hf`.
+
+    Raises:
+        HubkitError: no tokenizer in the model or its base.
+    """
+    try:
+        tokenizer = _tokenizer(source)
+    except Exception as e:  # missing files, a malformed tokenizer.json: many types
+        raise HubkitError(f"cannot load the tokenizer of {source.name}: {first_line(e)}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+class Tokenized:
+    """The tokenizer side every evaluation backend shares, so that all of them score the same tokens: the
+    context/continuation split, and the prompt a conversation becomes.
+
+    Attributes:
+        tokenizer: the evaluated model's tokenizer.
         max_length: the longest sequence fed to the model; longer contexts lose their beginning.
+        batch_size: questions or prompts per batch.
+        backend: `hf`, `vllm` or `openai`; backend_version: what served the scores (recorded with them).
     """
 
-    def __init__(self, model, tokenizer, batch_size: int = 8, max_length: int | None = None):
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        self.batch_size = max(1, int(batch_size))
-        limit = getattr(model.config, "max_position_embeddings", None) or 2048
-        self.max_length = min(max_length or limit, limit)
+    backend = "hf"
+    tokenizer: Any
+    max_length: int
+    batch_size: int
 
     @property
-    def device(self):
-        return next(self.model.parameters()).device
+    def backend_version(self) -> str:
+        from ..utils import versions
 
-    @classmethod
-    def load(cls, source: ModelSource | str, batch_size: int = 8, dtype: str = "auto",
-             max_length: int | None = None) -> LM:
-        """Load a model for evaluation: a LoRA adapter is applied over its base and merged (exact, faster).
-
-        Raises:
-            HubkitError: missing or corrupted weights, an unknown architecture, an adapter without a base.
-        """
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from ..hub import hub_kwargs
-
-        if isinstance(source, str):
-            source = resolve_model(source)
-        cuda = torch.cuda.is_available()
-        if dtype == "auto":
-            dtype = "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"
-        torch_dtype = getattr(torch, dtype)
-        revision = None if Path(source.path).is_dir() else source.revision
-        try:
-            if source.adapter:
-                from peft import PeftModel
-
-                if not source.base_model:
-                    raise HubkitError(f"adapter {source.name}: its base model is not known")
-                base = AutoModelForCausalLM.from_pretrained(
-                    source.base_model, **hub_kwargs(source.base_revision, source.base_model), dtype=torch_dtype)
-                model = PeftModel.from_pretrained(base, source.path,
-                                                  **hub_kwargs(revision, source.path)).merge_and_unload()
-            else:
-                model = AutoModelForCausalLM.from_pretrained(source.path, **hub_kwargs(revision, source.path),
-                                                             dtype=torch_dtype)
-            tok_from = source.path
-            try:
-                tokenizer = AutoTokenizer.from_pretrained(tok_from, **hub_kwargs(revision, tok_from))
-            except (OSError, ValueError):
-                if not source.base_model:
-                    raise
-                tokenizer = AutoTokenizer.from_pretrained(source.base_model,
-                                                          **hub_kwargs(source.base_revision, source.base_model))
-        except HubkitError:
-            raise
-        except Exception as e:  # corrupted safetensors, missing files, unknown architectures: many types
-            raise HubkitError(f"cannot load model {source.name}: {first_line(e)}") from None
-        if cuda:
-            model = model.to("cuda")
-        return cls(model, tokenizer, batch_size=batch_size, max_length=max_length)
+        return f"transformers {versions().get('transformers')}"  # the `hf` backend's; others override it
 
     # -- tokenisation ------------------------------------------------------------------------------
 
@@ -268,6 +248,86 @@ class LM:
         if not cont:  # the tokenizer merged the continuation into the context's last token
             cont = self.encode(continuation, special=False)
         return ctx, cont
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        """A conversation as this model's prompt for the next assistant turn: its chat template, or, for a
+        model without one, the study's SFT template (`###Question: …\n###Answer: …`)."""
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = ""
+        for m in messages:
+            text += f"###Question: {m['content']}\n###Answer:" if m["role"] != "assistant" else f" {m['content']}\n"
+        return text
+
+
+class LM(Tokenized):
+    """A causal LM and its tokenizer, with batched, padding-invariant scoring and generation (the `hf` backend).
+
+    Args:
+        model: a `PreTrainedModel` (in eval mode).
+        tokenizer: its tokenizer.
+        batch_size: questions per forward pass (log-likelihood) or prompts per `generate` call.
+        max_length: the longest sequence fed to the model; longer contexts lose their beginning.
+    """
+
+    def __init__(self, model, tokenizer, batch_size: int = 8, max_length: int | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.batch_size = max(1, int(batch_size))
+        limit = getattr(model.config, "max_position_embeddings", None) or 2048
+        self.max_length = min(max_length or limit, limit)
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    @classmethod
+    def load(cls, source: ModelSource | str, batch_size: int = 8, dtype: str = "auto",
+             max_length: int | None = None, base: Any = None) -> LM:
+        """Load a model for evaluation: a LoRA adapter is applied over its base and merged (exact, faster).
+
+        Args:
+            base: for an adapter, its base model already in memory (`harness.ModelPool`); it is merged into.
+
+        Raises:
+            HubkitError: missing or corrupted weights, an unknown architecture, an adapter without a base.
+        """
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from ..hub import hub_kwargs
+
+        if isinstance(source, str):
+            source = resolve_model(source)
+        cuda = torch.cuda.is_available()
+        if dtype == "auto":
+            dtype = "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"
+        torch_dtype = getattr(torch, dtype)
+        revision = None if Path(source.path).is_dir() else source.revision
+        try:
+            if source.adapter:
+                from peft import PeftModel
+
+                if not source.base_model:
+                    raise HubkitError(f"adapter {source.name}: its base model is not known")
+                if base is None:
+                    base = AutoModelForCausalLM.from_pretrained(
+                        source.base_model, **hub_kwargs(source.base_revision, source.base_model), dtype=torch_dtype)
+                model = PeftModel.from_pretrained(base, source.path,
+                                                  **hub_kwargs(revision, source.path)).merge_and_unload()
+            else:
+                model = AutoModelForCausalLM.from_pretrained(source.path, **hub_kwargs(revision, source.path),
+                                                             dtype=torch_dtype)
+            tokenizer = _tokenizer(source)
+        except HubkitError:
+            raise
+        except Exception as e:  # corrupted safetensors, missing files, unknown architectures: many types
+            raise HubkitError(f"cannot load model {source.name}: {first_line(e)}") from None
+        if cuda:
+            model = model.to("cuda")
+        return cls(model, tokenizer, batch_size=batch_size, max_length=max_length)
 
     # -- log-likelihood ------------------------------------------------------------------------------
 
@@ -383,16 +443,6 @@ class LM:
         return results
 
     # -- generation ----------------------------------------------------------------------------------
-
-    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
-        """A conversation as this model's prompt for the next assistant turn: its chat template, or, for a
-        model without one, the study's SFT template (`###Question: …\n###Answer: …`)."""
-        if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        text = ""
-        for m in messages:
-            text += f"###Question: {m['content']}\n###Answer:" if m["role"] != "assistant" else f" {m['content']}\n"
-        return text
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int = 256, stop: Iterable[str] = (),
                  progress: bool = False, desc: str = "generating", add_special_tokens: bool = True) -> list[str]:

@@ -240,12 +240,15 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
     assert mmlu.metric_value == pytest.approx(report.scores["mmlu"], abs=1e-4)
     total = report.sizes["mmlu"][1]
     assert mmlu.dataset_args == {"num_few_shot": 5, "n_samples": 4, "n_total": total, "subset": True}
+    import transformers
+
     from hubkit import __version__
 
+    version = f"{__version__} (hf: transformers {transformers.__version__})"  # hubkit, and the backend that scored
     assert mmlu.metric_args == {"scale": "percent", "higher_is_better": True, "headline": True, "harness": "hubkit",
-                                "harness_version": __version__, "model_revision": weights, "base_model": tiny_base,
+                                "harness_version": version, "model_revision": weights, "base_model": tiny_base,
                                 "base_revision": base_commit}
-    assert (mmlu.source_name, mmlu.source_url) == (f"hubkit {__version__}", f"{hub.url}/{result.repo_id}")
+    assert (mmlu.source_name, mmlu.source_url) == (f"hubkit {version}", f"{hub.url}/{result.repo_id}")
     assert evals["Rowan/hellaswag", "acc_norm"].metric_args["headline"] is False
     evals = {k[0]: v for k, v in evals.items() if v.metric_args["headline"]}
     assert f"subset: 4 of {total:,}" in evals["cais/mmlu"].metric_name

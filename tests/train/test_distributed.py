@@ -70,10 +70,15 @@ def test_fsdp_over_two_processes_matches_one(tiny_model, seeded_training, tmp_pa
     assert lines[0] == lines[1]
     assert "on 2 × cpu (fsdp)" in cards[1] and "on cpu" in cards[0]
 
+    # FSDP in one process (how a one-GPU machine checks the sharded path): launched too, the same curve
+    solo = train(parse_config(RunSpec, None, [*_settings(tiny_model, tmp_path / "solo"), "distributed=fsdp"]),
+                 progress=False)
+    assert (solo.metrics.world_size, solo.metrics.distributed) == (1, "fsdp")
+    assert max(abs(x.loss - y) for x, y in zip(solo.metrics.loss_curve, a)) < LOSS_TOLERANCE
+
 
 def test_distributed_settings_are_checked_before_any_work(tiny_model, tmp_path):
     base = _settings(tiny_model, tmp_path)
-    _assert_one_line_error(hubkit("train", *base, "distributed=fsdp"), "set gpus ≥ 2")
     _assert_one_line_error(hubkit("train", *base, "gpus=0"), "`gpus` must be at least 1")
     _assert_one_line_error(hubkit("train", *base, "gpus=3"), "does not split over gpus=3")
     _assert_one_line_error(hubkit("train", *base, "distributed=zero3"), "`distributed` must be one of")
