@@ -241,6 +241,9 @@ class SweepSpec:
         "help": "eval stage: `study`, `quick`, `tiny`, a benchmark or a comma list (see `hubkit eval --help`)."})
     eval_limit: int | None = field(default=None, metadata={"help": "eval stage: at most N records per benchmark."})
     eval_batch_size: int = field(default=8, metadata={"help": "eval stage: prompts or questions per batch."})
+    eval_group_size: int = field(default=8, metadata={
+        "help": "eval stage: runs of one base evaluated together in one job (data, prompts and the base loaded "
+                "once), once every run of that base is trained; 1 evaluates each run as soon as it is trained."})
     data_namespace: str = field(default=DATA_NAMESPACE, metadata={
         "help": "eval stage: user or org holding the seeded benchmark repos (`hubkit hub seed --namespace`)."})
 
@@ -260,6 +263,8 @@ class SweepSpec:
             raise HubkitError(f"sweep: `workers` must be at least 1, got {self.workers}")
         if self.cpus_per_run < 0 or self.gpus_per_run < 0:
             raise HubkitError("sweep: `cpus_per_run` and `gpus_per_run` cannot be negative")
+        if self.eval_group_size < 1:
+            raise HubkitError(f"sweep: `eval_group_size` must be at least 1, got {self.eval_group_size}")
         if self.slurm_time < 1 or self.slurm_array_parallelism < 1:
             raise HubkitError("sweep: `slurm_time` and `slurm_array_parallelism` must be at least 1")
         for axis, values in self.grid.items():

@@ -98,6 +98,7 @@ def evaluate(
                               mt_bench_follow_up=mt_bench_follow_up, regrade_if_changed=regrade_if_changed,
                               lc_folds=lc_folds)
     for report in reports:
+        assert report is not None  # without `errors`, a failure raises
         _print_report(report, suite)
 
 

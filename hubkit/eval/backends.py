@@ -229,7 +229,10 @@ class VLLMBackend(Tokenized):
             except Exception as e:  # CUDA missing, out of memory, an architecture vLLM lacks: many types
                 raise HubkitError(f"eval backend vllm cannot load {base}: {first_line(e)}") from None
         self.llm = self._engines[key]
-        self.max_length = int(self.llm.llm_engine.model_config.max_model_len)
+        try:
+            self.max_length = int(self.llm.llm_engine.model_config.max_model_len)
+        except AttributeError:  # an engine layout of another vLLM version: the model's own context
+            self.max_length = max_length or _context(source)
         self.lora = None
         if source.adapter:
             from vllm.lora.request import LoRARequest

@@ -652,7 +652,8 @@ def _higher(benchmark: str, metric: str) -> bool:
 
 
 def evaluate_models(models: list[str], backend: str = "hf", endpoint: str | None = None,
-                    served_model: str | None = None, **kwargs: Any) -> list[EvalReport]:
+                    served_model: str | None = None, errors: dict[str, str] | None = None,
+                    **kwargs: Any) -> list[EvalReport | None]:
     """Evaluate many models in one process: what every model of a sweep shares is done once.
 
     The benchmark data is fetched and each benchmark's prompts are built once for all the models; each base is
@@ -664,6 +665,8 @@ def evaluate_models(models: list[str], backend: str = "hf", endpoint: str | None
         models: Hub ids, model or adapter folders, or run directories (in any order; adapters of one base are
             evaluated one after another).
         backend, endpoint, served_model: as for `evaluate_model`.
+        errors: when given, a model that fails is recorded here (model → one-line error) and its report is None,
+            and the others go on (the sweep's eval stage); when None, the first failure raises.
         **kwargs: every other `evaluate_model` argument (`suite`, `limit`, `batch_size`, …), the same for all.
 
     Returns:
@@ -679,10 +682,24 @@ def evaluate_models(models: list[str], backend: str = "hf", endpoint: str | None
 
     check_backend(backend, endpoint, served_model)
     shared = Shared(Backend(backend, endpoint, served_model, ModelPool() if backend == "hf" else None))
-    sources = [resolve_model(m, kwargs.get("revision")) for m in models]
-    order = sorted(range(len(models)), key=lambda i: (sources[i].base_model or "", not sources[i].adapter, i))
-    reports: dict[int, EvalReport] = {}
+    sources: list[ModelSource | None] = []
+    for m in models:
+        try:
+            sources.append(resolve_model(m, kwargs.get("revision")))
+        except HubkitError as e:
+            if errors is None:
+                raise
+            errors[m] = str(e)
+            sources.append(None)
+    order = sorted((i for i, src in enumerate(sources) if src is not None),
+                   key=lambda i: (sources[i].base_model or "", not sources[i].adapter, i))  # type: ignore[union-attr]
+    reports: dict[int, EvalReport | None] = dict.fromkeys(range(len(models)))
     for i in order:
-        reports[i] = evaluate_model(models[i], backend=backend, endpoint=endpoint, served_model=served_model,
-                                    shared=shared, **kwargs)
+        try:
+            reports[i] = evaluate_model(models[i], backend=backend, endpoint=endpoint, served_model=served_model,
+                                        shared=shared, **kwargs)
+        except HubkitError as e:
+            if errors is None:
+                raise
+            errors[models[i]] = str(e)
     return [reports[i] for i in range(len(models))]

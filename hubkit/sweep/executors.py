@@ -37,15 +37,21 @@ class Job:
     spec: dict[str, Any]
     log_path: Path
     options: StageOptions = field(default_factory=StageOptions)  # what the stages need to know of the sweep
+    group: list[dict[str, Any]] = field(default_factory=list)  # more runs in this job: {"run_id", "spec", "log"}
+
+    @property
+    def run_ids(self) -> list[str]:
+        """Every run this job carries: its own, then its group's."""
+        return [self.run_id] + [g["run_id"] for g in self.group]
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "stage": self.stage, "spec": self.spec, "log": str(self.log_path),
-                "options": self.options.to_json()}
+                "options": self.options.to_json(), "group": self.group}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Job:
         return cls(data["run_id"], data["stage"], data["spec"], Path(data["log"]),
-                   StageOptions.from_json(data.get("options")))
+                   StageOptions.from_json(data.get("options")), list(data.get("group") or []))
 
 
 class Executor(Protocol):
@@ -153,7 +159,7 @@ class RayExecutor:
         self._running: dict[Any, Job] = {}
 
     def submit(self, job: Job) -> None:
-        ref = self._task.remote(job.stage, job.spec, str(job.log_path), job.options.to_json())
+        ref = self._task.remote(job.stage, job.spec, str(job.log_path), job.options.to_json(), job.group)
         self._running[ref] = job
 
     def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:

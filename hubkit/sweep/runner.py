@@ -35,7 +35,7 @@ from ..utils import Progress, silent
 from .executors import Executor, Job, LocalExecutor, RayExecutor
 from .grid import expand
 from .manifest import Manifest, ManifestRow
-from .stages import Stage, get_stage
+from .stages import Outcome, Stage, get_stage
 
 MANIFEST = "manifest.sqlite"
 PIPELINE_ORDER = ("train", "eval", "publish")
@@ -220,7 +220,7 @@ def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: Progress |
                         manifest.set_state(row.run_id, _state_before(failed, stages))
             todo = [r for r in manifest.rows() if r.run_id in specs and _next_stage(r.state, stages)]
             ran = _drive(manifest, todo, specs, stages, executor or make_executor(sweep, list(specs.values())), directory,
-                         sweep.stage_options(), progress or silent)
+                         sweep.stage_options(), progress or silent, sweep.eval_group_size)
             rows = [r for r in manifest.rows() if r.run_id in specs]
         finally:
             manifest.close()
@@ -228,73 +228,141 @@ def run_sweep(sweep: SweepSpec, retry_failed: bool = False, progress: Progress |
 
 
 def _drive(manifest: Manifest, todo: list[ManifestRow], specs: dict[str, RunSpec], stages: list[Stage],
-           executor: Executor, directory: Path, options: StageOptions, say: Progress) -> int:
+           executor: Executor, directory: Path, options: StageOptions, say: Progress, group_size: int = 1) -> int:
     """Run the stages of `todo`, saying which run is in which stage; the count is of stages, so it moves
-    after every train, eval and publish (not only when a whole run is done). Returns the jobs run."""
-    import time
+    after every train, eval and publish (not only when a whole run is done). Returns the jobs run.
 
-    queue = [r.run_id for r in todo]
-    in_flight: dict[str, Stage] = {}
-    started: dict[str, float] = {}
-    spent: dict[str, list[tuple[str, float]]] = {}
-    ran = done = 0
-    final = stages[-1].done
-    names = [s.name for s in stages]
-
-    def left(rid: str) -> int:
-        stage = _next_stage(manifest.row(rid).state, stages)
-        return 0 if stage is None else len(names) - names.index(stage.name)
-
-    def describe() -> str:
-        now = time.time()
-        busy = ", ".join(f"{rid[:40]}: {stage.name} {now - started[rid]:.0f} s" for rid, stage in in_flight.items())
-        return f"sweep {directory.name}" + (f" · {busy}" if busy else "")
-
-    total = sum(left(rid) for rid in queue)
+    A stage that can run several runs in one job (`Stage.run_many`: evaluation) waits until no other run of the
+    same base still has an earlier stage to go, then takes up to `group_size` of them in one job."""
+    driver = _Driver(manifest, specs, stages, executor, directory, options, say, group_size)
+    driver.queue = [r.run_id for r in todo]
+    driver.total = sum(driver.left(rid) for rid in driver.queue)
     try:
-        while queue or in_flight:
-            while queue and len(in_flight) < executor.capacity:
-                rid = queue.pop(0)
-                stage = _next_stage(manifest.row(rid).state, stages)
-                if stage is None:
-                    continue
-                if stage.is_done(specs[rid]):  # finished before its state was recorded
-                    manifest.set_state(rid, stage.done)
-                    done += 1
-                    queue.insert(0, rid)
-                    continue
-                manifest.set_state(rid, stage.active, attempt=True)
-                log = directory / "logs" / f"{rid}.log"
-                executor.submit(Job(rid, stage.name, specs[rid].to_dict(), log, options))
-                in_flight[rid] = stage
-                started[rid] = time.time()
-            say(describe(), done, total)
+        while driver.queue or driver.in_flight or driver.held:
+            driver.release_held()
+            driver.submit_ready()
+            say(driver.describe(), driver.done, driver.total)
             for job, outcome in executor.wait(timeout=1.0):
-                stage = in_flight.pop(job.run_id)
-                ran += 1
-                timings = spent.setdefault(job.run_id, [])
-                timings.append((stage.name, outcome.seconds))
-                if outcome.ok and stage.is_done(specs[job.run_id]):
-                    manifest.set_state(job.run_id, stage.done, timing=(stage.name, outcome.seconds))
-                    done += 1
-                    if stage.name == "train":
-                        _warn_without_loss(specs[job.run_id], say)
-                    if stage.done == final:
-                        parts = " · ".join(f"{n} {t:.1f} s" for n, t in timings)
-                        say(f"✓ {job.run_id} {stage.done} ({parts}; {sum(t for _, t in timings):.1f} s in all)")
-                    else:
-                        queue.insert(0, job.run_id)
-                else:
-                    error = outcome.error or f"{stage.name} finished without its output"
-                    manifest.set_state(job.run_id, "failed", error=error, failed_stage=stage.name,
-                                       timing=(stage.name, outcome.seconds))
-                    done += len(names) - names.index(stage.name)  # its stages left undone
-                    say(f"✗ {job.run_id} failed in {stage.name}: {error} (log: logs/{job.run_id}.log)")
-            say(describe(), done, total)
+                driver.collect(job, outcome)
+            say(driver.describe(), driver.done, driver.total)
     except BaseException:
         executor.shutdown()
-        for rid in in_flight:
+        for rid in driver.in_flight:
             _settle(manifest, manifest.row(rid), stages, specs[rid])
         raise
     executor.shutdown()
-    return ran
+    return driver.ran
+
+
+class _Driver:
+    """The state of one `_drive` call: runs queued, held for a group, and in flight, and what they spent."""
+
+    def __init__(self, manifest: Manifest, specs: dict[str, RunSpec], stages: list[Stage], executor: Executor,
+                 directory: Path, options: StageOptions, say: Progress, group_size: int):
+        self.manifest, self.specs, self.stages, self.executor = manifest, specs, stages, executor
+        self.directory, self.options, self.say, self.group_size = directory, options, say, group_size
+        self.names = [s.name for s in stages]
+        self.queue: list[str] = []
+        self.held: list[str] = []  # runs whose next stage waits for the other runs of their base
+        self.in_flight: dict[str, Stage] = {}
+        self.started: dict[str, float] = {}
+        self.spent: dict[str, list[tuple[str, float]]] = {}
+        self.ran = self.done = self.total = 0
+
+    def next_stage(self, rid: str) -> Stage | None:
+        return _next_stage(self.manifest.row(rid).state, self.stages)
+
+    def left(self, rid: str) -> int:
+        stage = self.next_stage(rid)
+        return 0 if stage is None else len(self.names) - self.names.index(stage.name)
+
+    def describe(self) -> str:
+        import time
+
+        now = time.time()
+        busy = ", ".join(f"{rid[:40]}: {stage.name} {now - self.started[rid]:.0f} s"
+                         for rid, stage in self.in_flight.items())
+        waiting = f" · {len(self.held)} waiting to be evaluated together" if self.held else ""
+        return f"sweep {self.directory.name}" + (f" · {busy}" if busy else "") + waiting
+
+    def _base(self, rid: str) -> tuple[str, str | None]:
+        return self.specs[rid].model, self.specs[rid].model_revision
+
+    def upstream(self, rid: str, stage: Stage) -> bool:
+        """Whether another run of `rid`'s base has yet to go through a stage before `stage`."""
+        index = self.names.index(stage.name)
+        for other in [*self.queue, *self.in_flight]:
+            if other == rid or self._base(other) != self._base(rid):
+                continue
+            theirs = self.in_flight.get(other) or self.next_stage(other)
+            if theirs is not None and self.names.index(theirs.name) < index:
+                return True
+        return False
+
+    def release_held(self) -> None:
+        for rid in list(self.held):
+            stage = self.next_stage(rid)
+            if stage is None or not self.upstream(rid, stage):
+                self.held.remove(rid)
+                self.queue.insert(0, rid)
+
+    def submit_ready(self) -> None:
+        import time
+
+        while self.queue and len(self.in_flight) < self.executor.capacity:
+            rid = self.queue.pop(0)
+            stage = self.next_stage(rid)
+            if stage is None:
+                continue
+            if stage.is_done(self.specs[rid]):  # finished before its state was recorded
+                self.manifest.set_state(rid, stage.done)
+                self.done += 1
+                self.queue.insert(0, rid)
+                continue
+            grouped = stage.run_many is not None and self.group_size > 1
+            if grouped and self.upstream(rid, stage):
+                self.held.append(rid)
+                continue
+            members = [rid]
+            if grouped:  # the other runs of this base ready for the same stage
+                for other in [*self.held, *self.queue]:
+                    if (len(members) < self.group_size and self._base(other) == self._base(rid)
+                            and self.next_stage(other) == stage and not stage.is_done(self.specs[other])):
+                        members.append(other)
+                self.held = [r for r in self.held if r not in members]
+                self.queue = [r for r in self.queue if r not in members]
+            for m in members:
+                self.manifest.set_state(m, stage.active, attempt=True)
+                self.in_flight[m] = stage
+                self.started[m] = time.time()
+            logs = self.directory / "logs"
+            group = [{"run_id": m, "spec": self.specs[m].to_dict(), "log": str(logs / f"{m}.log")} for m in members[1:]]
+            self.executor.submit(Job(rid, stage.name, self.specs[rid].to_dict(), logs / f"{rid}.log", self.options,
+                                     group))
+
+    def collect(self, job: Job, outcome: Outcome) -> None:
+        """Record a finished job: each of its runs done, failed, or queued for its next stage."""
+        self.ran += 1
+        together = f" (with {len(job.run_ids)} runs in one job)" if job.group else ""
+        for rid in job.run_ids:
+            stage = self.in_flight.pop(rid)
+            ok, error = (rid in outcome.runs and outcome.runs[rid] is None, outcome.runs.get(rid)) if outcome.runs \
+                else (outcome.ok, outcome.error)
+            timings = self.spent.setdefault(rid, [])
+            timings.append((stage.name, outcome.seconds))
+            if ok and stage.is_done(self.specs[rid]):
+                self.manifest.set_state(rid, stage.done, timing=(stage.name, outcome.seconds))
+                self.done += 1
+                if stage.name == "train":
+                    _warn_without_loss(self.specs[rid], self.say)
+                if stage.done == self.stages[-1].done:
+                    parts = " · ".join(f"{n} {t:.1f} s" for n, t in timings)
+                    self.say(f"✓ {rid} {stage.done} ({parts}; {sum(t for _, t in timings):.1f} s in all){together}")
+                else:
+                    self.queue.insert(0, rid)
+            else:
+                error = error or f"{stage.name} finished without its output"
+                self.manifest.set_state(rid, "failed", error=error, failed_stage=stage.name,
+                                        timing=(stage.name, outcome.seconds))
+                self.done += len(self.names) - self.names.index(stage.name)  # its stages left undone
+                self.say(f"✗ {rid} failed in {stage.name}: {error} (log: logs/{job.run_id}.log)")

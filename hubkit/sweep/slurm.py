@@ -54,8 +54,9 @@ def _submitit():
 class StageTask:
     """One stage of one run as a submitit task; requeued (and started again) when preempted or out of time."""
 
-    def __call__(self, stage: str, spec: dict[str, Any], log: str, options: dict[str, Any]) -> dict[str, Any]:
-        return execute(stage, spec, log, options)
+    def __call__(self, stage: str, spec: dict[str, Any], log: str, options: dict[str, Any],
+                 group: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return execute(stage, spec, log, options, group)
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """submitit calls this on SLURM's preemption or time-limit signal: resubmit the same stage."""
@@ -203,7 +204,7 @@ class SlurmExecutor:
         pending, self._pending = self._pending, []
         try:
             with self._ex.batch():
-                jobs = [self._ex.submit(StageTask(), j.stage, j.spec, str(j.log_path), j.options.to_json())
+                jobs = [self._ex.submit(StageTask(), j.stage, j.spec, str(j.log_path), j.options.to_json(), j.group)
                         for j in pending]
         except Exception as e:  # sbatch missing or refusing (bad partition, account, time): one line
             raise HubkitError(f"slurm: submitting {len(pending)} task(s) failed: {first_line(e)[:300]}") from None

@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ class Stage:
         done: the manifest state once it finished (`trained`).
         run: does the work for a run, given the sweep's `StageOptions`; executed in a worker process.
         is_done: whether the work is already on disk for this run.
+        run_many: does the work for several runs of one base in one process (what they share is done once);
+            returns each run's error, or None where it succeeded. Stages without it run one job per run.
     """
 
     name: str
@@ -40,6 +42,7 @@ class Stage:
     done: str
     run: Callable[[RunSpec, StageOptions], Any]
     is_done: Callable[[RunSpec], bool]
+    run_many: Callable[[list[RunSpec], StageOptions], dict[str, str | None]] | None = None
 
 
 def _train(spec: RunSpec, options: StageOptions) -> None:
@@ -61,6 +64,21 @@ def _eval(spec: RunSpec, options: StageOptions) -> None:
     for name, score in report.scores.items():
         gain = f" ({report.gains[name]:+.1f})" if name in report.gains else ""
         print(f"{name}: {score:.1f}{gain}")
+
+
+def _eval_many(specs: list[RunSpec], options: StageOptions) -> dict[str, str | None]:
+    """The sweep's suite on several runs of one base in one process: data, prompts and the base loaded once."""
+    from ..eval.harness import evaluate_models
+
+    errors: dict[str, str] = {}
+    folders = [str(RunDir.of(spec).root) for spec in specs]
+    reports = evaluate_models(folders, suite=options.eval_suite, limit=options.eval_limit,
+                              batch_size=options.eval_batch_size, data_namespace=options.data_namespace,
+                              progress=False, errors=errors)
+    for report in reports:
+        if report is not None:
+            print(f"{report.model.name}: " + ", ".join(f"{k} {v:.1f}" for k, v in report.scores.items()))
+    return {run_id(spec): errors.get(folder) for spec, folder in zip(specs, folders)}
 
 
 def _evaluated(spec: RunSpec) -> bool:
@@ -91,6 +109,7 @@ class Outcome(JsonRecord):
     ok: bool
     seconds: float
     error: str | None = None  # one line, when it failed
+    runs: dict[str, str | None] = field(default_factory=dict)  # a grouped job: each run's error (None: done)
 
 
 STAGES: dict[str, Stage] = {}
@@ -102,7 +121,7 @@ def register_stage(stage: Stage) -> None:
 
 
 register_stage(Stage("train", "training", "trained", _train, _trained))
-register_stage(Stage("eval", "evaluating", "evaluated", _eval, _evaluated))
+register_stage(Stage("eval", "evaluating", "evaluated", _eval, _evaluated, _eval_many))
 register_stage(Stage("publish", "publishing", "published", _publish, _published))
 
 
@@ -133,25 +152,43 @@ def _output_to(log_path: Path):
 
 
 def execute(stage_name: str, spec_values: dict[str, Any], log_path: str,
-            options: StageOptions | dict[str, Any] | None = None) -> dict[str, Any]:
+            options: StageOptions | dict[str, Any] | None = None,
+            group: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Run one stage of one run with its output going to `log_path`; what every executor calls.
 
-    `options` come as a `StageOptions`, or as its `to_json()` from another process.
+    `options` come as a `StageOptions`, or as its `to_json()` from another process. `group` adds more runs of the
+    same base to a stage with `run_many` (`{"run_id", "spec", "log"}` each): they run in this one process, the
+    output goes to the first run's log, and each other run's log says where it went.
 
     Returns `Outcome(...).to_json()` (JSON, so that it crosses process and Ray boundaries as is); the full
     traceback of an unexpected error goes to the log.
     """
     stage = get_stage(stage_name)
     spec = build(RunSpec, spec_values, where="run")
+    options = options if isinstance(options, StageOptions) else StageOptions.from_json(options)
     log = Path(log_path)
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    members = [spec] + [build(RunSpec, g["spec"], where="run") for g in group or []]
+    for g in group or []:
+        with open(g["log"], "a", encoding="utf-8") as other:
+            print(f"=== {stage.name} {g['run_id']} with {len(members)} runs of one base in one process: see "
+                  f"logs/{log.name}", file=other)
+    runs: dict[str, str | None] = {}
     with _output_to(log) as out:
-        print(f"=== {stage.name} {run_id(spec)} (pid {os.getpid()}) at {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        names = ", ".join(run_id(m) for m in members)
+        print(f"=== {stage.name} {names} (pid {os.getpid()}) at {time.strftime('%Y-%m-%d %H:%M:%S')}",
               file=out, flush=True)
         try:
-            stage.run(spec, options if isinstance(options, StageOptions) else StageOptions.from_json(options))
-            ok, error = True, None
+            if len(members) > 1 and stage.run_many is not None:
+                runs = stage.run_many(members, options)
+                failed = {k: v for k, v in runs.items() if v}
+                ok, error = not failed, "; ".join(f"{k}: {v}" for k, v in failed.items()) or None
+                for k, v in failed.items():
+                    print(f"Error: {k}: {v}", file=out)
+            else:
+                stage.run(spec, options)
+                ok, error = True, None
         except HubkitError as e:
             ok, error = False, str(e)
             print(f"Error: {error}", file=out)
@@ -160,4 +197,6 @@ def execute(stage_name: str, spec_values: dict[str, Any], log_path: str,
             traceback.print_exc(file=out)
         seconds = time.time() - started
         print(f"=== {'done' if ok else 'failed'} in {seconds:.1f} s", file=out, flush=True)
-    return Outcome(ok, seconds, error).to_json()
+    if len(members) > 1 and not runs:  # the whole group failed at once
+        runs = {run_id(m): error for m in members}
+    return Outcome(ok, seconds, error, runs).to_json()

@@ -18,7 +18,7 @@ def main(job_file: str, result_file: str) -> int:
 
     job = Job.from_json(json.loads(Path(job_file).read_text()))
     try:
-        outcome = Outcome.from_json(execute(job.stage, job.spec, str(job.log_path), job.options))
+        outcome = Outcome.from_json(execute(job.stage, job.spec, str(job.log_path), job.options, job.group))
     except HubkitError as e:
         outcome = Outcome(False, 0.0, str(e))
     tmp = Path(result_file).with_suffix(".tmp")

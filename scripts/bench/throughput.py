@@ -1,13 +1,13 @@
 """Measure the throughput tables `hubkit sweep plan` reads, and write them to hubkit/sweep/throughput.yaml.
 
-    python scripts/bench/throughput.py            # about 5 minutes on 2 CPU cores
+    python scripts/bench/throughput.py            # about 7 minutes on 2 CPU cores
     python scripts/bench/throughput.py --print    # measure and print; leave the tables as they are
 
 What it measures, on a local Hub seeded from ../shared/data:
   1. tokens per training example (study prompt format, SmolLM2's tokenizer) of every registry set, over the
      offline seed subsets (up to 1,000 records each);
   2. records each eval suite scores per model (every benchmark of the registry, as the harness selects them);
-  3. this machine's training throughput: SmolLM2-135M, full-parameter and LoRA, 64 LIMA examples, float32, as
+  3. this machine's training throughput: SmolLM2-135M, full-parameter and LoRA, 32 LIMA examples, float32, as
      effective FLOP/s (6·P or 4·P per token), printed beside the study's GPUs (derived, below);
   4. this machine's evaluation cost per scored record: SmolLM2-135M on the `tiny` suite (32 records), cold.
 
@@ -76,12 +76,12 @@ def suite_records() -> tuple[dict[str, int], dict[str, int], dict[str, list[str]
 
 
 def train_rate(model_dir: Path, tuning: str) -> tuple[float, float]:
-    """(tokens/s, parameters) of a SmolLM2-135M run on 64 LIMA examples."""
+    """(tokens/s, parameters) of a SmolLM2-135M run on 32 LIMA examples."""
     from hubkit.config import RunSpec
     from hubkit.train import train
 
     kw = {"learning_rate": 1e-4, "batch_size": 8} if tuning == "full" else {"learning_rate": 1e-3, "batch_size": 8}
-    spec = RunSpec(model=str(model_dir), dataset="lima", data_size=64, epochs=1, micro_batch_size=4, max_length=512,
+    spec = RunSpec(model=str(model_dir), dataset="lima", data_size=32, epochs=1, micro_batch_size=4, max_length=512,
                    dtype="float32", tuning=tuning, output_dir=str(work / "runs"), **kw)
     result = train(spec, force=True, progress=False)
     base = result.metrics.parameters - (result.metrics.trainable_parameters if tuning == "lora" else 0)

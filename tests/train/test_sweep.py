@@ -195,3 +195,26 @@ def test_progress_names_each_stage_and_warns_when_no_loss_is_logged(tiny_model, 
     assert "no training loss was logged (2 step(s), logging_steps=50)" in err
     assert "trained (train " in err and " s in all)" in err
     assert "2/2" not in err and "1/1" in err  # one stage (train) for the one run
+
+
+@pytest.mark.slow
+def test_runs_of_one_base_are_evaluated_together_once_trained(tiny_model, seeded, seeded_benchmarks, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.setenv("HUBKIT_EVAL_CACHE", str(tmp_path / "cache"))
+    path = _sweep_file(tmp_path, tiny_model, ["lima", "math", "openmath"], stages="[train, eval]",
+                       eval_suite="boolq", eval_limit=2)
+    report = run_sweep(parse_config(SweepSpec, path))
+    assert report.counts == {"evaluated": 3}
+    assert report.jobs_run == 4  # three trainings, then one evaluation job for the three runs of the base
+    logs = {r.run_id: (report.directory / "logs" / f"{r.run_id}.log").read_text() for r in report.rows}
+    first = [rid for rid, text in logs.items() if "see logs/" not in text]
+    assert len(first) == 1 and all(rid in logs[first[0]] for rid in logs)  # one log holds the group's output
+    for rid, text in logs.items():
+        assert (report.directory / "runs" / rid / "eval").is_dir()
+        if rid != first[0]:
+            assert f"3 runs of one base in one process: see logs/{first[0]}.log" in text
+        assert text.index("=== done") < text.index("=== eval")  # trained before any evaluation
+
+    # eval_group_size=1: each run evaluated on its own, as soon as it is trained
+    alone = run_sweep(parse_config(SweepSpec, path, ["name=alone", "eval_group_size=1"]))
+    assert alone.counts == {"evaluated": 3} and alone.jobs_run == 6
