@@ -25,6 +25,9 @@ Example:
     'smollm2-135m-lima-1k-full-e3-'
 """
 
+# size: the two configs users write, every field with the help text `--settings` prints, and the one parser that
+# checks them against their types: a field and its check stay side by side.
+
 from __future__ import annotations
 
 import dataclasses
@@ -107,10 +110,10 @@ class RunSpec:
         "help": "Training precision. `auto`: bf16 on GPUs that support it, float32 otherwise (CPUs here are "
                 "several times slower in bf16)."})
     gpus: int = field(default=1, metadata={
-        "help": "Processes the run trains in, one per GPU (launched through `accelerate`). On a machine without "
-                "GPUs, that many CPU processes over gloo: the same code path, for testing it."})
+        "help": "Processes the run trains in, one per GPU (launched with torchrun; TRL's trainer shards through "
+                "accelerate). On a machine without GPUs, that many CPU processes over gloo: the same code path."})
     distributed: Literal["none", "fsdp", "deepspeed-zero2", "deepspeed-zero3"] = field(default="none", metadata={
-        "help": "How `gpus` > 1 share the model: `none` (a full replica each, DDP), `fsdp` (PyTorch FSDP2, "
+        "help": "How the processes share the model: `none` (a full replica each, DDP), `fsdp` (PyTorch FSDP2, "
                 "parameters, gradients and optimiser state sharded), `deepspeed-zero2` (optimiser state and "
                 "gradients sharded), `deepspeed-zero3` (everything sharded; the study used DeepSpeed)."})
     attn_implementation: Literal["auto", "eager", "sdpa", "flash_attention_2"] = field(default="auto", metadata={

@@ -58,6 +58,9 @@ def evaluate(
 ) -> None:
     """Evaluate models; write lm-eval-style results JSON and per-sample details for each.
 
+    Several models are evaluated in one process: the benchmark data, the prompts and each base are loaded once.
+    `--backend openai` scores with any OpenAI-compatible server serving MODEL (`vllm serve`, SGLang, TGI).
+
     Suites: `study` (every benchmark, study shot counts), `quick` (small subsets for CPUs), `tiny` (four
     multiple-choice benchmarks, 0-shot, 8 records: the quickstart's), `judge` (MT-Bench and AlpacaEval 2, graded
     by an LLM judge), or benchmark names: gsm8k, math, math500, humaneval, mbpp, mmlu, hellaswag, boolq,
@@ -74,9 +77,9 @@ def evaluate(
 
         hubkit eval my-org/run-a --suite judge --limit 10 --judge-workers 16
 
-        hubkit eval sweeps/grid/runs/* --suite tiny                  # one process: data, prompts, base loaded once
+        hubkit eval sweeps/grid/runs/* --suite tiny
 
-        hubkit eval my-org/run-a --backend openai --endpoint http://127.0.0.1:8000   # e.g. a `vllm serve` of run-a
+        hubkit eval my-org/run-a --backend openai --endpoint URL
     """
 
     from ..errors import HubkitError

@@ -35,7 +35,7 @@ def sweep(
 
         hubkit sweep plan scripts/recipes/study-main-grid.yaml
 
-        hubkit sweep scripts/recipes/study-main-grid.yaml executor=slurm slurm_partition=gpu slurm_time=180
+        hubkit sweep grid.yaml executor=slurm slurm_partition=gpu
 
         hubkit sweep scripts/recipes/cpu-demo.yaml workers=2 --dry-run
 
@@ -120,19 +120,19 @@ def _print_plan(spec, hardware: str | None) -> None:
 
     plan = plan_cost(spec, hardware)
     evaluating = "eval" in plan.stages
+    device = "GPU" if tables()["hardware"][plan.hardware]["gpu"] else "CPU"
     table = Table(title=f"sweep {plan.sweep}: what it will cost on `{plan.hardware}` (stages: {', '.join(plan.stages)})")
-    for col in ("base model", "parameters", "runs", "models", "train tokens", "train GPU-h", "eval GPU-h",
+    for col in ("base model", "parameters", "runs", "models", "train tokens", f"train {device}-h", f"eval {device}-h",
                 "checkpoints", "Hub upload"):
         table.add_column(col, justify="left" if col == "base model" else "right", overflow="fold")
 
     def row(name: str, params: str, c) -> list[str]:
-        return [name, params, f"{c.runs:,}", f"{c.models:,}", f"{c.train_tokens / 1e6:,.1f}M", f"{c.train_gpu_hours:,.1f}",
-                f"{c.eval_gpu_hours:,.1f}" if evaluating else "-", human_bytes(c.disk_bytes),
+        return [name, params, f"{c.runs:,}", f"{c.models:,}", _count(c.train_tokens), _hours(c.train_gpu_hours),
+                _hours(c.eval_gpu_hours) if evaluating else "-", human_bytes(c.disk_bytes),
                 human_bytes(c.hub_bytes) if "publish" in plan.stages else "-"]
 
     for model, cost in plan.rows.items():
-        size = plan.sizes[model]
-        table.add_row(*row(model, f"{size.params / 1e9:.2f}B", cost))
+        table.add_row(*row(model, _count(plan.sizes[model].params), cost))
     table.add_section()
     table.add_row(*row("total", "", plan.total))
     console = Console()
@@ -146,7 +146,20 @@ def _print_plan(spec, hardware: str | None) -> None:
                   f"~{study['storage_tb']} TB of checkpoints.", markup=False)
     console.print(f"Throughput `{plan.hardware}`: {plan.hardware_note}.", markup=False)
     sizes = sorted({s.source for s in plan.sizes.values()})
-    console.print(f"Model sizes from: {', '.join(sizes)}. GPU-hours are summed over GPUs; wall time divides them by "
-                  "the GPUs running at once.", markup=False)
+    console.print(f"Model sizes from: {', '.join(sizes)}. {device}-hours are summed over devices; wall time divides "
+                  "them by the devices running at once.", markup=False)
     for note in plan.notes:
         console.print(f"Note: {note}.", markup=False)
+
+
+def _count(n: float) -> str:
+    """`359.4M`, `7.20B`, `10.9k`: a count of tokens or parameters."""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:,.2f}{unit}" if unit == "B" else f"{n / size:,.1f}{unit}"
+    return f"{n:,.0f}"
+
+
+def _hours(h: float) -> str:
+    """Hours to one decimal, or to two significant digits below 10 (a CPU sweep's 0.047)."""
+    return f"{h:,.1f}" if h >= 10 else f"{h:.2g}"

@@ -2,7 +2,7 @@
 
 | backend | what runs the model | when |
 | --- | --- | --- |
-| `hf` | transformers in this process (`lm.LM`) | the default; CPUs |
+| `hf` | transformers in this process (`lm.LM`; `ModelPool` keeps one base in memory for its adapters) | the default; CPUs |
 | `vllm` | vLLM in this process: the base once, each LoRA fine-tune as an adapter over it, never merged | a GPU with `pip install 'hubkit[vllm]'` |
 | `openai` | any OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, `hubkit judge serve`) | a server you run |
 
@@ -38,6 +38,75 @@ SERVER_STOPS = 4
 
 def _cut(text: str, stop: Sequence[str]) -> str:
     return text[:min((text.find(s) for s in stop if s and s in text), default=len(text))]
+
+
+def scoring_tokens(lm: Tokenized, requests: Sequence[tuple[str, str]]) -> list[tuple[list[int], int]]:
+    """(context + continuation tokens, continuation length) of each request, cut to `max_length` from the left:
+    what a backend that scores whole sequences (a server's `echo`, vLLM's prompt log-probabilities) sends."""
+    known: dict[str, list[int]] = {}
+    out = []
+    for context, continuation in requests:
+        ctx, cont = lm.split(context, continuation, known)
+        cont = cont[-(lm.max_length - 1):]
+        out.append(((ctx + cont)[-(lm.max_length - 1):], len(cont)))
+    return out
+
+
+class ModelPool:
+    """One base model kept in memory for every LoRA adapter of it evaluated in this process, and for the base's own
+    evaluation (`hf` backend).
+
+    The base is loaded once; its weights are copied aside, and before each use they are put back, so each adapter is
+    merged into exactly the weights a separate `hubkit eval` would load, and scores exactly as it would.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[str | None, str | None] | None = None
+        self._base: Any = None
+        self._pristine: dict[str, Any] = {}
+        self.reads = 0  # models read from disk or the Hub (the tests and the benchmark count them)
+
+    @staticmethod
+    def _where(path: str | None, revision: str | None) -> tuple[str | None, str | None]:
+        return path, None if path is None or Path(path).is_dir() else revision
+
+    def load(self, source: ModelSource, batch_size: int) -> LM:
+        import torch
+
+        if source.adapter:
+            key = self._where(source.base_model, source.base_revision)
+        else:
+            key = self._where(source.path, source.revision)
+            if key != self._key:  # a full model that is not the pooled base: loaded as usual
+                self.reads += 1
+                return LM.load(source, batch_size=batch_size)
+        if key != self._key:
+            from transformers import AutoModelForCausalLM
+
+            from ..hub import hub_kwargs
+
+            dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+            path = key[0]
+            if path is None:
+                raise HubkitError(f"adapter {source.name}: its base model is not known")
+            try:
+                base: Any = AutoModelForCausalLM.from_pretrained(path, **hub_kwargs(key[1], path), dtype=dtype)
+            except Exception as e:  # missing files, corrupted weights: many types
+                from ..utils import first_line
+
+                raise HubkitError(f"cannot load base model {source.base_model}: {first_line(e)}") from None
+            if torch.cuda.is_available():
+                base = base.to("cuda")
+            self._key, self._base, self.reads = key, base, self.reads + 1
+            self._pristine = {k: v.detach().clone() for k, v in base.state_dict().items()}
+        else:
+            with torch.no_grad():
+                self._base.load_state_dict(self._pristine)
+        if not source.adapter:
+            from .lm import load_tokenizer
+
+            return LM(self._base, load_tokenizer(source), batch_size=batch_size)
+        return LM.load(source, batch_size=batch_size, base=self._base)
 
 
 class OpenAIBackend(Tokenized):
@@ -88,12 +157,7 @@ class OpenAIBackend(Tokenized):
         """log P(continuation | context) from the server's prompt log-probabilities (`echo` + `logprobs`)."""
         from tqdm.auto import tqdm
 
-        known: dict[str, list[int]] = {}
-        encoded = []
-        for context, continuation in requests:
-            ctx, cont = self.split(context, continuation, known)
-            cont = cont[-(self.max_length - 1):]
-            encoded.append(((ctx + cont)[-(self.max_length - 1):], len(cont)))
+        encoded = scoring_tokens(self, requests)
         out: list[LogLikelihood] = []
         with tqdm(total=len(requests), desc=desc, disable=not progress, unit="req") as bar:
             for start in range(0, len(encoded), self.batch_size):
@@ -255,12 +319,7 @@ class VLLMBackend(Tokenized):
     def loglikelihood(self, requests: Sequence[tuple[str, str]], share_prefix: bool = True,
                       progress: bool = False, desc: str = "scoring") -> list[LogLikelihood]:
         """log P(continuation | context) from vLLM's prompt log-probabilities (prefix caching shares contexts)."""
-        known: dict[str, list[int]] = {}
-        encoded = []
-        for context, continuation in requests:
-            ctx, cont = self.split(context, continuation, known)
-            cont = cont[-(self.max_length - 1):]
-            encoded.append(((ctx + cont)[-(self.max_length - 1):], len(cont)))
+        encoded = scoring_tokens(self, requests)
         rows = self._prompt_logprobs([ids for ids, _ in encoded], self.lora)
         if not self._checked:
             self._check_adapter(encoded, rows)
@@ -343,7 +402,7 @@ def open_backend(name: str, source: ModelSource, batch_size: int = 8, endpoint: 
         endpoint: `openai`: the server's URL (default `$HUBKIT_EVAL_URL`); its key comes from
             `$HUBKIT_EVAL_API_KEY` (never from the command line, never written anywhere).
         served_model: `openai`: the model name on the server.
-        pool: `hf`: a `harness.ModelPool` that keeps one base in memory for all its adapters.
+        pool: `hf`: a `backends.ModelPool` that keeps one base in memory for all its adapters.
 
     Raises:
         HubkitError: an unknown backend, a missing endpoint or extra, a model that cannot be loaded.

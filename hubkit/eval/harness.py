@@ -38,7 +38,7 @@ from ..benchmarks import BENCHMARKS, metric_spec
 from ..errors import HubkitError
 from ..runs import RESULTS_PREFIX
 from ..utils import DATA_NAMESPACE
-from .lm import LM, ModelSource, Tokenized, resolve_model
+from .lm import ModelSource, Tokenized, resolve_model
 from .tasks import BenchmarkRun, Instance, build_instances, evaluable, get_suite
 
 DEFAULT_DATA_NAMESPACE = DATA_NAMESPACE
@@ -151,63 +151,6 @@ def _append(path: Path, records: list[dict]) -> None:
         os.fsync(f.fileno())
 
 
-class ModelPool:
-    """One base model kept in memory for every LoRA adapter of it evaluated in this process, and for the base's own
-    evaluation (`hf` backend).
-
-    The base is loaded once; its weights are copied aside, and before each use they are put back, so each adapter is
-    merged into exactly the weights a separate `hubkit eval` would load, and scores exactly as it would.
-    """
-
-    def __init__(self) -> None:
-        self._key: tuple[str | None, str | None] | None = None
-        self._base: Any = None
-        self._pristine: dict[str, Any] = {}
-        self.reads = 0  # models read from disk or the Hub (the tests and the benchmark count them)
-
-    @staticmethod
-    def _where(path: str | None, revision: str | None) -> tuple[str | None, str | None]:
-        return path, None if path is None or Path(path).is_dir() else revision
-
-    def load(self, source: ModelSource, batch_size: int) -> LM:
-        import torch
-
-        if source.adapter:
-            key = self._where(source.base_model, source.base_revision)
-        else:
-            key = self._where(source.path, source.revision)
-            if key != self._key:  # a full model that is not the pooled base: loaded as usual
-                self.reads += 1
-                return LM.load(source, batch_size=batch_size)
-        if key != self._key:
-            from transformers import AutoModelForCausalLM
-
-            from ..hub import hub_kwargs
-
-            dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-            path = key[0]
-            if path is None:
-                raise HubkitError(f"adapter {source.name}: its base model is not known")
-            try:
-                base: Any = AutoModelForCausalLM.from_pretrained(path, **hub_kwargs(key[1], path), dtype=dtype)
-            except Exception as e:  # missing files, corrupted weights: many types
-                from ..utils import first_line
-
-                raise HubkitError(f"cannot load base model {source.base_model}: {first_line(e)}") from None
-            if torch.cuda.is_available():
-                base = base.to("cuda")
-            self._key, self._base, self.reads = key, base, self.reads + 1
-            self._pristine = {k: v.detach().clone() for k, v in base.state_dict().items()}
-        else:
-            with torch.no_grad():
-                self._base.load_state_dict(self._pristine)
-        if not source.adapter:
-            from .lm import load_tokenizer
-
-            return LM(self._base, load_tokenizer(source), batch_size=batch_size)
-        return LM.load(source, batch_size=batch_size, base=self._base)
-
-
 @dataclass
 class Backend:
     """Which backend scores, and what it needs (see `hubkit.eval.backends`)."""
@@ -215,7 +158,7 @@ class Backend:
     name: str = "hf"
     endpoint: str | None = None
     served_model: str | None = None
-    pool: ModelPool | None = None
+    pool: Any = None  # a `backends.ModelPool` (`hf`): one base in memory for its adapters
 
 
 @dataclass
@@ -678,7 +621,7 @@ def evaluate_models(models: list[str], backend: str = "hf", endpoint: str | None
     if kwargs.get("output_dir") is not None and len(models) > 1:
         raise HubkitError("--output takes one model; with several, each result goes beside its run "
                           "(or to eval-results/<model>)")
-    from .backends import check_backend
+    from .backends import ModelPool, check_backend
 
     check_backend(backend, endpoint, served_model)
     shared = Shared(Backend(backend, endpoint, served_model, ModelPool() if backend == "hf" else None))

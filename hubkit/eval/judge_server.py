@@ -282,18 +282,10 @@ def create_app(model: LocalChatModel, api_key: str | None = None):
                                                          "owned_by": "hubkit"}]})
 
     async def chat(request: Request):
-        if not authorised(request):
-            return _error(401, "invalid API key", "authentication_error")
-        raw = await _read_body(request)
-        if raw is None:
-            return _error(413, f"the body is over {MAX_BODY // 2**20} MB")
-        try:
-            body = json.loads(raw)
-            messages, max_tokens, top, stop = _check(body, model.name)
-        except LookupError as e:
-            return _error(404, str(e))
-        except ValueError as e:
-            return _error(400, first_line(e) if not isinstance(e, json.JSONDecodeError) else "the body is not JSON")
+        got = await _parsed(request, authorised, lambda body: _check(body, model.name))
+        if isinstance(got, JSONResponse):
+            return got
+        body, (messages, max_tokens, top, stop) = got
         if body.get("stream"):
             return _error(400, "streaming is not supported by this server")
         try:
@@ -310,18 +302,10 @@ def create_app(model: LocalChatModel, api_key: str | None = None):
                       "total_tokens": None}})
 
     async def completions(request: Request):
-        if not authorised(request):
-            return _error(401, "invalid API key", "authentication_error")
-        raw = await _read_body(request)
-        if raw is None:
-            return _error(413, f"the body is over {MAX_BODY // 2**20} MB")
-        try:
-            body = json.loads(raw)
-            prompts, max_tokens, echo, logprobs, stop = _check_completion(body, model)
-        except LookupError as e:
-            return _error(404, str(e))
-        except ValueError as e:
-            return _error(400, first_line(e) if not isinstance(e, json.JSONDecodeError) else "the body is not JSON")
+        got = await _parsed(request, authorised, lambda body: _check_completion(body, model))
+        if isinstance(got, JSONResponse):
+            return got
+        _, (prompts, max_tokens, echo, logprobs, stop) = got
         choices = []
         try:
             for index, prompt in enumerate(prompts):
@@ -346,6 +330,22 @@ def create_app(model: LocalChatModel, api_key: str | None = None):
                              Route("/v1/chat/completions", chat, methods=["POST"]),
                              Route("/v1/completions", completions, methods=["POST"]),
                              Route("/version", version, methods=["GET"])])
+
+
+async def _parsed(request, authorised, check) -> Any:
+    """(the body, what `check` reads from it), or the error response (401, 413, 404, 400) to send instead."""
+    if not authorised(request):
+        return _error(401, "invalid API key", "authentication_error")
+    raw = await _read_body(request)
+    if raw is None:
+        return _error(413, f"the body is over {MAX_BODY // 2**20} MB")
+    try:
+        body = json.loads(raw)
+        return body, check(body)
+    except LookupError as e:
+        return _error(404, str(e))
+    except ValueError as e:
+        return _error(400, first_line(e) if not isinstance(e, json.JSONDecodeError) else "the body is not JSON")
 
 
 async def _read_body(request) -> bytes | None:

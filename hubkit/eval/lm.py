@@ -289,7 +289,7 @@ class LM(Tokenized):
         """Load a model for evaluation: a LoRA adapter is applied over its base and merged (exact, faster).
 
         Args:
-            base: for an adapter, its base model already in memory (`harness.ModelPool`); it is merged into.
+            base: for an adapter, its base model already in memory (`backends.ModelPool`); it is merged into.
 
         Raises:
             HubkitError: missing or corrupted weights, an unknown architecture, an adapter without a base.

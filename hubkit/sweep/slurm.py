@@ -35,6 +35,7 @@ from typing import Any
 
 from ..config import SweepSpec
 from ..errors import HubkitError
+from ..hub.server.lifetime import process_alive
 from ..utils import first_line
 from .executors import Job
 from .stages import Outcome, execute
@@ -74,7 +75,7 @@ class _Handle:
 
     def done(self) -> bool:
         if self.pid is not None:  # re-attached local job: no process handle, so ask the OS
-            return not _pid_alive(self.pid)
+            return not process_alive(self.pid)
         return bool(self.job.done())
 
     def outcome(self) -> Outcome:
@@ -84,20 +85,6 @@ class _Handle:
             state = getattr(self.job, "state", "?")
             return Outcome(False, 0.0, f"slurm job {self.job.job_id} ended without a result ({state}): "
                                        f"{first_line(e)[:200]}")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (our own child that ended) counts as ended
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 class SlurmExecutor:
@@ -177,7 +164,7 @@ class SlurmExecutor:
         submitit = _submitit()
         if self.cluster == "local":
             pid = int(job_id) if job_id.isdigit() else 0
-            if not pid or not _pid_alive(pid):
+            if not pid or not process_alive(pid):
                 return None
             return _Handle(submitit.local.local.LocalJob(self._jobs_folder, job_id), pid=pid)
         found = submitit.SlurmJob(self._jobs_folder, job_id)

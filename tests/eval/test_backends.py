@@ -104,16 +104,16 @@ def test_many_adapters_of_one_base_load_it_once_and_score_as_alone(hub, seeded_b
     adapters = _adapters(tiny_model, tmp_path, 3)
     kw = {"suite": "mmlu,boolq", "limit": 4, "n_shot": 0, "batch_size": 4, "progress": False}
     reads = []
-    from hubkit.eval import harness
+    from hubkit.eval import backends
 
-    original = harness.ModelPool.load
+    original = backends.ModelPool.load
 
     def counting(self, source, batch_size):
         lm = original(self, source, batch_size)
         reads.append(self.reads)
         return lm
 
-    monkeypatch.setattr(harness.ModelPool, "load", counting)
+    monkeypatch.setattr(backends.ModelPool, "load", counting)
     together = evaluate_models(adapters, **kw)
     assert reads == [1, 1, 1, 1]  # three adapters and the base's own evaluation (gains): the base was read once
     monkeypatch.setenv("HUBKIT_EVAL_CACHE", str(tmp_path / "cache-alone"))

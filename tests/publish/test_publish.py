@@ -332,7 +332,7 @@ def test_an_evaluated_run_publishes_its_results_to_the_card_and_the_results_data
     assert entry["notes"].startswith(f"SUBSET: 5-shot acc; percent (0–100), higher is better; 4 of {total:,} (subset)")
     opted_weights = json.loads((run.run_dir / "published.json").read_text())["weights_commit"]
     assert f"model revision {opted_weights}" in entry["notes"] and f"base revision {base_commit}" in entry["notes"]
-    assert entry["source"] == {"name": f"hubkit eval {__version__}", "url": f"{hub.url}/{opted.repo_id}"}
+    assert entry["source"] == {"name": f"hubkit eval {version}", "url": f"{hub.url}/{opted.repo_id}"}
     assert str(tmp_path) not in text and hub.tokens["alice"] not in text
     opt_card = ModelCard.load(opted.repo_id, token=hub.tokens["alice"]).text
     assert "each marked SUBSET" in opt_card
