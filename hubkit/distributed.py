@@ -1,11 +1,11 @@
-"""A run over several processes: the `accelerate` launch, and the FSDP or DeepSpeed settings TRL's trainer takes.
+"""A run over several processes: the torchrun launch, and the FSDP or DeepSpeed settings TRL's trainer takes.
 
 `RunSpec.gpus` > 1 (or any `distributed` other than `none`, one process included) makes `hubkit.train.train`
 start `torchrun --standalone --nproc_per_node N -m hubkit.train JOB` (what `accelerate launch --multi_gpu` runs);
 every process then runs the same `SFTTrainer`, whose `TrainingArguments` carry the sharding (`fsdp=` with an
 FSDP2 config, or `deepspeed=` with a ZeRO config) that the trainer hands to accelerate's FSDP and DeepSpeed
-plugins. Nothing here is home-made: torchrun starts the processes, accelerate and the trainer shard. On a machine without GPUs the processes talk over gloo,
-which is how the suite tests the sharded path on CPU.
+plugins. Nothing here is home-made: torchrun starts the processes, accelerate and the trainer shard. On a machine
+without GPUs the processes talk over gloo, which is how the suite tests the sharded path on CPU.
 
 The global batch stays `batch_size` whatever the process count: each process takes `batch_size / N` examples per
 optimiser step (in micro-batches of at most `micro_batch_size`), so a run's loss curve does not depend on N beyond

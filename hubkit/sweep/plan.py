@@ -19,8 +19,8 @@ base); evaluation scales with the records scored and linearly with P. Checkpoint
 Example:
     >>> from hubkit.config import SweepSpec, parse_config
     >>> plan = plan_cost(parse_config(SweepSpec, "scripts/recipes/study-main-grid.yaml"))
-    >>> round(plan.total.train_gpu_hours)
-    110
+    >>> round(plan.total.train_gpu_hours), plan.total.models
+    (92, 2200)
 """
 
 from __future__ import annotations
@@ -209,8 +209,7 @@ def plan_cost(sweep: SweepSpec, hardware: str | None = None) -> SweepPlan:
 
     Args:
         sweep: the sweep file, parsed.
-        hardware: a profile of `throughput.yaml` (default: `study-gpu` when runs would use GPUs… always, unless
-            `cpu` is asked for).
+        hardware: a profile of `throughput.yaml`: `study-gpu` (the default) or `cpu`.
 
     Raises:
         HubkitError: an unknown hardware profile or eval suite, or a model whose size cannot be found.
