@@ -98,7 +98,8 @@ class ModelPool:
             if torch.cuda.is_available():
                 base = base.to("cuda")
             self._key, self._base, self.reads = key, base, self.reads + 1
-            self._pristine = {k: v.detach().clone() for k, v in base.state_dict().items()}
+            # kept in host memory: on a GPU a second copy of the base would halve the room for it
+            self._pristine = {k: v.detach().to("cpu", copy=True) for k, v in base.state_dict().items()}
         else:
             with torch.no_grad():
                 self._base.load_state_dict(self._pristine)

@@ -624,7 +624,8 @@ def evaluate_models(models: list[str], backend: str = "hf", endpoint: str | None
     from .backends import ModelPool, check_backend
 
     check_backend(backend, endpoint, served_model)
-    shared = Shared(Backend(backend, endpoint, served_model, ModelPool() if backend == "hf" else None))
+    pool = ModelPool() if backend == "hf" and len(models) > 1 else None  # one model: nothing to keep in memory
+    shared = Shared(Backend(backend, endpoint, served_model, pool))
     sources: list[ModelSource | None] = []
     for m in models:
         try:
