@@ -32,6 +32,7 @@ from typing import Any
 
 from .config import RunSpec
 from .errors import HubkitError
+from .utils import signal_on_parent_death
 
 #: Environment variables a launched process finds (set by `accelerate launch` / torchrun).
 _LAUNCHED = ("LOCAL_RANK", "WORLD_SIZE")
@@ -141,13 +142,7 @@ def sharding(spec: RunSpec, model: Any, micro: int, accumulation: int, world: in
 
 def _terminate_with_parent() -> None:  # in the launcher, between fork and exec
     """The launcher gets SIGTERM if this process dies, even by SIGKILL, and then stops its ranks (torchrun does)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
+    signal_on_parent_death(signal.SIGTERM)
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
@@ -184,22 +179,24 @@ def launch(spec: RunSpec, force: bool, progress: bool, command: str | None) -> N
     if torch.cuda.is_available() and torch.cuda.device_count() < spec.gpus:
         raise HubkitError(f"the run asks for gpus={spec.gpus}; this machine has {torch.cuda.device_count()}")
     with tempfile.TemporaryDirectory(prefix="hubkit-launch-") as tmp:
-        job = Path(tmp) / "run.json"
+        job, errors, log = Path(tmp) / "run.json", Path(tmp) / "errors.txt", Path(tmp) / "stderr.log"
         job.write_text(json.dumps({"spec": spec.to_dict(), "force": force, "progress": progress,
-                                   "command": command}))
+                                   "command": command, "errors": str(errors)}))
         argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
                 "--nproc_per_node", str(spec.gpus), "-m", "hubkit.train", str(job)]
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=None if progress else subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, errors="replace", env=env,
-                                start_new_session=True, preexec_fn=_terminate_with_parent)
-        try:
-            _, stderr = proc.communicate()
-        except BaseException:  # Ctrl-C, a cluster's preemption signal (submitit requeues): stop every process
-            _stop_group(proc)
-            raise
-    if proc.returncode:
-        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-        said = [ln for ln in lines if ln.startswith("Error: ")]  # a rank's one-line HubkitError
-        last = said[-1][len("Error: "):] if said else (lines[-1] if lines else f"exit code {proc.returncode}")
-        raise HubkitError(f"{spec.gpus}-process run failed: {last}")
+        # with progress the ranks' bars and logs reach the terminal; without, they go to a file read on failure
+        with open(log, "w") as stderr:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=None if progress else subprocess.DEVNULL,
+                                    stderr=None if progress else stderr, env=env, start_new_session=True,
+                                    preexec_fn=_terminate_with_parent)
+            try:
+                proc.wait()
+            except BaseException:  # Ctrl-C, a cluster's preemption signal (submitit requeues): stop every process
+                _stop_group(proc)
+                raise
+        if proc.returncode:
+            said = errors.read_text(errors="replace").strip().splitlines() if errors.exists() else []
+            lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+            last = said[-1] if said else (lines[-1] if lines else f"exit code {proc.returncode} (see its output above)")
+            raise HubkitError(f"{spec.gpus}-process run failed: {last}")

@@ -372,6 +372,8 @@ def _launched_main(job_file: str) -> int:
         train(build(RunSpec, job["spec"], "run"), force=job["force"], progress=job["progress"], command=job["command"])
     except HubkitError as e:
         print(f"Error: {e}", file=sys.stderr, flush=True)
+        with open(job["errors"], "a", encoding="utf-8") as f:  # what the launching process reports, one line
+            f.write(f"{e}\n")
         return 1
     return 0
 

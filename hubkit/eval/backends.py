@@ -74,38 +74,25 @@ class ModelPool:
         import torch
 
         if source.adapter:
+            if not source.base_model:
+                raise HubkitError(f"adapter {source.name}: its base model is not known")
             key = self._where(source.base_model, source.base_revision)
         else:
             key = self._where(source.path, source.revision)
             if key != self._key:  # a full model that is not the pooled base: loaded as usual
                 self.reads += 1
                 return LM.load(source, batch_size=batch_size)
-        if key != self._key:
-            from transformers import AutoModelForCausalLM
-
-            from ..hub import hub_kwargs
-
-            dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-            path = key[0]
-            if path is None:
-                raise HubkitError(f"adapter {source.name}: its base model is not known")
-            try:
-                base: Any = AutoModelForCausalLM.from_pretrained(path, **hub_kwargs(key[1], path), dtype=dtype)
-            except Exception as e:  # missing files, corrupted weights: many types
-                from ..utils import first_line
-
-                raise HubkitError(f"cannot load base model {source.base_model}: {first_line(e)}") from None
-            if torch.cuda.is_available():
-                base = base.to("cuda")
-            self._key, self._base, self.reads = key, base, self.reads + 1
+        if key != self._key:  # the base, loaded as `hubkit eval` loads any model (dtype, device, errors)
+            base_source = source if not source.adapter else ModelSource(
+                str(source.base_model), source.base_revision or "", path=str(source.base_model))
+            self._base = LM.load(base_source, batch_size=batch_size).model
+            self._key, self.reads = key, self.reads + 1
             # kept in host memory: on a GPU a second copy of the base would halve the room for it
-            self._pristine = {k: v.detach().to("cpu", copy=True) for k, v in base.state_dict().items()}
+            self._pristine = {k: v.detach().to("cpu", copy=True) for k, v in self._base.state_dict().items()}
         else:
             with torch.no_grad():
                 self._base.load_state_dict(self._pristine)
         if not source.adapter:
-            from .lm import load_tokenizer
-
             return LM(self._base, load_tokenizer(source), batch_size=batch_size)
         return LM.load(source, batch_size=batch_size, base=self._base)
 

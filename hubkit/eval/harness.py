@@ -411,6 +411,7 @@ def evaluate_model(
     endpoint: str | None = None,
     served_model: str | None = None,
     shared: Shared | None = None,
+    source: ModelSource | None = None,
 ) -> EvalReport:
     """Evaluate a model on a suite; write the results JSON and per-sample details; return the scores.
 
@@ -443,6 +444,7 @@ def evaluate_model(
         backend: `hf` (transformers, here), `vllm` (here, on a GPU) or `openai` (a server at `endpoint`, default
             `$HUBKIT_EVAL_URL`, serving the model as `served_model`); see `hubkit.eval.backends`.
         shared: what `evaluate_models` shares between the models it evaluates.
+        source: `model` already resolved (`resolve_model`), so that a local model's files are not hashed twice.
 
     Raises:
         HubkitError: an unknown suite or backend, missing benchmark data, or a model that cannot be loaded.
@@ -469,7 +471,7 @@ def evaluate_model(
         from .judged import LcTables
 
         tables = LcTables.read(lc_tables)
-    source = resolve_model(model, revision)
+    source = source or resolve_model(model, revision)
     data = shared.data.setdefault(data_namespace, BenchmarkData(data_namespace))
     with contextlib.ExitStack() as stack:
         judging = None
@@ -641,7 +643,7 @@ def evaluate_models(models: list[str], backend: str = "hf", endpoint: str | None
     for i in order:
         try:
             reports[i] = evaluate_model(models[i], backend=backend, endpoint=endpoint, served_model=served_model,
-                                        shared=shared, **kwargs)
+                                        shared=shared, source=sources[i], **kwargs)
         except HubkitError as e:
             if errors is None:
                 raise

@@ -10,7 +10,6 @@ An executor implements `submit`, `wait` and `shutdown` (see `Executor`); a SLURM
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -24,7 +23,7 @@ from typing import Any, Protocol
 
 from ..config import StageOptions
 from ..errors import HubkitError
-from ..utils import first_line
+from ..utils import first_line, signal_on_parent_death
 from .stages import Outcome
 
 
@@ -67,11 +66,7 @@ class Executor(Protocol):
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    signal_on_parent_death(signal.SIGKILL)
     os.setpgrp()
 
 

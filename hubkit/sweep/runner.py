@@ -288,27 +288,35 @@ class _Driver:
     def _base(self, rid: str) -> tuple[str, str | None]:
         return self.specs[rid].model, self.specs[rid].model_revision
 
-    def upstream(self, rid: str, stage: Stage) -> bool:
+    def earliest(self) -> dict[tuple[str, str | None], int]:
+        """Per base, the earliest stage (its index) any queued or running run of it still has to go through:
+        read once per pass of the driver, so holding runs costs one look at each run, not one per held run."""
+        out: dict[tuple[str, str | None], int] = {}
+        for rid in [*self.queue, *self.in_flight]:
+            stage = self.in_flight.get(rid) or self.next_stage(rid)
+            if stage is not None:
+                base = self._base(rid)
+                out[base] = min(out.get(base, len(self.names)), self.names.index(stage.name))
+        return out
+
+    def upstream(self, rid: str, stage: Stage, earliest: dict[tuple[str, str | None], int]) -> bool:
         """Whether another run of `rid`'s base has yet to go through a stage before `stage`."""
-        index = self.names.index(stage.name)
-        for other in [*self.queue, *self.in_flight]:
-            if other == rid or self._base(other) != self._base(rid):
-                continue
-            theirs = self.in_flight.get(other) or self.next_stage(other)
-            if theirs is not None and self.names.index(theirs.name) < index:
-                return True
-        return False
+        return earliest.get(self._base(rid), len(self.names)) < self.names.index(stage.name)
 
     def release_held(self) -> None:
+        if not self.held:
+            return
+        earliest = self.earliest()
         for rid in list(self.held):
             stage = self.next_stage(rid)
-            if stage is None or not self.upstream(rid, stage):
+            if stage is None or not self.upstream(rid, stage, earliest):
                 self.held.remove(rid)
                 self.queue.insert(0, rid)
 
     def submit_ready(self) -> None:
         import time
 
+        earliest: dict[tuple[str, str | None], int] | None = None  # read when a run could be held
         while self.queue and len(self.in_flight) < self.executor.capacity:
             rid = self.queue.pop(0)
             stage = self.next_stage(rid)
@@ -320,9 +328,11 @@ class _Driver:
                 self.queue.insert(0, rid)
                 continue
             grouped = stage.run_many is not None and self.group_size > 1
-            if grouped and self.upstream(rid, stage):
-                self.held.append(rid)
-                continue
+            if grouped:
+                earliest = earliest if earliest is not None else self.earliest()
+                if self.upstream(rid, stage, earliest):
+                    self.held.append(rid)
+                    continue
             members = [rid]
             if grouped:  # the other runs of this base ready for the same stage
                 for other in [*self.held, *self.queue]:

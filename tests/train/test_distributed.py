@@ -76,6 +76,13 @@ def test_fsdp_over_two_processes_matches_one(tiny_model, seeded_training, tmp_pa
     assert (solo.metrics.world_size, solo.metrics.distributed) == (1, "fsdp")
     assert max(abs(x.loss - y) for x, y in zip(solo.metrics.loss_curve, a)) < LOSS_TOLERANCE
 
+    # a process that fails says why, in one line, through the launching command
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((tiny_model / "config.json").read_text())
+    failed = hubkit("train", *_settings(broken, tmp_path / "failed"), "gpus=2", "--no-progress")
+    _assert_one_line_error(failed, f"2-process run failed: cannot load base model {broken}")
+
 
 def test_distributed_settings_are_checked_before_any_work(tiny_model, tmp_path):
     base = _settings(tiny_model, tmp_path)
