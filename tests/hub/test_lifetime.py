@@ -66,7 +66,7 @@ def test_train_and_layerdiff_on_local_paths_start_no_hub(fresh, tiny_model, tmp_
     trained = _hubkit(env, "train", f"model={tiny_model}", f"dataset={data}", "data_size=16", "epochs=1",
                       "batch_size=8", "max_length=64", "output_dir=runs", "--no-progress", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr[-2000:]
-    run = next((tmp_path / "runs").iterdir())
+    run = next(p for p in (tmp_path / "runs").iterdir() if not p.name.startswith("."))  # .locks/ sits beside runs
     assert json.loads((run / "metrics.json").read_text())["train_loss"] > 0
     diffed = _hubkit(env, "layerdiff", str(run / "model"), "--base", str(tiny_model), "-o", str(tmp_path / "d.parquet"))
     assert diffed.returncode == 0, diffed.stderr[-2000:]
