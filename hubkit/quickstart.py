@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import HubkitError
-from .resources import resource_dir
+from .resources import recipe_path, resource_dir
 from .runs import RunDir
 from .utils import Progress, silent
 
@@ -232,7 +232,8 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
     from .config import SweepSpec, parse_config
 
     say: Progress = progress or silent
-    spec = parse_config(SweepSpec, recipe or RECIPE, [*(overrides or []), f"output_dir={output_dir}"])
+    spec = parse_config(SweepSpec, recipe_path(recipe) if recipe else RECIPE,
+                        [*(overrides or []), f"output_dir={output_dir}"])
     from .sweep import plan_sweep
 
     runs = plan_sweep(spec)  # a bad recipe fails here, before anything starts

@@ -35,3 +35,37 @@ def resource_dir(name: str) -> Path:
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     installed = Path(locations[0]) if locations else None
     return installed if installed is not None and installed.is_dir() else checkout
+
+
+def recipes() -> dict[str, str]:
+    """The shipped sweep recipes by name (`tiny-demo`, …), each with its header comment's first sentence.
+
+    Example:
+        >>> recipes()["tiny-demo"]
+        'The smallest sweep that exercises everything'
+    """
+    found = {}
+    for path in sorted(resource_dir("recipes").glob("*.yaml")):
+        header = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.startswith("#") or not line.strip("# "):
+                break
+            header.append(line.strip("# "))
+        text = " ".join(header)
+        found[path.stem] = text.split(": ")[0].split(". ")[0].rstrip(".") if text else ""
+    return found
+
+
+def recipe_path(name: str | Path) -> Path:
+    """A sweep file: `name` itself where that file exists, else the shipped recipe of that name (`tiny-demo` or
+    `tiny-demo.yaml`); a missing file that is neither comes back as given, for its reader to name.
+
+    Example:
+        >>> recipe_path("tiny-demo").name
+        'tiny-demo.yaml'
+    """
+    path = Path(name)
+    if path.exists() or path.parent != Path("."):
+        return path
+    shipped = resource_dir("recipes") / f"{path.stem if path.suffix in ('.yaml', '.yml') else path.name}.yaml"
+    return shipped if shipped.is_file() else path

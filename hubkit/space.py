@@ -99,6 +99,24 @@ def build_app(results_repo: str):
     return space_module("app").build(board, results_repo)
 
 
+def check_port(host: str, port: int | None) -> None:
+    """Fail fast, before anything loads, where `port` is taken on `host` (None: any free port will do).
+
+    Raises:
+        HubkitError: the port is in use; the message names `--port`.
+    """
+    if port is None:
+        return
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise HubkitError(f"port {port} on {host} is not free ({e.strerror or e}): choose another with "
+                              "--port, or stop what listens there") from None
+
+
 @contextmanager
 def serving(demo: Any, host: str = "127.0.0.1", port: int | None = None, quiet: bool = True,
             timeout: float = 30.0) -> Iterator[str]:
@@ -120,6 +138,7 @@ def serving(demo: Any, host: str = "127.0.0.1", port: int | None = None, quiet: 
         >>> with serving(build_app("my-org/sweep-results")) as url:
         ...     wait_until_interrupted()
     """
+    check_port(host, port)
     before = set(threading.enumerate())
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet, css=space_module("app").CSS)
     try:

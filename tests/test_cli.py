@@ -74,6 +74,66 @@ def test_unreachable_hub_is_one_line(tmp_path):
         assert "Retrying" not in proc.stderr
 
 
+def test_bare_hubkit_prints_help_and_version_prints_the_version():
+    from hubkit import __version__
+
+    bare = hubkit()
+    assert bare.returncode == 0 and bare.stdout.startswith("Usage: hubkit") and "quickstart" in bare.stdout
+    assert bare.stderr == ""
+    group = hubkit("hub")
+    assert group.returncode == 0 and group.stdout.startswith("Usage: hubkit hub")
+    version = hubkit("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"hubkit {__version__}"
+
+
+def test_usage_and_input_errors_are_one_line_naming_the_cause(tmp_path):
+    _assert_one_line_error(hubkit("eval", "alice/x", "--limit", "-3"), "'--limit'")
+    _assert_one_line_error(hubkit("eval", "alice/x", "--limit", "-3"), "see `hubkit eval --help`")
+    _assert_one_line_error(hubkit("bogus"), "No such command 'bogus'")
+    _assert_one_line_error(hubkit("layerdiff", "x/y"), "Missing option '--base'")
+    missing = str(tmp_path / "no-such-folder")
+    _assert_one_line_error(hubkit("layerdiff", "--base", missing, missing + "-too"),
+                           f"model {missing}: no such local folder, and not a Hub repo id")
+
+
+def test_a_bad_token_is_one_line(hub, tmp_path):
+    env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_not_a_token", "HF_HOME": str(tmp_path)}
+    proc = hubkit("pull", "alice/x", "-o", str(tmp_path / "p"), env=env, timeout=60)
+    _assert_one_line_error(proc, "rejected the token (401 Unauthorized): set HF_TOKEN")
+    assert "hf_not_a_token" not in proc.stderr
+
+
+def test_shipped_recipes_are_listed_and_run_by_name(tmp_path):
+    from hubkit.resources import recipes
+
+    listed = hubkit("sweep", "--recipes")
+    assert listed.returncode == 0, listed.stderr
+    assert set(recipes()) >= {"tiny-demo", "cpu-demo", "quickstart", "study-main-grid"}
+    for name, summary in recipes().items():
+        assert name in listed.stdout and summary and summary in listed.stdout
+    env = {"HUBKIT_HOME": str(tmp_path)}
+    by_name = hubkit("sweep", "tiny-demo", "--dry-run", env=env)
+    by_path = hubkit("sweep", "scripts/recipes/tiny-demo.yaml", "--dry-run", env=env)
+    assert by_name.returncode == 0 and by_name.stdout == by_path.stdout and "sweep tiny-demo: 9 runs" in by_name.stdout
+    assert hubkit("sweep", "plan", "study-main-grid", env=env).returncode == 0
+    _assert_one_line_error(hubkit("sweep", "no-such-recipe", env=env),
+                           "no sweep file no-such-recipe and no shipped recipe of that name (shipped: cpu-demo")
+
+
+def test_a_busy_port_is_named_before_anything_loads(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        env = {"HF_ENDPOINT": "http://127.0.0.1:9"}  # nothing is loaded: the port is checked first
+        _assert_one_line_error(hubkit("leaderboard", "serve", "--results", "alice/x", "--port", port, env=env,
+                                      timeout=30), f"port {port} on 127.0.0.1 is not free")
+        _assert_one_line_error(hubkit("leaderboard", "serve", "--results", "alice/x", "--port", port, env=env,
+                                      timeout=30), "choose another with --port")
+
+
 def test_serve_on_a_busy_port(hub, tmp_path):
     port = hub.url.rsplit(":", 1)[1]
     _assert_one_line_error(hubkit("hub", "serve", "--root", str(tmp_path), "--port", port, timeout=60), "cannot serve")

@@ -87,8 +87,9 @@ class TensorSource:
         else:
             from huggingface_hub import HfFileSystem
 
-            from ..hub import ensure_endpoint, get_api, hub_errors, retrying
+            from ..hub import check_repo_id, ensure_endpoint, get_api, hub_errors, retrying
 
+            check_repo_id(model, f"model {model}")
             api = get_api()
             with hub_errors(f"model {model}", endpoint=api.endpoint):
                 info = retrying(api.model_info, model, revision=revision)

@@ -8,6 +8,13 @@ import sys
 import click
 import typer
 
+# typer >= 0.23 vendors click: its commands raise `typer._click`'s exceptions, not `click`'s (both are caught)
+_CLICK_EXCEPTIONS = getattr(typer, "_click", click).exceptions
+_USAGE_ERRORS = (click.exceptions.UsageError, _CLICK_EXCEPTIONS.UsageError)
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+_NO_ARGS = (click.exceptions.NoArgsIsHelpError, _CLICK_EXCEPTIONS.NoArgsIsHelpError)
+
 from ..errors import HubkitError
 from . import analysis as analysis_cli
 from . import data as data_cli
@@ -49,16 +56,20 @@ SETTLED_BY_COMMAND = {"hub"}
 _ARGV: list[str] = []
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"hubkit {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                 callback=_print_version, expose_value=True),
 ) -> None:
-    if version:
-        from .. import __version__
-
-        typer.echo(__version__)
-        raise typer.Exit()
     settle_endpoint(ctx.invoked_subcommand, _ARGV)
 
 
@@ -85,6 +96,14 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {first}"
 
 
+def _usage_line(err) -> str:
+    """A usage error as one line that names the command whose help explains it."""
+    message = " ".join(err.format_message().split())
+    command = err.ctx.command_path if getattr(err, "ctx", None) is not None else "hubkit"
+    command = "hubkit" + command[command.index(" "):] if " " in command else "hubkit"
+    return f"{message} (see `{command} --help`)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `hubkit` console script."""
     _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
@@ -92,16 +111,19 @@ def main(argv: list[str] | None = None) -> None:
         from ..benchmarks import check
 
         check()  # a malformed record of `$HUBKIT_BENCHMARKS_PATH`: one line, before any command runs
-        code = app(args=argv, standalone_mode=False)  # click returns a `typer.Exit(code)`'s code in this mode
+        code = app(args=argv, prog_name="hubkit", standalone_mode=False)  # click returns a `typer.Exit(code)`'s code in this mode
         if isinstance(code, int) and code:
             sys.exit(code)
-    except click.exceptions.Exit as e:
+    except _NO_ARGS:  # `hubkit` alone (or a group alone, `hubkit hub`): its help, as `--help` prints it
+        app(args=[*(argv if argv is not None else sys.argv[1:]), "--help"], prog_name="hubkit", standalone_mode=False)
+        sys.exit(0)
+    except _EXITS as e:
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    except _ABORTS:
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
+    except _USAGE_ERRORS as e:
+        print(f"Error: {_usage_line(e)}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         sys.exit(130)

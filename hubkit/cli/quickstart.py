@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def quickstart(
     ctx: typer.Context,
-    recipe: Path = typer.Option(None, "--recipe", help="Sweep YAML (default: scripts/recipes/quickstart.yaml)."),
+    recipe: Path = typer.Option(None, "--recipe", help="Sweep YAML or shipped recipe name (default: quickstart)."),
     output: Path = typer.Option(Path("hubkit-quickstart"), "--output", "-o",
                                 help="Folder for the sweep, perplexity and layer tables, and the analysis."),
     namespace: str = typer.Option(None, "--namespace", help="Where to publish (default: the token's user)."),
@@ -42,8 +42,11 @@ def quickstart(
     from rich.console import Console
 
     from ..quickstart import run
+    from ..space import check_port
     from .output import live
 
+    if serve:
+        check_port("127.0.0.1", port)  # before the job, not after it
     console = Console()
     with live(err=False) as say:
         result = run(recipe=recipe, overrides=list(ctx.args), output_dir=output, namespace=namespace, study=study,

@@ -43,8 +43,9 @@ def serve(
     """
     import time
 
-    from ..space import build_app, serving, wait_until_interrupted
+    from ..space import build_app, check_port, serving, wait_until_interrupted
 
+    check_port(host, port)  # before the results load (seconds)
     started = time.perf_counter()
     demo = build_app(results)
     typer.echo(f"Loaded {results} in {time.perf_counter() - started:.1f} s")

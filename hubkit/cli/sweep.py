@@ -11,7 +11,8 @@ from .train import print_settings
 
 def sweep(
     ctx: typer.Context,
-    config: Path = typer.Argument(None, help="SweepSpec YAML file."),
+    config: Path = typer.Argument(None, help="A SweepSpec YAML file, or a shipped recipe's name (see --recipes)."),
+    list_recipes: bool = typer.Option(False, "--recipes", help="List the shipped recipes by name, then exit."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs the grid expands to; run nothing."),
     status: bool = typer.Option(False, "--status", help="Show the manifest: each run's state, attempts, error."),
     as_json: bool = typer.Option(False, "--json", help="With --status: print the manifest rows as JSON lines."),
@@ -31,36 +32,47 @@ def sweep(
 
     Examples:
 
-        hubkit sweep scripts/recipes/tiny-demo.yaml
+        hubkit sweep --recipes
 
-        hubkit sweep plan scripts/recipes/study-main-grid.yaml
+        hubkit sweep tiny-demo
+
+        hubkit sweep plan study-main-grid
 
         hubkit sweep grid.yaml executor=slurm slurm_partition=gpu
 
-        hubkit sweep scripts/recipes/cpu-demo.yaml workers=2 --dry-run
+        hubkit sweep cpu-demo workers=2 --dry-run
 
-        hubkit sweep scripts/recipes/cpu-demo.yaml --status
+        hubkit sweep cpu-demo --status
     """
     from ..config import SweepSpec, parse_config
     from ..errors import HubkitError
+    from ..resources import recipes, resource_dir
 
     if settings:
         print_settings(SweepSpec)
         return
+    if list_recipes:
+        shipped = recipes()
+        width = max(map(len, shipped), default=0)
+        print(f"Shipped recipes ({resource_dir('recipes')}/): run one by name, `hubkit sweep NAME`.")
+        for name, summary in shipped.items():
+            print(f"  {name:<{width}}  {summary}")
+        return
     if config is None:
-        raise HubkitError("give a sweep file: hubkit sweep SWEEP.yaml")
+        raise HubkitError("give a sweep file or a recipe name: hubkit sweep SWEEP.yaml (hubkit sweep --recipes "
+                          "lists the shipped recipes)")
     args = list(ctx.args)
     if str(config) == "plan" and not config.exists():  # `hubkit sweep plan SWEEP.yaml [overrides]`
         if not args or "=" in args[0] or args[0].startswith("-"):
             raise HubkitError("give a sweep file to plan: hubkit sweep plan SWEEP.yaml")
-        _print_plan(parse_config(SweepSpec, Path(args[0]), args[1:]), hardware)
+        _print_plan(parse_config(SweepSpec, _sweep_file(args[0]), args[1:]), hardware)
         return
     if hardware is not None:
         raise HubkitError("--hardware goes with `plan`: hubkit sweep plan SWEEP.yaml --hardware cpu")
     from rich.console import Console
     from rich.table import Table
 
-    spec = parse_config(SweepSpec, config, args)
+    spec = parse_config(SweepSpec, _sweep_file(config), args)
     console = Console()
     if dry_run:
         from ..sweep import plan_sweep
@@ -163,3 +175,15 @@ def _count(n: float) -> str:
 def _hours(h: float) -> str:
     """Hours to one decimal, or to two significant digits below 10 (a CPU sweep's 0.047)."""
     return f"{h:,.1f}" if h >= 10 else f"{h:.2g}"
+
+
+def _sweep_file(name: str | Path) -> Path:
+    """The sweep file a command names: a path, or a shipped recipe's name; neither is one line naming both."""
+    from ..errors import HubkitError
+    from ..resources import recipe_path, recipes
+
+    path = recipe_path(name)
+    if not path.is_file():
+        raise HubkitError(f"no sweep file {name} and no shipped recipe of that name (shipped: "
+                          f"{', '.join(recipes())}; hubkit sweep --recipes)")
+    return path

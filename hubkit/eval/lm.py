@@ -118,13 +118,9 @@ def resolve_model(model: str, revision: str | None = None) -> ModelSource:
         raise HubkitError(f"{model}: a directory with no config.json, adapter_config.json or run.json")
     if path.exists():
         raise HubkitError(f"{model}: expected a model directory or a Hub repo id, got a file")
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
+    from ..hub import check_repo_id
 
-    try:
-        validate_repo_id(model)
-    except HFValidationError:
-        raise HubkitError(f"{model}: no such directory (local model not found), and not a Hub repo id") from None
+    check_repo_id(model, model)
     sha, files = _hub_revision(model, revision)
     base = next((f.split("=", 1)[1] for f in files if f.startswith("base_model=")), None)
     adapter = "adapter_config.json" in files

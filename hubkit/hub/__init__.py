@@ -17,11 +17,11 @@ from .client import (
     start_local_hub,
     use_embedded_hub,
 )
-from .errors import hub_errors, retrying
+from .errors import check_repo_id, hub_errors, retrying
 from .transfer import PushResult, push_folder
 
 __all__ = [
-    "EMBEDDED_USER", "LocalHub", "PushResult", "choose_endpoint", "default_token", "embedded_root",
+    "EMBEDDED_USER", "LocalHub", "PushResult", "check_repo_id", "choose_endpoint", "default_token", "embedded_root",
     "ensure_endpoint", "get_api", "hub_errors", "hub_kwargs", "is_local_endpoint", "push_folder", "retrying",
     "running_hub", "start_local_hub", "use_embedded_hub",
 ]

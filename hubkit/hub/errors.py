@@ -89,6 +89,21 @@ def retrying(fn: Callable[..., T], *args, attempts: int | None = None, first_wai
     raise AssertionError("unreachable")
 
 
+def check_repo_id(name: str, what: str) -> None:
+    """Say, before any request, that `name` is neither a local folder (it was not found) nor a Hub repo id.
+
+    Raises:
+        HubkitError: `name` is not a valid repo id (`NAMESPACE/NAME`).
+    """
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise HubkitError(f"{what}: no such local folder, and not a Hub repo id (NAMESPACE/NAME)") from None
+
+
 @contextlib.contextmanager
 def hub_errors(what: str, *, not_found: str | None = None, missing_file: str | None = None,
                endpoint: str | None = None) -> Iterator[None]:
@@ -113,6 +128,7 @@ def hub_errors(what: str, *, not_found: str | None = None, missing_file: str | N
     except Exception as e:
         from huggingface_hub.errors import (
             EntryNotFoundError,
+            HFValidationError,
             HfHubHTTPError,
             RepositoryNotFoundError,
             RevisionNotFoundError,
@@ -122,7 +138,14 @@ def hub_errors(what: str, *, not_found: str | None = None, missing_file: str | N
             raise HubkitError(not_found) from None
         if isinstance(e, EntryNotFoundError) and missing_file:
             raise HubkitError(missing_file) from None
+        if isinstance(e, HFValidationError):  # a name that is no repo id: a local folder that is not there
+            raise HubkitError(f"{what}: not a Hub repo id (NAMESPACE/NAME): {first_line(e)}") from None
         if isinstance(e, HfHubHTTPError):
+            status = e.response.status_code if e.response is not None else None
+            if status == 401:
+                where = (endpoint or os.environ.get("HF_ENDPOINT") or "the Hub").rstrip("/")
+                raise HubkitError(f"{what}: the Hub at {where} rejected the token (401 Unauthorized): set HF_TOKEN "
+                                  "to a valid token, or unset it to use the saved login") from None
             raise HubkitError(f"{what}: {first_line(e)}") from None
         if isinstance(e, transport_errors()):
             where = (endpoint or os.environ.get("HF_ENDPOINT") or "the Hub").rstrip("/")

@@ -64,6 +64,24 @@ def test_repo_pages_render_cards_and_files(pages, hub):
     assert httpx.get(f"{pages}/api/models/alice/web-model").json()["id"] == "alice/web-model"  # the API is unchanged
 
 
+def test_user_and_org_pages_list_what_the_caller_may_see(pages, hub, alice):
+    """`/<user>` and `/<org>` (the quickstart prints the first) list the namespace's repos by type, each linking
+    to its page; a private repo only for its owner; a namespace that does not exist answers 404."""
+    page = httpx.get(f"{pages}/alice")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'href="/alice/web-model"' in page.text and 'href="/datasets/alice/web-data"' in page.text
+    assert "web-private" not in page.text
+    assert httpx.get(f"{pages}/alice/web-model").status_code == 200  # the link opens
+    mine = httpx.get(f"{pages}/alice", headers={"authorization": f"Bearer {hub.tokens['alice']}"})
+    assert 'href="/alice/web-private"' in mine.text and "private" in mine.text
+    alice.create_repo("acme/web-org-model", exist_ok=True)
+    assert 'href="/acme/web-org-model"' in httpx.get(f"{pages}/acme").text
+    assert httpx.get(f"{pages}/bob").status_code == 200  # a user with no repos has a page too
+    missing = httpx.get(f"{pages}/nobody-here")
+    assert missing.status_code == 404 and "nobody-here" in missing.text
+    assert httpx.get(f"{pages}/api/whoami-v2").status_code == 401  # API routes answer first
+
+
 def test_a_browser_runs_nothing_a_card_carries(pages):
     with chromium_page() as page:
         if page is None:

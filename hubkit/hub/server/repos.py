@@ -177,6 +177,23 @@ def repo_page(app: HubApp, ctx: Ctx, repo_type: str, repo_id: str) -> Response:
     return HTMLResponse("" if ctx.request.method == "HEAD" else page, headers=web.page_headers())
 
 
+def namespace_page(app: HubApp, ctx: Ctx, namespace: str) -> Response:
+    """The web view of a user or organization: the repos of each type it holds that the caller may see."""
+    from . import web
+
+    found: dict[str, list] = {}
+    for repo_type in ("model", "dataset", "space"):
+        for entry in app.listing.entries(repo_type):
+            repo = entry.repo
+            if repo.namespace == namespace and (not repo.private or (ctx.user and ctx.user.can_write(namespace))):
+                found.setdefault(repo_type, []).append(repo)
+    if not found and not app.users.exists(namespace):
+        return HTMLResponse(web.not_found_page(f"No user or organization {namespace} here."), status_code=404,
+                            headers=web.page_headers())
+    page = web.namespace_page(namespace, found)
+    return HTMLResponse("" if ctx.request.method == "HEAD" else page, headers=web.page_headers())
+
+
 def validate_card_metadata(content: str) -> list[str]:
     """The problems the Hub would report for a card's YAML metadata (an empty list when it is valid)."""
     import yaml
@@ -232,4 +249,4 @@ ROUTES = [
 ]
 
 #: The web view; it answers after the other modules' web routes.
-WEB_ROUTES = [Route(("GET", "HEAD"), "{type?}/{repo}", repo_page)]
+WEB_ROUTES = [Route(("GET", "HEAD"), "{type?}/{repo}", repo_page), Route(("GET", "HEAD"), "{namespace}", namespace_page)]

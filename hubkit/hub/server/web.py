@@ -74,6 +74,23 @@ def repo_page(repo: Repo, commit: Commit, card_text: str | None) -> str:
 </body></html>"""
 
 
+def namespace_page(namespace: str, repos: dict[str, list[Repo]]) -> str:
+    """The HTML page of a user or organization: its models, datasets and Spaces, each a link to its repo page."""
+    e = html.escape
+    sections = []
+    for repo_type, title in (("model", "Models"), ("dataset", "Datasets"), ("space", "Spaces")):
+        listed = sorted(repos.get(repo_type, []), key=lambda r: r.id)
+        badge = ' <span class="badge">private</span>'
+        items = "".join(f'<li><a href="/{_prefix(repo_type)}{e(quote(r.id))}">{e(r.id)}</a>'
+                        f"{badge if r.private else ''}</li>" for r in listed)
+        sections.append(f"<h2>{title} ({len(listed):,})</h2>" + (f"<ul>{items}</ul>" if items else "<p>None.</p>"))
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{e(namespace)} · local Hub</title><style>{_STYLE}</style></head>
+<body><h1>{e(namespace)}</h1><p class="meta">user or organization on the local Hub</p>
+{"".join(sections)}
+</body></html>"""
+
+
 def not_found_page(message: str) -> str:
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found · local Hub</title>"
             f"<style>{_STYLE}</style></head><body><h1>Not found</h1><p>{html.escape(message)}</p></body></html>")
