@@ -8,13 +8,6 @@ import sys
 import click
 import typer
 
-# typer >= 0.23 vendors click: its commands raise `typer._click`'s exceptions, not `click`'s (both are caught)
-_CLICK_EXCEPTIONS = getattr(typer, "_click", click).exceptions
-_USAGE_ERRORS = (click.exceptions.UsageError, _CLICK_EXCEPTIONS.UsageError)
-_EXITS = (click.exceptions.Exit, typer.Exit)
-_ABORTS = (click.exceptions.Abort, typer.Abort)
-_NO_ARGS = (click.exceptions.NoArgsIsHelpError, _CLICK_EXCEPTIONS.NoArgsIsHelpError)
-
 from ..errors import HubkitError
 from . import analysis as analysis_cli
 from . import data as data_cli
@@ -25,6 +18,13 @@ from . import results as results_cli
 from . import space as space_cli
 from . import sweep as sweep_cli
 from . import train as train_cli
+
+# typer >= 0.23 vendors click: its commands raise `typer._click`'s exceptions, not `click`'s (both are caught)
+_CLICK_EXCEPTIONS = getattr(typer, "_click", click).exceptions
+_USAGE_ERRORS = (click.exceptions.UsageError, _CLICK_EXCEPTIONS.UsageError)
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+_NO_ARGS = (click.exceptions.NoArgsIsHelpError, _CLICK_EXCEPTIONS.NoArgsIsHelpError)
 
 app = typer.Typer(
     name="hubkit",
@@ -111,11 +111,12 @@ def main(argv: list[str] | None = None) -> None:
         from ..benchmarks import check
 
         check()  # a malformed record of `$HUBKIT_BENCHMARKS_PATH`: one line, before any command runs
-        code = app(args=argv, prog_name="hubkit", standalone_mode=False)  # click returns a `typer.Exit(code)`'s code in this mode
+        # click returns a `typer.Exit(code)`'s code in this mode
+        code = app(args=argv, prog_name="hubkit", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except _NO_ARGS:  # `hubkit` alone (or a group alone, `hubkit hub`): its help, as `--help` prints it
-        app(args=[*(argv if argv is not None else sys.argv[1:]), "--help"], prog_name="hubkit", standalone_mode=False)
+        app(args=[*_ARGV, "--help"], prog_name="hubkit", standalone_mode=False)
         sys.exit(0)
     except _EXITS as e:
         sys.exit(e.exit_code)

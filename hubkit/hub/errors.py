@@ -128,8 +128,8 @@ def hub_errors(what: str, *, not_found: str | None = None, missing_file: str | N
     except Exception as e:
         from huggingface_hub.errors import (
             EntryNotFoundError,
-            HFValidationError,
             HfHubHTTPError,
+            HFValidationError,
             RepositoryNotFoundError,
             RevisionNotFoundError,
         )
