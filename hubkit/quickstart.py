@@ -45,6 +45,23 @@ if TYPE_CHECKING:
 RECIPE = resource_dir("recipes") / "quickstart.yaml"
 STUDY_CSV = Path("massive_sft_results") / "evaluation_result.csv"
 STAGES = ("hub", "data", "base model", "sweep", "study results", "perplexity", "layer diff", "analysis", "leaderboard")
+#: Seconds each stage took in a full-size quickstart from a fresh home on 2 CPU cores (the README's hardware); the
+#: sweep's is per run (train, evaluate on the `tiny` suite, publish). Said as each stage starts: a stage that runs
+#: far longer is the machine (another job on its cores), not a hang.
+MEASURED_SECONDS = {"hub": 1, "data": 2, "base model": 24, "sweep": 61, "study results": 2, "perplexity": 24,
+                    "layer diff": 7, "analysis": 3, "leaderboard": 1}
+
+
+def expected_time(stage: str, runs: int = 1) -> str:
+    """How long `stage` took on the README's hardware, as said when it starts ("about 6 min on 2 CPU cores").
+
+    Example:
+        >>> expected_time("sweep", runs=6)
+        'about 6 min on 2 CPU cores for 6 runs'
+    """
+    seconds = MEASURED_SECONDS[stage] * (runs if stage == "sweep" else 1)
+    took = f"about {round(seconds / 60)} min" if seconds >= 90 else f"about {max(1, round(seconds))} s"
+    return f"{took} on 2 CPU cores" + (f" for {runs} runs" if stage == "sweep" else "")
 
 
 @dataclass
@@ -241,7 +258,7 @@ def run(recipe: str | Path | None = None, overrides: list[str] | None = None,
     seconds: dict[str, float] = {}
 
     def stage(name: str, work: Callable[[], Any]) -> Any:
-        say(f"{STAGES.index(name) + 1}/{len(STAGES)} {name}")
+        say(f"{STAGES.index(name) + 1}/{len(STAGES)} {name} ({expected_time(name, len(runs))})")
         started = time.perf_counter()
         value = work()
         seconds[name] = time.perf_counter() - started

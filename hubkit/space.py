@@ -110,7 +110,8 @@ def check_port(host: str, port: int | None) -> None:
     import socket
 
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a closed socket's
+        try:  # TIME_WAIT does not count as taken, a listener does
             probe.bind((host, port))
         except OSError as e:
             raise HubkitError(f"port {port} on {host} is not free ({e.strerror or e}): choose another with "
@@ -140,7 +141,8 @@ def serving(demo: Any, host: str = "127.0.0.1", port: int | None = None, quiet: 
     """
     check_port(host, port)
     before = set(threading.enumerate())
-    demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet, css=space_module("app").CSS)
+    app = space_module("app")
+    demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet, css=app.CSS, head=app.HEAD)
     try:
         yield f"http://{host}:{demo.server_port}/"
     finally:

@@ -81,7 +81,8 @@ def test_it_runs_every_stage_and_serves_the_leaderboard(first):
     assert first.returncode == 0, out[-4000:]
     for i, stage in enumerate(["hub", "data", "base model", "sweep", "study results", "perplexity", "layer diff",
                                "analysis", "leaderboard"], 1):
-        assert f"{i}/9 {stage}" in out
+        assert f"{i}/9 {stage} (about " in out  # said with the time it took on the README's hardware
+    assert "(about 2 min on 2 CPU cores for 2 runs)" in out
     assert "mirrored HuggingFaceTB/SmolLM2-135M-Instruct" in out
     assert "2 runs published (5 jobs this time)" in out
     assert "Leaderboard stopped." in out
@@ -95,6 +96,21 @@ def test_it_runs_every_stage_and_serves_the_leaderboard(first):
                    "mean gain", "data perplexity", "mid-layer change"):
         assert summary[column].notna().all(), column
     assert (summary["mid-layer change"] > 0).all() and (summary["data perplexity"] > 1).all()
+
+
+def test_every_link_it_prints_opens_a_page(first, hub_api):
+    """The user's page, the results dataset and the Space: each printed link answers with an HTML page."""
+    import re
+
+    import httpx
+
+    line = next(line for line in first.lines if line.startswith("Models: "))
+    links = re.findall(r"http://127\.0\.0\.1:\d+/[^\s·]+", line)
+    assert len(links) == 3 and links[0].endswith("/hubkit"), line
+    for link in links:
+        page = httpx.get(link, timeout=30)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), link
+    assert "hubkit/quickstart-results" in httpx.get(links[0], timeout=30).text  # the user's page lists its repos
 
 
 def test_the_hub_holds_repos_cards_results_and_analysis(first, hub_api):

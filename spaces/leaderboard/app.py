@@ -65,8 +65,8 @@ the command that reproduces it.
                 f"{'none (judged)' if b.get('n_shot') is None else b['n_shot']} |" for b in lb.BENCHMARKS.values())
 
 
-#: The model column stays in view while the table scrolls sideways, and the table's own per-page sort and filter
-#: menu is hidden (passed to `launch(css=...)`).
+#: The rank and model columns stay in view while the table scrolls sideways; rows are compact (15 in the first
+#: screen); the table's own per-page sort and filter menu is hidden (passed to `launch(css=...)`).
 CSS = """
 #table .first-column {
     position: sticky !important; left: 0; z-index: 3; background: var(--background-fill-primary);
@@ -79,11 +79,33 @@ CSS = """
     box-shadow: 1px 0 0 var(--border-color-primary);
 }
 #table th.header-cell:nth-child(2) { z-index: 4; }
-#table { --rank-width: 55px; }
+#table { --rank-width: 52px; }
+#table .virtual-row { min-height: 0 !important; }
+#table .body-cell .cell-wrap { min-height: 0 !important; padding: 4px 8px !important; }
+#table .body-cell .cell-wrap > span { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 /* the cell menu sorts and filters only the page in view: sorting is the server's, over every model */
 #table .cell-menu-button { display: none !important; }
 #count, #page-info { align-self: center; }
+/* updates of the page show no progress: their status tracker (a "0.1s" timer, at opacity 0) is not laid out */
+#count .wrap.hide, #page-info .wrap.hide, #page .wrap.hide, #table .wrap.hide { display: none !important; }
+#count { flex-grow: 0 !important; min-width: 110px !important; font-weight: 600; }
+#page-info { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+#title h2 { margin: 0 !important; font-size: var(--text-lg) !important; }
+/* headers wrap (`humaneval-` over `0shot`), so that a score column is as wide as its numbers */
+#table th.header-cell .cell-wrap span, #table th.header-cell .header-text {
+    white-space: normal !important; overflow-wrap: anywhere; line-height: 1.2;
+    display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 2; overflow: hidden;
+}
 """
+
+#: A cell or header shows its whole text on hover (a long model id ends in "…"; its title carries all of it).
+#: Set from the cell's rendered text when the pointer enters it: the text is the browser's own, inert as a title.
+HEAD = """<script>
+document.addEventListener("mouseover", (event) => {
+  const cell = event.target instanceof Element ? event.target.closest("#table .body-cell, #table th") : null;
+  if (cell) cell.title = cell.innerText.trim();
+});
+</script>"""
 
 
 def build(board: lb.Board, source: str) -> gr.Blocks:
@@ -95,8 +117,8 @@ def build(board: lb.Board, source: str) -> gr.Blocks:
     # Only the component types the table needs are on the page (each type is scripts the browser loads before
     # the first row): choices are dropdowns, the page number a textbox, no state components.
     with gr.Blocks(title="hubkit leaderboard") as demo:
-        gr.Markdown(f"# hubkit leaderboard\n{len(board.meta):,} models · {len(board.columns)} benchmark columns · "
-                    f"results from `{source}`")
+        gr.Markdown(f"## hubkit leaderboard · {len(board.meta):,} models · {len(board.columns)} benchmark columns · "
+                    f"results from `{source}`", elem_id="title")
         if board.checks:
             gr.Markdown(board.checks_note(), elem_id="data-checks")
         with gr.Tab("Leaderboard", id="table"):
@@ -117,38 +139,46 @@ def build(board: lb.Board, source: str) -> gr.Blocks:
 
 
 def _table_tab(board: lb.Board) -> SimpleNamespace:
-    """The Leaderboard tab's controls, first page and details panel (returned by name, for `_wire_table`)."""
+    """The Leaderboard tab's controls, first page and details panel (returned by name, for `_wire_table`).
+
+    The first screen is the table: one row of search and sort above it, the other controls folded away, and the
+    table opening on rank, model, average and every benchmark at the board's default shot setting."""
     ui = SimpleNamespace()
-    opening = board.default_groups()  # at the board's default shot setting
-    with gr.Row():
-        ui.search = gr.Textbox(label="Search", placeholder="model, dataset, base model …", elem_id="search", scale=3)
-        ui.value = gr.Dropdown(["score", "gain"], value="score", label="Show", elem_id="value", scale=1)
-        ui.sort = gr.Dropdown(board.sort_choices(), value="average", label="Sort all models by", elem_id="sort",
-                              scale=2)
-        ui.descending = gr.Checkbox(True, label="Highest first", elem_id="descending", scale=1)
-    with gr.Row():
-        ui.filters = [gr.Dropdown(board.choices(axis), multiselect=True, label=lb.AXIS_TITLES[axis],
-                                  elem_id=f"filter-{axis}") for axis in lb.AXES]
-    with gr.Row():
-        ui.groups = gr.Dropdown([g for g in lb.GROUPS if any(board.column_group[c] == g for c in board.columns)],
-                                value=opening, multiselect=True, label="Benchmarks (none: every group)",
-                                elem_id="groups", scale=2)
-        ui.shots = gr.Dropdown([(title, key) for key, title in lb.SHOT_SETTINGS.items()], value=board.default_shots,
-                               label="Shots (one score per benchmark)", elem_id="shots", scale=1)
-        ui.columns = gr.Dropdown(lb.OPTIONAL_COLUMNS, value=lb.DEFAULT_COLUMNS, multiselect=True,
-                                 label="More columns", elem_id="columns", scale=3)
-        ui.full_only = gr.Checkbox(True, label="Average full-benchmark scores only (subset scores are "
-                                   "shown, not ranked)", elem_id="full-only", scale=2)
+    opening: list[str] = []  # every benchmark group
     first = board.page(groups=opening, shots=board.default_shots)  # in the page itself: no round trip first
     with gr.Row(equal_height=True):
         ui.count = gr.Markdown(f"{first.total:,} models", elem_id="count")
+        ui.search = gr.Textbox(show_label=False, placeholder="Search models: model, training data, base model …",
+                               elem_id="search", scale=4, container=False)
+        ui.sort = gr.Dropdown(board.sort_choices(), value="average", show_label=False, elem_id="sort", scale=2,
+                              container=False)
+        ui.descending = gr.Checkbox(True, label="Highest first", elem_id="descending", scale=1, container=False)
+    with gr.Accordion("Filters, benchmarks, shots and columns", open=False, elem_id="options"):
+        with gr.Row():
+            ui.filters = [gr.Dropdown(board.choices(axis), multiselect=True, label=lb.AXIS_TITLES[axis],
+                                      elem_id=f"filter-{axis}") for axis in lb.AXES]
+        with gr.Row():
+            ui.value = gr.Dropdown(["score", "gain"], value="score", label="Show", elem_id="value", scale=1)
+            ui.groups = gr.Dropdown([g for g in lb.GROUPS if any(board.column_group[c] == g for c in board.columns)],
+                                    value=opening, multiselect=True, label="Benchmarks (none: every group)",
+                                    elem_id="groups", scale=2)
+            ui.shots = gr.Dropdown([(title, key) for key, title in lb.SHOT_SETTINGS.items()],
+                                   value=board.default_shots, label="Shots (one score per benchmark)", elem_id="shots",
+                                   scale=1)
+            ui.columns = gr.Dropdown(lb.OPTIONAL_COLUMNS, value=lb.DEFAULT_COLUMNS, multiselect=True,
+                                     label="More columns", elem_id="columns", scale=3)
+            ui.full_only = gr.Checkbox(True, label="Average full-benchmark scores only (subset scores are "
+                                       "shown, not ranked)", elem_id="full-only", scale=2)
+    ui.table = gr.Dataframe(interactive=False, wrap=False, elem_id="table", show_search="none", show_label=False,
+                            pinned_columns=2, max_height=TABLE_HEIGHT, buttons=[],
+                            **_table_settings(first))
+    with gr.Row(equal_height=True, elem_id="pager"):
         ui.where = gr.Markdown(_page_info(first, "average", True, True, opening, board.default_shots),
                                elem_id="page-info")
-        ui.prev = gr.Button("◀", elem_id="prev", size="sm", scale=0, min_width=40)
-        ui.number = gr.Textbox("1", show_label=False, elem_id="page", scale=0, min_width=70, max_lines=1)
-        ui.after = gr.Button("▶", elem_id="next", size="sm", scale=0, min_width=40)
-    ui.table = gr.Dataframe(interactive=False, wrap=False, elem_id="table", show_search="none",
-                            pinned_columns=2, **_table_settings(first.frame))
+        ui.prev = gr.Button("◀", elem_id="prev", size="sm", scale=0, min_width=36)
+        ui.number = gr.Textbox("1", show_label=False, elem_id="page", scale=0, min_width=60, max_lines=1,
+                               container=False)
+        ui.after = gr.Button("▶", elem_id="next", size="sm", scale=0, min_width=36)
     ui.chosen = gr.Textbox("", visible=False, elem_id="chosen")  # the run id of the row clicked last
     ui.add = gr.Button("Add this model to Compare", elem_id="add-compare", size="sm")
     ui.details = gr.Markdown("Click a row of the table to see that model here.", elem_id="details")
@@ -174,7 +204,7 @@ def _plots_tab(board: lb.Board) -> SimpleNamespace:
     gr.Markdown("### Explore one base model\nThe heatmap pools every run of the chosen base model (its title "
                 "says over what); the curves hold the data size and schedule fixed, one line per dataset.")
     ui.base = gr.Dropdown(board.choices("base_model"), value=default_base, label="Base model", elem_id="plot-base")
-    ui.heat = gr.Plot(label="Synergy: mean gain, training data × benchmark")
+    ui.heat = gr.Plot(label="Synergy: mean gain, training data × benchmark", elem_id="plot-heat")
     sizes, schedules = board.curve_choices(default_base, default_bench) if default_base else ([], [])
     size0, schedule0 = board.curve_condition(default_base, default_bench) if default_base else (None, None)
     with gr.Row():
@@ -203,7 +233,7 @@ def _wire_table(board: lb.Board, ui: SimpleNamespace) -> None:
     def show(page_number, *args):
         q = query(*args)
         page = board.page(number=_page_number(page_number), **q)
-        return (gr.Dataframe(**_table_settings(page.frame)), f"{page.total:,} models",
+        return (gr.Dataframe(**_table_settings(page)), f"{page.total:,} models",
                 _page_info(page, q["sort"], q["descending"], q["full_only"], q["groups"], q["shots"]),
                 str(page.number))
 
@@ -290,20 +320,22 @@ def _curve_controls(board: lb.Board, base: str | None, column: str | None):
             board.epoch_curves(base, column, size, schedule))
 
 
-#: Widths of the table's descriptive columns, so that the first screen at 1280 px reaches the scores (left to
-#: themselves, they share out the width by content and a long base-model name pushes the scores off screen).
-WIDTHS = {"rank": "55px", "model": "240px", "base model": "150px", "training data": "125px", "full/LoRA": "85px",
-          "epochs": "65px", "average": "75px", "samples": "100px", "data size": "90px", "schedule": "100px",
+#: Widths of the table's descriptive columns: the model column fits the study's longest ids (a longer one ends in
+#: "…" and shows whole on hover), the scores share out the rest.
+WIDTHS = {"rank": "52px", "model": "400px", "base model": "150px", "training data": "125px", "full/LoRA": "85px",
+          "epochs": "65px", "average": "92px", "samples": "100px", "data size": "90px", "schedule": "100px",
           "benchmarks averaged": "95px"}
+SCORE_WIDTH = "96px"  # a benchmark's column: its header wraps
+TABLE_HEIGHT = 520  # px: with the compact rows of `CSS`, 15 rows and the header in the first screen at 1280×800
 
 
-def _table_settings(view: pd.DataFrame) -> dict:
-    """How the Dataframe shows a page: only the repo column renders Markdown (links); the model column is
-    narrowed (the details panel has the full id), the other descriptive columns sized to their content
-    (`WIDTHS`). The table keeps Gradio's default height (500 px)."""
+def _table_settings(page) -> dict:
+    """How the Dataframe shows a page: only the repo column renders Markdown (links); fixed widths for the
+    descriptive columns (`WIDTHS`); the average's header says how many benchmarks it takes."""
+    view = page.frame.rename(columns={"average": f"average ({page.required})"})
     types = ["markdown" if c == "repo" else "number" if pd.api.types.is_numeric_dtype(view[c]) else "str"
              for c in view.columns]
-    widths = [WIDTHS.get(c, "auto") for c in view.columns]
+    widths = [WIDTHS.get(c, WIDTHS["average"] if c.startswith("average") else SCORE_WIDTH) for c in view.columns]
     return {"value": view, "datatype": types, "column_widths": widths}
 
 
@@ -317,12 +349,15 @@ def _page_number(text: str | float | None) -> int:
 
 def _page_info(page, sort: str | None, descending: bool, full_only: bool, groups: list[str] | None,
                shots: str) -> str:
+    """One line under the search: the page, the order, and what the average takes (its benchmarks by name)."""
     shown = ", ".join(groups) + " benchmarks" if groups else "every benchmark"
+    averaged = ", ".join(page.averaged) or "none"
+    unranked = page.total - page.complete
     return (f"page {page.number:,} of {page.pages:,} · sorted by {sort or 'average'} "
-            f"({'highest' if descending else 'lowest'} first) over every match · average of the "
-            f"{'full-benchmark ' if full_only else ''}percent-scale headline scores of the {shown}, each once, at "
-            f"{lb.SHOT_SETTINGS[shots]} · {page.complete:,} models have all {page.required} and are ranked; the rest "
-            "are incomplete, listed after them without a rank")
+            f"({'highest' if descending else 'lowest'} first) over every match · {shown} at "
+            f"{lb.SHOT_SETTINGS[shots]} · average ({page.required}): the mean of the "
+            f"{'full-benchmark ' if full_only else ''}percent-scale scores of {averaged}"
+            + (f" · {unranked:,} models lack one of them: listed last, unranked" if unranked else ""))
 
 
 def main() -> gr.Blocks:
@@ -341,5 +376,5 @@ def main() -> gr.Blocks:
 demo = main() if __name__ == "__main__" or os.environ.get("SYSTEM") == "spaces" else None
 
 if __name__ == "__main__":
-    demo.launch(css=CSS, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+    demo.launch(css=CSS, head=HEAD, server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))

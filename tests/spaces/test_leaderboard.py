@@ -54,6 +54,37 @@ def board(results):
     return load_board(results)
 
 
+def test_the_opening_view_averages_the_largest_complete_block_of_the_study(board):
+    """Every benchmark at 0-shot: the average takes the benchmarks that the most models have in full (12 of the
+    study's, each held by every ranked model), checked against the study's CSV with plain pandas; no other
+    benchmark could join them without leaving more cells out than it adds; the sorted column sits by the model."""
+    page = board.page(groups=[])
+    assert list(page.frame.columns[:3]) == ["rank", "model", "average"]
+    assert [c for c in page.frame.columns[3:]] == board.benchmark_columns([], board.default_shots)  # every one
+    study = import_massive_sft_csv(STUDY_CSV).frame
+    zero = study[(study["n_shot"].fillna(0) == 0) & (study["scale"] == "percent")]
+    from hubkit.space import space_module
+
+    label = space_module().column_label
+    zero = zero.assign(column=[label(r.benchmark, None if pd.isna(r.n_shot) else int(r.n_shot), r.metric)
+                               for r in zero.itertuples()])
+    wide = zero.pivot_table(index="run_id", columns="column", values="score", aggfunc="first")
+    averaged = page.averaged
+    assert len(averaged) == page.required == 12 and "longbench_v2-0shot" not in averaged
+    held = wide[averaged].notna().all(axis=1)
+    assert page.complete == int(held.sum()) == 1003
+    view = board.view(groups=[]).set_index("model")
+    expected = wide.loc[held, averaged].mean(axis=1).round(2)
+    assert (view.loc[expected.index, "average"] - expected).abs().max() < 1e-9
+    for other in set(wide.columns) - set(averaged):  # no benchmark left out would make the block larger
+        assert (len(averaged) + 1) * int(wide.loc[held, other].notna().sum()) < len(averaged) * int(held.sum())
+    by = board.page(groups=[], sort="mbpp-0shot")
+    assert list(by.frame.columns[:4]) == ["rank", "model", "mbpp-0shot", "average"]
+    assert by.frame["mbpp-0shot"].is_monotonic_decreasing
+    by_axis = board.page(groups=[], sort="training data", descending=False)
+    assert list(by_axis.frame.columns[:3]) == ["rank", "model", "training data"]
+
+
 def test_benchmarks_json_matches_hubkit():
     assert (SPACE_DIR / "benchmarks.json").read_text(encoding="utf-8") == benchmarks_json()
 
@@ -154,15 +185,17 @@ def test_each_benchmark_counts_once_in_an_average(monkeypatch):
     assert study.loc["b", "average"] == 25.0 and study.loc["b", "benchmarks averaged"] == 1  # no MMLU 5-shot
     zero = board.view(shots="0-shot", columns=["benchmarks averaged"]).set_index("model")
     assert [c for c in zero.columns if c in board.columns] == ["mmlu-0shot", "nq_open-0shot", "alpaca_eval_v2"]
-    assert zero.loc["a", "average"] == round((50 + 10 + 70) / 3, 2) and list(zero.index) == ["a", "b"]
-    # every shot count on request: shown, the average unchanged (still three benchmarks, not seven scores)
+    # AlpacaEval, which only `a` has, is shown but not averaged: the view's benchmarks are the two both models have
+    assert zero.loc["a", "average"] == round((50 + 10) / 2, 2) and list(zero.index) == ["a", "b"]
+    assert zero.loc["b", "average"] == round((40 + 15) / 2, 2) and list(zero["rank"]) == [1, 2]
+    # every shot count on request: shown, the average unchanged (still two benchmarks, not six scores)
     every = board.view(shots="0-shot", columns=["benchmarks averaged", "other shot counts"]).set_index("model")
     assert [c for c in every.columns if c.startswith("nq_open")] == [f"nq_open-{k}shot" for k in (0, 1, 5, 25)]
-    assert every["average"].equals(zero["average"]) and every.loc["a", "benchmarks averaged"] == 3
+    assert every["average"].equals(zero["average"]) and every.loc["a", "benchmarks averaged"] == 2
     assert board.view(shots="0-shot")["average"].equals(zero["average"].reset_index(drop=True))  # the CSV export
     # sorting by a shot count not shown shows it, and orders by it, without averaging it
     by = board.page(shots="study", groups=["knowledge"], sort="nq_open-25shot", descending=True)
-    assert by.run_ids == ["b", "a"] and "nq_open-25shot" in by.frame.columns
+    assert by.run_ids == ["b", "a"] and list(by.frame.columns[:4]) == ["rank", "model", "nq_open-25shot", "average"]
     assert by.frame.set_index("model").loc["a", "average"] == 40.0
     with pytest.raises(ValueError, match="unknown shot setting 'five'"):
         board.view(shots="five")
@@ -275,29 +308,30 @@ def test_the_page_in_a_real_browser(page_url, board):
         total = len(board.meta)
         page.get_by_text(f"{total:,} models", exact=True).first.wait_for(timeout=60_000)
 
-        # it opens on one benchmark group, with scores in the first screen (1280 px wide) and the page's rows
-        opening = board.page(groups=board.default_groups())
+        # it opens on rank, model, average and every benchmark (the first screen is checked in `test_the_first_screen`)
+        opening = board.page(groups=[])
         headers = page.locator("#table th.header-cell").all_inner_texts()
-        assert [h.strip() for h in headers] == list(opening.frame.columns)
-        first_score = next(i for i, c in enumerate(opening.frame.columns) if c in board.columns)
-        for benchmark in page.locator("#table th.header-cell").all()[first_score:first_score + 2]:  # two scores
-            assert benchmark.bounding_box()["x"] + benchmark.bounding_box()["width"] <= 1280
+        assert [" ".join(h.split()) for h in headers] == [
+            f"average ({opening.required})" if c == "average" else c for c in opening.frame.columns]
         # the first row's model cell (after its rank)
         first_cell = "() => document.querySelectorAll('#table .virtual-row .body-cell')[1]?.innerText.trim()"
         assert page.evaluate(first_cell) == opening.run_ids[0]
         page.locator("#page textarea, #page input").first.fill("3")
         page.keyboard.press("Enter")
-        page.wait_for_function(f"m => ({first_cell})() === m", arg=board.page(groups=board.default_groups(),
-                                                                                 number=3).run_ids[0], timeout=30_000)
+        page.wait_for_function(f"m => ({first_cell})() === m", arg=board.page(groups=[], number=3).run_ids[0],
+                               timeout=30_000)
 
         # one shot setting at a time: the study's shot counts swap the columns and rank again from page 1
+        page.locator("#options").get_by_text("Filters, benchmarks, shots and columns").click()  # unfolded
         page.locator("#shots input").click()
         page.locator("#shots input").fill("the study's shot counts")
         page.keyboard.press("Enter")
-        study = board.page(groups=board.default_groups(), shots="study")
+        study = board.page(groups=[], shots="study")
         page.wait_for_function(f"m => ({first_cell})() === m", arg=study.run_ids[0], timeout=30_000)
         page.wait_for_function("h => [...document.querySelectorAll('#table th.header-cell')].map(e => e.innerText"
-                               ".trim()).join('|') === h", arg="|".join(study.frame.columns), timeout=30_000)
+                               ".split(/\\s+/).join(' ').trim()).join('|') === h", timeout=30_000,
+                               arg="|".join(f"average ({study.required})" if c == "average" else c
+                                            for c in study.frame.columns))
         assert "mmlu-5shot" in study.frame.columns and "mmlu-0shot" not in study.frame.columns
         assert "page 1 of" in page.locator("#page-info").inner_text()
         assert "at the study's shot counts" in page.locator("#page-info").inner_text()
@@ -341,6 +375,8 @@ def test_the_page_in_a_real_browser(page_url, board):
         page.wait_for_function(f"m => ({first_cell})() === m", arg=board.page(**query, number=2).run_ids[0],
                                timeout=30_000)
         assert "page 2 of" in page.locator("#page-info").inner_text()
+        sorted_header = page.locator("#table th.header-cell").nth(2)  # the sorted column, beside the model
+        assert " ".join(sorted_header.inner_text().split()) == "gsm8k-4shot" and sorted_header.bounding_box()["x"] < 700
         # the rank and model columns stay in view when the table scrolls sideways
         shift = page.evaluate("""() => {
             const view = document.querySelector('#table .virtual-table-viewport');
@@ -374,6 +410,62 @@ def test_the_page_in_a_real_browser(page_url, board):
         assert page.evaluate("window.__pwned") is None and not dialogs
 
 
+@pytest.mark.slow
+def test_the_first_screen(page_url, board):
+    """At 1280×800, with nothing clicked: rank, model, average (with its count) and the first benchmarks in view, at
+    least 15 whole rows, every model id whole (or whole on hover); a search shows no progress timer anywhere; the
+    heatmap's smallest text is at least 11 px on screen, with a value in every cell."""
+    with chromium_page() as page:
+        if page is None:
+            pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.goto(page_url)
+        page.locator("#table .virtual-row").first.wait_for(timeout=60_000)
+        opening = board.page(groups=[])
+        heads = page.locator("#table th.header-cell")
+        assert [" ".join(heads.nth(i).inner_text().split()) for i in range(3)] == [
+            "rank", "model", f"average ({opening.required})"]
+        assert all(0 <= heads.nth(i).bounding_box()["x"] and heads.nth(i).bounding_box()["x"] +
+                   heads.nth(i).bounding_box()["width"] <= 1280 for i in range(6))  # and three benchmarks
+        rows = page.evaluate("""() => [...document.querySelectorAll('#table .virtual-row')].filter(r => {
+            const b = r.getBoundingClientRect(); return b.top >= 0 && b.bottom <= innerHeight; }).length""")
+        assert rows >= 15, rows
+        # the model column: each id whole, or cut with an ellipsis and whole in the cell's title on hover
+        cells = page.locator("#table .virtual-row .body-cell:nth-child(2)")
+        for i in range(min(15, cells.count())):
+            cell = cells.nth(i)
+            cell.hover()
+            assert cell.get_attribute("title") == opening.run_ids[i]
+            fits = cell.evaluate("c => { const s = c.querySelector('span'); return s.scrollWidth <= s.clientWidth; }")
+            assert fits, opening.run_ids[i]  # the study's ids fit whole in the first screen
+        # no progress timer is shown while the table updates (it used to flicker "0.1s" in the model count)
+        page.evaluate("""() => { window.__timers = []; setInterval(() => { for (const e of document.querySelectorAll(
+            '#count *, #page-info *, #table *, #page *, #search *')) { if (e.children.length === 0 &&
+            /\d\.\d\s?s\b/.test(e.textContent || '') && e.getClientRects().length) window.__timers.push(e.textContent); }
+            }, 5); }""")
+        for text in ("lora", "qwen", ""):
+            page.locator("#search textarea, #search input").first.fill(text)
+            page.get_by_text(f"{len(board.view(search=text)):,} models", exact=True).first.wait_for(timeout=30_000)
+        page.locator("#next").click()
+        page.wait_for_function("() => document.querySelector('#page-info').innerText.includes('page 2 of')",
+                               timeout=30_000)
+        assert page.evaluate("window.__timers") == []
+        # the heatmap: drawn 1:1, so the figure's smallest text (points at its dpi) is its size on screen
+        base, _ = board.plot_defaults()
+        page.get_by_role("tab", name="Plots").click()
+        image = page.locator("#plot-heat img")
+        image.wait_for(timeout=60_000)
+        natural, shown = image.evaluate("i => [i.naturalWidth, i.getBoundingClientRect().width]")
+        figure = board.heatmap(base)
+        texts = [t for t in figure.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text"))
+                 if t.get_text().strip() and t.get_visible()]
+        smallest = min(t.get_fontsize() for t in texts) * figure.dpi / 72 * shown / natural
+        assert smallest >= 11, smallest
+        matrix = board.synergy(base, "percent")
+        cell_values = [t for t in figure.axes[0].texts]
+        assert len(cell_values) == int(matrix.notna().to_numpy().sum()) > 0  # a value in every cell
+
+
 def test_compare_keeps_only_models_of_the_board(results):
     """The clicked row's run id and the Compare list come back from the browser: an id the board does not hold
     (a forged one, or markup) is dropped, not listed."""
@@ -401,14 +493,16 @@ def test_one_page_is_the_sorted_whole_cut_to_size(board):
     last = board.page(number=10**6)
     assert last.number == last.pages and len(last.run_ids) == board.page(number=last.pages).frame.shape[0]
     shown = board.page(columns=[]).frame.columns
-    assert list(shown[:7]) == ["rank", "model", "base model", "training data", "full/LoRA", "epochs", "average"]
-    assert "repo" not in shown and "reproduce" not in shown and shown[7] == board.columns[0]
+    assert list(shown[:3]) == ["rank", "model", "average"] and shown[3] == board.columns[0]
+    assert "repo" not in shown and "reproduce" not in shown and "base model" not in shown
+    picked = board.page(columns=["training data", "samples"]).frame.columns
+    assert list(picked[-2:]) == ["training data", "samples"]  # picked columns follow the benchmarks
 
 
-def test_the_table_opens_on_the_group_with_the_most_full_scores(board):
-    """The opening view is one shot setting and one benchmark group: those with the most full-benchmark
-    percent-scale scores (counted here from the study's CSV, independently of the board); sorting by another
-    group's benchmark orders by it over every model and shows its column."""
+def test_the_table_opens_on_the_shot_setting_with_the_most_full_scores(board):
+    """The opening view is every benchmark at one shot setting: the one with the most full-benchmark
+    percent-scale scores (counted here from the study's CSV, independently of the board); sorting by a benchmark
+    of another setting orders by it over every model and shows its column beside the model."""
     study = import_massive_sft_csv(STUDY_CSV).frame
     spec = json.loads((SPACE_DIR / "benchmarks.json").read_text())
     counted = study[study["score"].notna() & (study["subset"] == False)  # noqa: E712
@@ -419,14 +513,13 @@ def test_the_table_opens_on_the_group_with_the_most_full_scores(board):
                 "study": counted[shots.isna() | (shots == counted["benchmark"].map(lambda b: spec[b]["n_shot"] or 0))]}
     assert len(settings["0-shot"]) > len(settings["study"])  # the study's CSV: every benchmark at 0 shots
     assert board.default_shots == "0-shot"
-    per_group = settings["0-shot"]["benchmark"].map(lambda b: spec.get(b, {}).get("group", "other")).value_counts()
-    assert board.default_groups() == [per_group.index[0]] and per_group.iloc[0] > per_group.iloc[1]
-    opening = board.page(groups=board.default_groups())
-    assert {board.column_group[c] for c in opening.frame.columns if c in board.columns} == set(board.default_groups())
+    opening = board.page(groups=[])
+    assert {board.column_group[c] for c in opening.frame.columns if c in board.columns} == {
+        board.column_group[c] for c in board.columns}
     assert all(board.column_shots[c] in (None, 0) for c in opening.frame.columns if c in board.columns)
-    other = next(c for c in board.columns if board.column_group[c] not in board.default_groups())
-    page = board.page(groups=board.default_groups(), sort=other, descending=False)
-    assert other in page.frame.columns
+    other = next(c for c in board.columns if board.column_shots[c] not in (None, 0))
+    page = board.page(groups=[], sort=other, descending=False)
+    assert page.frame.columns[2] == other
     assert page.run_ids == board.page(sort=other, descending=False).run_ids  # the same order as over all columns
 
 

@@ -189,16 +189,6 @@ class BoardData:
         cols = self.averaged
         return (self.full[cols].eq(1.0) & self.head[cols].eq(1.0) & self.scores[cols].notna()).sum(axis=0)
 
-    def default_groups(self, shots: str | None = None) -> list[str]:
-        """The benchmark group the table opens on: the one holding the most scores that enter the average
-        (full-benchmark, percent-scale, higher-is-better) at the shot setting (default: `default_shots`, the setting
-        with the most such scores, the study's on a tie), so that the first screen shows scores, not a scroll of
-        columns; earlier groups win ties. Empty (every benchmark) when no score is averaged."""
-        cells = self._full_cells()
-        cells = cells[cells.index.isin(self.shot_columns[_setting(shots or self.default_shots)])]
-        counts = cells.groupby(cells.index.map(self.column_group)).sum().reindex(GROUPS, fill_value=0)
-        return [counts.idxmax()] if counts.max() > 0 else []
-
     def _ranked(self, search: str = "", filters: dict[str, list[str]] | None = None,
                 groups: list[str] | None = None, value: str = "score", full_only: bool = True,
                 sort: str = "average", descending: bool = True, shots: str | None = None,
@@ -216,9 +206,9 @@ class BoardData:
         if full_only:
             averaged = averaged.where(self.full.loc[ids, averaged.columns] == 1.0)
         present = averaged.notna()
-        # the view's benchmarks: those of its averaged columns that some matching model has (full, while full_only);
-        # a model missing one of them is incomplete, ranked after every complete model and given no rank
-        required = present.any(axis=0)
+        # the view's benchmarks: the largest block of averaged columns × models with no gap (`_complete_block`); a
+        # model missing one of them is incomplete, ranked after every complete model and given no rank
+        required = _complete_block(present)
         averaged, present = averaged.loc[:, required], present.loc[:, required]
         average = averaged.mean(axis=1, skipna=True).round(2)
         counted = present.sum(axis=1).astype(int)
@@ -236,29 +226,34 @@ class BoardData:
         else:
             key, incomplete = average, ~complete  # ranked: complete models first, whichever the direction
         order = _order(key, descending, incomplete)  # only positions: a page takes its rows, nothing else is reordered
-        return Ranked(ids[order], order, cols, numbers, average, counted, rank, int(present.shape[1]))
+        return Ranked(ids[order], order, cols, numbers, average, counted, rank, int(present.shape[1]), required,
+                      sort)
 
     def _frame(self, ranked: Ranked, start: int = 0, stop: int | None = None,
                columns: list[str] | None = None) -> pd.DataFrame:
         """The rows `start:stop` of a ranking as the table shows them; `columns` picks the optional columns
         (`OPTIONAL_COLUMNS`; None: every one)."""
         ids, rows = ranked.ids[start:stop], ranked.order[start:stop]
-        shown = set(OPTIONAL_COLUMNS if columns is None else columns)
+        shown = [c for c in (OPTIONAL_COLUMNS if columns is None else columns) if c != "other shot counts"]
+        optional: dict[str, Any] = {}
+        for title in [ranked.sort, *shown]:  # the sorted column is shown, whether picked or not
+            if title in TITLE_AXES:
+                optional[title] = self._axis_text.loc[ids, TITLE_AXES[title]].astype(object)
+            elif title == "repo":
+                optional[title] = self._repos(ids)
+            elif title == "benchmarks averaged":
+                optional[title] = ranked.counted.iloc[rows]
+            elif title == "samples":
+                optional[title] = self._samples.loc[ids].astype(object)
+            elif title == "reproduce":
+                optional[title] = self._commands(ids)
         out = pd.DataFrame({"rank": ranked.rank.iloc[rows].astype("Int64"), "model": ids.astype(str)}, index=ids)
-        if "repo" in shown:
-            out["repo"] = self._repos(ids)
-        for axis in AXES:
-            title = AXIS_TITLES[axis]
-            if title not in OPTIONAL_COLUMNS or title in shown:
-                out[title] = self._axis_text.loc[ids, axis].astype(object)
+        numbers = ranked.numbers.iloc[rows].round(2)
+        lead = ranked.sort if ranked.sort in optional or ranked.sort in numbers.columns else None
+        if lead is not None:  # next to the model: rows ordered by a value always in view
+            out[lead] = optional.pop(lead) if lead in optional else numbers.pop(lead)
         out["average"] = ranked.average.iloc[rows]
-        if "benchmarks averaged" in shown:
-            out["benchmarks averaged"] = ranked.counted.iloc[rows]
-        if "samples" in shown:
-            out["samples"] = self._samples.loc[ids].astype(object)
-        out = pd.concat([out, ranked.numbers.iloc[rows].round(2)], axis=1)
-        if "reproduce" in shown:
-            out["reproduce"] = self._commands(ids)
+        out = pd.concat([out, numbers, pd.DataFrame(optional, index=ids)], axis=1)
         return out.reset_index(drop=True)
 
     def view(self, search: str = "", filters: dict[str, list[str]] | None = None, groups: list[str] | None = None,
@@ -307,7 +302,7 @@ class BoardData:
         start = (number - 1) * size
         frame = self._frame(ranked, start, start + size, columns)
         return Page(frame, total, number, pages, list(ranked.ids[start:start + size].astype(str)), ranked.required,
-                    int(ranked.rank.notna().sum()))
+                    int(ranked.rank.notna().sum()), ranked.averaged)
 
     def sort_choices(self) -> list[str]:
         """What the table can be sorted by: the average, the model, the axes, then every benchmark column."""
@@ -463,6 +458,28 @@ class BoardData:
         return str(path)
 
 
+def _complete_block(present: pd.DataFrame) -> list[str]:
+    """The view's benchmarks: of the averaged columns, taken most-held first, the leading set whose size times the
+    number of models holding every one of them is largest (on a tie, the larger set). So the average compares like
+    with like over as many benchmarks and models as the results allow: a benchmark few models have (the study's
+    LongBench v2, 33 of 1,027) does not unrank the rest, and a model lacking a benchmark that nearly all have is
+    listed after them, unranked.
+
+    Example:
+        >>> _complete_block(pd.DataFrame({"a": [True, True, True], "b": [True, True, False], "c": [True, False, False]}))
+        ['a', 'b']
+    """
+    coverage = present.sum(axis=0)
+    coverage = coverage[coverage > 0].sort_values(ascending=False, kind="stable")
+    held = np.ones(len(present), dtype=bool)
+    best, size = 0, 0
+    for k, column in enumerate(coverage.index, start=1):
+        held &= present[column].to_numpy()
+        if k * int(held.sum()) >= size:
+            best, size = k, k * int(held.sum())
+    return list(coverage.index[:best])
+
+
 @dataclass
 class Ranked:
     """Every matching model: `ids` in table order, and `order`, their positions in the (unsorted) numbers,
@@ -476,6 +493,8 @@ class Ranked:
     counted: pd.Series
     rank: pd.Series  # by average among the complete models (incomplete ones have none)
     required: int = 0  # the view's benchmarks: what a complete model has
+    averaged: list[str] = field(default_factory=list)  # their columns
+    sort: str = "average"
 
 
 @dataclass
@@ -489,3 +508,4 @@ class Page:
     run_ids: list[str]
     required: int = 0  # the view's benchmarks, which a complete model has
     complete: int = 0  # how many of the matching models are complete (ranked)
+    averaged: list[str] = field(default_factory=list)  # the view's benchmarks: the columns the average takes

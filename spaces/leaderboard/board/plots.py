@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .model import BoardData
@@ -15,6 +16,10 @@ from .schema import (
     _as_text,
     _natural,
 )
+
+
+HEATMAP_LABELS = 11  # points: tick labels and colour bars (15 px at 100 dpi, shown 1:1)
+HEATMAP_FONT = 9  # points: each cell's value and the caption (12.5 px)
 
 
 class Board(BoardData):
@@ -57,25 +62,35 @@ class Board(BoardData):
             ax.text(0.5, 0.5, "no gains for this base model", ha="center", va="center")
             ax.axis("off")
             return fig
-        widths = [max(2.0, 0.5 * len(m.columns)) for _, m in panels]
-        height = max(3, 0.4 * max(len(m) for _, m in panels) + 1.5)
-        fig, axes = plt.subplots(1, len(panels), figsize=(sum(widths) + 3 * len(panels), height), squeeze=False,
-                                 gridspec_kw={"width_ratios": widths})
-        for ax, (scale, matrix) in zip(axes[0], panels):
-            bound = float(matrix.abs().max().max()) or 1.0
-            image = ax.imshow(matrix.to_numpy(dtype=float), cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
-            ax.set_xticks(range(len(matrix.columns)), list(matrix.columns), rotation=60, ha="right", fontsize=8)
-            ax.set_yticks(range(len(matrix.index)), list(matrix.index), fontsize=8)
+        # one panel per scale, stacked, 12 inches wide at 100 dpi: shown about 1:1 in a 1280-px page, where the
+        # smallest text (a cell's value, `HEATMAP_FONT` points) is over 11 px
+        rows = [len(m) for _, m in panels]
+        fig, axes = plt.subplots(len(panels), 1, figsize=(12, sum(0.32 * r + 2.4 for r in rows) + 0.6), dpi=100,
+                                 squeeze=False, gridspec_kw={"height_ratios": [0.32 * r + 2.4 for r in rows]})
+        for ax, (scale, matrix) in zip(axes[:, 0], panels):
+            values = matrix.to_numpy(dtype=float)
+            bound = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+            bound = bound or 1.0
+            image = ax.imshow(values, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
+            ax.set_xticks(range(len(matrix.columns)), list(matrix.columns), rotation=40, ha="right",
+                          fontsize=HEATMAP_LABELS)
+            ax.set_yticks(range(len(matrix.index)), list(matrix.index), fontsize=HEATMAP_LABELS)
+            digits = 0 if bound >= 10 else 1
+            for (i, j), v in np.ndenumerate(values):
+                if np.isfinite(v):
+                    text = f"{v:+.{digits}f}"
+                    ax.text(j, i, "0" if float(text) == 0 else text.replace("-", "−"), ha="center", va="center",
+                            fontsize=HEATMAP_FONT, color="white" if abs(v) > 0.6 * bound else "black")
             unit = {"percent": "points", "1-10": "grade points, 1–10 scale"}.get(scale, scale)
-            ax.set_title(f"mean gain over {base_model} ({unit})", fontsize=10)
-            fig.colorbar(image, ax=ax, shrink=0.8)
+            ax.set_title(f"mean gain over {base_model} ({unit})", fontsize=HEATMAP_LABELS + 1)
+            fig.colorbar(image, ax=ax, shrink=0.8).ax.tick_params(labelsize=HEATMAP_LABELS)
         runs = self.long[(self.long["base_model"].map(_as_text) == base_model) & self.long["gain"].notna()
                          & (self.long["dataset"] != "pretrain")]
         pooled = ", ".join(f"{AXIS_TITLES[a]} {{{', '.join(_natural({_as_text(v) for v in runs[a]}))}}}"
                            for a in ("data_size", "tuning", "epochs", "lr_schedule"))
         fig.suptitle(f"each cell: the mean gain of {runs['run_id'].nunique()} runs, pooled over {pooled}",
-                     fontsize=8, wrap=True)
-        fig.tight_layout()
+                     fontsize=HEATMAP_FONT, wrap=True)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # the caption above the first title
         return fig
 
     def plot_defaults(self) -> tuple[str | None, str | None]:

@@ -22,11 +22,11 @@ ANALYSIS = {"perplexity": "analysis/perplexity.parquet", "layerdiff": "analysis/
 MAP_COLOURS = {"family": "family (base model)", "dataset": "training data", "epochs": "epochs", "tuning": "full/LoRA"}
 MID_DEPTH = (1 / 3, 2 / 3)
 PAGE_SIZE = 50  # rows per page: each update sends one page; sorting, counts and the CSV export cover all rows
-#: Columns the picker can show or hide; the rest (model, base model, training data, full/LoRA, epochs, average
-#: and the benchmarks) are always there.
-OPTIONAL_COLUMNS = ["repo", "data size", "schedule", "benchmarks averaged", "samples", "other shot counts",
-                    "reproduce"]
-DEFAULT_COLUMNS = ["benchmarks averaged", "samples"]
+#: Columns the picker can show or hide; rank, model, average and the benchmarks are always there (the table opens on
+#: them alone: every benchmark in the first screen). A column the table is sorted by is shown beside the model.
+OPTIONAL_COLUMNS = ["base model", "training data", "data size", "full/LoRA", "epochs", "schedule", "benchmarks averaged",
+                    "samples", "repo", "other shot counts", "reproduce"]
+DEFAULT_COLUMNS: list[str] = []
 #: The shot settings the table shows and averages, one score per benchmark each: a benchmark evaluated at several
 #: shot counts (the study has NQ-open at 0, 1, 5 and 25) is never counted several times in one average, nor are its
 #: 0-shot and few-shot scores mixed. Judged benchmarks (MT-Bench, AlpacaEval) have no shot count and belong to both.
