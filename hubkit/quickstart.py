@@ -13,7 +13,7 @@ Stages, each resumable (a rerun skips what is done and redoes nothing):
 8. **analysis**: the study's analyses over the results dataset, pushed back under `analysis/`.
 9. **leaderboard**: the Space's app over the results dataset, deployed as a Space repo and served on 127.0.0.1.
 
-Against the real Hub (`HF_ENDPOINT` unset... see the README) the same code runs: the base model is found
+Against the real Hub (`HF_ENDPOINT=https://huggingface.co`; see docs/publishing.md) the same code runs: the base model is found
 there, training sets come from their public repos, and the benchmarks are seeded into your namespace.
 
 Example:

@@ -134,7 +134,14 @@ def test_download_for_reanalysis(world):
 
 @pytest.mark.slow
 def test_the_python_api_example(world):
-    """The README's Python API block, as written, after the three journeys (same folder, same Hub)."""
+    """The README's Python API block, as written, after the three journeys (same folder, same Hub), with another
+    sweep's model in the same namespace (as after the quickstart): it works on the sweep it names, whatever else
+    the user has published."""
+    url, api = _hub(world)
+    api.create_repo("hubkit/another-sweeps-model", exist_ok=True)
+    api.upload_file(path_or_fileobj=b"---\ntags: [hubkit-sft]\nhubkit:\n  sweep: another\n---\n# not this sweep\n",
+                    path_in_repo="README.md", repo_id="hubkit/another-sweeps-model")
+    assert "hubkit/another-sweeps-model" in [m.id for m in api.list_models(author="hubkit", filter="hubkit-sft")]
     proc = subprocess.run([sys.executable, "-c", python_example()], cwd=world["work"], env=world["env"],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -10,7 +10,7 @@ files from elsewhere (an lm-eval task hubkit does not declare).
 
 Everything else reads the registry: the eval tasks (shots, metrics, seeded repo; a record with a `task:` section
 *is* a multiple-choice task, no code), result rows and importers, seeding, the analyses (chance, format failures),
-the CLI help, the Space (`benchmarks.json`, a generated copy) and the README's benchmark table.
+the CLI help, the Space (`benchmarks.json`, a generated copy) and the benchmark table of docs/publishing.md.
 
 | field | meaning |
 | --- | --- |
@@ -366,7 +366,7 @@ def metric_spec(benchmark: str, metric: str) -> Metric | None:
 
 
 def markdown_table() -> str:
-    """The README's benchmark table, made from the registry (a test keeps the README's copy equal to it)."""
+    """The benchmark table of docs/publishing.md, made from the registry (a test keeps that copy equal to it)."""
     lines = ["| benchmark | id | group | headline metric (scale) | other metrics | study shots | chance | dataset |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for b in BENCHMARKS.values():

@@ -60,7 +60,7 @@ def test_the_opening_view_averages_the_largest_complete_block_of_the_study(board
     benchmark could join them without leaving more cells out than it adds; the sorted column sits by the model."""
     page = board.page(groups=[])
     assert list(page.frame.columns[:3]) == ["rank", "model", "average"]
-    assert [c for c in page.frame.columns[3:]] == board.benchmark_columns([], board.default_shots)  # every one
+    assert list(page.frame.columns[3:]) == board.benchmark_columns([], board.default_shots)  # every one
     study = import_massive_sft_csv(STUDY_CSV).frame
     zero = study[(study["n_shot"].fillna(0) == 0) & (study["scale"] == "percent")]
     from hubkit.space import space_module
@@ -425,7 +425,7 @@ def test_the_first_screen(page_url, board):
         heads = page.locator("#table th.header-cell")
         assert [" ".join(heads.nth(i).inner_text().split()) for i in range(3)] == [
             "rank", "model", f"average ({opening.required})"]
-        assert all(0 <= heads.nth(i).bounding_box()["x"] and heads.nth(i).bounding_box()["x"] +
+        assert all(heads.nth(i).bounding_box()["x"] >= 0 and heads.nth(i).bounding_box()["x"] +
                    heads.nth(i).bounding_box()["width"] <= 1280 for i in range(6))  # and three benchmarks
         rows = page.evaluate("""() => [...document.querySelectorAll('#table .virtual-row')].filter(r => {
             const b = r.getBoundingClientRect(); return b.top >= 0 && b.bottom <= innerHeight; }).length""")
@@ -441,7 +441,7 @@ def test_the_first_screen(page_url, board):
         # no progress timer is shown while the table updates (it used to flicker "0.1s" in the model count)
         page.evaluate("""() => { window.__timers = []; setInterval(() => { for (const e of document.querySelectorAll(
             '#count *, #page-info *, #table *, #page *, #search *')) { if (e.children.length === 0 &&
-            /\d\.\d\s?s\b/.test(e.textContent || '') && e.getClientRects().length) window.__timers.push(e.textContent); }
+            /\\d\\.\\d\\s?s\b/.test(e.textContent || '') && e.getClientRects().length) window.__timers.push(e.textContent); }
             }, 5); }""")
         for text in ("lora", "qwen", ""):
             page.locator("#search textarea, #search input").first.fill(text)
@@ -462,7 +462,7 @@ def test_the_first_screen(page_url, board):
         smallest = min(t.get_fontsize() for t in texts) * figure.dpi / 72 * shown / natural
         assert smallest >= 11, smallest
         matrix = board.synergy(base, "percent")
-        cell_values = [t for t in figure.axes[0].texts]
+        cell_values = list(figure.axes[0].texts)
         assert len(cell_values) == int(matrix.notna().to_numpy().sum()) > 0  # a value in every cell
 
 

@@ -17,7 +17,6 @@ from .schema import (
     _natural,
 )
 
-
 HEATMAP_LABELS = 11  # points: tick labels and colour bars (15 px at 100 dpi, shown 1:1)
 HEATMAP_FONT = 9  # points: each cell's value and the caption (12.5 px)
 
