@@ -198,7 +198,7 @@ def license_text(run: RunResult, base_model: str) -> str:
 def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None = None,
                 results: Sequence[ResultRow | dict[str, Any]] | None = None, loss_curve: bool = False,
                 license: str = "other", epoch: int | None = None, subset_eval_results: bool = False,
-                weights_commit: str | None = None, endpoint: str | None = None) -> str:
+                weights_commit: str | None = None, endpoint: str | None = None, tracking: Any = None) -> str:
     """The README.md of a published run.
 
     Args:
@@ -213,6 +213,7 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         subset_eval_results: whether subset scores were also written to `.eval_results/` (the card says so).
         weights_commit: the Hub commit that holds the evaluated weights (the card names it beside the scores).
         endpoint: the Hub the model is published to (`source.url` of its scores; default `HF_ENDPOINT`).
+        tracking: where the run's trackio metrics were synced (`publish.tracking.TrackingLink`), linked from the card.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -232,7 +233,8 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         hubkit={"run_id": run.run_id, "sweep": sweep, "dataset": spec.dataset, "data_size": spec.data_size,
                 "tuning": spec.tuning, "epochs": epoch or spec.epochs, "trained_epochs": spec.epochs,
                 "lr_schedule": spec.lr_schedule,
-                "learning_rate": spec.learning_rate, "batch_size": spec.batch_size, "seed": spec.seed},
+                "learning_rate": spec.learning_rate, "batch_size": spec.batch_size, "seed": spec.seed,
+                **({"trackio": f"{tracking.repo_id}/{tracking.path}"} if tracking else {})},
         model_name=repo_id.split("/")[-1] if scored else None,
         eval_results=eval_results(scored, model_url(repo_id, endpoint)) if scored else None,
     )
@@ -272,11 +274,20 @@ def render_card(run: RunResult, repo_id: str, base_model: str, sweep: str | None
         prompt_format="the study's `###Question: …\\n###Answer: …`" if spec.prompt_format == "study"
         else "the tokenizer's chat template",
         lora=lora, hyperparameters=hyper, training=training, loss_curve=loss_curve, results=rows,
+        tracking=_tracking_line(tracking, endpoint) if tracking else "",
         gains=any(r.gain is not None and r.gain == r.gain for r in scored),
         results_note=_results_note(scored, subset_eval_results, weights_commit),
         command="hubkit train hubkit_config.yaml", versions=sorted(metrics.versions.items()),
     )
     return str(card)
+
+
+def _tracking_line(tracking: Any, endpoint: str | None) -> str:
+    """The card's link to the run's trackio metrics, on the same Hub as the model."""
+    return (f"Training metrics logged with trackio (project {md(tracking.project)}, run "
+            f"{md(tracking.path.removeprefix('runs/'))}, {tracking.rows} logged steps): "
+            f"[{md(tracking.repo_id)}]({model_url('datasets/' + tracking.repo_id, endpoint)}), "
+            f"file `{md(tracking.path)}/metrics.parquet`.")
 
 
 def _results_note(results: list[ResultRow], subset_eval_results: bool = False,

@@ -121,11 +121,17 @@ class RunSpec:
                 "study's), else the transformers default (SDPA)."})
     output_dir: str = field(default="runs", metadata={"help": "Directory that receives the run directory `<run id>`."})
     logging_steps: int = field(default=10, metadata={"help": "Log the loss every N optimiser steps."})
+    report_to: Literal["none", "trackio"] = field(default="none", metadata={
+        "help": "Also log the trainer's metrics to `trackio` (local-first: `trackio show --project PROJECT`); "
+                "publishing then syncs them to the Hub dataset `<owner>/<project>-trackio` beside the model, "
+                "which the card links. `none`: the run's own metrics.json only."})
+    trackio_project: str = field(default="", metadata={
+        "help": "The trackio project the run logs to. Empty: the sweep's name, or `hubkit` for a lone run."})
 
     # Fields that only place, log or parallelise a run: they do not enter the config hash. A run trained over 8 GPUs
     # with FSDP is the same run as on one device (same id, same card), up to floating-point noise.
     NON_HASHED: typing.ClassVar[frozenset[str]] = frozenset(
-        {"output_dir", "logging_steps", "gpus", "distributed", "attn_implementation"})
+        {"output_dir", "logging_steps", "gpus", "distributed", "attn_implementation", "report_to", "trackio_project"})
 
     def resolved(self) -> RunSpec:
         """A copy with the study's defaults filled in (learning rate and batch size by tuning mode)."""
@@ -168,6 +174,9 @@ class RunSpec:
             raise HubkitError(f"config: `gpus` must be at least 1, got {self.gpus}")
         if batch % self.gpus:
             raise HubkitError(f"config: batch_size {batch} does not split over gpus={self.gpus} processes")
+        if self.trackio_project and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", self.trackio_project):
+            raise HubkitError(f"config: `trackio_project` {self.trackio_project!r} must be letters, digits, '.', '_' "
+                              "or '-' (≤ 64)")
         if self.packing and self.attn_implementation in ("eager", "sdpa"):
             raise HubkitError(f"config: packing needs an attention that keeps packed examples apart "
                               f"(flash_attention_2), not {self.attn_implementation}")

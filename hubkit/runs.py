@@ -190,6 +190,7 @@ class RunDir:
     MODEL = "model"
     EVAL = "eval"
     LOG = "train.log"
+    TRACKING = "trackio"
 
     @classmethod
     def of(cls, spec: RunSpec) -> RunDir:
@@ -206,6 +207,7 @@ class RunDir:
     model = _under(MODEL)
     eval = _under(EVAL)
     log = _under(LOG)
+    tracking = _under(TRACKING)  # the run's trackio rows (`hubkit.tracking`), with `report_to: trackio`
 
     def epoch_model(self, epoch: int) -> Path:
         """Where the checkpoint after `epoch` (not the last) is saved."""

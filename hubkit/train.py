@@ -30,6 +30,7 @@ from typing import Any
 from .config import RunSpec, run_id
 from .errors import HubkitError
 from .runs import LossPoint, RunDir, RunMetrics, RunRecord, RunResult, load_run
+from .tracking import check_tracker, export_run, forget_run, project_of
 from .utils import first_line, now, versions
 
 
@@ -104,7 +105,8 @@ def sft_config(spec: RunSpec, output_dir: Path, device: str, dtype: str, progres
         lr_scheduler_type=schedule, warmup_steps=spec.warmup_ratio, weight_decay=spec.weight_decay,
         per_device_train_batch_size=micro, gradient_accumulation_steps=accumulation,
         max_length=spec.max_length, packing=spec.packing, seed=spec.seed, data_seed=spec.seed,
-        logging_steps=spec.logging_steps, save_strategy="no", report_to="none",
+        logging_steps=spec.logging_steps, save_strategy="no", report_to=spec.report_to,
+        run_name=run_id(spec), project=project_of(spec),
         bf16=dtype == "bfloat16", fp16=dtype == "float16", activation_checkpointing=False, use_cpu=device == "cpu",
         disable_tqdm=not progress, dataloader_num_workers=0,
         **sharding(spec, model, micro, accumulation, world, dtype),
@@ -171,6 +173,7 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
 
     check_name(spec.dataset)  # an unknown name is said before anything is written (the lock included)
     check_attention(spec)
+    check_tracker(spec)
     with _one_trainer(paths):
         if paths.root.exists() and not force:
             result = load_run(paths.root)
@@ -224,6 +227,8 @@ def _train_here(spec: RunSpec, paths: RunDir, progress: bool, command: str | Non
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     curve: list[LossPoint] = []
+    if spec.report_to == "trackio" and main:
+        forget_run(project_of(spec), run_id(spec))
     args = sft_config(spec, partial.root / "trainer", device, dtype, progress and main, model)
     callbacks = _callbacks(partial, tokenizer, spec.epochs, spec.save_epochs, curve)
     trainer = SFTTrainer(
@@ -251,6 +256,8 @@ def _train_here(spec: RunSpec, paths: RunDir, progress: bool, command: str | Non
         tuned.save_pretrained(partial.model)
         tokenizer.save_pretrained(partial.model)
     shutil.rmtree(partial.root / "trainer", ignore_errors=True)
+    if spec.report_to == "trackio":
+        export_run(project_of(spec), run_id(spec), partial.tracking)
 
     metrics = RunMetrics(
         train_loss=output.training_loss,

@@ -27,6 +27,7 @@ from ..errors import HubkitError
 from ..results import ResultRow, ResultsTable
 from ..runs import PublishRecord, RunDir, RunResult
 from .dataset import ResultsPush, default_results_repo, link_or_copy, push_results
+from .tracking import TrackingLink, push_tracking
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -118,7 +119,8 @@ def stage_model(run: RunResult, folder: Path, base_model: str, sweep: str | None
 
 def stage_card(run: RunResult, folder: Path, repo_id: str, base_model: str, sweep: str | None,
                epoch: int | None = None, subset_eval_results: bool = False, weights_commit: str | None = None,
-               endpoint: str | None = None) -> tuple[Path | None, dict[str, Any] | None, list[ResultRow]]:
+               endpoint: str | None = None, tracking: TrackingLink | None = None,
+               ) -> tuple[Path | None, dict[str, Any] | None, list[ResultRow]]:
     """Lay out what the card commit holds: the card, its licence terms, the evaluation as published (`eval/`) and
     `.eval_results/`, all naming `weights_commit`, the commit that holds the evaluated weights. Returns that
     evaluation (`run_evaluation`), which the results dataset receives too.
@@ -141,7 +143,8 @@ def stage_card(run: RunResult, folder: Path, repo_id: str, base_model: str, swee
     (folder / "README.md").write_text(render_card(run, repo_id, base_model, sweep=sweep,
                                                   loss_curve=bool(run.metrics.loss_curve), epoch=epoch,
                                                   results=results, subset_eval_results=subset_eval_results,
-                                                  weights_commit=weights_commit, endpoint=endpoint),
+                                                  weights_commit=weights_commit, endpoint=endpoint,
+                                                  tracking=tracking),
                                       encoding="utf-8")
     return results_file, published, results
 
@@ -241,9 +244,11 @@ def publish_run(run_dir: str | Path, repo_id: str | None = None, namespace: str 
             stage_model(run, Path(tmp) / "model", base, sweep, epoch)
             weights = _push_unless_there(api, repo_id, Path(tmp) / "model", same.weights_commit if same else None,
                                          private, title)
+            # the trainer's trackio metrics, beside the model, for the card to link
+            tracking = push_tracking(run, repo_id.split("/")[0], api, private)
             # 2. the card and the evaluation, naming that commit
             results_file, published, rows = stage_card(run, Path(tmp) / "card", repo_id, base, sweep, epoch,
-                                                       subset_eval_results, weights.commit, api.endpoint)
+                                                       subset_eval_results, weights.commit, api.endpoint, tracking)
             card = _push_unless_there(api, repo_id, Path(tmp) / "card", same.commit if same else None, private,
                                       f"{title}: card and evaluation of {weights.commit[:10]}")
         result = PublishResult(repo_id, card.commit, weights.changed or card.changed, weights.files + card.files)

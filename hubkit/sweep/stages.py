@@ -46,8 +46,12 @@ class Stage:
 
 
 def _train(spec: RunSpec, options: StageOptions) -> None:
+    import dataclasses
+
     from ..train import train
 
+    if spec.report_to == "trackio" and not spec.trackio_project and options.sweep:
+        spec = dataclasses.replace(spec, trackio_project=options.sweep)  # the sweep's runs in one trackio project
     train(spec, progress=False, command="hubkit train config.yaml")
 
 

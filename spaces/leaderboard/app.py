@@ -128,6 +128,8 @@ def build(board: lb.Board, source: str) -> gr.Blocks:
             ui.picked = gr.Dropdown([], value=[], multiselect=True, label="Models to compare", elem_id="compare-models")
             ui.compare_value = gr.Dropdown(["score", "gain"], value="score", label="Show", elem_id="compare-value")
             ui.compared = gr.Dataframe(interactive=False, elem_id="compared")
+            ui.compared_loss = gr.Plot(label="Training loss of the compared models", visible=False,
+                                       elem_id="compare-loss")
         with gr.Tab("Plots", id="plots") as plots_tab:
             plots = _plots_tab(board)
             plots.tab = plots_tab
@@ -182,6 +184,7 @@ def _table_tab(board: lb.Board) -> SimpleNamespace:
     ui.chosen = gr.Textbox("", visible=False, elem_id="chosen")  # the run id of the row clicked last
     ui.add = gr.Button("Add this model to Compare", elem_id="add-compare", size="sm")
     ui.details = gr.Markdown("Click a row of the table to see that model here.", elem_id="details")
+    ui.loss = gr.Plot(label="Training loss", visible=False, elem_id="details-loss")
     ui.profile = gr.Plot(label="Weight change by depth", visible=False, elem_id="details-profile")
     with gr.Row():
         ui.export = gr.Button("Export CSV (every matching model)", elem_id="export")
@@ -254,10 +257,12 @@ def _wire_table(board: lb.Board, ui: SimpleNamespace) -> None:
         model = row[1] if len(row) > 1 else None  # (rank, model, …)
         run_id = model if isinstance(model, str) and model in board.meta.index else ""
         figure = board.layer_profile(run_id) if run_id else None
+        loss = board.loss_curves([run_id]) if run_id else None
         text = board.details(run_id, card_summary=board.card_summary(run_id)) if run_id else board.details("")
-        return text, gr.update(value=figure, visible=figure is not None), run_id
+        return (text, gr.update(value=loss, visible=loss is not None), gr.update(value=figure, visible=figure is not None),
+                run_id)
 
-    _on(ui.table.select, pick, None, [ui.details, ui.profile, ui.chosen], show_progress="hidden")
+    _on(ui.table.select, pick, None, [ui.details, ui.loss, ui.profile, ui.chosen], show_progress="hidden")
 
     def add_to_compare(run_id: str, current: list[str] | None):
         # both come from the browser: only models of the board are kept
@@ -273,6 +278,12 @@ def _wire_table(board: lb.Board, ui: SimpleNamespace) -> None:
     _on(ui.export.click, export_view, inputs, ui.exported)
     _on([ui.picked.change, ui.compare_value.change], lambda ids, shown: board.compare(ids or [], shown),
         [ui.picked, ui.compare_value], ui.compared)
+
+    def overlay(ids: list[str] | None):
+        figure = board.loss_curves([r for r in ids or [] if isinstance(r, str) and r in board.meta.index])
+        return gr.update(value=figure, visible=figure is not None)
+
+    _on(ui.picked.change, overlay, ui.picked, ui.compared_loss)
 
 
 def _wire_plots(board: lb.Board, ui: SimpleNamespace) -> None:

@@ -25,6 +25,7 @@ from ..test_cli import _assert_one_line_error, hubkit
 
 STUDY_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "massive_sft_results" / "evaluation_result.csv"
 HOSTILE = '<img src=x onerror="window.__pwned=1">'
+CURVES = {"lb-full": [2.0, 1.5, 1.2, 1.1], "lb-lora": [2.0, 1.8, 1.7, 1.65]}
 
 
 def _row(run_id: str, model_id: str, tuning: str, bench: str, score: float, dataset: str = "lima") -> dict:
@@ -40,8 +41,11 @@ def results(hub):
     """The study's imported results plus three published runs (one with a hostile name) in alice/lb-results."""
     alice = hub.api("alice")
     push_results(import_massive_sft_csv(STUDY_CSV), "alice/lb-results", "study", api=alice)
-    for name in ("lb-full", "lb-lora"):
+    for name, losses in CURVES.items():  # each with the training metrics every hubkit model publishes
         alice.create_repo(f"alice/{name}", exist_ok=True)
+        metrics = {"loss_curve": [{"step": i + 1, "epoch": (i + 1) / 2, "loss": v} for i, v in enumerate(losses)]}
+        alice.upload_file(path_or_fileobj=json.dumps(metrics).encode(), path_in_repo="training_metrics.json",
+                          repo_id=f"alice/{name}")
     rows = [_row("lb-full", "alice/lb-full", "full", "mmlu", 31.0), _row("lb-full", "alice/lb-full", "full", "boolq", 60.0),
             _row("lb-lora", "alice/lb-lora", "lora", "mmlu", 28.0), _row("lb-lora", "alice/lb-lora", "lora", "boolq", 55.0),
             _row(HOSTILE, "", "lora", "mmlu", 20.0, dataset=HOSTILE)]
@@ -83,6 +87,24 @@ def test_the_opening_view_averages_the_largest_complete_block_of_the_study(board
     assert by.frame["mbpp-0shot"].is_monotonic_decreasing
     by_axis = board.page(groups=[], sort="training data", descending=False)
     assert list(by_axis.frame.columns[:3]) == ["rank", "model", "training data"]
+
+
+def test_loss_curves_come_from_each_models_repo_and_overlay(board, hub):
+    """A model's training loss is read from its repo's training_metrics.json (by epoch); Compare overlays one line per
+    model; a model without a repo, or with a malformed or oversized file, has no curve (and breaks nothing)."""
+    figure = board.loss_curves(["lb-full", "lb-lora", HOSTILE])
+    lines = figure.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["lb-full", "lb-lora"]
+    for line, losses in zip(lines, CURVES.values()):
+        assert list(line.get_ydata()) == losses and list(line.get_xdata()) == [0.5, 1.0, 1.5, 2.0]
+    assert figure.axes[0].get_xlabel() == "epoch" and "2 of 3 models" in figure.axes[0].get_title()
+    assert board.loss_curves([HOSTILE]) is None
+    alice = hub.api("alice")
+    for name, body in {"lb-bad-json": b"{not json", "lb-bad-points": b'{"loss_curve": [{"step": "x"}, 3, null]}',
+                       "lb-big": b'{"loss_curve": [' + b" " * (9 << 20) + b"]}"}.items():
+        alice.create_repo(f"alice/{name}", exist_ok=True)
+        alice.upload_file(path_or_fileobj=body, path_in_repo="training_metrics.json", repo_id=f"alice/{name}")
+        assert board._read_loss(f"alice/{name}", None) is None, name
 
 
 def test_benchmarks_json_matches_hubkit():
@@ -404,8 +426,10 @@ def test_the_page_in_a_real_browser(page_url, board):
             page.locator("#add-compare").click()
         details = page.locator("#details").inner_text()
         assert "alice/lb-lora" in details and "mmlu-5shot" in details and "unknown" in details  # no sample count
+        page.locator("#details-loss img").wait_for(timeout=30_000)  # the clicked model's loss curve
         page.get_by_role("tab", name="Compare").click()
         page.get_by_text("Δ lb-lora").first.wait_for(timeout=30_000)
+        page.locator("#compare-loss img").wait_for(timeout=30_000)  # both curves, overlaid
         assert "-3" in page.locator("#compared").inner_text()
         assert page.evaluate("window.__pwned") is None and not dialogs
 

@@ -28,6 +28,7 @@ from .schema import (
     TITLE_AXES,
     _as_text,
     _column_labels,
+    _complete_block,
     _group,
     _md,
     _natural,
@@ -116,6 +117,7 @@ class BoardData:
                                        else self._axis_text[a] for a in AXES}, index=meta.index)
         self._model_ids = _text_category(meta["model_id"])
         self._cards: dict[str, str | None] = {}
+        self._curves: dict[str, pd.DataFrame | None] = {}
         _release_free_memory()
 
     @staticmethod
@@ -468,28 +470,6 @@ class BoardData:
         path = folder / "leaderboard.csv"
         table.to_csv(path, index=False)
         return str(path)
-
-
-def _complete_block(present: pd.DataFrame) -> list[str]:
-    """The view's benchmarks: of the averaged columns, taken most-held first, the leading set whose size times the
-    number of models holding every one of them is largest (on a tie, the larger set). So the average compares like
-    with like over as many benchmarks and models as the results allow: a benchmark few models have (the study's
-    LongBench v2, 33 of 1,027) does not unrank the rest, and a model lacking a benchmark that nearly all have is
-    listed after them, unranked.
-
-    Example:
-        >>> _complete_block(pd.DataFrame({"a": [True, True, True], "b": [True, True, False], "c": [True, False, False]}))
-        ['a', 'b']
-    """
-    coverage = present.sum(axis=0)
-    coverage = coverage[coverage > 0].sort_values(ascending=False, kind="stable")
-    held = np.ones(len(present), dtype=bool)
-    best, size = 0, 0
-    for k, column in enumerate(coverage.index, start=1):
-        held &= present[column].to_numpy()
-        if k * int(held.sum()) >= size:
-            best, size = k, k * int(held.sum())
-    return list(coverage.index[:best])
 
 
 @dataclass

@@ -21,8 +21,74 @@ HEATMAP_LABELS = 11  # points: tick labels and colour bars (15 px at 100 dpi, sh
 HEATMAP_FONT = 9  # points: each cell's value and the caption (12.5 px)
 
 
+MAX_METRICS_BYTES = 8 << 20  # a model's training_metrics.json is read only up to this size
+MAX_CURVE_POINTS = 100_000
+
+
 class Board(BoardData):
     """A results table as the leaderboard shows it, with its figures."""
+
+    def training_loss(self, run_id: str, token: str | bool | None = None) -> pd.DataFrame | None:
+        """The model's logged training loss (`step`, `epoch`, `loss`), from `training_metrics.json` in its repo (every
+        hubkit model publishes one); None without a repo, that file, or a readable curve. Cached per model.
+
+        The file is another user's: it is read only up to `MAX_METRICS_BYTES`, and only finite numbers are kept."""
+        if run_id not in self.meta.index or not bool(self._linked.loc[run_id]):
+            return None
+        if run_id not in self._curves:
+            self._curves[run_id] = self._read_loss(str(self._model_ids.loc[run_id]), token)
+        return self._curves[run_id]
+
+    def _read_loss(self, repo_id: str, token: str | bool | None) -> pd.DataFrame | None:
+        import json
+        import math
+
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            path = Path(hf_hub_download(repo_id, "training_metrics.json", endpoint=self.endpoint, token=token,
+                                        etag_timeout=5))
+            if path.stat().st_size > MAX_METRICS_BYTES:
+                return None
+            points = json.loads(path.read_text(encoding="utf-8")).get("loss_curve")
+        except (HfHubHTTPError, OSError, ValueError, AttributeError):
+            return None
+        rows = []
+        for point in points[:MAX_CURVE_POINTS] if isinstance(points, list) else []:
+            try:
+                row = (float(point["step"]), float(point.get("epoch") or "nan"), float(point["loss"]))
+            except (TypeError, KeyError, ValueError, AttributeError):
+                continue
+            if math.isfinite(row[0]) and math.isfinite(row[2]):
+                rows.append(row)
+        return pd.DataFrame(rows, columns=["step", "epoch", "loss"]) if rows else None
+
+    def loss_curves(self, run_ids: list[str]):
+        """The training loss of each model by epoch, overlaid (one line per model, the ids in the legend); None when
+        none of them published a curve. Epochs, not steps: runs of different batch sizes and data sizes align."""
+        curves = {r: c for r in run_ids if (c := self.training_loss(r)) is not None}
+        if not curves:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
+        for run_id, curve in curves.items():
+            x = curve["epoch"] if curve["epoch"].notna().all() else curve["step"]
+            ax.plot(x, curve["loss"], marker="o", markersize=2.5, linewidth=1.2, label=run_id[:70])
+        by_epoch = all(c["epoch"].notna().all() for c in curves.values())
+        ax.set_xlabel("epoch" if by_epoch else "optimiser step", fontsize=11)
+        ax.set_ylabel("training loss", fontsize=11)
+        ax.tick_params(labelsize=10)
+        ax.set_title(f"training loss as logged by the trainer ({len(curves)} of {len(run_ids)} models published "
+                     "one: training_metrics.json in each repo)", fontsize=10)
+        ax.legend(fontsize=9, loc="upper right")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return fig
 
     def layer_profile(self, run_id: str):
         """The model's relative weight change by normalised depth (a figure), or None without a layer diff."""

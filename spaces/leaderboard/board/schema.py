@@ -167,6 +167,28 @@ def _order(key: pd.Series, descending: bool, after: pd.Series | None = None):
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#+!|~<>])")
 
 
+def _complete_block(present: pd.DataFrame) -> list[str]:
+    """The view's benchmarks: of the averaged columns, taken most-held first, the leading set whose size times the
+    number of models holding every one of them is largest (on a tie, the larger set). So the average compares like
+    with like over as many benchmarks and models as the results allow: a benchmark few models have (the study's
+    LongBench v2, 33 of 1,027) does not unrank the rest, and a model lacking a benchmark that nearly all have is
+    listed after them, unranked.
+
+    Example:
+        >>> _complete_block(pd.DataFrame({"a": [True, True, True], "b": [True, True, False], "c": [True, False, False]}))
+        ['a', 'b']
+    """
+    coverage = present.sum(axis=0)
+    coverage = coverage[coverage > 0].sort_values(ascending=False, kind="stable")
+    held = np.ones(len(present), dtype=bool)
+    best, size = 0, 0
+    for k, column in enumerate(coverage.index, start=1):
+        held &= present[column].to_numpy()
+        if k * int(held.sum()) >= size:
+            best, size = k, k * int(held.sum())
+    return list(coverage.index[:best])
+
+
 def _md(text: Any) -> str:
     """`text` as literal Markdown on one line: punctuation that would be markup (or HTML) is escaped."""
     return _MD_SPECIAL.sub(r"\\\1", " ".join(_as_text(text).split()))
