@@ -31,27 +31,31 @@ full-parameter or LoRA tuning, a number of epochs and a learning-rate schedule �
 score minus its base model's score on the same benchmark, shot count and samples: the quantity the study's
 analyses explain. Switch between them with *Show*.
 
-**Reading the table.** It opens on one group of benchmarks, the group with the most full-benchmark scores;
-*Benchmarks* picks others (none: every group), and sorting by a benchmark not shown adds its column. *Shots* picks
-one shot setting, so that each benchmark has one score: *0-shot*, or *the study's shot counts* (GSM8K and MBPP 4,
-MMLU and BoolQ 5, HellaSwag 10, NQ-open 1, the rest 0: what `hubkit eval` runs by default). It opens on the setting
-with more full-benchmark scores (the study's on a tie). *More columns → other shot counts* shows a benchmark's
-scores at the other shot counts too (the study has NQ-open at 0, 1, 5 and 25 shots); they are shown, never
-averaged. It shows one page of 50 models at a time; *Sort all models by* orders every model that matches the search
-and filters (not just the page in view), missing values last. Click a row to see that model's details — each score
-with its scale, sample count, shots, harness, source and revision, and its repo — and to add it to *Compare*. *More
-columns* shows the repo link, data size, schedule, the reproduce command and more.
+**Reading the table.** It opens on rank, model, *average* and every benchmark, at one shot setting; *Filters,
+benchmarks, shots and columns* (folded under the search) narrows the models, picks benchmark groups, the shot setting
+and more columns (base model, training data, full/LoRA, epochs, data size, schedule, samples, repo, the reproduce
+command). *Shots* picks one shot setting, so that each benchmark has one score: *0-shot*, or *the study's shot counts*
+(GSM8K and MBPP 4, MMLU and BoolQ 5, HellaSwag 10, NQ-open 1, the rest 0: what `hubkit eval` runs by default). It
+opens on the setting with more full-benchmark scores (the study's on a tie). *More columns → other shot counts* shows
+a benchmark's scores at the other shot counts too; they are shown, never averaged. It shows one page of 50 models at a
+time; the sort box orders every model that matches the search and filters (not just the page in view), missing
+values last, and the column it sorts by sits next to the model. A cut model id shows whole on hover. Click a row to
+see that model's details — each score with its scale, sample count, shots, harness, source and revision, its repo,
+and its training loss — and to add it to *Compare*, which overlays the loss curves of the models it holds.
 
-**How the average is built.** The table is ranked by *average* unless you sort by another column: the mean over the
-shown benchmarks, each counted once at the chosen shot setting (NQ-open at four shot counts is one benchmark, not
+**How the average is built.** *average (N)* is the mean of N benchmarks: the view's **complete benchmarks**. Of the
+benchmarks shown, each counted once at the chosen shot setting (NQ-open at four shot counts is one benchmark, not
 four) and by one metric, its headline (a column named `benchmark-Nshot:metric` holds another metric, such as
-HellaSwag's `acc_norm`: shown, never averaged), that are on the percent scale and higher-is-better, and — while *Average full-benchmark scores only* is
-ticked, as it is by default — that were scored on the **whole** benchmark. MT-Bench grades, perplexities, and
-scores measured on a subset of a benchmark (`hubkit eval --limit`, the `quick` and `tiny` suites) or with an
-unknown sample count are shown but never averaged, so a model scored on 8 questions is never ranked beside one
-scored on 14,042. **Like with like:** the view's benchmarks are those shown that some model has; a model missing one
-of them is *incomplete*: it is listed after every complete model and has no *rank*, whatever its average.
-*benchmarks averaged* says how many scores an average rests on; *samples* says how a model's scores were measured: `full`, `subset (n=…)` with the
+HellaSwag's `acc_norm`: shown, never averaged), that are on the percent scale and higher-is-better, and — while
+*Average full-benchmark scores only* is ticked, as it is by default — scored on the **whole** benchmark, they are the
+largest set that the matching models hold together: taken most-held first, the set whose size times the number of
+models holding all of it is largest. So the study's 1,027 models are ranked on the 12 benchmarks that 1,003 of them
+have, not on LongBench v2, which 33 have. MT-Bench grades, perplexities, and scores measured on a subset of a
+benchmark (`hubkit eval --limit`, the `quick` and `tiny` suites) or with an unknown sample count are shown but never
+averaged, so a model scored on 8 questions is never ranked beside one scored on 14,042. **Like with like:** a model
+missing one of the N is *incomplete*: it is listed after every complete model and has no *rank*, whatever its
+average. The line under the table names the N benchmarks; *benchmarks averaged* (a column to add) says how many
+scores a model's average rests on; *samples* says how its scores were measured: `full`, `subset (n=…)` with the
 smallest subset, or `unknown`. Each score's sample count, shots, harness and source are in the results dataset
 (`n_samples`, `n_total`, `subset`, `n_shot`, `harness`, `source`).
 
