@@ -132,6 +132,9 @@ def test_a_busy_port_is_named_before_anything_loads(tmp_path):
                                       timeout=30), f"port {port} on 127.0.0.1 is not free")
         _assert_one_line_error(hubkit("leaderboard", "serve", "--results", "alice/x", "--port", port, env=env,
                                       timeout=30), "choose another with --port")
+        # the quickstart checks its leaderboard's port before the job, not after it
+        _assert_one_line_error(hubkit("quickstart", "--port", port, env={**env, "HUBKIT_HOME": str(tmp_path)},
+                                      timeout=30), f"port {port} on 127.0.0.1 is not free")
 
 
 def test_serve_on_a_busy_port(hub, tmp_path):

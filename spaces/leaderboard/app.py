@@ -240,6 +240,7 @@ def _wire_table(board: lb.Board, ui: SimpleNamespace) -> None:
     def show(page_number, *args):
         q = query(*args)
         page = board.page(number=_page_number(page_number), **q)
+        lb.trim_heap()  # the query's temporaries go back to the system, not into the server's resident size
         return (gr.Dataframe(**_table_settings(page)), f"{page.total:,} models",
                 _page_info(page, q["sort"], q["descending"], q["full_only"], q["groups"], q["shots"]),
                 str(page.number))

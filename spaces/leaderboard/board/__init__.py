@@ -55,11 +55,12 @@ from .schema import (
     column_label,
     complete,
     settings,
+    trim_heap,
 )
 
 __all__ = [
     "ANALYSIS_INDEX", "AXES", "AXIS_TITLES", "BENCHMARKS", "COLUMNS", "DEFAULT_COLUMNS", "GROUPS", "MAP_COLOURS",
-    "OPTIONAL_COLUMNS", "PAGE_SIZE", "SCALE_TITLES", "SHOT_SETTINGS", "Board", "Page", "Ranked", "column_label",
+    "OPTIONAL_COLUMNS", "PAGE_SIZE", "SCALE_TITLES", "SHOT_SETTINGS", "Board", "Page", "Ranked", "column_label", "trim_heap",
     "complete", "load_analysis", "load_data_checks", "load_results", "load_study_analyses", "read_table",
     "rows_from_cards", "settings",
 ]

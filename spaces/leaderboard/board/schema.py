@@ -228,10 +228,19 @@ def _summary(card: str, limit: int = 400) -> str | None:
 def _release_free_memory() -> None:
     """Give the heap memory the build freed back to the system (glibc's `malloc_trim`; elsewhere nothing), so
     that the server's resident size is what the board holds, not the peak of building it."""
-    import ctypes
     import gc
 
     gc.collect(1)  # the build's own cycles are young; a full collection walks every module loaded (~30 ms)
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Return freed heap memory to the system (glibc's `malloc_trim`, about 1 ms at 100,000 models; elsewhere
+    nothing). Called after each page is built: a query over 100,000 models makes tens of MB of temporaries in
+    whichever worker thread served it, and without this the server's resident size drifts up by those peaks
+    (measured: 796 MB loaded, 1,098 MB after 20 visits)."""
+    import ctypes
+
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
