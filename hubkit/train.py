@@ -180,6 +180,8 @@ def train(spec: RunSpec, force: bool = False, progress: bool = True, command: st
             result.skipped = True
             return result
         _prepare(spec)
+        if spec.report_to == "trackio":  # a run trained again replaces its rows in the project (once, here)
+            forget_run(project_of(spec), run_id(spec))
         if needs_launch(spec):
             launch(spec, force, progress, command)
             return load_run(paths.root)
@@ -227,8 +229,6 @@ def _train_here(spec: RunSpec, paths: RunDir, progress: bool, command: str | Non
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     curve: list[LossPoint] = []
-    if spec.report_to == "trackio" and main:
-        forget_run(project_of(spec), run_id(spec))
     args = sft_config(spec, partial.root / "trainer", device, dtype, progress and main, model)
     callbacks = _callbacks(partial, tokenizer, spec.epochs, spec.save_epochs, curve)
     trainer = SFTTrainer(

@@ -93,7 +93,7 @@ def test_usage_and_input_errors_are_one_line_naming_the_cause(tmp_path):
     _assert_one_line_error(hubkit("layerdiff", "x/y"), "Missing option '--base'")
     missing = str(tmp_path / "no-such-folder")
     _assert_one_line_error(hubkit("layerdiff", "--base", missing, missing + "-too"),
-                           f"model {missing}: no such local folder, and not a Hub repo id")
+                           f"model {missing}: local folder not found, and not a Hub repo id")
 
 
 def test_a_bad_token_is_one_line(hub, tmp_path):

@@ -101,7 +101,7 @@ def check_repo_id(name: str, what: str) -> None:
     try:
         validate_repo_id(name)
     except HFValidationError:
-        raise HubkitError(f"{what}: no such local folder, and not a Hub repo id (NAMESPACE/NAME)") from None
+        raise HubkitError(f"{what}: local folder not found, and not a Hub repo id (NAMESPACE/NAME)") from None
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ EXPECTED_RUNS = {"study-main-grid.yaml": 11 * 10 * 2, "cpu-demo.yaml": 4, "tiny-
 def test_recipe_reads_top_to_bottom_and_expands(name):
     path = RECIPES / name
     header = path.read_text().split("\nname:", 1)[0]
-    assert f"hubkit sweep scripts/recipes/{name}" in header  # the command that runs it, in its header
+    assert f"hubkit sweep {name.removesuffix('.yaml')}" in header  # the command that runs it, by name, in its header
     runs = plan_sweep(parse_config(SweepSpec, path))
     assert len(runs) == EXPECTED_RUNS[name]
 

@@ -95,9 +95,11 @@ def serve(
     os.replace(tmp, ready)
     logging.getLogger("hubkit.hub.server").info("local Hub serving %s on %s", root, url)
     _raise_open_files_limit()
+    # asyncio's own loop, whatever else is installed: uvicorn picks uvloop when it is there (trackio and gradio pull
+    # it in), and the server's limits and I/O are the ones measured on asyncio
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, http=GuardedH11Protocol, lifespan="off", timeout_keep_alive=30,
-        h11_max_incomplete_event_size=64 * 1024, limit_concurrency=4096,
+        app, log_level="warning", access_log=False, http=GuardedH11Protocol, loop="asyncio", lifespan="off",
+        timeout_keep_alive=30, h11_max_incomplete_event_size=64 * 1024, limit_concurrency=4096,
     )
     server = uvicorn.Server(config)
     if while_used:
