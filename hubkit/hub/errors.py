@@ -142,7 +142,9 @@ def hub_errors(what: str, *, not_found: str | None = None, missing_file: str | N
             raise HubkitError(f"{what}: not a Hub repo id (NAMESPACE/NAME): {first_line(e)}") from None
         if isinstance(e, HfHubHTTPError):
             status = e.response.status_code if e.response is not None else None
-            if status == 401:
+            sent = e.response is not None and bool(e.response.request.headers.get("authorization"))
+            # a token the Hub refused (not a repo hidden from an anonymous caller, which is a 401 on huggingface.co)
+            if status == 401 and sent and not isinstance(e, (RepositoryNotFoundError, RevisionNotFoundError)):
                 where = (endpoint or os.environ.get("HF_ENDPOINT") or "the Hub").rstrip("/")
                 raise HubkitError(f"{what}: the Hub at {where} rejected the token (401 Unauthorized): set HF_TOKEN "
                                   "to a valid token, or unset it to use the saved login") from None
