@@ -58,14 +58,22 @@ def recipes() -> dict[str, str]:
 
 def recipe_path(name: str | Path) -> Path:
     """A sweep file: `name` itself where that file exists, else the shipped recipe of that name (`tiny-demo` or
-    `tiny-demo.yaml`); a missing file that is neither comes back as given, for its reader to name.
+    `tiny-demo.yaml`). A path into a folder comes back as given, for its reader to say whether it exists.
+
+    Raises:
+        HubkitError: a bare name that is neither a file here nor a shipped recipe (the message lists them).
 
     Example:
         >>> recipe_path("tiny-demo").name
         'tiny-demo.yaml'
     """
+    from .errors import HubkitError
+
     path = Path(name)
-    if path.exists() or path.parent != Path("."):
+    if path.is_file() or path.parent != Path("."):
         return path
     shipped = resource_dir("recipes") / f"{path.stem if path.suffix in ('.yaml', '.yml') else path.name}.yaml"
-    return shipped if shipped.is_file() else path
+    if shipped.is_file():
+        return shipped
+    raise HubkitError(f"no sweep file {name} and no shipped recipe of that name (shipped: {', '.join(recipes())}; "
+                      "hubkit sweep --recipes)")

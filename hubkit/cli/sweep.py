@@ -46,7 +46,7 @@ def sweep(
     """
     from ..config import SweepSpec, parse_config
     from ..errors import HubkitError
-    from ..resources import recipes, resource_dir
+    from ..resources import recipe_path, recipes, resource_dir
 
     if settings:
         print_settings(SweepSpec)
@@ -65,14 +65,14 @@ def sweep(
     if str(config) == "plan" and not config.exists():  # `hubkit sweep plan SWEEP.yaml [overrides]`
         if not args or "=" in args[0] or args[0].startswith("-"):
             raise HubkitError("give a sweep file to plan: hubkit sweep plan SWEEP.yaml")
-        _print_plan(parse_config(SweepSpec, _sweep_file(args[0]), args[1:]), hardware)
+        _print_plan(parse_config(SweepSpec, recipe_path(args[0]), args[1:]), hardware)
         return
     if hardware is not None:
         raise HubkitError("--hardware goes with `plan`: hubkit sweep plan SWEEP.yaml --hardware cpu")
     from rich.console import Console
     from rich.table import Table
 
-    spec = parse_config(SweepSpec, _sweep_file(config), args)
+    spec = parse_config(SweepSpec, recipe_path(config), args)
     console = Console()
     if dry_run:
         from ..sweep import plan_sweep
@@ -176,14 +176,3 @@ def _hours(h: float) -> str:
     """Hours to one decimal, or to two significant digits below 10 (a CPU sweep's 0.047)."""
     return f"{h:,.1f}" if h >= 10 else f"{h:.2g}"
 
-
-def _sweep_file(name: str | Path) -> Path:
-    """The sweep file a command names: a path, or a shipped recipe's name; neither is one line naming both."""
-    from ..errors import HubkitError
-    from ..resources import recipe_path, recipes
-
-    path = recipe_path(name)
-    if not path.is_file():
-        raise HubkitError(f"no sweep file {name} and no shipped recipe of that name (shipped: "
-                          f"{', '.join(recipes())}; hubkit sweep --recipes)")
-    return path

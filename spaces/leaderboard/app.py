@@ -69,8 +69,8 @@ the command that reproduces it.
                 f"{'none (judged)' if b.get('n_shot') is None else b['n_shot']} |" for b in lb.BENCHMARKS.values())
 
 
-#: The rank and model columns stay in view while the table scrolls sideways; rows are compact (15 in the first
-#: screen); the table's own per-page sort and filter menu is hidden (passed to `launch(css=...)`).
+#: The rank and model columns stay in view while the table scrolls sideways; rows are compact (16 in the first
+#: screen at 1280×800); the table's own per-page sort and filter menu is hidden (passed to `launch(css=...)`).
 CSS = """
 #table .first-column {
     position: sticky !important; left: 0; z-index: 3; background: var(--background-fill-primary);

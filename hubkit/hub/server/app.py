@@ -139,8 +139,7 @@ class HubApp:
             repo = self.store.get_repo(repo_type, repo_id)
         except RepoNotFound:
             raise RepoNotFound(f"Repository Not Found for url: {ctx.request.url}.") from None
-        visible = not repo.private or (ctx.user is not None and ctx.user.can_write(repo.namespace))
-        if not visible:
+        if not ctx.may_see(repo.namespace, repo.private):
             raise RepoNotFound(f"Repository Not Found for url: {ctx.request.url}.")
         if write:
             self.require_write(ctx, repo.namespace)

@@ -66,7 +66,7 @@ def _find(app: HubApp, ctx: Ctx, coll: Collection, item_id: str) -> dict:
 
 
 def _may_see(ctx: Ctx, coll: Collection) -> bool:
-    return not coll.private or (ctx.user is not None and ctx.user.can_write(coll.namespace))
+    return ctx.may_see(coll.namespace, coll.private)
 
 
 def _readable(app: HubApp, ctx: Ctx, slug: str) -> Collection:

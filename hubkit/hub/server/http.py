@@ -82,6 +82,10 @@ class Ctx:
         values = self.query.get(name)
         return values[-1] if values else default
 
+    def may_see(self, namespace: str, private: bool) -> bool:
+        """Whether the caller may see a repo or collection: a public one, or a private one it may write to."""
+        return not private or (self.user is not None and self.user.can_write(namespace))
+
     def flag(self, name: str) -> bool:
         return (self.q(name) or "").lower() in ("1", "true", "yes")
 

@@ -110,7 +110,7 @@ def list_repos(app: HubApp, ctx: Ctx, repo_type: str) -> Response:
             repo = entry.repo
             if author and repo.namespace != author:
                 continue
-            if repo.private and not (ctx.user and ctx.user.can_write(repo.namespace)):
+            if not ctx.may_see(repo.namespace, repo.private):
                 continue
             if any(s not in repo.id.lower() for s in searches):
                 continue
@@ -185,7 +185,7 @@ def namespace_page(app: HubApp, ctx: Ctx, namespace: str) -> Response:
     for repo_type in ("model", "dataset", "space"):
         for entry in app.listing.entries(repo_type):
             repo = entry.repo
-            if repo.namespace == namespace and (not repo.private or (ctx.user and ctx.user.can_write(namespace))):
+            if repo.namespace == namespace and ctx.may_see(namespace, repo.private):
                 found.setdefault(repo_type, []).append(repo)
     if not found and not app.users.exists(namespace):
         return HTMLResponse(web.not_found_page(f"No user or organization {namespace} here."), status_code=404,
