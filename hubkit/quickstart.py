@@ -45,9 +45,9 @@ if TYPE_CHECKING:
 RECIPE = resource_dir("recipes") / "quickstart.yaml"
 STUDY_CSV = Path("massive_sft_results") / "evaluation_result.csv"
 STAGES = ("hub", "data", "base model", "sweep", "study results", "perplexity", "layer diff", "analysis", "leaderboard")
-#: Seconds each stage took in a full-size quickstart from a fresh home on 2 CPU cores (the README's hardware); the
-#: sweep's is per run (train, evaluate on the `tiny` suite, publish). Said as each stage starts: a stage that runs
-#: far longer is the machine (another job on its cores), not a hang.
+#: Seconds each stage took in a full-size quickstart from a fresh home on 2 CPU cores (the README's hardware, with
+#: other work on it: a quiet machine takes about 3/4 of this); the sweep's is per run (train, evaluate on the `tiny`
+#: suite, publish). Said as each stage starts: a stage that runs far longer is the machine, not a hang.
 MEASURED_SECONDS = {"hub": 1, "data": 2, "base model": 24, "sweep": 61, "study results": 2, "perplexity": 24,
                     "layer diff": 7, "analysis": 3, "leaderboard": 1}
 
